@@ -1,0 +1,42 @@
+"""Packaging for chatservice.
+
+``twisted.plugins`` has no ``__init__.py`` (Twisted skips plugin folders that
+have one), so ``find_packages()`` cannot see it: the packages are listed by
+hand.
+"""
+
+from setuptools import setup
+
+setup(
+    name="chatservice",
+    version="0.1.0",
+    description="A real-time chat backend as a Twisted service: REST + WebSocket on one port.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["chatservice", "chatservice.store", "twisted.plugins"],
+    package_data={"chatservice.store": ["schema/*.sql"], "chatservice": ["py.typed"]},
+    install_requires=[
+        "twisted[tls]>=24.7",
+        "autobahn>=24.4",
+        "klein>=24.8",
+        "treq>=24.9",
+        "pyjwt>=2.13",
+        "bcrypt>=4.2",
+        "zope.interface>=6",
+    ],
+    extras_require={
+        "postgresql": ["psycopg[binary]>=3.2"],
+        "redis": ["txredisapi>=1.4.10"],
+        "dev": [
+            "psycopg[binary]==3.3.9",
+            "txredisapi==1.6.0",
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+            "mypy-zope==1.0.17",
+            "websockets==17.4",
+            "hypothesis==6.155.2",
+            "coverage==7.*",
+        ],
+    },
+)
