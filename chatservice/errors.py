@@ -1,0 +1,126 @@
+"""The errors the service answers with, one class per row of API.md's table.
+
+Use cases raise these; ``rest.py`` renders them as ``{"error", "code"}`` JSON
+and ``websocket.py`` as ``error`` frames or handshake refusals. Anything that
+is not a ``ChatError`` is a server fault: logged, and answered with a generic
+500 that carries no detail.
+"""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """An error a client caused or can act on, rendered as ``{"error", "code"}``."""
+
+    status: int = 400
+    code: str = "invalid_request"
+    message: str = "The request is invalid."
+
+    def __init__(self, message: str | None = None, code: str | None = None) -> None:
+        self.message = message if message is not None else type(self).message
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, str]:
+        """Return the JSON body clients see."""
+        return {"error": self.message, "code": self.code}
+
+
+class InvalidJSON(ChatError):
+    """The body is empty, not UTF-8, or not parseable JSON."""
+
+    status = 400
+    code = "invalid_json"
+    message = "The request body is not valid JSON."
+
+
+class InvalidRequest(ChatError):
+    """Valid JSON or query parameters with wrong types or failed validation."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(ChatError):
+    """A missing, malformed, expired or forged token, or wrong credentials."""
+
+    status = 401
+    code = "unauthorized"
+    message = "Authentication is required."
+
+
+class Forbidden(ChatError):
+    """The request is understood but not allowed (an Origin outside CORS_ORIGINS)."""
+
+    status = 403
+    code = "forbidden"
+    message = "This origin is not allowed."
+
+
+class NotFound(ChatError):
+    """An unknown room, message, user or route."""
+
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class MethodNotAllowed(ChatError):
+    """A known path asked with the wrong method."""
+
+    status = 405
+    code = "method_not_allowed"
+    message = "This method is not allowed on this path."
+
+
+class Conflict(ChatError):
+    """A username or room name that is already taken."""
+
+    status = 409
+    code = "conflict"
+    message = "That name is already taken."
+
+
+class PayloadTooLarge(ChatError):
+    """A request body over the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class RateLimited(ChatError):
+    """Too many requests; ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; try again later."
+
+    def __init__(self, retry_after: int = 1, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class UpgradeRequired(ChatError):
+    """A plain HTTP request reached the WebSocket endpoint."""
+
+    status = 426
+    code = "upgrade_required"
+    message = "This endpoint only speaks WebSocket."
+
+
+class StoreUnavailable(ChatError):
+    """The store cannot be reached; the request may succeed later."""
+
+    status = 503
+    code = "store_unavailable"
+    message = "The message store is unavailable; try again later."
+
+
+class InternalError(ChatError):
+    """A server fault; the detail is logged, never sent."""
+
+    status = 500
+    code = "internal_error"
+    message = "Internal server error."

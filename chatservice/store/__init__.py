@@ -1,0 +1,113 @@
+"""The store interface and ``open_store``, which picks a backend from a URL.
+
+Every backend returns Deferreds and raises only our errors (``NotFound``,
+``Conflict``, ``StoreUnavailable``), never a driver's, so use cases work the
+same on each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import Interface
+
+from chatservice.errors import ChatError
+from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+
+
+class UnsupportedStoreURL(ChatError):
+    """``DATABASE_URL`` names a backend this build cannot open."""
+
+
+class IChatStore(Interface):
+    """Users, rooms and messages, durable or not depending on the backend."""
+
+    def start() -> Deferred[None]:
+        """Open connections and bring the schema up to date.
+
+        Fires when the store can serve; fails if it cannot (e.g. a schema newer
+        than this code).
+        """
+
+    def close() -> Deferred[None]:
+        """Release connections; fires when they are closed."""
+
+    def ping() -> Deferred[None]:
+        """Fire when the store answers; fail with ``StoreUnavailable`` otherwise."""
+
+    def create_user(username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
+        """Store a new account.
+
+        Fails with ``Conflict`` if the name is taken (case-insensitively).
+        """
+
+    def get_user(user_id: int) -> Deferred[User]:
+        """Fire with the user; fail with ``NotFound``."""
+
+    def get_credentials(username: str) -> Deferred[Credentials]:
+        """Fire with the user (looked up case-insensitively) and its hash; ``NotFound``."""
+
+    def create_room(
+        name: str, description: str, created_by: int | None, created_at: int
+    ) -> Deferred[Room]:
+        """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively)."""
+
+    def ensure_room(name: str, description: str, created_at: int) -> Deferred[Room]:
+        """Fire with the room of that name, creating it (with no creator) if missing."""
+
+    def get_room(room_id: int) -> Deferred[Room]:
+        """Fire with the room; fail with ``NotFound``."""
+
+    def list_rooms() -> Deferred[Sequence[Room]]:
+        """Fire with every room, ordered by id."""
+
+    def add_messages(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+        """Store messages in one transaction, in order; fire after the commit.
+
+        A message whose ``client_msg_id`` was already used by the same sender in
+        the same room is not stored again: its ``Posted`` carries the original
+        with ``created=False``. Ids are strictly increasing in commit order.
+        Fails with ``NotFound`` if a room does not exist.
+        """
+
+    def get_messages(
+        room_id: int, limit: int, before: int | None = None, after: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        """Fire with messages of a room, oldest first.
+
+        Without ``after``: the newest ``limit`` messages (with ``id < before``
+        if given). With ``after``: the oldest ``limit`` messages with
+        ``id > after``. Does not check that the room exists.
+        """
+
+
+def open_store(url: str, clock: IReactorTime) -> IChatStore:
+    """Build the store that ``DATABASE_URL`` names; it still needs ``start()``.
+
+    Raises:
+        UnsupportedStoreURL: the URL names no backend this build has.
+    """
+    from chatservice.store.memory import MemoryStore
+
+    if url == "memory:" or url.startswith("memory:"):
+        return MemoryStore(clock)
+    raise UnsupportedStoreURL(
+        f"unsupported DATABASE_URL scheme in {redact_url(url)!r}; this build supports 'memory:'"
+    )
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced, safe to log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
