@@ -1,0 +1,211 @@
+"""Config: every setting of the service, read once from options and environment.
+
+A command-line option wins over the environment variable, which wins over
+the default. Everything is validated here, at start-up, so that a bad value
+stops the service with one line naming the setting instead of failing later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+DEV_JWT_SECRET = "dev-super-secret-change-me"
+MIN_JWT_SECRET_BYTES = 32
+LOG_LEVELS = ("debug", "info", "warn", "error")
+LOG_FORMATS = ("text", "json")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value: its option, environment variable and default."""
+
+    name: str
+    env: str
+    default: str | None
+    doc: str
+
+
+# The order is the order of ``twistd chat --help``.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("port", "PORT", "8081", "TCP port for REST and WebSocket (ignored with --listen)."),
+    Setting("jwt-secret", "JWT_SECRET", DEV_JWT_SECRET, "HS256 signing key (at least 32 bytes)."),
+    Setting("jwt-expiry", "JWT_EXPIRY", "24", "Token lifetime in hours."),
+    Setting("log-level", "LOG_LEVEL", "info", "One of debug, info, warn, error."),
+    Setting("log-format", "LOG_FORMAT", "text", "text, or json for one JSON object per line."),
+    Setting(
+        "max-message-length",
+        "MAX_MESSAGE_LENGTH",
+        "1000",
+        "Maximum message length in characters (code points).",
+    ),
+    Setting(
+        "database-url",
+        "DATABASE_URL",
+        "sqlite:///chat.sqlite3",
+        "The store: sqlite:///path, postgresql://..., or memory:.",
+    ),
+    Setting("redis-url", "REDIS_URL", None, "Redis URL to share rooms between processes."),
+    Setting("cors-origins", "CORS_ORIGINS", "*", "Comma-separated allowed origins, or *."),
+    Setting("bcrypt-rounds", "BCRYPT_ROUNDS", "12", "bcrypt cost factor, 4-31."),
+    Setting(
+        "bcrypt-threads",
+        "BCRYPT_THREADS",
+        None,
+        "Threads that hash passwords (default: number of CPUs).",
+    ),
+    Setting("max-body-bytes", "MAX_BODY_BYTES", "65536", "Largest accepted REST body in bytes."),
+    Setting("ws-ping-interval", "WS_PING_INTERVAL", "25", "Seconds between WebSocket pings."),
+    Setting("ws-ping-timeout", "WS_PING_TIMEOUT", "10", "Seconds to wait for a pong."),
+    Setting(
+        "shutdown-timeout",
+        "SHUTDOWN_TIMEOUT",
+        "8",
+        "Seconds to wait for WebSockets to close on shutdown.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated settings of one service instance."""
+
+    listen: tuple[str, ...] = ("tcp:8081",)
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_expiry_seconds: int = 24 * 3600
+    log_level: str = "info"
+    log_format: str = "text"
+    max_message_length: int = 1000
+    database_url: str = "sqlite:///chat.sqlite3"
+    redis_url: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    bcrypt_rounds: int = 12
+    bcrypt_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    max_body_bytes: int = 65536
+    ws_ping_interval: float = 25.0
+    ws_ping_timeout: float = 10.0
+    shutdown_timeout: float = 8.0
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        """True while the signing key is the documented development default."""
+        return self.jwt_secret == DEV_JWT_SECRET
+
+    @property
+    def cors_allows_any(self) -> bool:
+        """True when ``CORS_ORIGINS`` is ``*``."""
+        return "*" in self.cors_origins
+
+    @classmethod
+    def from_sources(
+        cls,
+        options: Mapping[str, str | None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        listen: tuple[str, ...] = (),
+    ) -> Config:
+        """Build and validate a Config: option beats environment beats default.
+
+        Args:
+            options: values given on the command line, by setting name
+                (``"jwt-secret"``); ``None`` means not given.
+            environ: the environment (``os.environ`` when omitted).
+            listen: ``--listen`` endpoint descriptions; empty means ``tcp:PORT``.
+
+        Raises:
+            ConfigError: a value is invalid; the message names the setting.
+        """
+        options = options or {}
+        env = os.environ if environ is None else environ
+        raw: dict[str, str | None] = {}
+        for setting in SETTINGS:
+            value = options.get(setting.name)
+            if value is None:
+                value = env.get(setting.env)
+            if value is None or (value == "" and setting.default is None):
+                value = setting.default
+            raw[setting.name] = value
+        return _validate(raw, listen)
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with some fields changed (for tests and embedding)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Config(**values)
+
+
+def _number(name: str, raw: str | None, kind: Callable[[str], T], low: T, high: T) -> T:
+    env = _env_name(name)
+    try:
+        value = kind(raw or "")
+    except ValueError:
+        raise ConfigError(f"{env} (--{name}): expected a number, got {raw!r}") from None
+    if not low <= value <= high:  # type: ignore[operator]
+        raise ConfigError(f"{env} (--{name}): must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def _env_name(name: str) -> str:
+    return next(s.env for s in SETTINGS if s.name == name)
+
+
+def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
+    port = _number("port", raw["port"], int, 0, 65535)
+    secret = raw["jwt-secret"] or ""
+    if secret != DEV_JWT_SECRET and len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"JWT_SECRET (--jwt-secret): must be at least {MIN_JWT_SECRET_BYTES} bytes "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    level = (raw["log-level"] or "").lower()
+    if level == "warning":
+        level = "warn"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL (--log-level): must be one of {', '.join(LOG_LEVELS)}")
+    log_format = (raw["log-format"] or "").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT (--log-format): must be one of {', '.join(LOG_FORMATS)}")
+    database_url = (raw["database-url"] or "").strip()
+    if not database_url:
+        raise ConfigError("DATABASE_URL (--database-url): must not be empty")
+    origins = tuple(o.strip().rstrip("/") for o in (raw["cors-origins"] or "").split(","))
+    origins = tuple(o for o in origins if o)
+    if not origins:
+        raise ConfigError("CORS_ORIGINS (--cors-origins): give * or at least one origin")
+    for origin in origins:
+        if origin not in ("*", "null") and "://" not in origin:
+            raise ConfigError(
+                f"CORS_ORIGINS (--cors-origins): {origin!r} is not scheme://host[:port]"
+            )
+    threads_raw = raw["bcrypt-threads"]
+    threads = (
+        _number("bcrypt-threads", threads_raw, int, 1, 256)
+        if threads_raw
+        else (os.cpu_count() or 2)
+    )
+    return Config(
+        listen=listen or (f"tcp:{port}",),
+        jwt_secret=secret,
+        jwt_expiry_seconds=int(_number("jwt-expiry", raw["jwt-expiry"], float, 0.01, 24 * 365) * 3600),
+        log_level=level,
+        log_format=log_format,
+        max_message_length=_number(
+            "max-message-length", raw["max-message-length"], int, 1, 60000
+        ),
+        database_url=database_url,
+        redis_url=(raw["redis-url"] or None),
+        cors_origins=origins,
+        bcrypt_rounds=_number("bcrypt-rounds", raw["bcrypt-rounds"], int, 4, 31),
+        bcrypt_threads=threads,
+        max_body_bytes=_number("max-body-bytes", raw["max-body-bytes"], int, 1024, 64 * 2**20),
+        ws_ping_interval=_number("ws-ping-interval", raw["ws-ping-interval"], float, 0, 3600),
+        ws_ping_timeout=_number("ws-ping-timeout", raw["ws-ping-timeout"], float, 0, 3600),
+        shutdown_timeout=_number("shutdown-timeout", raw["shutdown-timeout"], float, 0, 60),
+    )

@@ -1,0 +1,188 @@
+"""HTTP plumbing shared by every route: body limits, CORS, headers, JSON answers.
+
+``LimitedRequest`` refuses oversized bodies while they arrive (Twisted has no
+request-body limit of its own); ``ApiRoot`` wraps the Klein resource to
+answer CORS preflights, set the security headers, and check the size again
+for hosts that mount us in a ``Site`` of their own.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from twisted.web.server import Request
+from zope.interface import implementer
+
+from chatservice.errors import ChatError, Forbidden, InvalidRequest, PayloadTooLarge
+from chatservice.wire import error_body
+
+SERVER_HEADER = b"chatservice"
+PREFLIGHT_MAX_AGE = b"600"
+ALLOWED_METHODS = b"GET, POST, OPTIONS"
+ALLOWED_HEADERS = b"Authorization, Content-Type"
+
+log = Logger()
+
+
+def respond_json(request: IRequest, status: int, body: bytes) -> bytes:
+    """Set the status and JSON content type; return ``body`` for Klein to write."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    return body
+
+
+def respond_error(request: IRequest, error: ChatError) -> bytes:
+    """Render a ChatError as its status and ``{"error", "code"}`` body."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        request.setHeader(b"retry-after", str(retry_after).encode("ascii"))
+    return respond_json(request, error.status, error_body(error))
+
+
+def read_body(request: IRequest, limit: int) -> bytes:
+    """Return the request body; ``PayloadTooLarge`` if it exceeds ``limit``."""
+    content = request.content
+    assert content is not None
+    content.seek(0, 2)
+    size = content.tell()
+    if size > limit:
+        raise PayloadTooLarge()
+    content.seek(0)
+    return content.read()
+
+
+def _raw_error_response(error: ChatError) -> bytes:
+    body = error_body(error)
+    return (
+        b"HTTP/1.1 %d %s\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s"
+    ) % (error.status, b"Payload Too Large", len(body), body)
+
+
+class LimitedRequest(Request):
+    """A request that refuses bodies over ``max_body`` before reading them.
+
+    A ``Content-Length`` over the limit is answered with 413 at once; a
+    chunked body is cut off with 413 as soon as it grows past the limit. In
+    both cases the connection is closed, since the rest of the body is unread.
+    """
+
+    max_body: int = 65536
+    _refused = False
+
+    def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted hook
+        """Refuse a declared length over the limit before any body byte is read."""
+        if length is not None and length > self.max_body:
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+        """Count body bytes as they arrive; refuse once past the limit."""
+        if self._refused:
+            return
+        assert self.content is not None
+        if self.content.tell() + len(data) > self.max_body:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
+        """Do not process a refused request: its answer was already sent."""
+        if self._refused:
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.content = BytesIO()  # what Request expects to find; stays empty
+        transport = self.channel.transport if self.channel is not None else None
+        if transport is None:
+            return
+        log.info("request body over {limit} bytes refused", limit=self.max_body)
+        transport.write(_raw_error_response(PayloadTooLarge()))
+        transport.loseConnection()
+
+
+def limited_request_factory(max_body: int) -> type[LimitedRequest]:
+    """Return a ``Site.requestFactory`` that refuses bodies over ``max_body`` bytes."""
+    return type("LimitedRequest", (LimitedRequest,), {"max_body": max_body})
+
+
+class CorsPolicy:
+    """Which origins may call the API from a browser (``CORS_ORIGINS``)."""
+
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        self._any = "*" in origins
+        self._origins = frozenset(o.lower() for o in origins)
+
+    def allows(self, origin: str) -> bool:
+        """Return True if a browser page from ``origin`` may use the API."""
+        return self._any or origin.rstrip("/").lower() in self._origins
+
+    def allow_origin_value(self, origin: str) -> bytes:
+        """The ``Access-Control-Allow-Origin`` value for an allowed origin.
+
+        With ``*`` the answer is the literal ``*``: no credentials (cookies)
+        are ever allowed, and the Origin is never reflected with them.
+        """
+        return b"*" if self._any else origin.encode("utf-8")
+
+
+@implementer(IResource)
+class ApiRoot:
+    """The service's root resource: CORS and security headers around the Klein app."""
+
+    isLeaf = True
+
+    def __init__(self, app: IResource, cors: CorsPolicy, max_body: int) -> None:
+        self._app = app
+        self._cors = cors
+        self._max_body = max_body
+
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:  # noqa: N802
+        """Never called: this resource is a leaf."""
+        return self
+
+    def putChild(self, path: bytes, child: IResource) -> None:  # noqa: N802
+        """Children are Klein routes, not resources."""
+        raise NotImplementedError("add routes to the Klein app instead")
+
+    def render(self, request: IRequest) -> Any:
+        """Answer preflights, set headers, enforce the body limit, then route."""
+        request.setHeader(b"server", SERVER_HEADER)
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"no-store")
+        origin_header = request.getHeader(b"origin")
+        origin = origin_header.decode("latin-1") if origin_header is not None else None
+        if origin is not None:
+            request.setHeader(b"vary", b"Origin")
+            if self._cors.allows(origin):
+                request.setHeader(
+                    b"access-control-allow-origin", self._cors.allow_origin_value(origin)
+                )
+        if request.method == b"OPTIONS":
+            return self._preflight(request, origin)
+        try:
+            request.path.decode("utf-8")
+        except UnicodeDecodeError:
+            return respond_error(request, InvalidRequest("The URL is not valid UTF-8."))
+        length = request.getHeader(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            return respond_error(request, PayloadTooLarge())
+        return self._app.render(request)
+
+    def _preflight(self, request: IRequest, origin: str | None) -> bytes:
+        if origin is not None and not self._cors.allows(origin):
+            return respond_error(request, Forbidden())
+        request.setHeader(b"access-control-allow-methods", ALLOWED_METHODS)
+        request.setHeader(b"access-control-allow-headers", ALLOWED_HEADERS)
+        request.setHeader(b"access-control-max-age", PREFLIGHT_MAX_AGE)
+        request.setResponseCode(204)
+        return b""

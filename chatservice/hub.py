@@ -1,0 +1,74 @@
+"""IHub and LocalHub: live room events from the process that made them to every socket.
+
+The hub carries already-encoded JSON payloads, so each event is serialized
+once however many sockets receive it. ``LocalHub`` delivers inside one
+process; ``RedisHub`` carries the same events between processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import Interface, implementer
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    """An encoded event for one room's sockets.
+
+    ``exclude`` names a connection that must not receive it (a typing frame's
+    sender); ids are unique across processes.
+    """
+
+    room_id: int
+    payload: bytes
+    exclude: str | None = None
+
+
+class IRoomListener(Interface):
+    """Receives every event of the rooms the hub is subscribed to."""
+
+    def room_event(event: RoomEvent) -> None:
+        """Deliver ``event`` to this process's sockets in its room."""
+
+
+class IHub(Interface):
+    """Publishes room events to every process's listener."""
+
+    def set_listener(listener: IRoomListener) -> None:
+        """Set the one listener of this process (the WebSocket factory)."""
+
+    def subscribe(room_id: int) -> Deferred[None]:
+        """Start receiving the room's events; fires once subscribed."""
+
+    def unsubscribe(room_id: int) -> None:
+        """Stop receiving the room's events."""
+
+    def publish(event: RoomEvent) -> Deferred[None]:
+        """Send ``event`` to every subscribed listener, this process's included."""
+
+
+@implementer(IHub)
+class LocalHub:
+    """A hub for one process: publishing is a direct call to the listener."""
+
+    def __init__(self) -> None:
+        self._listener: IRoomListener | None = None
+
+    def set_listener(self, listener: IRoomListener) -> None:
+        """Set the listener events are delivered to."""
+        self._listener = listener
+
+    def subscribe(self, room_id: int) -> Deferred[None]:
+        """Nothing to do in one process."""
+        return succeed(None)
+
+    def unsubscribe(self, room_id: int) -> None:
+        """Nothing to do in one process."""
+
+    def publish(self, event: RoomEvent) -> Deferred[None]:
+        """Deliver ``event`` synchronously to the listener."""
+        if self._listener is not None:
+            self._listener.room_event(event)
+        return succeed(None)

@@ -1,0 +1,68 @@
+"""Post a message, read history: the message use cases.
+
+Posting stores first and publishes only after the commit ("ack after
+commit"): nobody, the sender included, sees a message that could still be
+lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from chatservice.hub import IHub, RoomEvent
+from chatservice.models import Message, NewMessage, Posted
+from chatservice.store import IChatStore
+from chatservice.tokens import Identity
+from chatservice.wire import HistoryQuery, dumps
+
+
+def message_payload(message: Message) -> bytes:
+    """Encode a message once for every socket that receives it."""
+    return dumps(message.to_json())
+
+
+class Messages:
+    """Message use cases, independent of HTTP and WebSocket."""
+
+    log = Logger()
+
+    def __init__(self, store: IChatStore, hub: IHub, clock: IReactorTime) -> None:
+        self._store = store
+        self._hub = hub
+        self._clock = clock
+
+    async def post(
+        self, sender: Identity, room_id: int, content: str, client_msg_id: str | None = None
+    ) -> Posted:
+        """Store a message, then publish it to the room.
+
+        A repeated ``client_msg_id`` stores and publishes nothing: the
+        original comes back with ``created=False`` for the caller to re-send
+        to its own connection only.
+
+        Raises:
+            NotFound: the room does not exist.
+            StoreUnavailable: the store could not commit.
+        """
+        new = NewMessage(
+            room_id=room_id,
+            sender_id=sender.user_id,
+            username=sender.username,
+            content=content,
+            ts=int(self._clock.seconds() * 1000),
+            client_msg_id=client_msg_id,
+        )
+        (posted,) = await self._store.add_messages([new])
+        if posted.created:
+            await self._hub.publish(RoomEvent(room_id, message_payload(posted.message)))
+        return posted
+
+    async def history(self, query: HistoryQuery) -> Sequence[Message]:
+        """Return a page of a room's history, oldest first; ``NotFound`` for no room."""
+        await self._store.get_room(query.room_id)
+        return await self._store.get_messages(
+            query.room_id, query.limit, before=query.before, after=query.after
+        )

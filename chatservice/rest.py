@@ -1,0 +1,181 @@
+"""The REST API and the /ws handshake route, as Klein routes on one object.
+
+Routes translate between HTTP and the use cases, nothing more: parsing and
+validation live in ``wire``, rules in the use cases, and every error is
+rendered in one place as ``{"error", "code"}`` JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klein import Klein
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+
+from chatservice import __version__
+from chatservice.accounts import Accounts, Session
+from chatservice.errors import (
+    ChatError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+)
+from chatservice.http import read_body, respond_error, respond_json
+from chatservice.messages import Messages
+from chatservice.rooms import Rooms
+from chatservice.store import IChatStore
+from chatservice.tickets import TicketBook
+from chatservice.tokens import Identity
+from chatservice.websocket import ChatServerFactory
+from chatservice.wire import dumps, parse_history_query, parse_login, parse_registration, parse_room
+
+
+def bearer_token(request: IRequest) -> str | None:
+    """Return the token of an ``Authorization`` header: ``Bearer <jwt>`` or a bare ``<jwt>``."""
+    header = request.getHeader(b"authorization")
+    if header is None:
+        return None
+    value = header.decode("latin-1").strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None
+
+
+class ChatAPI:
+    """Every HTTP route of the service; holds the use cases it calls."""
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        rooms: Rooms,
+        messages: Messages,
+        tickets: TicketBook,
+        store: IChatStore,
+        sockets: ChatServerFactory,
+        max_body: int,
+    ) -> None:
+        self._accounts = accounts
+        self._rooms = rooms
+        self._messages = messages
+        self._tickets = tickets
+        self._store = store
+        self._sockets = sockets
+        self._max_body = max_body
+
+    def resource(self) -> IResource:
+        """Return the Klein resource serving these routes."""
+        resource: IResource = self.app.resource()
+        return resource
+
+    async def _identity(self, request: IRequest) -> Identity:
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("An Authorization header with a token is required.")
+        return await self._accounts.authenticate(token)
+
+    @staticmethod
+    def _session(request: IRequest, status: int, session: Session) -> bytes:
+        body = {"token": session.token, "user": session.user.to_json()}
+        return respond_json(request, status, dumps(body))
+
+    @app.route("/api/register", methods=["POST"])
+    async def register(self, request: IRequest) -> bytes:
+        """Create an account: 201 with a token, 409 if the name is taken."""
+        form = parse_registration(read_body(request, self._max_body))
+        return self._session(request, 201, await self._accounts.register(form))
+
+    @app.route("/api/login", methods=["POST"])
+    async def login(self, request: IRequest) -> bytes:
+        """Check credentials: 200 with a token, or 401 ``invalid_credentials``."""
+        form = parse_login(read_body(request, self._max_body))
+        return self._session(request, 200, await self._accounts.login(form))
+
+    @app.route("/api/rooms", methods=["GET"])
+    async def list_rooms(self, request: IRequest) -> bytes:
+        """List every room, ordered by id."""
+        await self._identity(request)
+        rooms = await self._rooms.list()
+        return respond_json(request, 200, dumps([room.to_json() for room in rooms]))
+
+    @app.route("/api/rooms", methods=["POST"])
+    @app.route("/api/rooms/create", methods=["POST"])
+    async def create_room(self, request: IRequest) -> bytes:
+        """Create a room: 201, or 409 if the name is taken."""
+        identity = await self._identity(request)
+        form = parse_room(read_body(request, self._max_body))
+        room = await self._rooms.create(form, identity.user_id)
+        return respond_json(request, 201, dumps(room.to_json()))
+
+    @app.route("/api/messages", methods=["GET"])
+    async def history(self, request: IRequest) -> bytes:
+        """Return a page of a room's history, oldest first."""
+        await self._identity(request)
+        query = parse_history_query(request.args)
+        messages = await self._messages.history(query)
+        return respond_json(request, 200, dumps([m.to_json() for m in messages]))
+
+    @app.route("/api/ws-ticket", methods=["POST"])
+    async def ws_ticket(self, request: IRequest) -> bytes:
+        """Issue a single-use, 30-second WebSocket ticket (any body is ignored)."""
+        identity = await self._identity(request)
+        ticket = self._tickets.issue(identity)
+        body = {"ticket": ticket, "expires_in": self._tickets.lifetime}
+        return respond_json(request, 201, dumps(body))
+
+    @app.route("/health", methods=["GET"])
+    async def health(self, request: IRequest) -> bytes:
+        """200 while the store answers, 503 while it does not. No authentication."""
+        try:
+            await self._store.ping()
+        except StoreUnavailable:
+            body = {"status": "unavailable", "store": "unreachable", "version": __version__}
+            return respond_json(request, 503, dumps(body))
+        body = {"status": "ok", "store": "ok", "version": __version__}
+        return respond_json(request, 200, dumps(body))
+
+    @app.route("/ws", methods=["GET"])
+    async def websocket(self, request: IRequest) -> IResource:
+        """Authenticate a WebSocket handshake, then hand the connection to Autobahn."""
+        return await self._sockets.accept_handshake(request)
+
+    @app.handle_errors(ChatError)
+    def chat_error(self, request: IRequest, failure: Failure) -> bytes:
+        """Render our own errors as their status and JSON body."""
+        error = failure.value
+        assert isinstance(error, ChatError)
+        return respond_error(request, error)
+
+    @app.handle_errors(HTTPException)
+    def routing_error(self, request: IRequest, failure: Failure) -> bytes:
+        """Turn werkzeug's 404 and 405 pages into our JSON errors."""
+        if isinstance(failure.value, WerkzeugMethodNotAllowed):
+            allowed = failure.value.valid_methods or []
+            request.setHeader(b"allow", ", ".join(sorted(allowed)).encode("ascii"))
+            return respond_error(request, MethodNotAllowed())
+        return respond_error(request, NotFound("No such route."))
+
+    @app.handle_errors(Exception)
+    def server_fault(self, request: IRequest, failure: Failure) -> Any:
+        """Log anything unexpected; the client sees a generic 500 without detail."""
+        if failure.check(CancelledError):
+            return None  # the client went away; nothing to answer
+        self.log.failure(
+            "unhandled error on {method} {path}",
+            failure,
+            method=request.method.decode("latin-1"),
+            path=request.path.decode("latin-1", "replace"),
+        )
+        return respond_error(request, InternalError())

@@ -1,0 +1,183 @@
+"""ChatService: builds the object graph from a Config, starts it, drains and stops it.
+
+It is an ordinary ``IService``: ``twistd chat`` runs it, and a host
+application can add it to its own ``MultiService`` or mount ``resource()``
+in its own ``Site``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import IResource
+from twisted.web.server import Site
+
+from chatservice.accounts import Accounts
+from chatservice.config import Config
+from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
+from chatservice.hub import IHub, LocalHub
+from chatservice.messages import Messages
+from chatservice.passwords import PasswordHasher
+from chatservice.rest import ChatAPI
+from chatservice.rooms import Rooms
+from chatservice.store import IChatStore, open_store, redact_url
+from chatservice.tickets import TicketBook
+from chatservice.tokens import TokenIssuer
+from chatservice.websocket import ChatServerFactory
+
+
+class ChatService(Service):
+    """The chat backend as one Twisted service.
+
+    Start-up opens the store (applying migrations), makes sure the General
+    room exists, and only then listens on ``config.listen``; ``ready`` fires
+    when it serves. Stopping stops listening, delivers what was accepted,
+    closes every WebSocket with 1001, and closes the store.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: Config,
+        reactor: Any = None,
+        *,
+        store: IChatStore | None = None,
+        hub: IHub | None = None,
+        password_pool: ThreadPool | None = None,
+    ) -> None:
+        """Build the service; nothing is opened until ``startService``.
+
+        Args:
+            config: the validated settings.
+            reactor: the reactor to listen, time and thread with (the global
+                one by default); tests pass a fake.
+            store: a store to use instead of opening ``config.database_url``.
+            hub: a hub instead of the ``LocalHub``.
+            password_pool: a thread pool for bcrypt instead of a dedicated one.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self.config = config
+        self._reactor = reactor
+        clock: IReactorTime = reactor
+        self.store = store if store is not None else open_store(config.database_url, clock)
+        self.hub = hub if hub is not None else LocalHub()
+        self._owns_pool = password_pool is None
+        self._password_pool = password_pool or ThreadPool(
+            minthreads=0, maxthreads=config.bcrypt_threads, name="chatservice-bcrypt"
+        )
+        hasher = PasswordHasher(reactor, self._password_pool, config.bcrypt_rounds)
+        tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
+        self.tickets = TicketBook(clock)
+        self.accounts = Accounts(self.store, hasher, tokens, clock)
+        self.rooms = Rooms(self.store, clock)
+        self.messages = Messages(self.store, self.hub, clock)
+        cors = CorsPolicy(config.cors_origins)
+        self.sockets = ChatServerFactory(
+            accounts=self.accounts,
+            rooms=self.rooms,
+            messages=self.messages,
+            tickets=self.tickets,
+            hub=self.hub,
+            cors=cors,
+            clock=clock,
+            max_message_length=config.max_message_length,
+            ping_interval=config.ws_ping_interval,
+            ping_timeout=config.ws_ping_timeout,
+        )
+        api = ChatAPI(
+            accounts=self.accounts,
+            rooms=self.rooms,
+            messages=self.messages,
+            tickets=self.tickets,
+            store=self.store,
+            sockets=self.sockets,
+            max_body=config.max_body_bytes,
+        )
+        self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
+        self._ports: list[IListeningPort] = []
+        self.ready: Deferred[None] = Deferred()
+        self._starting: Deferred[None] | None = None
+
+    def resource(self) -> IResource:
+        """The root resource: REST under ``/api``, ``/health``, and ``/ws``.
+
+        Mount it at any path of a host ``Site``; the service must be started
+        for it to answer.
+        """
+        return self._root
+
+    def site(self) -> Site:
+        """A ``Site`` serving ``resource()`` with the request-body limit applied early."""
+        site = Site(self._root)
+        site.requestFactory = limited_request_factory(self.config.max_body_bytes)
+        site.displayTracebacks = False
+        # twisted.web's access log would write /ws?token=... query strings.
+        site.log = lambda request: None  # type: ignore[method-assign]
+        return site
+
+    def startService(self) -> None:  # noqa: N802 - Twisted hook
+        """Open the store, then listen; failures are logged and fail ``ready``."""
+        super().startService()
+        self._starting = Deferred.fromCoroutine(self._start())
+        self._starting.addCallbacks(self.ready.callback, self._start_failed)
+
+    async def _start(self) -> None:
+        if self._owns_pool:
+            self._password_pool.start()
+        await self.store.start()
+        await self.rooms.ensure_general()
+        if self.config.uses_dev_secret:
+            self.log.warn(
+                "JWT_SECRET is the development default: anyone can forge tokens. "
+                "Set JWT_SECRET to 32+ random bytes before exposing this service."
+            )
+        site = self.site()
+        for description in self.config.listen:
+            port = await serverFromString(self._reactor, description).listen(site)
+            self._ports.append(port)
+        endpoints = ", ".join(self.config.listen) if self.config.listen else "(embedded)"
+        self.log.info(
+            "chatservice listening on {endpoints}; store {store}",
+            endpoints=endpoints,
+            store=redact_url(self.config.database_url),
+        )
+
+    def _start_failed(self, failure: Any) -> None:
+        self.log.failure("chatservice failed to start", failure)
+        self.ready.errback(failure)
+        if self.config.listen and IReactorCore.providedBy(self._reactor):
+            # Under twistd there is no caller to tell: stop the process.
+            if self._reactor.running:
+                self._reactor.stop()
+
+    @property
+    def listening_ports(self) -> list[IListeningPort]:
+        """The ports this service listens on (for tests: ``port.getHost().port``)."""
+        return list(self._ports)
+
+    def stopService(self) -> Deferred[None]:  # noqa: N802 - Twisted hook
+        """Stop listening, drain and close sockets, close the store."""
+        super().stopService()
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        if self._starting is not None and not self._starting.called:
+            self._starting.cancel()
+        for port in self._ports:
+            await port.stopListening()
+        self._ports.clear()
+        await self.sockets.drain(self.config.shutdown_timeout)
+        await self.store.close()
+        if self._owns_pool and self._password_pool.started:
+            self._password_pool.stop()
+        self.log.info("chatservice stopped")

@@ -1,0 +1,252 @@
+"""Sans-I/O parsing and rendering: bytes and strings in, records or errors out.
+
+Everything a client sends is checked here, so the REST and WebSocket layers
+only translate, and every bad input becomes a ``ChatError`` (a 400 or an
+``error`` frame), never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatservice.errors import ChatError, InvalidJSON, InvalidRequest
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+MIN_PASSWORD_BYTES = 8
+MAX_PASSWORD_BYTES = 72
+MAX_ROOM_NAME = 64
+MAX_DESCRIPTION = 512
+MAX_CLIENT_MSG_ID = 64
+DEFAULT_HISTORY_LIMIT = 50
+MAX_HISTORY_LIMIT = 500
+MAX_JSON_DEPTH = 32
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a JSON value compactly as UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def error_body(error: ChatError) -> bytes:
+    """Return the ``{"error", "code"}`` body of an error."""
+    return dumps(error.to_json())
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Decode JSON text; raise ``InvalidJSON`` for anything that is not JSON."""
+    if isinstance(data, bytes):
+        if not data.strip():
+            raise InvalidJSON("The request body is empty.")
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidJSON("The request body is not UTF-8.") from None
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidJSON() from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise InvalidRequest("The JSON is nested too deeply.")
+    return value
+
+
+def parse_object(data: bytes | str) -> dict[str, Any]:
+    """Decode a JSON object; other JSON values are ``InvalidRequest``."""
+    value = parse_json(data)
+    if not isinstance(value, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply containers nest, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                return level
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _text(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+    """Return a string field; wrong types, NUL bytes and lone surrogates are 400s."""
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"'{key}' is required.")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"'{key}' must be a string.")
+    if "\x00" in value or _SURROGATES.search(value):
+        raise InvalidRequest(f"'{key}' contains characters that are not allowed.")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsForm:
+    """A username and password from a register or login body."""
+
+    username: str
+    password: str
+
+
+def parse_registration(data: bytes) -> CredentialsForm:
+    """Validate a register body: the username rules and 8–72 UTF-8 bytes of password."""
+    body = parse_object(data)
+    username = _text(body, "username") or ""
+    password = _text(body, "password") or ""
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise InvalidRequest("'username' must be 3-32 characters of letters, digits, _ . or -.")
+    size = len(password.encode("utf-8"))
+    if size < MIN_PASSWORD_BYTES:
+        raise InvalidRequest(f"'password' must be at least {MIN_PASSWORD_BYTES} bytes.")
+    if size > MAX_PASSWORD_BYTES:
+        raise InvalidRequest(
+            f"'password' must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8.",
+            code="password_too_long",
+        )
+    return CredentialsForm(username, password)
+
+
+def parse_login(data: bytes) -> CredentialsForm:
+    """Check a login body's shape only: any bad credential must be a plain 401."""
+    body = parse_object(data)
+    return CredentialsForm(_text(body, "username") or "", _text(body, "password") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class RoomForm:
+    """A room name and description from a create-room body."""
+
+    name: str
+    description: str
+
+
+def parse_room(data: bytes) -> RoomForm:
+    """Validate a create-room body: 1–64 characters of name, ≤512 of description."""
+    body = parse_object(data)
+    name = (_text(body, "name") or "").strip()
+    description = _text(body, "description", required=False) or ""
+    if not 1 <= len(name) <= MAX_ROOM_NAME:
+        raise InvalidRequest(f"'name' must be 1-{MAX_ROOM_NAME} characters.")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidRequest(f"'description' must be at most {MAX_DESCRIPTION} characters.")
+    return RoomForm(name, description)
+
+
+def query_int(
+    args: Mapping[bytes, Sequence[bytes]],
+    *names: str,
+    low: int = 1,
+    high: int = 2**63 - 1,
+    default: int | None = None,
+) -> int | None:
+    """Return an integer query parameter (the first of ``names`` present).
+
+    Raises:
+        InvalidRequest: the value is not an integer in ``low..high``.
+    """
+    for name in names:
+        values = args.get(name.encode("ascii"))
+        if values:
+            raw = values[0]
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise InvalidRequest(
+                    f"'{name}' must be an integer between {low} and {high}."
+                )
+            return int(raw)
+    return default
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Which page of a room's history to return."""
+
+    room_id: int
+    limit: int
+    before: int | None
+    after: int | None
+
+
+def parse_history_query(args: Mapping[bytes, Sequence[bytes]]) -> HistoryQuery:
+    """Validate ``roomId``, ``limit``, ``before`` and ``after`` of ``GET /api/messages``."""
+    room_id = query_int(args, "roomId", "room_id")
+    if room_id is None:
+        raise InvalidRequest("'roomId' is required.")
+    limit = query_int(
+        args, "limit", low=1, high=MAX_HISTORY_LIMIT, default=DEFAULT_HISTORY_LIMIT
+    )
+    before = query_int(args, "before")
+    after = query_int(args, "after", low=0)
+    if before is not None and after is not None:
+        raise InvalidRequest("'before' and 'after' cannot be used together.")
+    assert limit is not None
+    return HistoryQuery(room_id, limit, before, after)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """A validated frame from a WebSocket client."""
+
+    kind: str  # "message" or "typing"
+    content: str = ""
+    client_msg_id: str | None = None
+
+
+class FrameError(ChatError):
+    """A refused WebSocket frame; carries the ``client_msg_id`` to echo, if any."""
+
+    def __init__(self, error: ChatError, client_msg_id: str | None = None) -> None:
+        super().__init__(error.message, error.code)
+        self.client_msg_id = client_msg_id
+
+    def to_json(self) -> dict[str, str]:
+        """Return the ``error`` frame body."""
+        body = {"type": "error", "code": self.code, "error": self.message}
+        if self.client_msg_id is not None:
+            body["client_msg_id"] = self.client_msg_id
+        return body
+
+
+def parse_client_frame(text: str, max_length: int) -> ClientFrame:
+    """Validate one text frame from a client.
+
+    Raises:
+        FrameError: the frame is refused; send it back as an ``error`` frame.
+    """
+    try:
+        body = parse_object(text)
+    except ChatError as error:
+        raise FrameError(error) from None
+    raw_id = body.get("client_msg_id")
+    echo_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_CLIENT_MSG_ID else None
+    try:
+        kind = body.get("type", "message")
+        if kind not in ("message", "typing"):
+            raise InvalidRequest("'type' must be \"message\" or \"typing\".")
+        if kind == "typing":
+            return ClientFrame("typing")
+        client_msg_id = _text(body, "client_msg_id", required=False)
+        if client_msg_id is not None and not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID:
+            raise InvalidRequest(f"'client_msg_id' must be 1-{MAX_CLIENT_MSG_ID} characters.")
+        content = (_text(body, "content") or "").strip()
+        if not content:
+            raise InvalidRequest("'content' must not be empty.")
+        if len(content) > max_length:
+            raise InvalidRequest(
+                f"'content' must be at most {max_length} characters.", code="content_too_long"
+            )
+        return ClientFrame("message", content, client_msg_id)
+    except ChatError as error:
+        raise FrameError(error, echo_id) from None
