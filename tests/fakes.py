@@ -1,0 +1,74 @@
+"""Fakes for our own collaborators, shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.testing import MemoryReactorClock
+
+from chatservice.config import Config
+from chatservice.service import ChatService
+from chatservice.store.memory import MemoryStore
+
+TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
+
+
+class FakeReactor(MemoryReactorClock):
+    """A memory reactor whose ``callFromThread`` runs the call at once."""
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+        f(*args, **kwargs)
+
+
+class ImmediateThreadPool:
+    """A thread pool that runs work inline, so bcrypt results arrive synchronously."""
+
+    started = True
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def callInThreadWithCallback(  # noqa: N802 - ThreadPool's name
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        try:
+            result = f(*a, **kw)
+        except BaseException as error:  # noqa: BLE001 - handed to the Deferred like ThreadPool does
+            from twisted.python.failure import Failure
+
+            on_result(False, Failure(error))
+        else:
+            on_result(True, result)
+
+
+def config_for_tests(**changes: Any) -> Config:
+    """A Config for tests: memory store, cost-4 bcrypt, no listening endpoints."""
+    base = Config(
+        listen=(),
+        jwt_secret=TEST_SECRET,
+        database_url="memory:",
+        bcrypt_rounds=4,
+        bcrypt_threads=1,
+        ws_ping_interval=0,
+        ws_ping_timeout=0,
+    )
+    return base.replace(**changes)
+
+
+def make_service(
+    reactor: FakeReactor | None = None, **changes: Any
+) -> tuple[ChatService, FakeReactor]:
+    """Return a started in-memory ChatService and the fake reactor it runs on."""
+    reactor = reactor or FakeReactor()
+    service = ChatService(
+        config_for_tests(**changes),
+        reactor,
+        store=MemoryStore(reactor),
+        password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
+    )
+    service.startService()
+    return service, reactor
