@@ -193,19 +193,19 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
     return Config(
         listen=listen or (f"tcp:{port}",),
         jwt_secret=secret,
-        jwt_expiry_seconds=int(_number("jwt-expiry", raw["jwt-expiry"], float, 0.01, 24 * 365) * 3600),
+        jwt_expiry_seconds=int(
+            _number("jwt-expiry", raw["jwt-expiry"], float, 0.01, 24.0 * 365) * 3600
+        ),
         log_level=level,
         log_format=log_format,
-        max_message_length=_number(
-            "max-message-length", raw["max-message-length"], int, 1, 60000
-        ),
+        max_message_length=_number("max-message-length", raw["max-message-length"], int, 1, 60000),
         database_url=database_url,
         redis_url=(raw["redis-url"] or None),
         cors_origins=origins,
         bcrypt_rounds=_number("bcrypt-rounds", raw["bcrypt-rounds"], int, 4, 31),
         bcrypt_threads=threads,
         max_body_bytes=_number("max-body-bytes", raw["max-body-bytes"], int, 1024, 64 * 2**20),
-        ws_ping_interval=_number("ws-ping-interval", raw["ws-ping-interval"], float, 0, 3600),
-        ws_ping_timeout=_number("ws-ping-timeout", raw["ws-ping-timeout"], float, 0, 3600),
-        shutdown_timeout=_number("shutdown-timeout", raw["shutdown-timeout"], float, 0, 60),
+        ws_ping_interval=_number("ws-ping-interval", raw["ws-ping-interval"], float, 0.0, 3600.0),
+        ws_ping_timeout=_number("ws-ping-timeout", raw["ws-ping-timeout"], float, 0.0, 3600.0),
+        shutdown_timeout=_number("shutdown-timeout", raw["shutdown-timeout"], float, 0.0, 60.0),
     )

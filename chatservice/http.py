@@ -52,7 +52,8 @@ def read_body(request: IRequest, limit: int) -> bytes:
     if size > limit:
         raise PayloadTooLarge()
     content.seek(0)
-    return content.read()
+    body: bytes = content.read()
+    return body
 
 
 def _raw_error_response(error: ChatError) -> bytes:

@@ -21,8 +21,12 @@ from twisted.logger import (
     formatEventAsClassicLogText,
 )
 
-LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
-          "error": LogLevel.error}
+LEVELS = {
+    "debug": LogLevel.debug,
+    "info": LogLevel.info,
+    "warn": LogLevel.warn,
+    "error": LogLevel.error,
+}
 
 
 def _json_line(event: dict[str, Any]) -> str:

@@ -35,7 +35,13 @@ from chatservice.store import IChatStore
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerFactory
-from chatservice.wire import dumps, parse_history_query, parse_login, parse_registration, parse_room
+from chatservice.wire import (
+    dumps,
+    parse_history_query,
+    parse_login,
+    parse_registration,
+    parse_room,
+)
 
 
 def bearer_token(request: IRequest) -> str | None:

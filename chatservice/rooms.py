@@ -37,7 +37,9 @@ class Rooms:
         room = await self._store.create_room(
             form.name, form.description, creator_id, self._now_ms()
         )
-        self.log.info("room {room_id} created by user {user_id}", room_id=room.id, user_id=creator_id)
+        self.log.info(
+            "room {room_id} created by user {user_id}", room_id=room.id, user_id=creator_id
+        )
         return room
 
     async def get(self, room_id: int) -> Room:

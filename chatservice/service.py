@@ -174,7 +174,9 @@ class ChatService(Service):
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
         for port in self._ports:
-            await port.stopListening()
+            stopping = port.stopListening()
+            if stopping is not None:
+                await stopping
         self._ports.clear()
         await self.sockets.drain(self.config.shutdown_timeout)
         await self.store.close()

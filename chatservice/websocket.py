@@ -62,7 +62,7 @@ class SocketSession:
     connection_id: str
 
 
-class ChatServerProtocol(WebSocketServerProtocol):  # type: ignore[misc]
+class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
 
     log = Logger()
@@ -132,16 +132,17 @@ class _BoundFactory:
         self._session = session
 
     def buildProtocol(self, addr: Any) -> ChatServerProtocol:  # noqa: N802 - Twisted hook
-        protocol: ChatServerProtocol = self._factory.buildProtocol(addr)
+        protocol = self._factory.buildProtocol(addr)
+        assert isinstance(protocol, ChatServerProtocol)
         protocol.session = self._session
         return protocol
 
 
 @implementer(IRoomListener)
-class ChatServerFactory(WebSocketServerFactory):  # type: ignore[misc]
+class ChatServerFactory(WebSocketServerFactory):
     """Every live socket of this process, by room; the hub's listener."""
 
-    protocol = ChatServerProtocol
+    protocol = ChatServerProtocol  # type: ignore[assignment]  # Factory types it loosely
     log = Logger()
 
     def __init__(
@@ -302,7 +303,7 @@ class ChatServerFactory(WebSocketServerFactory):  # type: ignore[misc]
                 protocol.state == WebSocketProtocol.STATE_OPEN
                 and protocol.session.connection_id != event.exclude
             ):
-                protocol.transport.write(frame)
+                protocol.transport.write(frame)  # type: ignore[union-attr]  # open => set
 
     def relay_typing(self, protocol: ChatServerProtocol) -> None:
         """Tell the room's other connections that this user is typing."""
@@ -321,7 +322,9 @@ class ChatServerFactory(WebSocketServerFactory):  # type: ignore[misc]
         """Store and broadcast a message; refusals go back as ``error`` frames."""
         if self._draining:
             protocol.send_json(
-                FrameError(StoreUnavailable("The server is shutting down."), client_msg_id).to_json()
+                FrameError(
+                    StoreUnavailable("The server is shutting down."), client_msg_id
+                ).to_json()
             )
             return
         session = protocol.session
@@ -379,7 +382,12 @@ class ChatServerFactory(WebSocketServerFactory):  # type: ignore[misc]
 def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Deferred[None]:
     """Fire when ``d`` does or after ``timeout`` seconds, whichever is first."""
     done: Deferred[None] = Deferred()
-    timer = clock.callLater(timeout, lambda: done.called or done.callback(None))
+
+    def expire() -> None:
+        if not done.called:
+            done.callback(None)
+
+    timer = clock.callLater(timeout, expire)
 
     def finished(_: Any) -> None:
         if timer.active():
@@ -396,5 +404,3 @@ def _first(args: dict[bytes, list[bytes]], name: bytes) -> str | None:
     if not values:
         return None
     return values[0].decode("utf-8", "replace")
-
-

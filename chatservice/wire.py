@@ -162,9 +162,7 @@ def query_int(
         if values:
             raw = values[0]
             if not raw.isdigit() or not low <= int(raw) <= high:
-                raise InvalidRequest(
-                    f"'{name}' must be an integer between {low} and {high}."
-                )
+                raise InvalidRequest(f"'{name}' must be an integer between {low} and {high}.")
             return int(raw)
     return default
 
@@ -184,9 +182,7 @@ def parse_history_query(args: Mapping[bytes, Sequence[bytes]]) -> HistoryQuery:
     room_id = query_int(args, "roomId", "room_id")
     if room_id is None:
         raise InvalidRequest("'roomId' is required.")
-    limit = query_int(
-        args, "limit", low=1, high=MAX_HISTORY_LIMIT, default=DEFAULT_HISTORY_LIMIT
-    )
+    limit = query_int(args, "limit", low=1, high=MAX_HISTORY_LIMIT, default=DEFAULT_HISTORY_LIMIT)
     before = query_int(args, "before")
     after = query_int(args, "after", low=0)
     if before is not None and after is not None:
@@ -234,7 +230,7 @@ def parse_client_frame(text: str, max_length: int) -> ClientFrame:
     try:
         kind = body.get("type", "message")
         if kind not in ("message", "typing"):
-            raise InvalidRequest("'type' must be \"message\" or \"typing\".")
+            raise InvalidRequest('\'type\' must be "message" or "typing".')
         if kind == "typing":
             return ClientFrame("typing")
         client_msg_id = _text(body, "client_msg_id", required=False)
