@@ -32,8 +32,10 @@ reactor: Any = _reactor
 SECRET = "bench-secret-bench-secret-bench-secret!"
 
 
-class Client(WebSocketClientProtocol):  # type: ignore[misc]
+class Client(WebSocketClientProtocol):
     """Records when each probe message comes back."""
+
+    factory: ClientFactory
 
     def onOpen(self) -> None:
         self.factory.opened.callback(self)
@@ -45,13 +47,19 @@ class Client(WebSocketClientProtocol):  # type: ignore[misc]
             self.factory.latencies.append((time.perf_counter() - sent) * 1000)
 
 
+class ClientFactory(WebSocketClientFactory):
+    """Holds what the probe clients report."""
+
+    protocol = Client  # type: ignore[assignment]  # Factory types it loosely
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(url, headers={"Authorization": f"Bearer {token}"})
+        self.opened: Deferred[Client] = Deferred()
+        self.latencies: list[float] = []
+
+
 async def connect(port: int, token: str) -> Client:
-    factory = WebSocketClientFactory(
-        f"ws://127.0.0.1:{port}/ws?roomId=1", headers={"Authorization": f"Bearer {token}"}
-    )
-    factory.protocol = Client
-    factory.opened = Deferred()
-    factory.latencies = []
+    factory = ClientFactory(f"ws://127.0.0.1:{port}/ws?roomId=1", token)
     await TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
     client: Client = await factory.opened
     return client
@@ -83,7 +91,7 @@ async def main(rounds: int, logins: int) -> None:
     service = ChatService(config, reactor, store=MemoryStore())
     service.startService()
     await service.ready
-    port = service.listening_ports[0].getHost().port
+    port = service.listening_ports[0].getHost().port  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     creds = {"username": "bench", "password": "correct-horse"}
     response = await treq.post(f"{base}/api/register", json=creds)
