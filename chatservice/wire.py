@@ -223,6 +223,8 @@ def parse_client_frame(text: str, max_length: int) -> ClientFrame:
     """
     try:
         body = parse_object(text)
+    except InvalidJSON:
+        raise FrameError(InvalidJSON("The frame is not valid JSON.")) from None
     except ChatError as error:
         raise FrameError(error) from None
     raw_id = body.get("client_msg_id")
