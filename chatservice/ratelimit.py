@@ -1,0 +1,104 @@
+"""Token buckets on an injected clock, keyed by user, username or address.
+
+One ``RateLimiter`` holds the buckets of one rule (e.g. "10 messages a
+second, bursts of 20"). Buckets that have refilled completely carry no
+information, so they are dropped: memory is bounded by the keys active within
+one refill period, not by every key ever seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``burst`` events at once, refilled at ``per_second`` events a second."""
+
+    burst: int
+    per_second: float
+
+    @classmethod
+    def per(cls, count: int, seconds: float, burst: int | None = None) -> Rate:
+        """``count`` events per ``seconds``, with bursts of ``burst`` (default ``count``)."""
+        return cls(burst if burst is not None else count, count / seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer of one ``take``: allowed or not, and the numbers for headers."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float  # seconds until one token is available (0 when allowed)
+    reset_after: float  # seconds until the bucket is full again
+
+
+class RateLimiter:
+    """The buckets of one rule; ``take(key)`` spends a token if there is one."""
+
+    def __init__(
+        self, name: str, rate: Rate, clock: IReactorTime, max_keys: int = 100_000
+    ) -> None:
+        self.name = name
+        self.rate = rate
+        self._clock = clock
+        self._max_keys = max_keys
+        # key -> (tokens, time of last update); least recently used first.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _level(self, key: str, now: float) -> float:
+        entry = self._buckets.get(key)
+        if entry is None:
+            return float(self.rate.burst)
+        tokens, then = entry
+        return min(float(self.rate.burst), tokens + (now - then) * self.rate.per_second)
+
+    def peek(self, key: str) -> Decision:
+        """Say whether one more event would be allowed, without spending."""
+        tokens = self._level(key, self._clock.seconds())
+        return self._decide(tokens, allowed=tokens >= 1)
+
+    def take(self, key: str, cost: float = 1.0) -> Decision:
+        """Spend ``cost`` tokens of ``key``'s bucket if it has them."""
+        now = self._clock.seconds()
+        tokens = self._level(key, now)
+        allowed = tokens >= cost
+        if allowed:
+            tokens -= cost
+        self._store(key, tokens, now)
+        return self._decide(tokens, allowed, cost)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        self._prune(now)
+
+    def _decide(self, tokens: float, allowed: bool, cost: float = 1.0) -> Decision:
+        missing = max(0.0, cost - tokens)
+        rate = self.rate.per_second
+        return Decision(
+            allowed=allowed,
+            limit=self.rate.burst,
+            remaining=max(0, math.floor(tokens)),
+            retry_after=0.0 if allowed else missing / rate,
+            reset_after=(self.rate.burst - tokens) / rate,
+        )
+
+    def _prune(self, now: float) -> None:
+        # The least recently touched bucket is the first to be full again.
+        full_after = self.rate.burst / self.rate.per_second
+        while self._buckets:
+            key, (_, then) = next(iter(self._buckets.items()))
+            if now - then < full_after and len(self._buckets) <= self._max_keys:
+                break
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        """How many buckets are kept (for tests of the memory bound)."""
+        return len(self._buckets)
