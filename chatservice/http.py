@@ -77,6 +77,13 @@ class LimitedRequest(Request):
     max_body: int = 65536
     _refused = False
 
+    def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
+        # The Content-Type is not checked (API.md): a JSON body labelled
+        # multipart/form-data must reach the route, not be parsed as a form and
+        # refused by Twisted with a bare, body-less 400.
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        super().__init__(channel, *args, **kwargs)
+
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted hook
         """Refuse a declared length over the limit before any body byte is read."""
         if length is not None and length > self.max_body:
