@@ -110,6 +110,9 @@ class LimitedRequest(Request):
     def _refuse(self) -> None:
         self._refused = True
         self.content = BytesIO()  # what Request expects to find; stays empty
+        # HTTPChannel answers "Expect: 100-continue" right after gotLength; a
+        # "100 Continue" written after our 413 would invite the body we refuse.
+        self.requestHeaders.removeHeader(b"expect")
         transport = self.channel.transport if self.channel is not None else None
         if transport is None:
             return
