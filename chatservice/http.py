@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from io import BytesIO
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
@@ -181,7 +182,10 @@ class ApiRoot:
         if request.method == b"OPTIONS":
             return self._preflight(request, origin)
         try:
-            request.path.decode("utf-8")
+            # Klein routes on the percent-decoded path and the Host name, and
+            # answers either when not UTF-8 with an HTML 400 and a logged error.
+            unquote_to_bytes(request.path).decode("utf-8")
+            request.getRequestHostname().decode("utf-8")
         except UnicodeDecodeError:
             return respond_error(request, InvalidRequest("The URL is not valid UTF-8."))
         length = request.getHeader(b"content-length")
