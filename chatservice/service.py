@@ -118,7 +118,8 @@ class ChatService(Service):
 
     def site(self) -> Site:
         """A ``Site`` serving ``resource()`` with the request-body limit applied early."""
-        site = Site(self._root)
+        # The Site's idle timeouts must run on our reactor too, not the global one.
+        site = Site(self._root, reactor=self._reactor)
         site.requestFactory = limited_request_factory(self.config.max_body_bytes)
         site.displayTracebacks = False
         # twisted.web's access log would write /ws?token=... query strings.
