@@ -86,6 +86,11 @@ class IChatStore(Interface):
 def open_store(url: str, clock: IReactorTime) -> IChatStore:
     """Build the store that ``DATABASE_URL`` names; it still needs ``start()``.
 
+    ``memory:`` is the in-memory store; ``sqlite:///relative/path`` and
+    ``sqlite:////absolute/path`` a SQLite file; ``postgresql://...`` (or
+    ``postgres://...``) a PostgreSQL database through psycopg 3. Nothing is
+    opened here: ``start()`` connects and migrates.
+
     Raises:
         UnsupportedStoreURL: the URL names no backend this build has.
     """
@@ -93,9 +98,58 @@ def open_store(url: str, clock: IReactorTime) -> IChatStore:
 
     if url == "memory:" or url.startswith("memory:"):
         return MemoryStore(clock)
+    scheme = url.partition(":")[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        return _open_sqlite(url, clock)
+    if scheme in ("postgresql", "postgres"):
+        return _open_postgresql(url, clock)
     raise UnsupportedStoreURL(
-        f"unsupported DATABASE_URL scheme in {redact_url(url)!r}; this build supports 'memory:'"
+        f"unsupported DATABASE_URL {redact_url(url)!r}; this build supports "
+        "'memory:', 'sqlite:///relative/path', 'sqlite:////absolute/path' and "
+        "'postgresql://user:password@host:port/database'"
     )
+
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def _open_sqlite(url: str, clock: IReactorTime) -> IChatStore:
+    from urllib.parse import unquote
+
+    from chatservice.store.sql import SQLStore
+
+    if not url.lower().startswith(_SQLITE_PREFIX):
+        raise UnsupportedStoreURL(
+            f"a SQLite DATABASE_URL has three slashes before a relative path and four before "
+            f"an absolute one (sqlite:///chat.sqlite3, sqlite:////var/lib/chat.sqlite3), "
+            f"not {redact_url(url)!r}"
+        )
+    raw_path = url[len(_SQLITE_PREFIX) :]
+    if "?" in raw_path or "#" in raw_path:
+        raise UnsupportedStoreURL(
+            "a SQLite DATABASE_URL takes no query or fragment; percent-encode '?' and '#' "
+            "in file names"
+        )
+    path = unquote(raw_path)
+    if not path or path.endswith("/"):
+        raise UnsupportedStoreURL(f"the SQLite DATABASE_URL {url!r} names no file")
+    if path == ":memory:":
+        # Every reconnect of the pool would start from an empty database.
+        raise UnsupportedStoreURL("use DATABASE_URL=memory: for a store that is not kept")
+    return SQLStore.sqlite(path, clock)
+
+
+def _open_postgresql(url: str, clock: IReactorTime) -> IChatStore:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise UnsupportedStoreURL(
+            f"{redact_url(url)!r} needs the PostgreSQL driver: "
+            "pip install 'chatservice[postgresql]'"
+        ) from None
+    from chatservice.store.sql import SQLStore
+
+    return SQLStore.postgresql(url, clock)
 
 
 def redact_url(url: str) -> str:

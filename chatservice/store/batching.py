@@ -1,0 +1,171 @@
+"""GroupCommitStore: many concurrent posts share one commit.
+
+A durable commit costs an fsync (milliseconds), so one transaction per
+message caps a store at a few hundred to a few thousand messages per second.
+``GroupCommitStore.add_message`` commits at once when the store is idle, and
+while a commit is in flight it collects every message that arrives, to write
+them together in the next transaction. Latency stays one commit when the
+load is light; throughput grows with the load instead of queueing behind it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chatservice.errors import InternalError
+from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.store import IChatStore
+
+DEFAULT_MAX_BATCH = 500
+
+
+@implementer(IChatStore)
+class GroupCommitStore:
+    """An ``IChatStore`` that batches single messages into shared transactions.
+
+    Everything but ``add_message`` is passed straight to the wrapped store.
+    At most one batch is in flight; messages are committed in the order
+    ``add_message`` was called.
+    """
+
+    def __init__(self, store: IChatStore, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        """Wrap ``store``.
+
+        Args:
+            store: the store that commits the batches.
+            max_batch: the most messages in one transaction, which bounds how
+                long a single commit (and the slowest caller in it) can take.
+        """
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store = store
+        self._max_batch = max_batch
+        self._queue: deque[tuple[NewMessage, Deferred[Posted]]] = deque()
+        self._in_flight = False
+        self._drained: list[Deferred[None]] = []
+
+    def add_message(self, new: NewMessage) -> Deferred[Posted]:
+        """Store one message, sharing a transaction with concurrent ones.
+
+        Fires with this message's ``Posted`` after the transaction that holds
+        it committed; fails with that transaction's error (e.g. ``NotFound``
+        if any message of the batch names an unknown room, or
+        ``StoreUnavailable``), which every message of the batch shares.
+        """
+        result: Deferred[Posted] = Deferred()
+        self._queue.append((new, result))
+        if not self._in_flight:
+            self._commit_next()
+        return result
+
+    @property
+    def pending(self) -> int:
+        """How many messages wait for a commit that has not started yet."""
+        return len(self._queue)
+
+    def _commit_next(self) -> None:
+        count = min(len(self._queue), self._max_batch)
+        batch = [self._queue.popleft() for _ in range(count)]
+        self._in_flight = True
+        committed: Deferred[Sequence[Posted]] = maybeDeferred(
+            self._store.add_messages, [new for new, _ in batch]
+        )
+        committed.addBoth(self._committed, batch)
+
+    def _committed(
+        self,
+        result: Sequence[Posted] | Failure,
+        batch: list[tuple[NewMessage, Deferred[Posted]]],
+    ) -> None:
+        if not isinstance(result, Failure) and len(result) != len(batch):
+            result = Failure(
+                InternalError(
+                    f"the store answered {len(result)} results for {len(batch)} messages"
+                )
+            )
+        # Still "in flight" while callers hear back: a message one of them
+        # posts from its callback waits for the next batch instead of
+        # overtaking the rest of this one.
+        if isinstance(result, Failure):
+            for _, waiter in batch:
+                waiter.errback(result)
+        else:
+            for (_, waiter), posted in zip(batch, result, strict=True):
+                waiter.callback(posted)
+        self._in_flight = False
+        if self._queue:
+            self._commit_next()
+        else:
+            drained, self._drained = self._drained, []
+            for done in drained:
+                done.callback(None)
+
+    # -- delegated --------------------------------------------------------------
+
+    def start(self) -> Deferred[None]:
+        """Start the wrapped store."""
+        return self._store.start()
+
+    def close(self) -> Deferred[None]:
+        """Commit every message already accepted, then close the wrapped store."""
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        if self._in_flight or self._queue:
+            waiter: Deferred[None] = Deferred()
+            self._drained.append(waiter)
+            await waiter
+        await self._store.close()
+
+    def ping(self) -> Deferred[None]:
+        """Ping the wrapped store."""
+        return self._store.ping()
+
+    def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
+        """Delegate to the wrapped store."""
+        return self._store.create_user(username, password_hash, created_at)
+
+    def get_user(self, user_id: int) -> Deferred[User]:
+        """Delegate to the wrapped store."""
+        return self._store.get_user(user_id)
+
+    def get_credentials(self, username: str) -> Deferred[Credentials]:
+        """Delegate to the wrapped store."""
+        return self._store.get_credentials(username)
+
+    def create_room(
+        self, name: str, description: str, created_by: int | None, created_at: int
+    ) -> Deferred[Room]:
+        """Delegate to the wrapped store."""
+        return self._store.create_room(name, description, created_by, created_at)
+
+    def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
+        """Delegate to the wrapped store."""
+        return self._store.ensure_room(name, description, created_at)
+
+    def get_room(self, room_id: int) -> Deferred[Room]:
+        """Delegate to the wrapped store."""
+        return self._store.get_room(room_id)
+
+    def list_rooms(self) -> Deferred[Sequence[Room]]:
+        """Delegate to the wrapped store."""
+        return self._store.list_rooms()
+
+    def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+        """Store a caller's own batch in one transaction, beside the queued ones.
+
+        It does not wait in the queue: it already is a batch, and splitting it
+        would break its one-transaction promise.
+        """
+        return self._store.add_messages(messages)
+
+    def get_messages(
+        self, room_id: int, limit: int, before: int | None = None, after: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        """Delegate to the wrapped store."""
+        return self._store.get_messages(room_id, limit, before, after)

@@ -1,0 +1,397 @@
+"""Database: an adbapi pool with named, retried transactions.
+
+Every transaction goes through ``Database.run_interaction`` (or
+``run_read``), which names it, retries transient failures with backoff on
+the injected clock, and turns driver exceptions into ``Conflict``,
+``NotFound``, ``StoreUnavailable`` or ``InternalError``: no driver exception
+leaves this module. What it runs is written once, with ``:name``
+placeholders; the ``Dialect`` adapts it to SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from twisted.enterprise import adbapi
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads, IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from chatservice.errors import Conflict, InternalError, NotFound, StoreUnavailable
+from chatservice.store.dialects import Dialect, ErrorKind
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+# Backoff between attempts of a transaction that failed transiently: five
+# retries over about 1.5 s, long enough to ride out a PostgreSQL failover of
+# the pooled connection or a competing SQLite writer, short enough that a
+# request still gets an answer.
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+class Txn:
+    """A cursor inside one transaction that speaks the store's portable SQL.
+
+    Runs in a pool thread, never in the reactor thread. Unique and foreign-key
+    violations come out as ``Conflict`` and ``NotFound`` so interactions can
+    replace the message; other driver errors propagate to ``run_interaction``.
+    """
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        """Run one statement."""
+        try:
+            # Always pass a mapping: psycopg only unescapes "%%" when it has params.
+            self._cursor.execute(self.dialect.sql(sql), dict(params or {}))
+        except Exception as exc:
+            kind = self.dialect.classify(exc)
+            if kind is ErrorKind.UNIQUE:
+                raise Conflict() from exc
+            if kind is ErrorKind.FOREIGN_KEY:
+                raise NotFound() from exc
+            raise
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return all its rows."""
+        self.execute(sql, params)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def query_one(
+        self, sql: str, params: Mapping[str, object] | None = None
+    ) -> tuple[Any, ...] | None:
+        """Run a query and return its first row, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def insert(self, sql: str, params: Mapping[str, object]) -> int:
+        """Run an ``INSERT`` into a table with an ``id`` key and return the new id."""
+        if self.dialect.supports_returning:
+            row = self.query_one(sql + " RETURNING id", params)
+            assert row is not None
+            return int(row[0])
+        self.execute(sql, params)
+        return int(self._cursor.lastrowid)
+
+    def lock_writers(self) -> None:
+        """Serialize with other writers until commit, where the dialect needs it."""
+        if self.dialect.lock_writers is not None:
+            self.execute(self.dialect.lock_writers)
+
+
+class _PoolConnection(adbapi.Connection):
+    """An adbapi connection wrapper whose rollback drops a broken connection quietly.
+
+    adbapi's own rollback logs "Rollback failed" as an error and raises
+    ``ConnectionLost`` over the real exception; ours keeps the original
+    exception (so ``run_interaction`` can classify and retry it) and makes the
+    next attempt on this thread open a fresh connection.
+    """
+
+    _pool: _Pool
+    _connection: Any
+
+    def rollback(self) -> None:
+        raw = self._connection
+        try:
+            raw.rollback()
+            broken = self._pool.is_broken(raw)
+        except Exception:
+            broken = True
+        if broken:
+            self._pool.drop(raw)
+
+
+class _Pool(adbapi.ConnectionPool):
+    """adbapi's pool with our connection wrapper and typed entry points.
+
+    adbapi has no annotations; the few calls the store makes are typed here
+    once instead of silencing mypy at every call site.
+    """
+
+    connectionFactory = _PoolConnection
+
+    def __init__(
+        self, is_broken: Callable[[Any], bool], dbapi_name: str, *args: object, **kwargs: object
+    ) -> None:
+        super().__init__(dbapi_name, *args, **kwargs)
+        self.is_broken = is_broken
+
+    def run(self, fn: Callable[..., _T], *args: object) -> Deferred[_T]:
+        """Run ``fn(connection, *args)`` in a pool thread."""
+        result: Deferred[_T] = self.runWithConnection(fn, *args)
+        return result
+
+    def drop(self, raw: Any) -> None:
+        """Close this thread's connection, so the next use opens a new one."""
+        if self.connections.get(self.threadID()) is raw:
+            self.disconnect(raw)
+
+    def open(self) -> None:
+        """Start the pool's threads (connections open lazily, on first use)."""
+        self.start()
+
+    def shut(self) -> None:
+        """Stop the threads and close every connection."""
+        self.close()
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How to open the database: driver module, connect arguments, pool size.
+
+    Attributes:
+        dbapi_name: the DB-API module, ``"sqlite3"`` or ``"psycopg"``.
+        connect_args: positional arguments to its ``connect()``.
+        connect_kwargs: keyword arguments to its ``connect()``.
+        min_connections: connections kept open.
+        max_connections: the most connections (and pool threads) at once.
+        on_connect: runs on every new connection, in its thread.
+        reconnect: adbapi's ``cp_reconnect``.
+        description: where the database is, safe to log (no password).
+    """
+
+    dbapi_name: str
+    connect_args: tuple[object, ...]
+    connect_kwargs: Mapping[str, object]
+    min_connections: int
+    max_connections: int
+    description: str
+    on_connect: Callable[[Any], None] | None = field(default=None, repr=False)
+    reconnect: bool = False
+
+
+def sqlite_on_connect(busy_timeout_ms: int) -> Callable[[Any], None]:
+    """Return the per-connection setup for SQLite.
+
+    WAL lets readers in other processes proceed during a write;
+    ``synchronous=FULL`` makes every commit durable before it is acknowledged
+    (the service acks only after commit); foreign keys are off by default in
+    SQLite; the busy timeout makes a competing writer wait instead of failing.
+    """
+
+    def on_connect(conn: Any) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    return on_connect
+
+
+class Database:
+    """One database behind an adbapi pool; nothing is opened until ``open()``."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        pool_config: PoolConfig,
+        clock: IReactorTime,
+        *,
+        reactor: object | None = None,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    ) -> None:
+        """Describe the database; open nothing yet.
+
+        Args:
+            dialect: ``SQLITE`` or ``POSTGRESQL``.
+            pool_config: how to connect.
+            clock: schedules the backoff between retries.
+            reactor: runs the pool's threads; defaults to ``clock`` when it is a
+                full reactor, else adbapi's default (the global reactor).
+            retry_delays: seconds to wait before each retry of a transaction
+                that failed transiently; its length is the number of retries.
+        """
+        self.dialect = dialect
+        self._config = pool_config
+        self.clock = clock
+        if (
+            reactor is None
+            and IReactorCore.providedBy(clock)
+            and IReactorFromThreads.providedBy(clock)
+        ):
+            reactor = clock
+        self._reactor = reactor
+        self._retry_delays = tuple(retry_delays)
+        self._pool: _Pool | None = None
+        self._closing = False
+        self._active = 0
+        self._idle_waiters: list[Deferred[None]] = []
+        self._sleeps: set[Deferred[None]] = set()
+
+    @property
+    def description(self) -> str:
+        """Where the data lives (``sqlite:<path>`` or the redacted DSN), safe to log."""
+        return self._config.description
+
+    # -- transactions ---------------------------------------------------------
+
+    def run_interaction(
+        self,
+        desc: str,
+        fn: Callable[Concatenate[Txn, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """Run ``fn(txn, *args)`` in a read-write transaction named ``desc``.
+
+        Fires with what ``fn`` returned, after the commit. A transient failure
+        (busy database, lost connection, serialization failure) is rolled back
+        and retried after a backoff; note that a commit whose acknowledgement
+        was lost may thus run twice, which ``client_msg_id`` makes harmless.
+
+        Fails with ``ChatError`` subclasses only (or whatever non-driver
+        exception ``fn`` raised): ``Conflict``, ``NotFound``,
+        ``StoreUnavailable`` once retries are exhausted or the store is closed,
+        ``InternalError`` for any other driver error (logged).
+        """
+        return Deferred.fromCoroutine(self._run(desc, True, fn, args, kwargs))
+
+    def run_read(
+        self,
+        desc: str,
+        fn: Callable[Concatenate[Txn, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """Like ``run_interaction`` for a transaction that only reads.
+
+        On SQLite it does not take the write lock, so it never waits for, or
+        holds up, a writer in another process.
+        """
+        return Deferred.fromCoroutine(self._run(desc, False, fn, args, kwargs))
+
+    async def _run(
+        self,
+        desc: str,
+        write: bool,
+        fn: Callable[..., _T],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> _T:
+        self._active += 1
+        try:
+            attempt = 0
+            while True:
+                if self._pool is None or self._closing:
+                    raise StoreUnavailable()
+                try:
+                    return await self._pool.run(self._in_thread, write, fn, args, kwargs)
+                except Exception as exc:
+                    kind = self.dialect.classify(exc)
+                    if kind is None:
+                        raise
+                    if kind is ErrorKind.UNIQUE:
+                        raise Conflict() from exc
+                    if kind is ErrorKind.FOREIGN_KEY:
+                        raise NotFound() from exc
+                    if kind is ErrorKind.OTHER:
+                        self.log.failure("transaction {desc} failed", desc=desc)
+                        raise InternalError() from exc
+                    if attempt >= len(self._retry_delays) or self._closing:
+                        self.log.warn(
+                            "transaction {desc} failed after {attempts} attempts: {error}",
+                            desc=desc,
+                            attempts=attempt + 1,
+                            error=repr(exc),
+                        )
+                        raise StoreUnavailable() from exc
+                    self.log.info(
+                        "transaction {desc} failed transiently ({error}); retrying",
+                        desc=desc,
+                        error=repr(exc),
+                    )
+                await self._sleep(self._retry_delays[attempt])
+                attempt += 1
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+
+    async def _sleep(self, delay: float) -> None:
+        sleep: Deferred[None] = deferLater(self.clock, delay)
+        self._sleeps.add(sleep)
+        try:
+            await sleep
+        except CancelledError:
+            raise StoreUnavailable() from None
+        finally:
+            self._sleeps.discard(sleep)
+
+    def _in_thread(
+        self,
+        conn: Any,
+        write: bool,
+        fn: Callable[..., _T],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> _T:
+        # Runs in a pool thread. The commit is ours, so that a commit failure
+        # is handled like any other failure of the transaction; adbapi's own
+        # commit afterwards finds nothing to do. On an exception adbapi calls
+        # conn.rollback(), which is _PoolConnection's.
+        cursor = conn.cursor()
+        try:
+            begin = self.dialect.begin_write if write else self.dialect.begin_read
+            if begin is not None:
+                cursor.execute(begin)
+            result = fn(Txn(cursor, self.dialect), *args, **kwargs)
+        finally:
+            try:
+                cursor.close()
+            except Exception:  # noqa: S110 - a broken connection is dealt with by rollback
+                pass
+        conn.commit()
+        return result
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start the pool; connections open lazily, in its threads, on first use."""
+        if self._pool is not None:
+            return
+        config = self._config
+        pool = _Pool(
+            self.dialect.is_broken,
+            config.dbapi_name,
+            *config.connect_args,
+            cp_min=config.min_connections,
+            cp_max=config.max_connections,
+            cp_openfun=config.on_connect,
+            cp_reconnect=config.reconnect,
+            cp_reactor=self._reactor,
+            **config.connect_kwargs,
+        )
+        pool.open()
+        self._pool = pool
+        self._closing = False
+
+    def close(self) -> Deferred[None]:
+        """Let running transactions finish, then close every connection.
+
+        New transactions fail with ``StoreUnavailable`` from now on, and a
+        transaction waiting to retry gives up.
+        """
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        self._closing = True
+        for sleep in list(self._sleeps):
+            sleep.cancel()
+        if self._active:
+            waiter: Deferred[None] = Deferred()
+            self._idle_waiters.append(waiter)
+            await waiter
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shut()

@@ -1,0 +1,203 @@
+"""What differs between SQLite and PostgreSQL, in one table.
+
+``SQLStore`` writes every statement once, with named placeholders
+(``:room_id``), and asks its ``Dialect`` to turn that text into what the
+driver wants and to say what a driver exception means. Nothing else in the
+store knows which database it talks to.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from twisted.enterprise.adbapi import ConnectionLost
+
+
+class ErrorKind(enum.Enum):
+    """What a driver exception means to the store."""
+
+    UNIQUE = "unique"
+    """A unique constraint refused the row: the name is taken."""
+
+    FOREIGN_KEY = "foreign_key"
+    """A row points at something that does not exist."""
+
+    TRANSIENT = "transient"
+    """The database is busy or the connection broke: try again."""
+
+    OTHER = "other"
+    """Any other driver error: a bug or a broken database."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells things and reports errors.
+
+    Attributes:
+        name: ``"sqlite"`` or ``"postgresql"``.
+        paramstyle: ``"named"`` (sqlite3: ``:name``) or ``"pyformat"``
+            (psycopg: ``%(name)s``).
+        schema_placeholders: ``{name}`` substitutions for migration files, e.g.
+            the auto-incrementing primary key type.
+        supports_returning: whether ``INSERT ... RETURNING`` works; without it
+            the store reads ``cursor.lastrowid``.
+        begin_write: the statement that opens a read-write transaction, or
+            None when the driver opens one by itself.
+        begin_read: the same for read-only transactions.
+        lock_writers: a statement that serializes message writers across
+            processes, so ids become visible in increasing order, or None
+            when ``begin_write`` already does that.
+        classify: maps an exception to an ``ErrorKind``, or None when it is
+            not a driver exception at all.
+        is_broken: whether a connection is unusable after an error and must
+            be replaced.
+    """
+
+    name: str
+    paramstyle: str
+    schema_placeholders: Mapping[str, str]
+    supports_returning: bool
+    begin_write: str | None
+    begin_read: str | None
+    lock_writers: str | None
+    classify: Callable[[BaseException], ErrorKind | None] = field(repr=False)
+    is_broken: Callable[[Any], bool] = field(repr=False)
+
+    def sql(self, text: str) -> str:
+        """Return ``text`` with its ``:name`` placeholders in the driver's style."""
+        return _convert(self.paramstyle, text)
+
+    def schema_sql(self, text: str) -> str:
+        """Substitute ``{placeholder}`` names in a migration file.
+
+        Raises:
+            KeyError: the text names a placeholder this dialect does not define,
+                so a typo never reaches the database as literal braces.
+        """
+        return _PLACEHOLDER.sub(lambda m: self.schema_placeholders[m.group(1)], text)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=256)
+def _convert(paramstyle: str, text: str) -> str:
+    # The store's statements are module constants, so the cache sees each once.
+    if paramstyle == "named":
+        return text
+    if paramstyle == "pyformat":
+        return _NAMED_PARAM.sub(r"%(\1)s", text.replace("%", "%%"))
+    raise ValueError(f"unknown paramstyle {paramstyle!r}")
+
+
+# -- SQLite -------------------------------------------------------------------
+
+# Codes (Python 3.11+ ``sqlite_errorname``) that mean "try again later" rather
+# than "this statement is wrong": plain SQLITE_ERROR covers syntax errors and
+# missing tables, which retrying cannot fix.
+_SQLITE_TRANSIENT_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+_SQLITE_TRANSIENT_TEXT = ("locked", "busy", "disk i/o", "unable to open")
+
+
+def _classify_sqlite(exc: BaseException) -> ErrorKind | None:
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "unique constraint" in text:
+            return ErrorKind.UNIQUE
+        if "foreign key constraint" in text:
+            return ErrorKind.FOREIGN_KEY
+        return ErrorKind.OTHER
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorname", None)
+        if code is not None:
+            transient = code.startswith(_SQLITE_TRANSIENT_CODES)
+        else:
+            transient = any(word in text for word in _SQLITE_TRANSIENT_TEXT)
+        return ErrorKind.TRANSIENT if transient else ErrorKind.OTHER
+    return ErrorKind.OTHER
+
+
+def _sqlite_is_broken(conn: Any) -> bool:
+    # A local file connection does not break the way a socket does; an error
+    # that left it unusable shows up as a failed rollback instead.
+    return False
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    paramstyle="named",
+    schema_placeholders={
+        # AUTOINCREMENT: ids are never reused, even after the newest row is
+        # deleted, so "after=<id>" can never skip a message.
+        "autoincrement_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "blob": "BLOB",
+    },
+    supports_returning=sqlite3.sqlite_version_info >= (3, 35, 0),
+    # IMMEDIATE takes the write lock up front: a deferred transaction that
+    # later upgrades can fail with SQLITE_BUSY even with a busy timeout.
+    begin_write="BEGIN IMMEDIATE",
+    begin_read="BEGIN",
+    lock_writers=None,
+    classify=_classify_sqlite,
+    is_broken=_sqlite_is_broken,
+)
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+def _classify_psycopg(exc: BaseException) -> ErrorKind | None:
+    if isinstance(exc, ConnectionLost):
+        return ErrorKind.TRANSIENT
+    try:
+        import psycopg
+        from psycopg import errors
+    except ImportError:  # pragma: no cover - the dialect is only built with psycopg
+        return None
+    if not isinstance(exc, psycopg.Error):
+        return None
+    if isinstance(exc, errors.UniqueViolation):
+        return ErrorKind.UNIQUE
+    if isinstance(exc, errors.ForeignKeyViolation):
+        return ErrorKind.FOREIGN_KEY
+    # OperationalError covers lost and refused connections, admin shutdown,
+    # serialization failures and deadlocks (TransactionRollback); InterfaceError
+    # is what a connection closed under us raises.
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return ErrorKind.TRANSIENT
+    return ErrorKind.OTHER
+
+
+def _psycopg_is_broken(conn: Any) -> bool:
+    return bool(getattr(conn, "closed", False) or getattr(conn, "broken", False))
+
+
+# A constant key for pg_advisory_xact_lock: "chat" in ASCII.
+WRITER_LOCK_KEY = 0x63686174
+
+POSTGRESQL = Dialect(
+    name="postgresql",
+    paramstyle="pyformat",
+    schema_placeholders={
+        "autoincrement_pk": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        "blob": "BYTEA",
+    },
+    supports_returning=True,
+    begin_write=None,
+    begin_read=None,
+    # Sequence values are handed out at INSERT time, not at commit: without
+    # this lock two writers could commit ids 11 then 10, and a reader paging
+    # with after=11 would never see 10.
+    lock_writers=f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})",
+    classify=_classify_psycopg,
+    is_broken=_psycopg_is_broken,
+)

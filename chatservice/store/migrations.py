@@ -1,0 +1,121 @@
+"""Numbered schema migrations, applied in one transaction when the store starts.
+
+Each file in ``chatservice/store/schema/`` is named ``NNNN_what.sql``; its
+number is the schema version it brings the database to. The
+``schema_version`` table keeps one row per applied file. ``{placeholders}``
+in a file are filled in by the dialect, so one file serves every database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from chatservice.store.database import Txn
+from chatservice.store.dialects import Dialect
+
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by newer code than this one.
+
+    Starting anyway could write rows the newer schema does not expect, so the
+    store refuses; run the newer code, or restore a matching backup.
+    """
+
+    def __init__(self, database_version: int, newest_known: int) -> None:
+        self.database_version = database_version
+        self.newest_known = newest_known
+        super().__init__(
+            f"the database schema is at version {database_version}, but this code only "
+            f"knows versions up to {newest_known}; refusing to start"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema file."""
+
+    version: int
+    name: str
+    text: str
+
+    def statements(self, dialect: Dialect) -> list[str]:
+        """Split the file into statements with the dialect's placeholders filled in.
+
+        Drivers run one statement per ``execute`` (and sqlite3's
+        ``executescript`` would commit on its own), so the file is split on
+        semicolons that end a line, after dropping ``--`` comment lines.
+        """
+        lines = [line for line in self.text.splitlines() if not line.lstrip().startswith("--")]
+        body = dialect.schema_sql("\n".join(lines))
+        return [part.strip() for part in re.split(r";\s*$", body, flags=re.M) if part.strip()]
+
+
+def load_migrations() -> list[Migration]:
+    """Read every schema file shipped with the package, ordered by version.
+
+    Raises:
+        RuntimeError: the numbers are not 1, 2, 3, ... without gaps or
+            duplicates, which would make "the current version" ambiguous.
+    """
+    folder = resources.files("chatservice.store").joinpath("schema")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match is None:
+            continue
+        found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"schema files must be numbered 1..N without gaps: {versions}")
+    return found
+
+
+_CREATE_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)
+"""
+_CURRENT_VERSION = "SELECT MAX(version) FROM schema_version"
+_RECORD_VERSION = (
+    "INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :applied_at)"
+)
+
+
+def migrate(txn: Txn, migrations: Sequence[Migration], now_ms: int) -> tuple[int, int]:
+    """Apply every migration newer than the database, inside the caller's transaction.
+
+    Runs in a pool thread. Concurrent starts of several processes are
+    serialized by the dialect's writer lock (PostgreSQL) or the write
+    transaction itself (SQLite), so each file is applied exactly once.
+
+    Returns:
+        The schema version before and after.
+
+    Raises:
+        SchemaTooNew: the database is newer than the newest file.
+    """
+    txn.lock_writers()
+    txn.execute(_CREATE_VERSION_TABLE)
+    row = txn.query_one(_CURRENT_VERSION)
+    current = int(row[0]) if row is not None and row[0] is not None else 0
+    newest = migrations[-1].version if migrations else 0
+    if current > newest:
+        raise SchemaTooNew(current, newest)
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements(txn.dialect):
+            txn.execute(statement)
+        txn.execute(
+            _RECORD_VERSION,
+            {"version": migration.version, "name": migration.name, "applied_at": now_ms},
+        )
+    return current, newest

@@ -1,0 +1,437 @@
+"""SQLStore: the durable backend, SQLite or PostgreSQL, on ``Database``.
+
+The interactions at the bottom are the whole chat schema's SQL, each a
+function run in a pool thread inside one named transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatservice.errors import Conflict, NotFound, StoreUnavailable
+from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.store import IChatStore
+from chatservice.store.database import (
+    DEFAULT_RETRY_DELAYS,
+    Database,
+    PoolConfig,
+    Txn,
+    sqlite_on_connect,
+)
+from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
+from chatservice.store.migrations import load_migrations, migrate
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+@implementer(IChatStore)
+class SQLStore:
+    """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
+
+    Nothing is opened until ``start()``, which also applies pending migrations.
+    """
+
+    log = Logger()
+
+    def __init__(self, database: Database) -> None:
+        """Serve the chat schema from ``database`` (built, not yet opened)."""
+        self.database = database
+
+    @classmethod
+    def sqlite(
+        cls,
+        path: str,
+        clock: IReactorTime,
+        *,
+        busy_timeout_ms: int = 5000,
+        reactor: object | None = None,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    ) -> SQLStore:
+        """Build a store on the SQLite file at ``path`` (created if missing).
+
+        One connection only: SQLite lets one writer in at a time, so more
+        connections would queue on its file lock (or fail with SQLITE_BUSY)
+        instead of in the pool, and local reads are quick enough to share it.
+        ``check_same_thread=False`` because the pool closes connections from
+        the reactor thread; autocommit mode because the store issues ``BEGIN``
+        itself (sqlite3's implicit transactions leave DDL and SELECTs out).
+        """
+        config = PoolConfig(
+            dbapi_name="sqlite3",
+            connect_args=(path,),
+            connect_kwargs={"check_same_thread": False, "isolation_level": None},
+            min_connections=1,
+            max_connections=1,
+            on_connect=sqlite_on_connect(busy_timeout_ms),
+            description=f"sqlite:{path}",
+        )
+        return cls(Database(SQLITE, config, clock, reactor=reactor, retry_delays=retry_delays))
+
+    @classmethod
+    def postgresql(
+        cls,
+        dsn: str,
+        clock: IReactorTime,
+        *,
+        pool_size: int = 5,
+        reactor: object | None = None,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        **connect_kwargs: object,
+    ) -> SQLStore:
+        """Build a store on PostgreSQL via psycopg 3.
+
+        Args:
+            dsn: a libpq URL or key/value string.
+            clock: schedules retries.
+            pool_size: the most connections (and threads) at once.
+            reactor: see ``Database``.
+            retry_delays: see ``Database``.
+            **connect_kwargs: more ``psycopg.connect`` arguments, e.g.
+                ``options="-c search_path=..."``.
+        """
+        from chatservice.store import redact_url
+
+        # Keyword arguments override the DSN's own settings, so the default
+        # timeout (against a host that drops packets) only goes in when the
+        # DSN has none.
+        kwargs: dict[str, object] = {} if "connect_timeout" in dsn else {"connect_timeout": 10}
+        kwargs.update(connect_kwargs)
+        config = PoolConfig(
+            dbapi_name="psycopg",
+            connect_args=(dsn,),
+            connect_kwargs=kwargs,
+            min_connections=1,
+            max_connections=pool_size,
+            reconnect=True,
+            description=redact_url(dsn),
+        )
+        return cls(Database(POSTGRESQL, config, clock, reactor=reactor, retry_delays=retry_delays))
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database's dialect."""
+        return self.database.dialect
+
+    @property
+    def description(self) -> str:
+        """Where the data lives (``sqlite:<path>`` or the redacted DSN), safe to log."""
+        return self.database.description
+
+    def run_interaction(
+        self,
+        desc: str,
+        fn: Callable[Concatenate[Txn, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """Run ``fn(txn, *args)`` in a read-write transaction; see ``Database``."""
+        return self.database.run_interaction(desc, fn, *args, **kwargs)
+
+    def run_read(
+        self,
+        desc: str,
+        fn: Callable[Concatenate[Txn, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T]:
+        """Run ``fn(txn, *args)`` in a read-only transaction; see ``Database``."""
+        return self.database.run_read(desc, fn, *args, **kwargs)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> Deferred[None]:
+        """Open the pool and apply pending migrations.
+
+        Fails with ``SchemaTooNew`` if the database is newer than this code, or
+        ``StoreUnavailable`` (with the reason) if it cannot be reached.
+        """
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        database = self.database
+        database.open()
+        now_ms = int(database.clock.seconds() * 1000)
+        try:
+            before, after = await database.run_interaction(
+                "migrate", migrate, load_migrations(), now_ms
+            )
+        except BaseException as exc:
+            await database.close()
+            if isinstance(exc, StoreUnavailable):
+                raise StoreUnavailable(
+                    f"cannot open the store at {database.description}: {exc.__cause__!r}"
+                ) from exc.__cause__
+            raise
+        if before != after:
+            self.log.info(
+                "migrated {where} from schema version {before} to {after}",
+                where=database.description,
+                before=before,
+                after=after,
+            )
+
+    def close(self) -> Deferred[None]:
+        """Let running transactions finish, then close every connection."""
+        return self.database.close()
+
+    def ping(self) -> Deferred[None]:
+        """Fire when ``SELECT 1`` succeeds; fail with ``StoreUnavailable`` otherwise."""
+        return Deferred.fromCoroutine(self._ping())
+
+    async def _ping(self) -> None:
+        try:
+            await self.database.run_read("ping", _select_one)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable() from exc
+
+    # -- users and rooms ------------------------------------------------------
+
+    def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
+        """Store a new account; ``Conflict`` if the name is taken."""
+        return self.run_interaction(
+            "create_user", _create_user, username, password_hash, created_at
+        )
+
+    def get_user(self, user_id: int) -> Deferred[User]:
+        """Fire with the user or fail with ``NotFound``."""
+        return self.run_read("get_user", _get_user, user_id)
+
+    def get_credentials(self, username: str) -> Deferred[Credentials]:
+        """Fire with the user and its hash, or fail with ``NotFound``."""
+        return self.run_read("get_credentials", _get_credentials, username)
+
+    def create_room(
+        self, name: str, description: str, created_by: int | None, created_at: int
+    ) -> Deferred[Room]:
+        """Store a new room; ``Conflict`` if the name is taken."""
+        return self.run_interaction(
+            "create_room", _create_room, name, description, created_by, created_at
+        )
+
+    def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
+        """Fire with the named room, creating it if missing."""
+        return self.run_interaction("ensure_room", _ensure_room, name, description, created_at)
+
+    def get_room(self, room_id: int) -> Deferred[Room]:
+        """Fire with the room or fail with ``NotFound``."""
+        return self.run_read("get_room", _get_room, room_id)
+
+    def list_rooms(self) -> Deferred[Sequence[Room]]:
+        """Fire with every room in id order."""
+        return self.run_read("list_rooms", _list_rooms)
+
+    # -- messages -------------------------------------------------------------
+
+    def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+        """Store messages in one transaction; a repeated ``client_msg_id`` returns the original."""
+        if not messages:
+            return succeed([])
+        return self.run_interaction("add_messages", _add_messages, list(messages))
+
+    def get_messages(
+        self, room_id: int, limit: int, before: int | None = None, after: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        """Fire with a page of the room's history, oldest first."""
+        if limit <= 0:
+            return succeed([])
+        return self.run_read("get_messages", _get_messages, room_id, limit, before, after)
+
+
+# -- the interactions: each runs in a pool thread inside one transaction -------
+
+_USER = "id, username, created_at"
+_ROOM = "id, name, description, created_by, created_at"
+_MESSAGE = "id, room_id, sender_id, username, content, ts, client_msg_id"
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    return User(int(row[0]), row[1], int(row[2]))
+
+
+def _room(row: tuple[Any, ...]) -> Room:
+    created_by = None if row[3] is None else int(row[3])
+    return Room(int(row[0]), row[1], row[2], created_by, int(row[4]))
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], int(row[5]), row[6])
+
+
+def _select_one(txn: Txn) -> None:
+    txn.query("SELECT 1")
+
+
+def _create_user(txn: Txn, username: str, password_hash: bytes, created_at: int) -> User:
+    try:
+        user_id = txn.insert(
+            "INSERT INTO users (username, username_key, password_hash, created_at)"
+            " VALUES (:username, :key, :hash, :created_at)",
+            {
+                "username": username,
+                "key": username.casefold(),
+                "hash": bytes(password_hash),
+                "created_at": created_at,
+            },
+        )
+    except Conflict:
+        raise Conflict("That username is already taken.") from None
+    return User(user_id, username, created_at)
+
+
+def _get_user(txn: Txn, user_id: int) -> User:
+    row = txn.query_one(f"SELECT {_USER} FROM users WHERE id = :id", {"id": user_id})
+    if row is None:
+        raise NotFound("No such user.")
+    return _user(row)
+
+
+def _get_credentials(txn: Txn, username: str) -> Credentials:
+    row = txn.query_one(
+        f"SELECT {_USER}, password_hash FROM users WHERE username_key = :key",
+        {"key": username.casefold()},
+    )
+    if row is None:
+        raise NotFound("No such user.")
+    return Credentials(_user(row), bytes(row[3]))
+
+
+_INSERT_ROOM = (
+    "INSERT INTO rooms (name, name_key, description, created_by, created_at)"
+    " VALUES (:name, :key, :description, :created_by, :created_at)"
+)
+
+
+def _create_room(
+    txn: Txn, name: str, description: str, created_by: int | None, created_at: int
+) -> Room:
+    params = {
+        "name": name,
+        "key": name.casefold(),
+        "description": description,
+        "created_by": created_by,
+        "created_at": created_at,
+    }
+    try:
+        room_id = txn.insert(_INSERT_ROOM, params)
+    except Conflict:
+        raise Conflict("That room name is already taken.") from None
+    except NotFound:
+        raise NotFound("No such user.") from None
+    return Room(room_id, name, description, created_by, created_at)
+
+
+def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room:
+    key = name.casefold()
+    # ON CONFLICT DO NOTHING instead of catching the violation: on PostgreSQL a
+    # failed statement aborts the whole transaction.
+    txn.execute(
+        _INSERT_ROOM + " ON CONFLICT (name_key) DO NOTHING",
+        {
+            "name": name,
+            "key": key,
+            "description": description,
+            "created_by": None,
+            "created_at": created_at,
+        },
+    )
+    row = txn.query_one(f"SELECT {_ROOM} FROM rooms WHERE name_key = :key", {"key": key})
+    assert row is not None
+    return _room(row)
+
+
+def _get_room(txn: Txn, room_id: int) -> Room:
+    row = txn.query_one(f"SELECT {_ROOM} FROM rooms WHERE id = :id", {"id": room_id})
+    if row is None:
+        raise NotFound("No such room.")
+    return _room(row)
+
+
+def _list_rooms(txn: Txn) -> list[Room]:
+    return [_room(row) for row in txn.query(f"SELECT {_ROOM} FROM rooms ORDER BY id")]
+
+
+_FIND_BY_CLIENT_ID = (
+    f"SELECT {_MESSAGE} FROM messages"
+    " WHERE room_id = :room_id AND sender_id = :sender_id AND client_msg_id = :client_msg_id"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (room_id, sender_id, username, content, ts, client_msg_id)"
+    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id)"
+)
+
+
+def _add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
+    # Taken first, so that ids become visible in the order they were assigned
+    # and a client_msg_id lookup cannot race another writer's insert.
+    txn.lock_writers()
+    for room_id in sorted({new.room_id for new in batch}):
+        if txn.query_one("SELECT id FROM rooms WHERE id = :id", {"id": room_id}) is None:
+            raise NotFound("No such room.")
+    posted: list[Posted] = []
+    for new in batch:
+        params = {
+            "room_id": new.room_id,
+            "sender_id": new.sender_id,
+            "username": new.username,
+            "content": new.content,
+            "ts": new.ts,
+            "client_msg_id": new.client_msg_id,
+        }
+        if new.client_msg_id is not None:
+            # Sees rows inserted earlier in this same batch, too.
+            row = txn.query_one(_FIND_BY_CLIENT_ID, params)
+            if row is not None:
+                posted.append(Posted(_message(row), created=False))
+                continue
+        try:
+            message_id = txn.insert(_INSERT_MESSAGE, params)
+        except NotFound:
+            raise NotFound("No such user.") from None
+        message = Message(
+            message_id,
+            new.room_id,
+            new.sender_id,
+            new.username,
+            new.content,
+            new.ts,
+            new.client_msg_id,
+        )
+        posted.append(Posted(message, created=True))
+    return posted
+
+
+_PAGE_AFTER = (
+    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id > :after"
+    " ORDER BY id LIMIT :limit"
+)
+_PAGE_BEFORE = (
+    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id < :before"
+    " ORDER BY id DESC LIMIT :limit"
+)
+_PAGE_NEWEST = (
+    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id ORDER BY id DESC LIMIT :limit"
+)
+
+
+def _get_messages(
+    txn: Txn, room_id: int, limit: int, before: int | None, after: int | None
+) -> list[Message]:
+    # Each query walks the (room_id, id) index from one end and stops after
+    # ``limit`` rows, so a page costs the same in a room of a million messages.
+    if after is not None:
+        rows = txn.query(_PAGE_AFTER, {"room_id": room_id, "after": after, "limit": limit})
+        return [_message(row) for row in rows]
+    if before is not None:
+        rows = txn.query(_PAGE_BEFORE, {"room_id": room_id, "before": before, "limit": limit})
+    else:
+        rows = txn.query(_PAGE_NEWEST, {"room_id": room_id, "limit": limit})
+    return [_message(row) for row in reversed(rows)]

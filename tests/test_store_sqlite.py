@@ -1,0 +1,154 @@
+"""The store contract and SQLStore's own rules on SQLite (a temporary file)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+
+from twisted.internet import reactor
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from chatservice.errors import StoreUnavailable
+from chatservice.store import IChatStore, UnsupportedStoreURL, open_store
+from chatservice.store.database import Txn
+from chatservice.store.sql import SQLStore
+from tests.store_contract import MixinBase, SQLStoreMixin, StoreContractMixin, failure_of
+
+
+class SQLiteDatabase(MixinBase):
+    """Each test gets its own database file."""
+
+    def setUp(self) -> None:
+        self.path = self.mktemp()
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+
+    def build_store(
+        self, clock: IReactorTime | None = None, retry_delays: Sequence[float] = (0.01, 0.02)
+    ) -> SQLStore:
+        store = SQLStore.sqlite(
+            self.path,
+            clock if clock is not None else reactor,
+            reactor=reactor,
+            retry_delays=retry_delays,
+        )
+        self.addCleanup(store.close)
+        return store
+
+
+class SQLiteContractTests(SQLiteDatabase, StoreContractMixin, TestCase):
+    """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
+
+    durable = True
+
+    async def make_store(self) -> IChatStore:
+        store = self.build_store()
+        await store.start()
+        return store
+
+    async def reopen_store(self, store: IChatStore) -> IChatStore:
+        await store.close()
+        return await self.make_store()
+
+
+class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, TestCase):
+    """Migrations, retries, errors and closing on SQLite."""
+
+    def execute_raw(self, sql: str) -> None:
+        with sqlite3.connect(self.path) as conn:
+            conn.execute(sql)
+        conn.close()
+
+    def transient_error(self) -> Exception:
+        return sqlite3.OperationalError("database is locked")
+
+    async def test_connections_use_wal_full_sync_and_foreign_keys(self) -> None:
+        """Every connection runs in WAL mode with synchronous=FULL and foreign keys on."""
+        store = await self.started()
+
+        def pragmas(txn: Txn) -> list[object]:
+            return [
+                txn.query_one(f"PRAGMA {name}")[0]  # type: ignore[index]
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            ]
+
+        self.assertEqual(await store.run_read("pragmas", pragmas), ["wal", 2, 1, 5000])
+
+    async def test_history_pages_use_the_room_index(self) -> None:
+        """Every history query searches the (room_id, id) index and sorts nothing."""
+        from chatservice.store import sql
+
+        store = await self.started()
+        queries = [sql._PAGE_AFTER, sql._PAGE_BEFORE, sql._PAGE_NEWEST]
+        params = {"room_id": 1, "after": 1, "before": 1, "limit": 1}
+
+        def plans(txn: Txn) -> list[str]:
+            return [
+                " ".join(str(row[-1]) for row in txn.query("EXPLAIN QUERY PLAN " + q, params))
+                for q in queries
+            ]
+
+        for plan in await store.run_read("plans", plans):
+            self.assertIn("USING INDEX messages_room_id_id", plan)
+            self.assertNotIn("TEMP B-TREE", plan)
+
+    async def test_unopenable_file_is_store_unavailable(self) -> None:
+        """start() on a path that cannot be opened fails with StoreUnavailable naming it."""
+        self.path = os.path.join(self.mktemp(), "missing-dir", "chat.sqlite3")
+        error = await failure_of(self, self.build_store().start(), StoreUnavailable)
+        self.assertIn(self.path, error.message)
+
+    async def test_foreign_keys_refuse_unknown_sender(self) -> None:
+        """A message from an unknown sender fails with NotFound, not a driver error."""
+        from chatservice.errors import NotFound
+        from chatservice.models import NewMessage
+
+        store = await self.started()
+        room = await store.ensure_room("General", "", 1)
+        await self.assertFailure(
+            store.add_messages([NewMessage(room.id, 999, "ghost", "boo", 1)]), NotFound
+        )
+
+
+class OpenSQLiteURLTests(SynchronousTestCase):
+    """open_store reads sqlite:/// URLs as API.md describes, opening nothing."""
+
+    def sqlite_path(self, url: str) -> str:
+        store = open_store(url, Clock())
+        assert isinstance(store, SQLStore)
+        self.assertEqual(store.dialect.name, "sqlite")
+        return store.description.removeprefix("sqlite:")
+
+    def test_three_slashes_is_a_relative_path(self) -> None:
+        """sqlite:///chat.sqlite3 names chat.sqlite3 in the working directory."""
+        self.assertEqual(self.sqlite_path("sqlite:///chat.sqlite3"), "chat.sqlite3")
+        self.assertEqual(self.sqlite_path("sqlite:///data/chat.db"), "data/chat.db")
+
+    def test_four_slashes_is_an_absolute_path(self) -> None:
+        """sqlite:////var/lib/chat.sqlite3 names /var/lib/chat.sqlite3."""
+        self.assertEqual(
+            self.sqlite_path("sqlite:////var/lib/chat.sqlite3"), "/var/lib/chat.sqlite3"
+        )
+
+    def test_path_is_percent_decoded(self) -> None:
+        """Percent-escapes in the path are decoded."""
+        self.assertEqual(self.sqlite_path("sqlite:///my%20chat.db"), "my chat.db")
+
+    def test_open_store_creates_no_file(self) -> None:
+        """open_store does not touch the database; start() does."""
+        path = os.path.abspath(self.mktemp())
+        self.sqlite_path("sqlite:///" + path)
+        self.assertFalse(os.path.exists(path))
+
+    def test_malformed_sqlite_urls_are_unsupported(self) -> None:
+        """A host, an empty path, a query or :memory: is an UnsupportedStoreURL."""
+        for url in (
+            "sqlite://host/chat.db",
+            "sqlite:///",
+            "sqlite:",
+            "sqlite:///chat.db?mode=ro",
+            "sqlite:///:memory:",
+        ):
+            self.assertRaises(UnsupportedStoreURL, open_store, url, Clock())
