@@ -1,0 +1,111 @@
+"""Register, log in and authenticate: the account use cases without HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatservice.accounts import Accounts, Session
+from chatservice.errors import Conflict, Unauthorized
+from chatservice.models import User
+from chatservice.passwords import PasswordHasher
+from chatservice.store.memory import MemoryStore
+from chatservice.tokens import Identity, TokenIssuer
+from chatservice.wire import CredentialsForm
+from tests.fakes import TEST_SECRET, FakeReactor, ImmediateThreadPool
+
+PASSWORD = "correct horse"
+
+
+class CountingPool(ImmediateThreadPool):
+    """An inline pool that counts the bcrypt jobs it runs."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    def callInThreadWithCallback(
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.jobs += 1
+        super().callInThreadWithCallback(on_result, f, *a, **kw)
+
+
+class AccountsTests(SynchronousTestCase):
+    """``Accounts``."""
+
+    def setUp(self) -> None:
+        self.reactor = FakeReactor()
+        self.reactor.advance(100)
+        self.pool = CountingPool()
+        self.tokens = TokenIssuer(TEST_SECRET, 3600, self.reactor)
+        self.accounts = Accounts(
+            MemoryStore(self.reactor),
+            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
+            self.tokens,
+            self.reactor,
+        )
+
+    def result_of(self, coroutine: Any) -> Any:
+        return self.successResultOf(Deferred.fromCoroutine(coroutine))
+
+    def fail_with(self, coroutine: Any, error: type[Exception]) -> Any:
+        failure = self.failureResultOf(Deferred.fromCoroutine(coroutine), error)
+        return failure.value
+
+    def register(self, username: str = "alice", password: str = PASSWORD) -> Session:
+        session: Session = self.result_of(
+            self.accounts.register(CredentialsForm(username, password))
+        )
+        return session
+
+    def test_register_gives_a_session(self) -> None:
+        """A new account comes with a token for it and its creation time in ms."""
+        session = self.register()
+        self.assertEqual((session.user.username, session.user.created_at), ("alice", 100_000))
+        self.assertEqual(self.tokens.verify(session.token).user_id, session.user.id)
+
+    def test_taken_name_is_a_conflict_without_bcrypt_work(self) -> None:
+        """A taken name (any case) is ``Conflict``, found before any hashing."""
+        self.register("alice")
+        jobs = self.pool.jobs
+        self.fail_with(self.accounts.register(CredentialsForm("ALICE", PASSWORD)), Conflict)
+        self.assertEqual(self.pool.jobs, jobs)
+
+    def test_login_gives_a_session(self) -> None:
+        """Right credentials give a token for the user."""
+        user = self.register().user
+        session = self.result_of(self.accounts.login(CredentialsForm("alice", PASSWORD)))
+        self.assertEqual(session.user, user)
+
+    def test_wrong_password_and_unknown_user_fail_alike(self) -> None:
+        """Both are ``Unauthorized`` ``invalid_credentials`` with the same message."""
+        self.register()
+        wrong = self.fail_with(
+            self.accounts.login(CredentialsForm("alice", "nope nope")), Unauthorized
+        )
+        unknown = self.fail_with(
+            self.accounts.login(CredentialsForm("nobody", "nope nope")), Unauthorized
+        )
+        self.assertEqual(wrong.to_json(), unknown.to_json())
+        self.assertEqual(wrong.code, "invalid_credentials")
+
+    def test_unknown_user_costs_a_bcrypt_check(self) -> None:
+        """A login for an unknown user still runs bcrypt, like a wrong password does."""
+        jobs = self.pool.jobs
+        self.fail_with(self.accounts.login(CredentialsForm("nobody", PASSWORD)), Unauthorized)
+        self.assertEqual(self.pool.jobs, jobs + 1)
+
+    def test_authenticate_accepts_a_live_users_token(self) -> None:
+        """A token of an existing user authenticates to its identity."""
+        session = self.register()
+        identity = self.result_of(self.accounts.authenticate(session.token))
+        self.assertEqual(identity, Identity(session.user.id, "alice", 100 + 3600))
+
+    def test_authenticate_refuses_a_token_of_no_user(self) -> None:
+        """A validly signed token whose user does not exist is ``Unauthorized``."""
+        token = self.tokens.issue(User(42, "ghost", 0))
+        error = self.fail_with(self.accounts.authenticate(token), Unauthorized)
+        self.assertEqual(error.code, "unauthorized")

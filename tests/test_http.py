@@ -1,0 +1,337 @@
+"""HTTP plumbing: the early body limit, the root resource on a real Site, CORS policy."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from typing import Any
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request, Site
+from twisted.web.test.requesthelper import DummyRequest
+
+from chatservice.errors import PayloadTooLarge, RateLimited
+from chatservice.http import (
+    CorsPolicy,
+    LimitedRequest,
+    limited_request_factory,
+    read_body,
+    respond_error,
+)
+from tests.fakes import make_service
+
+LIMIT = 100
+
+
+class Echo(Resource):
+    """Answers 200 with how many body bytes it was given."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bytes] = []
+
+    def render_POST(self, request: Request) -> bytes:
+        assert request.content is not None
+        body = request.content.read()
+        self.seen.append(body)
+        return b"got %d" % len(body)
+
+
+class Exchange:
+    """One HTTP connection to a Site over a StringTransport."""
+
+    def __init__(self, site: Site) -> None:
+        self.transport = StringTransport()
+        channel = site.buildProtocol(None)
+        assert channel is not None
+        self.channel = channel
+        self.channel.makeConnection(self.transport)
+
+    def send(self, data: bytes) -> None:
+        self.channel.dataReceived(data)
+
+    def output(self) -> bytes:
+        return bytes(self.transport.value())
+
+    def close(self) -> None:
+        self.channel.connectionLost(Failure(ConnectionDone()))
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.transport.disconnecting)
+
+
+def split_response(raw: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    """Parse one HTTP/1.1 response with a Content-Length: status, headers, body."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.split(b"\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get(b"transfer-encoding") == b"chunked":
+        body = b""
+        while True:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                break
+            body, rest = body + rest[:size], rest[size + 2 :]
+    else:
+        body = rest[: int(headers.get(b"content-length", len(rest)))]
+    return int(status_line.split(b" ")[1]), headers, body
+
+
+def post_head(length: int | None = None, *extra: bytes, path: bytes = b"/") -> bytes:
+    """The request line and headers of a POST; chunked when ``length`` is None."""
+    lines = [b"POST " + path + b" HTTP/1.1", b"Host: chat.test"]
+    if length is None:
+        lines.append(b"Transfer-Encoding: chunked")
+    else:
+        lines.append(b"Content-Length: %d" % length)
+    lines.extend(extra)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class LimitedRequestTests(SynchronousTestCase):
+    """``LimitedRequest`` refuses oversized bodies while they arrive."""
+
+    def setUp(self) -> None:
+        self.echo = Echo()
+        self.site = Site(self.echo, reactor=Clock())
+        self.site.requestFactory = limited_request_factory(LIMIT)
+        self.exchange = Exchange(self.site)
+        self.addCleanup(self.exchange.close)
+
+    def assert_413(self) -> None:
+        """The connection got one JSON 413 answer and is being closed."""
+        status, headers, body = split_response(self.exchange.output())
+        self.assertEqual(status, 413)
+        self.assertEqual(headers[b"content-type"], b"application/json")
+        self.assertEqual(json.loads(body)["code"], "payload_too_large")
+        self.assertEqual(self.exchange.output().count(b"HTTP/1.1 "), 1)
+        self.assertTrue(self.exchange.closed)
+        self.assertEqual(self.echo.seen, [])
+
+    def test_factory_sets_the_limit(self) -> None:
+        """The factory returns a LimitedRequest subclass carrying the limit."""
+        factory = limited_request_factory(1234)
+        self.assertTrue(issubclass(factory, LimitedRequest))
+        self.assertEqual(factory.max_body, 1234)
+        self.assertEqual(LimitedRequest.max_body, 65536)
+
+    def test_content_length_over_the_limit_is_413_before_the_body(self) -> None:
+        """A declared length over the limit is answered 413 with no body byte sent."""
+        self.exchange.send(post_head(LIMIT + 1))
+        self.assert_413()
+
+    def test_body_sent_after_a_refusal_is_dropped(self) -> None:
+        """Bytes that arrive after the 413 reach no resource and get no second answer."""
+        self.exchange.send(post_head(LIMIT + 1))
+        self.exchange.send(b"x" * (LIMIT + 1))
+        self.assert_413()
+
+    def test_expect_continue_is_not_answered_after_a_refusal(self) -> None:
+        """With ``Expect: 100-continue`` the only answer is the 413, never a 100 after it."""
+        self.exchange.send(post_head(LIMIT + 1, b"Expect: 100-continue"))
+        self.assertNotIn(b"100 Continue", self.exchange.output())
+        self.assert_413()
+
+    def test_content_length_at_the_limit_is_accepted(self) -> None:
+        """A body of exactly the limit reaches the resource."""
+        self.exchange.send(post_head(LIMIT) + b"x" * LIMIT)
+        status, _, body = split_response(self.exchange.output())
+        self.assertEqual((status, body), (200, b"got %d" % LIMIT))
+        self.assertFalse(self.exchange.closed)
+
+    def test_chunked_body_over_the_limit_is_cut_off(self) -> None:
+        """A chunked body is refused with 413 as soon as it passes the limit."""
+        self.exchange.send(post_head(None) + chunk(b"x" * 60))
+        self.assertEqual(self.exchange.output(), b"")
+        self.exchange.send(chunk(b"x" * 41))
+        self.assert_413()
+        self.exchange.send(chunk(b"x" * 10) + b"0\r\n\r\n")
+        self.assert_413()
+
+    def test_chunked_body_at_the_limit_is_accepted(self) -> None:
+        """A chunked body of exactly the limit reaches the resource."""
+        self.exchange.send(post_head(None) + chunk(b"x" * 60) + chunk(b"x" * 40) + b"0\r\n\r\n")
+        status, _, body = split_response(self.exchange.output())
+        self.assertEqual((status, body), (200, b"got %d" % LIMIT))
+        self.assertEqual(self.echo.seen, [b"x" * LIMIT])
+
+    def test_small_requests_keep_the_connection(self) -> None:
+        """Requests under the limit are answered in turn on one connection."""
+        self.exchange.send(post_head(3) + b"abc")
+        self.exchange.send(post_head(2) + b"de")
+        self.assertEqual(self.echo.seen, [b"abc", b"de"])
+        self.assertFalse(self.exchange.closed)
+
+
+class ServiceSiteTests(SynchronousTestCase):
+    """The service's own ``Site``: the root resource behind ``LimitedRequest``."""
+
+    def setUp(self) -> None:
+        self.service, _ = make_service(max_body_bytes=2048)
+        self.addCleanup(lambda: self.successResultOf(self.service.stopService()))
+        self.exchange = Exchange(self.service.site())
+        self.addCleanup(self.exchange.close)
+
+    def register(self, *headers: bytes) -> tuple[int, dict[bytes, bytes], Any]:
+        body = b'{"username": "alice", "password": "correct horse"}'
+        self.exchange.send(post_head(len(body), *headers, path=b"/api/register") + body)
+        status, response_headers, response_body = split_response(self.exchange.output())
+        return status, response_headers, json.loads(response_body)
+
+    def test_site_limits_bodies_to_max_body_bytes(self) -> None:
+        """The service's Site makes LimitedRequests with the configured limit."""
+        factory: Any = self.service.site().requestFactory
+        self.assertTrue(issubclass(factory, LimitedRequest))
+        self.assertEqual(factory.max_body, 2048)
+
+    def test_json_body_with_multipart_content_type_is_accepted(self) -> None:
+        """A JSON body labelled ``multipart/form-data`` is still read as JSON, not refused."""
+        status, headers, body = self.register(b"Content-Type: multipart/form-data; boundary=x")
+        self.assertEqual(status, 201, body)
+        self.assertEqual(headers[b"content-type"], b"application/json")
+
+    def test_json_body_with_form_content_type_is_accepted(self) -> None:
+        """A JSON body labelled as a URL-encoded form is still read as JSON."""
+        status, _, body = self.register(b"Content-Type: application/x-www-form-urlencoded")
+        self.assertEqual(status, 201, body)
+
+    def test_oversized_body_is_413_on_the_service_site(self) -> None:
+        """The service's Site applies MAX_BODY_BYTES before the body is read."""
+        self.exchange.send(post_head(2049, path=b"/api/register"))
+        status, _, body = split_response(self.exchange.output())
+        self.assertEqual((status, json.loads(body)["code"]), (413, "payload_too_large"))
+        self.assertTrue(self.exchange.closed)
+
+    def test_non_utf8_host_is_400_json(self) -> None:
+        """A Host header that is not UTF-8 is a JSON 400, not an HTML page or a logged error."""
+        self.exchange.send(b"GET /health HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n")
+        status, headers, body = split_response(self.exchange.output())
+        self.assertEqual(status, 400)
+        self.assertIn(b"application/json", headers[b"content-type"])
+
+
+class HostSiteTests(SynchronousTestCase):
+    """The root resource mounted in a host's plain ``Site`` (no ``LimitedRequest``)."""
+
+    def setUp(self) -> None:
+        self.service, _ = make_service(max_body_bytes=2048)
+        self.addCleanup(lambda: self.successResultOf(self.service.stopService()))
+        resource: IResource = self.service.resource()
+        self.exchange = Exchange(Site(resource, reactor=Clock()))
+        self.addCleanup(self.exchange.close)
+
+    def test_content_length_over_the_limit_is_413(self) -> None:
+        """The root resource refuses a declared length over the limit itself."""
+        self.exchange.send(post_head(2049, path=b"/api/register") + b" " * 2049)
+        output = self.exchange.output()
+        self.assertTrue(output.startswith(b"HTTP/1.1 413 "), output[:80])
+        self.assertIn(b'"payload_too_large"', output)
+
+    def test_chunked_body_over_the_limit_is_413(self) -> None:
+        """Without a Content-Length, the route refuses a body over the limit when it reads it."""
+        body = b'{"username": "alice", "password": "correct horse"}'
+        body += b" " * (2049 - len(body))
+        self.exchange.send(post_head(None, path=b"/api/register") + chunk(body) + b"0\r\n\r\n")
+        output = self.exchange.output()
+        self.assertTrue(output.startswith(b"HTTP/1.1 413 "), output[:80])
+        self.assertIn(b'"payload_too_large"', output)
+
+    def test_chunked_body_at_the_limit_is_accepted(self) -> None:
+        """Without a Content-Length, a body of exactly the limit is handled."""
+        body = b'{"username": "alice", "password": "correct horse"}'
+        body += b" " * (2048 - len(body))
+        self.exchange.send(post_head(None, path=b"/api/register") + chunk(body) + b"0\r\n\r\n")
+        self.assertTrue(self.exchange.output().startswith(b"HTTP/1.1 201 "))
+
+
+class ReadBodyTests(SynchronousTestCase):
+    """``read_body``: the limit as a route sees it."""
+
+    def request_with(self, body: bytes) -> Any:
+        request: Any = DummyRequest([b""])
+        request.content = BytesIO(body)
+        request.content.seek(len(body))  # wherever the channel left it
+        return request
+
+    def test_body_is_read_from_the_start(self) -> None:
+        """The whole body comes back, whatever the stream's position."""
+        self.assertEqual(read_body(self.request_with(b"hello"), 5), b"hello")
+
+    def test_body_over_the_limit_raises(self) -> None:
+        """One byte over the limit raises ``PayloadTooLarge``."""
+        self.assertRaises(PayloadTooLarge, read_body, self.request_with(b"hello!"), 5)
+
+
+class RespondErrorTests(SynchronousTestCase):
+    """``respond_error``: one place renders every error."""
+
+    def test_error_sets_status_type_and_body(self) -> None:
+        """The status, JSON content type and ``{"error", "code"}`` body come from the error."""
+        request: Any = DummyRequest([b""])
+        body = respond_error(request, PayloadTooLarge())
+        self.assertEqual(request.responseCode, 413)
+        self.assertEqual(
+            request.responseHeaders.getRawHeaders(b"content-type"), [b"application/json"]
+        )
+        self.assertEqual(json.loads(body)["code"], "payload_too_large")
+
+    def test_rate_limited_sets_retry_after(self) -> None:
+        """A 429 carries ``Retry-After`` in whole seconds."""
+        request: Any = DummyRequest([b""])
+        respond_error(request, RateLimited(retry_after=7))
+        self.assertEqual(request.responseCode, 429)
+        self.assertEqual(request.responseHeaders.getRawHeaders(b"retry-after"), [b"7"])
+
+
+class CorsPolicyTests(SynchronousTestCase):
+    """``CorsPolicy``: which browser origins may call the API."""
+
+    def test_star_allows_any_origin_and_answers_star(self) -> None:
+        """With ``*`` every origin, ``null`` included, is allowed and the value is ``*``."""
+        policy = CorsPolicy(("*",))
+        for origin in ("https://a.example", "null", "http://127.0.0.1:9"):
+            self.assertTrue(policy.allows(origin))
+            self.assertEqual(policy.allow_origin_value(origin), b"*")
+
+    def test_list_allows_only_its_origins(self) -> None:
+        """With a list, only listed origins are allowed."""
+        policy = CorsPolicy(("https://app.example", "http://localhost:3000"))
+        self.assertTrue(policy.allows("https://app.example"))
+        self.assertTrue(policy.allows("http://localhost:3000"))
+        for origin in (
+            "https://evil.example",
+            "http://app.example",
+            "https://app.example:444",
+            "https://app.example.evil",
+            "null",
+            "",
+        ):
+            self.assertFalse(policy.allows(origin), origin)
+
+    def test_origins_compare_case_insensitively(self) -> None:
+        """Scheme and host are case-insensitive; a trailing slash does not matter."""
+        policy = CorsPolicy(("https://App.Example",))
+        self.assertTrue(policy.allows("https://app.example"))
+        self.assertTrue(policy.allows("HTTPS://APP.EXAMPLE/"))
+
+    def test_listed_origin_is_echoed(self) -> None:
+        """A listed origin's allow value is the origin itself."""
+        policy = CorsPolicy(("https://app.example",))
+        self.assertEqual(policy.allow_origin_value("https://app.example"), b"https://app.example")

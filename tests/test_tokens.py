@@ -1,0 +1,120 @@
+"""HS256 tokens: issue, verify, expiry on an injected clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatservice.errors import Unauthorized
+from chatservice.models import User
+from chatservice.tokens import Identity, TokenIssuer
+from tests.fakes import TEST_SECRET
+from tests.rest_support import forge
+
+LIFETIME = 3600
+START = 1_700_000_000
+
+
+class TokenIssuerTests(SynchronousTestCase):
+    """``TokenIssuer.issue`` and ``verify``."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.issuer = TokenIssuer(TEST_SECRET, LIFETIME, self.clock)
+        self.user = User(7, "bob", 0)
+
+    def forge(self, *, key: str = TEST_SECRET, algorithm: str = "HS256", **changes: Any) -> str:
+        """A token with the issuer's claims for bob, some changed or (None) removed."""
+        claims: dict[str, Any] = {
+            "sub": "7",
+            "username": "bob",
+            "iat": START,
+            "exp": START + LIFETIME,
+        }
+        claims.update(changes)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return forge(claims, key, algorithm)
+
+    def assert_refused(self, token: str, code: str = "unauthorized") -> None:
+        error = self.assertRaises(Unauthorized, self.issuer.verify, token)
+        self.assertEqual((error.status, error.code), (401, code))
+
+    def test_roundtrip(self) -> None:
+        """A token verifies to its user's id, name and expiry."""
+        token = self.issuer.issue(self.user)
+        self.assertEqual(self.issuer.verify(token), Identity(7, "bob", START + LIFETIME))
+
+    def test_claims(self) -> None:
+        """The token is HS256 with sub as a string, username, iat and exp in seconds."""
+        token = self.issuer.issue(self.user)
+        self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self.assertEqual(
+            claims, {"sub": "7", "username": "bob", "iat": START, "exp": START + LIFETIME}
+        )
+
+    def test_forge_helper_matches_the_issuer(self) -> None:
+        """The forging helper's default token is accepted (so refusals below are real)."""
+        self.assertEqual(self.issuer.verify(self.forge()).user_id, 7)
+
+    def test_valid_until_just_before_exp(self) -> None:
+        """One second before ``exp`` the token is still good."""
+        token = self.issuer.issue(self.user)
+        self.clock.advance(LIFETIME - 1)
+        self.assertEqual(self.issuer.verify(token).user_id, 7)
+
+    def test_expired_at_exactly_exp(self) -> None:
+        """At ``exp`` the token is expired: ``token_expired``."""
+        token = self.issuer.issue(self.user)
+        self.clock.advance(LIFETIME)
+        self.assert_refused(token, "token_expired")
+
+    def test_future_iat_is_refused(self) -> None:
+        """A token issued in the future (beyond a minute of skew) is refused."""
+        self.assert_refused(self.forge(iat=START + 3600, exp=START + 7200))
+        self.assert_refused(self.forge(iat=START + 61))
+
+    def test_small_clock_skew_is_tolerated(self) -> None:
+        """A token issued up to a minute ahead of our clock is accepted."""
+        self.assertEqual(self.issuer.verify(self.forge(iat=START + 60)).user_id, 7)
+
+    def test_non_numeric_sub_is_refused(self) -> None:
+        """``sub`` must be the user id as a string of digits."""
+        for sub in ("bob", "-7", "7.0", "", " 7"):
+            self.assert_refused(self.forge(sub=sub))
+
+    def test_non_string_sub_is_refused(self) -> None:
+        """``sub`` as a JSON number is refused."""
+        self.assert_refused(self.forge(sub=7))
+
+    def test_missing_claims_are_refused(self) -> None:
+        """``exp``, ``iat``, ``sub`` and ``username`` are required."""
+        for claim in ("exp", "iat", "sub", "username"):
+            removed: dict[str, Any] = {claim: None}
+            self.assert_refused(self.forge(**removed))
+
+    def test_wrong_claim_types_are_refused(self) -> None:
+        """Non-numeric ``exp`` or ``iat``, or a boolean ``exp``, are refused."""
+        for changes in ({"exp": "never"}, {"exp": True}, {"iat": "now"}, {"username": 5}):
+            self.assert_refused(self.forge(**changes))
+
+    def test_other_keys_and_algorithms_are_refused(self) -> None:
+        """Another key, HS384/HS512, or ``alg: none`` are refused."""
+        self.assert_refused(self.forge(key="x" * 32))
+        self.assert_refused(self.forge(algorithm="HS384"))
+        self.assert_refused(self.forge(algorithm="HS512"))
+        self.assert_refused(self.forge(key="", algorithm="none"))
+
+    def test_garbage_is_refused(self) -> None:
+        """Strings that are not JWTs are refused."""
+        for token in ("", "abc", "a.b.c", self.issuer.issue(self.user)[:-2]):
+            self.assert_refused(token)
+
+    def test_secrets_differ(self) -> None:
+        """A token of one secret is refused by an issuer with another."""
+        other = TokenIssuer("y" * 32, LIFETIME, self.clock)
+        self.assert_refused(other.issue(self.user))
