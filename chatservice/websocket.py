@@ -65,7 +65,10 @@ class SocketSession:
 class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
 
-    log = Logger()
+    # No ``log = Logger()`` here: it would replace Autobahn's own ``log`` and
+    # move its debug events (which quote the handshake's request line, tokens
+    # and tickets included) out of the "autobahn" namespace that LOG_LEVEL
+    # holds at warn.
     factory: ChatServerFactory
     session: SocketSession
 
@@ -143,7 +146,8 @@ class ChatServerFactory(WebSocketServerFactory):
     """Every live socket of this process, by room; the hub's listener."""
 
     protocol = ChatServerProtocol  # type: ignore[assignment]  # Factory types it loosely
-    log = Logger()
+    # Not ``log``: that is Autobahn's logger, kept in the "autobahn" namespace.
+    _log = Logger()
 
     def __init__(
         self,
@@ -253,7 +257,7 @@ class ChatServerFactory(WebSocketServerFactory):
         self._closed[protocol] = Deferred()
         key = (session.room_id, session.identity.user_id)
         self._presence[key] += 1
-        self.log.debug(
+        self._log.debug(
             "user {user_id} joined room {room_id}",
             user_id=session.identity.user_id,
             room_id=session.room_id,
@@ -341,7 +345,7 @@ class ChatServerFactory(WebSocketServerFactory):
         def refused(failure: Failure) -> None:
             error = failure.value
             if not isinstance(error, ChatError):
-                self.log.failure("posting a message failed", failure)
+                self._log.failure("posting a message failed", failure)
                 error = ChatError("The message could not be sent.", code="internal_error")
             protocol.send_json(FrameError(error, client_msg_id).to_json())
 
@@ -349,7 +353,7 @@ class ChatServerFactory(WebSocketServerFactory):
         posting.addBoth(lambda _: self._in_flight.discard(posting))
 
     def _log_failure(self, failure: Failure) -> None:
-        self.log.failure("publishing a room event failed", failure)
+        self._log.failure("publishing a room event failed", failure)
 
     # -- shutdown ---------------------------------------------------------------
 
