@@ -10,7 +10,7 @@ placeholders; the ``Dialect`` adapts it to SQLite or PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -51,12 +51,23 @@ class Txn:
             # Always pass a mapping: psycopg only unescapes "%%" when it has params.
             self._cursor.execute(self.dialect.sql(sql), dict(params or {}))
         except Exception as exc:
-            kind = self.dialect.classify(exc)
-            if kind is ErrorKind.UNIQUE:
-                raise Conflict() from exc
-            if kind is ErrorKind.FOREIGN_KEY:
-                raise NotFound() from exc
+            self._raise_constraint(exc)
             raise
+
+    def execute_many(self, sql: str, rows: Iterable[Mapping[str, object]]) -> None:
+        """Run one statement once per parameter mapping: bulk loads, backfills."""
+        try:
+            self._cursor.executemany(self.dialect.sql(sql), (dict(row) for row in rows))
+        except Exception as exc:
+            self._raise_constraint(exc)
+            raise
+
+    def _raise_constraint(self, exc: Exception) -> None:
+        kind = self.dialect.classify(exc)
+        if kind is ErrorKind.UNIQUE:
+            raise Conflict() from exc
+        if kind is ErrorKind.FOREIGN_KEY:
+            raise NotFound() from exc
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return all its rows."""
