@@ -1,0 +1,1 @@
+"""The chatservice test suite: run it with ``python -m twisted.trial tests``."""
