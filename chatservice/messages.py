@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from chatservice.hub import IHub, RoomEvent
 from chatservice.models import Message, NewMessage, Posted
 from chatservice.store import IChatStore
+from chatservice.store.batching import GroupCommitStore
 from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
 
@@ -31,6 +32,9 @@ class Messages:
 
     def __init__(self, store: IChatStore, hub: IHub, clock: IReactorTime) -> None:
         self._store = store
+        # Posts that arrive while a commit is in flight share the next one:
+        # durability costs one fsync per batch, not per message.
+        self._committer = GroupCommitStore(store)
         self._hub = hub
         self._clock = clock
 
@@ -55,7 +59,7 @@ class Messages:
             ts=int(self._clock.seconds() * 1000),
             client_msg_id=client_msg_id,
         )
-        (posted,) = await self._store.add_messages([new])
+        posted = await self._committer.add_message(new)
         if posted.created:
             await self._hub.publish(RoomEvent(room_id, message_payload(posted.message)))
         return posted
