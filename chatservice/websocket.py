@@ -203,13 +203,18 @@ class ChatServerFactory(WebSocketServerFactory):
         """Authenticate a ``/ws`` request; return the resource that upgrades it.
 
         Raises:
-            ChatError: 400, 401, 403, 404 or 426, rendered as JSON by the route.
+            ChatError: 400, 401, 403, 404, 426, or 503 while shutting down,
+                rendered as JSON by the route.
         """
         args = request.args
         # A ticket is used up by the first handshake that presents it,
         # whatever the outcome.
         ticket = _first(args, b"ticket")
         ticket_identity = self._tickets.redeem(ticket) if ticket is not None else None
+        if self._draining:
+            # A socket opened now would never get its 1001 (keep-alive HTTP
+            # connections and host Sites still reach this route).
+            raise StoreUnavailable("The server is shutting down.")
         origin = request.getHeader(b"origin")
         if origin is not None and not self._cors.allows(origin.decode("latin-1")):
             raise Forbidden()
