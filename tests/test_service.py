@@ -144,6 +144,25 @@ class ShutdownTests(TestCase):
         history = self.successResultOf(self.store.get_messages(1, 10))
         self.assertEqual([m.content for m in history], ["accepted"])
 
+    def test_handshake_during_shutdown_is_refused(self) -> None:
+        """A WebSocket handshake that arrives while the service drains is a JSON 503."""
+        alice = self.join(self.alice)
+        self.store.holding = True
+        alice.send_json({"content": "accepted"})
+        self.world.chat.flush()
+        stopped = self.world.service.stopService()
+        answer = self.world.chat.refusal("/ws?roomId=1", {"Authorization": f"Bearer {self.bob}"})
+        self.assertEqual((answer.status, answer.json()["code"]), (503, "store_unavailable"))
+        self.store.release()
+        self.world.chat.flush()
+        self.assertIsNone(self.successResultOf(stopped))
+
+    def test_handshake_after_stop_is_refused(self) -> None:
+        """A stopped service opens no new socket (a host Site may still route to it)."""
+        self.successResultOf(self.world.service.stopService())
+        answer = self.world.chat.refusal("/ws?roomId=1", {"Authorization": f"Bearer {self.bob}"})
+        self.assertEqual(answer.status, 503)
+
     def test_silent_socket_is_dropped_after_shutdown_timeout(self) -> None:
         """A socket that never answers the close frame is dropped after shutdown_timeout."""
         answer, raw, pump = self.world.chat.raw(
