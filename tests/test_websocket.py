@@ -464,3 +464,32 @@ class LoggingTests(RoomTestCase):
         self.assertIn("joined room", log)  # debug events do reach this observer
         for secret in (self.alice, ticket, "roomId=", "token=", "ticket="):
             self.assertNotIn(secret, log)
+
+
+class PingTests(RoomTestCase):
+    """Idle sockets are pinged; a peer that does not answer is dropped."""
+
+    changes = {"ws_ping_interval": 20.0, "ws_ping_timeout": 10.0}
+
+    def test_peer_answering_pings_stays_connected(self) -> None:
+        """An Autobahn client (which answers pings) is still open after many intervals."""
+        alice = self.join(self.alice)
+        for _ in range(10):
+            self.world.chat.advance(10)
+        self.assertTrue(alice.ws_open)
+        self.assert_still_open(alice)
+
+    def test_silent_peer_is_dropped_and_announced_offline(self) -> None:
+        """A peer that never answers a ping is dropped after interval + timeout."""
+        watcher = self.join(self.alice)
+        answer, _, pump = self.world.chat.raw(
+            "/ws?roomId=1", {"Authorization": f"Bearer {self.bob}"}
+        )
+        self.assertEqual(answer.status, 101)
+        self.world.chat.advance(20)  # the ping goes out
+        self.world.chat.advance(9)
+        self.assertFalse(pump.serverIO.disconnecting)
+        self.world.chat.advance(1.5)  # timers run in 0.2 s buckets
+        self.assertTrue(pump.serverIO.disconnecting)
+        self.assertEqual(watcher.of_type("presence")[-1]["status"], "offline")
+        self.assertTrue(watcher.ws_open)
