@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chatservice.errors import Conflict, NotFound, Unauthorized
+from chatservice.errors import Conflict, NotFound, RateLimited, Unauthorized
 from chatservice.models import User
 from chatservice.passwords import PasswordHasher
+from chatservice.ratelimit import Decision, Rate, RateLimiter
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import CredentialsForm
@@ -23,25 +24,61 @@ class Session:
     user: User
 
 
+@dataclass(frozen=True, slots=True)
+class AccountLimits:
+    """How many failed logins and registrations are allowed (API.md's abuse table)."""
+
+    login_failures: Rate = field(default_factory=lambda: Rate.per(10, 300))
+    registrations: Rate = field(default_factory=lambda: Rate.per(20, 3600))
+
+
 class Accounts:
     """Account use cases, independent of HTTP."""
 
     log = Logger()
 
     def __init__(
-        self, store: IChatStore, hasher: PasswordHasher, tokens: TokenIssuer, clock: IReactorTime
+        self,
+        store: IChatStore,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        clock: IReactorTime,
+        limits: AccountLimits | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
+        limits = limits or AccountLimits()
+        self._failures_by_name = RateLimiter(
+            "login-failures-per-username", limits.login_failures, clock
+        )
+        self._failures_by_address = RateLimiter(
+            "login-failures-per-address", limits.login_failures, clock
+        )
+        self._registrations = RateLimiter("registrations-per-address", limits.registrations, clock)
 
-    async def register(self, form: CredentialsForm) -> Session:
+    def _refuse(self, limiter: RateLimiter, decision: Decision, key_kind: str) -> RateLimited:
+        # The key (a username or address) is not logged: names are personal
+        # data and the limiter name says enough to tune the limit.
+        self.log.info("rate limited by {limiter} ({kind})", limiter=limiter.name, kind=key_kind)
+        return RateLimited(
+            decision.retry_after,
+            limiter=limiter.name,
+            limit=decision.limit,
+            reset_after=decision.reset_after,
+        )
+
+    async def register(self, form: CredentialsForm, address: str = "") -> Session:
         """Create an account and sign a token for it.
 
         Raises:
             Conflict: the username is taken (case-insensitively).
+            RateLimited: too many registrations from ``address``.
         """
+        decision = self._registrations.take(address)
+        if not decision.allowed:
+            raise self._refuse(self._registrations, decision, "address")
         try:
             # Cheap check first, so a taken name costs no bcrypt work.
             await self._store.get_credentials(form.username)
@@ -55,21 +92,34 @@ class Accounts:
         self.log.info("user {user_id} registered", user_id=user.id)
         return Session(self._tokens.issue(user), user)
 
-    async def login(self, form: CredentialsForm) -> Session:
+    async def login(self, form: CredentialsForm, address: str = "") -> Session:
         """Check a password and sign a token.
 
         An unknown user and a wrong password fail the same way after the same
-        bcrypt work.
+        bcrypt work. While a username or an address has too many recent
+        failures, its logins are refused before any password is checked.
 
         Raises:
             Unauthorized: code ``invalid_credentials``.
+            RateLimited: too many failed logins for the username or address.
         """
+        name_key = form.username.casefold()
+        for limiter, key, kind in (
+            (self._failures_by_name, name_key, "username"),
+            (self._failures_by_address, address, "address"),
+        ):
+            decision = limiter.peek(key)
+            if not decision.allowed:
+                raise self._refuse(limiter, decision, kind)
         try:
             credentials = await self._store.get_credentials(form.username)
         except NotFound:
             credentials = None
         password_hash = credentials.password_hash if credentials else None
         if not await self._hasher.verify(form.password, password_hash) or credentials is None:
+            # Only failures count: a user who logs in often is never limited.
+            self._failures_by_name.take(name_key)
+            self._failures_by_address.take(address)
             raise Unauthorized("Invalid username or password.", code="invalid_credentials")
         return Session(self._tokens.issue(credentials.user), credentials.user)
 

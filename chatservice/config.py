@@ -66,6 +66,33 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ws-ping-interval", "WS_PING_INTERVAL", "25", "Seconds between WebSocket pings."),
     Setting("ws-ping-timeout", "WS_PING_TIMEOUT", "10", "Seconds to wait for a pong."),
     Setting(
+        "login-failure-limit",
+        "LOGIN_FAILURE_LIMIT",
+        "10",
+        "Failed logins allowed per username and per client address in the window.",
+    ),
+    Setting(
+        "login-failure-window", "LOGIN_FAILURE_WINDOW", "300", "Failed-login window, seconds."
+    ),
+    Setting(
+        "register-limit", "REGISTER_LIMIT", "20", "Registrations allowed per address per window."
+    ),
+    Setting("register-window", "REGISTER_WINDOW", "3600", "Registration window, seconds."),
+    Setting("message-rate", "MESSAGE_RATE", "10", "Messages a user may send per second."),
+    Setting("message-burst", "MESSAGE_BURST", "20", "Messages a user may send in a burst."),
+    Setting(
+        "max-sockets-per-user",
+        "MAX_SOCKETS_PER_USER",
+        "20",
+        "WebSocket connections one user may hold at once.",
+    ),
+    Setting(
+        "trust-x-forwarded-for",
+        "TRUST_X_FORWARDED_FOR",
+        "0",
+        "Proxies in front of the service whose X-Forwarded-For is trusted (0: none).",
+    ),
+    Setting(
         "shutdown-timeout",
         "SHUTDOWN_TIMEOUT",
         "8",
@@ -93,6 +120,14 @@ class Config:
     ws_ping_interval: float = 25.0
     ws_ping_timeout: float = 10.0
     shutdown_timeout: float = 8.0
+    login_failure_limit: int = 10
+    login_failure_window: float = 300.0
+    register_limit: int = 20
+    register_window: float = 3600.0
+    message_rate: float = 10.0
+    message_burst: int = 20
+    max_sockets_per_user: int = 20
+    trust_x_forwarded_for: int = 0
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -208,4 +243,22 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         ws_ping_interval=_number("ws-ping-interval", raw["ws-ping-interval"], float, 0.0, 3600.0),
         ws_ping_timeout=_number("ws-ping-timeout", raw["ws-ping-timeout"], float, 0.0, 3600.0),
         shutdown_timeout=_number("shutdown-timeout", raw["shutdown-timeout"], float, 0.0, 60.0),
+        login_failure_limit=_number(
+            "login-failure-limit", raw["login-failure-limit"], int, 1, 1_000_000
+        ),
+        login_failure_window=_number(
+            "login-failure-window", raw["login-failure-window"], float, 1.0, 86400.0
+        ),
+        register_limit=_number("register-limit", raw["register-limit"], int, 1, 1_000_000),
+        register_window=_number(
+            "register-window", raw["register-window"], float, 1.0, 7 * 86400.0
+        ),
+        message_rate=_number("message-rate", raw["message-rate"], float, 0.01, 100_000.0),
+        message_burst=_number("message-burst", raw["message-burst"], int, 1, 1_000_000),
+        max_sockets_per_user=_number(
+            "max-sockets-per-user", raw["max-sockets-per-user"], int, 1, 100_000
+        ),
+        trust_x_forwarded_for=_number(
+            "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
+        ),
     )

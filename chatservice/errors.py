@@ -8,6 +8,8 @@ is not a ``ChatError`` is a server fault: logged, and answered with a generic
 
 from __future__ import annotations
 
+import math
+
 
 class ChatError(Exception):
     """An error a client caused or can act on, rendered as ``{"error", "code"}``."""
@@ -97,9 +99,20 @@ class RateLimited(ChatError):
     code = "rate_limited"
     message = "Too many requests; try again later."
 
-    def __init__(self, retry_after: int = 1, message: str | None = None) -> None:
+    def __init__(
+        self,
+        retry_after: float = 1,
+        message: str | None = None,
+        *,
+        limiter: str = "",
+        limit: int | None = None,
+        reset_after: float | None = None,
+    ) -> None:
         super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.limiter = limiter
+        self.limit = limit
+        self.reset_after = None if reset_after is None else max(1, math.ceil(reset_after))
 
 
 class UpgradeRequired(ChatError):

@@ -18,7 +18,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from chatservice.errors import ChatError, Forbidden, InvalidRequest, PayloadTooLarge
+from chatservice.errors import ChatError, Forbidden, InvalidRequest, PayloadTooLarge, RateLimited
 from chatservice.wire import error_body
 
 SERVER_HEADER = b"chatservice"
@@ -38,10 +38,34 @@ def respond_json(request: IRequest, status: int, body: bytes) -> bytes:
 
 def respond_error(request: IRequest, error: ChatError) -> bytes:
     """Render a ChatError as its status and ``{"error", "code"}`` body."""
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        request.setHeader(b"retry-after", str(retry_after).encode("ascii"))
+    if isinstance(error, RateLimited):
+        request.setHeader(b"retry-after", b"%d" % error.retry_after)
+        if error.limit is not None:
+            request.setHeader(b"x-ratelimit-limit", b"%d" % error.limit)
+            request.setHeader(b"x-ratelimit-remaining", b"0")
+        if error.reset_after is not None:
+            request.setHeader(b"x-ratelimit-reset", b"%d" % error.reset_after)
     return respond_json(request, error.status, error_body(error))
+
+
+def client_address(request: IRequest, trusted_proxies: int = 0) -> str:
+    """The client's address: the TCP peer, or with ``trusted_proxies`` set, from X-Forwarded-For.
+
+    With N trusted proxies, the Nth address from the right of
+    ``X-Forwarded-For`` is the client (each proxy appends the address it saw);
+    anything left of it could be forged. Off (0) by default: a client could
+    otherwise pick its own address and dodge every per-address limit.
+    """
+    if trusted_proxies > 0:
+        header = request.getHeader(b"x-forwarded-for")
+        if header is not None:
+            text: str = header.decode("latin-1")
+            hops = [h.strip() for h in text.split(",") if h.strip()]
+            if len(hops) >= trusted_proxies:
+                return hops[-trusted_proxies]
+    peer = request.getClientAddress()
+    host: str = getattr(peer, "host", "") or str(peer)
+    return host
 
 
 def read_body(request: IRequest, limit: int) -> bytes:

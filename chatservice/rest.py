@@ -28,7 +28,7 @@ from chatservice.errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from chatservice.http import read_body, respond_error, respond_json
+from chatservice.http import client_address, read_body, respond_error, respond_json
 from chatservice.messages import Messages
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore
@@ -72,6 +72,7 @@ class ChatAPI:
         store: IChatStore,
         sockets: ChatServerFactory,
         max_body: int,
+        trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
         self._rooms = rooms
@@ -80,6 +81,7 @@ class ChatAPI:
         self._store = store
         self._sockets = sockets
         self._max_body = max_body
+        self._trusted_proxies = trusted_proxies
 
     def resource(self) -> IResource:
         """Return the Klein resource serving these routes."""
@@ -101,13 +103,15 @@ class ChatAPI:
     async def register(self, request: IRequest) -> bytes:
         """Create an account: 201 with a token, 409 if the name is taken."""
         form = parse_registration(read_body(request, self._max_body))
-        return self._session(request, 201, await self._accounts.register(form))
+        address = client_address(request, self._trusted_proxies)
+        return self._session(request, 201, await self._accounts.register(form, address))
 
     @app.route("/api/login", methods=["POST"])
     async def login(self, request: IRequest) -> bytes:
         """Check credentials: 200 with a token, or 401 ``invalid_credentials``."""
         form = parse_login(read_body(request, self._max_body))
-        return self._session(request, 200, await self._accounts.login(form))
+        address = client_address(request, self._trusted_proxies)
+        return self._session(request, 200, await self._accounts.login(form, address))
 
     @app.route("/api/rooms", methods=["GET"])
     async def list_rooms(self, request: IRequest) -> bytes:
