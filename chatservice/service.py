@@ -18,12 +18,13 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
-from chatservice.accounts import Accounts
+from chatservice.accounts import AccountLimits, Accounts
 from chatservice.config import Config
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub
 from chatservice.messages import Messages
 from chatservice.passwords import PasswordHasher
+from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore, open_store, redact_url
@@ -78,7 +79,11 @@ class ChatService(Service):
         hasher = PasswordHasher(reactor, self._password_pool, config.bcrypt_rounds)
         tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
         self.tickets = TicketBook(clock)
-        self.accounts = Accounts(self.store, hasher, tokens, clock)
+        limits = AccountLimits(
+            login_failures=Rate.per(config.login_failure_limit, config.login_failure_window),
+            registrations=Rate.per(config.register_limit, config.register_window),
+        )
+        self.accounts = Accounts(self.store, hasher, tokens, clock, limits)
         self.rooms = Rooms(self.store, clock)
         self.messages = Messages(self.store, self.hub, clock)
         cors = CorsPolicy(config.cors_origins)
@@ -102,6 +107,7 @@ class ChatService(Service):
             store=self.store,
             sockets=self.sockets,
             max_body=config.max_body_bytes,
+            trusted_proxies=config.trust_x_forwarded_for,
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
