@@ -7,7 +7,7 @@ in its own ``Site``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -31,6 +31,9 @@ from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.tickets import TicketBook
 from chatservice.tokens import TokenIssuer
 from chatservice.websocket import ChatServerFactory
+
+if TYPE_CHECKING:
+    from chatservice.redishub import RedisHub
 
 
 class ChatService(Service):
@@ -60,7 +63,8 @@ class ChatService(Service):
             reactor: the reactor to listen, time and thread with (the global
                 one by default); tests pass a fake.
             store: a store to use instead of opening ``config.database_url``.
-            hub: a hub instead of the ``LocalHub``.
+            hub: a hub instead of the ``LocalHub`` (or, with ``config.redis_url``,
+                the ``RedisHub`` this service starts and stops).
             password_pool: a thread pool for bcrypt instead of a dedicated one.
         """
         if reactor is None:
@@ -71,6 +75,12 @@ class ChatService(Service):
         self._reactor = reactor
         clock: IReactorTime = reactor
         self.store = store if store is not None else open_store(config.database_url, clock)
+        self._redis: RedisHub | None = None
+        if hub is None and config.redis_url:
+            # Imported only here: txredisapi imports the global reactor.
+            from chatservice import redishub
+
+            hub = self._redis = redishub.RedisHub.from_url(config.redis_url, reactor)
         self.hub = hub if hub is not None else LocalHub()
         self._owns_pool = password_pool is None
         self._password_pool = password_pool or ThreadPool(
@@ -148,6 +158,9 @@ class ChatService(Service):
                 "JWT_SECRET is the development default: anyone can forge tokens. "
                 "Set JWT_SECRET to 32+ random bytes before exposing this service."
             )
+        if self._redis is not None:
+            # Bounded: if Redis is down this warns and start-up goes on.
+            await self._redis.start()
         site = self.site()
         for description in self.config.listen:
             port = await serverFromString(self._reactor, description).listen(site)
@@ -186,6 +199,8 @@ class ChatService(Service):
                 await stopping
         self._ports.clear()
         await self.sockets.drain(self.config.shutdown_timeout)
+        if self._redis is not None:
+            await self._redis.stop()
         await self.store.close()
         if self._owns_pool and self._password_pool.started:
             self._password_pool.stop()
