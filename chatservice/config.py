@@ -87,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
         "WebSocket connections one user may hold at once.",
     ),
     Setting(
+        "ws-max-buffer",
+        "WS_MAX_BUFFER",
+        "1048576",
+        "Bytes a WebSocket may have waiting to be sent before it is closed as a slow consumer.",
+    ),
+    Setting(
         "trust-x-forwarded-for",
         "TRUST_X_FORWARDED_FOR",
         "0",
@@ -127,6 +133,7 @@ class Config:
     message_rate: float = 10.0
     message_burst: int = 20
     max_sockets_per_user: int = 20
+    ws_max_buffer: int = 1024 * 1024
     trust_x_forwarded_for: int = 0
 
     @property
@@ -258,6 +265,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         max_sockets_per_user=_number(
             "max-sockets-per-user", raw["max-sockets-per-user"], int, 1, 100_000
         ),
+        ws_max_buffer=_number("ws-max-buffer", raw["ws-max-buffer"], int, 65536, 2**30),
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),

@@ -8,6 +8,7 @@ lost.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -18,6 +19,17 @@ from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
 from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
+
+
+MAX_REPLAY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a resuming socket missed: the messages, or ``recovered=False`` if too many."""
+
+    messages: Sequence[Message]
+    recovered: bool
 
 
 def message_payload(message: Message) -> bytes:
@@ -70,3 +82,14 @@ class Messages:
         return await self._store.get_messages(
             query.room_id, query.limit, before=query.before, after=query.after
         )
+
+    async def replay(self, room_id: int, since: int) -> Replay:
+        """Return the messages after ``since``, oldest first, if there are at most 500.
+
+        With more, nothing is returned and ``recovered`` is False: the client
+        pages through history over REST instead of getting a flood.
+        """
+        page = await self._store.get_messages(room_id, MAX_REPLAY + 1, after=since)
+        if len(page) > MAX_REPLAY:
+            return Replay((), recovered=False)
+        return Replay(page, recovered=True)

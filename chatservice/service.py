@@ -108,6 +108,9 @@ class ChatService(Service):
             max_message_length=config.max_message_length,
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
+            message_rate=Rate(burst=config.message_burst, per_second=config.message_rate),
+            max_sockets_per_user=config.max_sockets_per_user,
+            outbox_limit=config.ws_max_buffer,
         )
         api = ChatAPI(
             accounts=self.accounts,

@@ -10,6 +10,7 @@ the same bytes are written to every open socket of the room.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,13 +32,16 @@ from chatservice.errors import (
     ChatError,
     Forbidden,
     InvalidRequest,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
     UpgradeRequired,
 )
 from chatservice.http import CorsPolicy
 from chatservice.hub import IHub, IRoomListener, RoomEvent
-from chatservice.messages import Messages, message_payload
+from chatservice.messages import Messages, Replay, message_payload
+from chatservice.outbox import DEFAULT_LIMIT, Outbox
+from chatservice.ratelimit import Rate, RateLimiter
 from chatservice.rooms import Rooms
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
@@ -47,6 +51,8 @@ MAX_FRAME_BYTES = 65536
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
+# Typing notices are advisory: past this rate they are dropped, not refused.
+TYPING_RATE = Rate(burst=3, per_second=1.0)
 
 _connection_ids = itertools.count(1)
 _PROCESS_TAG = os.urandom(4).hex()
@@ -71,6 +77,11 @@ class ChatServerProtocol(WebSocketServerProtocol):
     # holds at warn.
     factory: ChatServerFactory
     session: SocketSession
+    outbox: Outbox | None = None
+    # While a resume replays history, live events wait here (see ``resume``).
+    held: list[RoomEvent] | None = None
+    _expiry: Any = None
+    _counted = False
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted hook
         """Set TCP_NODELAY ourselves: Autobahn's adapter tries too early and fails silently."""
@@ -87,13 +98,34 @@ class ChatServerProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:  # noqa: N802 - Autobahn hook
-        """Join the room's fan-out."""
+        """Watch the send buffer, arm the token-expiry timer, join the room, resume."""
+        transport = self.transport
+        assert transport is not None
+        # The HTTP channel is still registered as the producer from before the
+        # upgrade; a transport takes one producer only.
+        transport.unregisterProducer()  # type: ignore[attr-defined]
+        self.outbox = Outbox(transport, self._slow_consumer, self.factory.outbox_limit)
+        transport.registerProducer(self.outbox, True)  # type: ignore[attr-defined]
+        clock = self.factory.clock
+        left = self.session.identity.expires_at - clock.seconds()
+        self._expiry = clock.callLater(max(0.0, left), self._token_expired)
         self.factory.join(self)
+        if self.session.since is not None:
+            self.factory.resume(self, self.session.since)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-        """Leave the room's fan-out."""
+        """Leave the room's fan-out and stop the expiry timer."""
+        if self._expiry is not None and self._expiry.active():
+            self._expiry.cancel()
         if getattr(self, "session", None) is not None:
             self.factory.leave(self)
+
+    def _token_expired(self) -> None:
+        self.close_with(CLOSE_POLICY_VIOLATION, "token expired")
+
+    def _slow_consumer(self) -> None:
+        self.factory.slow_consumer(self)
+        self.close_with(CLOSE_POLICY_VIOLATION, "slow consumer")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803
         """Handle one client frame; refusals are ``error`` frames, the socket stays open."""
@@ -113,13 +145,24 @@ class ChatServerProtocol(WebSocketServerProtocol):
 
     def send_json(self, value: Any) -> None:
         """Send one JSON text frame to this connection, if it is open."""
-        if self.state == WebSocketProtocol.STATE_OPEN:
-            self.sendMessage(dumps(value))
+        self.send_payload(dumps(value))
 
     def send_payload(self, payload: bytes) -> None:
         """Send already-encoded JSON to this connection, if it is open."""
-        if self.state == WebSocketProtocol.STATE_OPEN:
-            self.sendMessage(payload)
+        self.write_frame(self.factory.prepareMessage(payload).payloadHybi)
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write a framed message in order with everything else sent, if open.
+
+        Everything goes through the outbox, so a socket's frames keep their
+        order and count against its buffer bound.
+        """
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            return
+        if self.outbox is not None:
+            self.outbox.write(frame)
+        elif self.transport is not None:
+            self.transport.write(frame)
 
     def close_with(self, code: int, reason: str) -> None:
         """Close with any RFC 6455 code (``sendClose`` only allows 1000 and 3000-4999)."""
@@ -138,6 +181,7 @@ class _BoundFactory:
         protocol = self._factory.buildProtocol(addr)
         assert isinstance(protocol, ChatServerProtocol)
         protocol.session = self._session
+        self._factory.count_socket(protocol)
         return protocol
 
 
@@ -162,6 +206,9 @@ class ChatServerFactory(WebSocketServerFactory):
         max_message_length: int,
         ping_interval: float,
         ping_timeout: float,
+        message_rate: Rate | None = None,
+        max_sockets_per_user: int = 20,
+        outbox_limit: int = DEFAULT_LIMIT,
     ) -> None:
         super().__init__()
         self._accounts = accounts
@@ -170,8 +217,16 @@ class ChatServerFactory(WebSocketServerFactory):
         self._tickets = tickets
         self._hub = hub
         self._cors = cors
-        self._clock = clock
+        self.clock = clock
         self.max_message_length = max_message_length
+        self.outbox_limit = outbox_limit
+        self._max_sockets_per_user = max_sockets_per_user
+        self._sockets_per_user: dict[int, int] = defaultdict(int)
+        self._message_limiter = RateLimiter(
+            "messages-per-user", message_rate or Rate(burst=20, per_second=10.0), clock
+        )
+        self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
+        self._subscribed: dict[int, Deferred[None]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
         self._presence: dict[tuple[int, int], int] = defaultdict(int)
         self._in_flight: set[Deferred[Any]] = set()
@@ -227,9 +282,33 @@ class ChatServerFactory(WebSocketServerFactory):
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             raise UpgradeRequired()
+        if self._sockets_per_user[identity.user_id] >= self._max_sockets_per_user:
+            self._log.info(
+                "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
+            )
+            raise RateLimited(
+                5,
+                "Too many connections for this user.",
+                limiter="sockets-per-user",
+                limit=self._max_sockets_per_user,
+            )
         connection_id = f"{_PROCESS_TAG}-{next(_connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
         return WebSocketResource(_BoundFactory(self, session))
+
+    def count_socket(self, protocol: ChatServerProtocol) -> None:
+        """Count a socket against its user's limit from the moment it is built."""
+        protocol._counted = True
+        self._sockets_per_user[protocol.session.identity.user_id] += 1
+
+    def _uncount_socket(self, protocol: ChatServerProtocol) -> None:
+        if not protocol._counted:
+            return
+        protocol._counted = False
+        user_id = protocol.session.identity.user_id
+        self._sockets_per_user[user_id] -= 1
+        if self._sockets_per_user[user_id] <= 0:
+            del self._sockets_per_user[user_id]
 
     async def _handshake_identity(
         self, request: IRequest, ticket: str | None, ticket_identity: Identity | None
@@ -257,7 +336,9 @@ class ChatServerFactory(WebSocketServerFactory):
         session = protocol.session
         room = self._sockets[session.room_id]
         if not room:
-            self._hub.subscribe(session.room_id)
+            subscribing = self._hub.subscribe(session.room_id)
+            subscribing.addErrback(self._log_failure)
+            self._subscribed[session.room_id] = subscribing
         room.add(protocol)
         self._closed[protocol] = Deferred()
         key = (session.room_id, session.identity.user_id)
@@ -273,12 +354,14 @@ class ChatServerFactory(WebSocketServerFactory):
     def leave(self, protocol: ChatServerProtocol) -> None:
         """Remove a closed socket; announce the user if it was their last."""
         session = protocol.session
+        self._uncount_socket(protocol)
         room = self._sockets.get(session.room_id)
         if room is None or protocol not in room:
             return
         room.discard(protocol)
         if not room:
             del self._sockets[session.room_id]
+            self._subscribed.pop(session.room_id, None)
             self._hub.unsubscribe(session.room_id)
         key = (session.room_id, session.identity.user_id)
         self._presence[key] -= 1
@@ -308,15 +391,84 @@ class ChatServerFactory(WebSocketServerFactory):
         for protocol in sockets:
             # sendPreparedMessage does no state check and costs ~1 us in
             # bookkeeping per call; writing the frame directly is ~4x faster.
-            if (
-                protocol.state == WebSocketProtocol.STATE_OPEN
-                and protocol.session.connection_id != event.exclude
-            ):
-                protocol.transport.write(frame)  # type: ignore[union-attr]  # open => set
+            if protocol.session.connection_id == event.exclude:
+                continue
+            if protocol.held is not None:
+                protocol.held.append(event)
+            else:
+                protocol.write_frame(frame)
+
+    def resume(self, protocol: ChatServerProtocol, since: int) -> None:
+        """Replay what a reconnecting socket missed, then the ``recovery`` frame.
+
+        The socket already receives the room's live events, but holds them;
+        only then is the store read, so nothing committed in between is
+        missed, and held messages the replay already sent are dropped.
+        """
+        protocol.held = []
+        room_id = protocol.session.room_id
+        subscribed: Deferred[None] = Deferred()
+
+        def pass_on(result: object) -> object:
+            subscribed.callback(None)
+            return result
+
+        subscribing = self._subscribed.get(room_id)
+        if subscribing is None:
+            subscribed.callback(None)
+        else:
+            subscribing.addBoth(pass_on)
+
+        async def replay() -> Replay:
+            await subscribed
+            return await self._messages.replay(room_id, since)
+
+        def replayed(result: Replay) -> None:
+            last_id = since
+            for message in result.messages:
+                protocol.send_payload(message_payload(message))
+                last_id = message.id
+            protocol.send_json(
+                {
+                    "type": "recovery",
+                    "room_id": room_id,
+                    "recovered": result.recovered,
+                    "last_id": last_id,
+                }
+            )
+            self._release(protocol, last_id if result.recovered else None)
+
+        def failed(failure: Failure) -> None:
+            error = failure.value
+            if not isinstance(error, ChatError):
+                self._log.failure("replaying history failed", failure)
+                error = ChatError("The history could not be replayed.", code="internal_error")
+            protocol.send_json(FrameError(error).to_json())
+            self._release(protocol, None)
+
+        Deferred.fromCoroutine(replay()).addCallbacks(replayed, failed)
+
+    def _release(self, protocol: ChatServerProtocol, replayed_up_to: int | None) -> None:
+        """Send the live events held during a replay, minus those it already sent."""
+        held, protocol.held = protocol.held or [], None
+        for event in held:
+            if replayed_up_to is not None and _message_id(event.payload) <= replayed_up_to:
+                continue
+            protocol.write_frame(self.prepareMessage(event.payload).payloadHybi)
+
+    def slow_consumer(self, protocol: ChatServerProtocol) -> None:
+        """Log a socket closed for not reading."""
+        self._log.warn(
+            "closing a slow consumer (user {user_id}, room {room_id})",
+            user_id=protocol.session.identity.user_id,
+            room_id=protocol.session.room_id,
+        )
 
     def relay_typing(self, protocol: ChatServerProtocol) -> None:
-        """Tell the room's other connections that this user is typing."""
+        """Tell the room's other connections that this user is typing (rate-limited)."""
         session = protocol.session
+        if not self._typing_limiter.take(str(session.identity.user_id)).allowed:
+            return
         event = {
             "type": "typing",
             "room_id": session.room_id,
@@ -337,6 +489,16 @@ class ChatServerFactory(WebSocketServerFactory):
             )
             return
         session = protocol.session
+        decision = self._message_limiter.take(str(session.identity.user_id))
+        if not decision.allowed:
+            self._log.info(
+                "rate limited by {limiter} (user {user_id})",
+                limiter=self._message_limiter.name,
+                user_id=session.identity.user_id,
+            )
+            error = RateLimited(decision.retry_after, "You are sending messages too fast.")
+            protocol.send_json(FrameError(error, client_msg_id).to_json())
+            return
         posting = Deferred.fromCoroutine(
             self._messages.post(session.identity, session.room_id, content, client_msg_id)
         )
@@ -376,13 +538,13 @@ class ChatServerFactory(WebSocketServerFactory):
         """
         self._draining = True
         if self._in_flight:
-            await _within(DeferredList(list(self._in_flight)), timeout, self._clock)
+            await _within(DeferredList(list(self._in_flight)), timeout, self.clock)
         waiting = list(self._closed.values())
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.close_with(CLOSE_GOING_AWAY, "server shutting down")
         if waiting:
-            await _within(DeferredList(waiting), timeout, self._clock)
+            await _within(DeferredList(waiting), timeout, self.clock)
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.dropConnection(abort=True)
@@ -406,6 +568,14 @@ def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Deferred[N
 
     d.addBoth(finished)
     return done
+
+
+def _message_id(payload: bytes) -> int:
+    """The id of a message event's payload; 0 for other events (never dropped)."""
+    if not payload.startswith(b'{"type":"message"'):
+        return 0
+    value = json.loads(payload).get("id")
+    return value if isinstance(value, int) else 0
 
 
 def _first(args: dict[bytes, list[bytes]], name: bytes) -> str | None:

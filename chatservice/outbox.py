@@ -1,0 +1,69 @@
+"""Outbox: one socket's outbound frames, bounded, driven by Twisted's producer signals.
+
+Twisted buffers whatever is written to a transport without limit. The
+outbox registers as the transport's streaming producer: while the transport
+says "pause" (its buffer passed 64 KiB because the peer is not reading),
+frames wait here instead, counted; when they pass the bound, the socket is
+a slow consumer and ``on_overflow`` is told (it closes the socket with 1008)
+so one client that stops reading can neither grow the server's memory nor
+slow down the others. While nothing is paused, a frame is written at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from twisted.internet.interfaces import IPushProducer, ITransport
+from zope.interface import implementer
+
+DEFAULT_LIMIT = 1024 * 1024
+
+
+@implementer(IPushProducer)
+class Outbox:
+    """Writes frames to a transport, queueing (boundedly) while it is paused."""
+
+    def __init__(
+        self, transport: ITransport, on_overflow: Callable[[], None], limit: int = DEFAULT_LIMIT
+    ) -> None:
+        self._transport = transport
+        self._on_overflow = on_overflow
+        self._limit = limit
+        self._queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.paused = False
+        self.overflowed = False
+
+    def write(self, frame: bytes) -> None:
+        """Write ``frame`` now, or queue it while the transport is paused."""
+        if self.overflowed:
+            return
+        if not self.paused and not self._queue:
+            self._transport.write(frame)
+            return
+        self._queue.append(frame)
+        self.queued_bytes += len(frame)
+        if self.queued_bytes > self._limit:
+            self.overflowed = True
+            self._queue.clear()
+            self.queued_bytes = 0
+            self._on_overflow()
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: queue from now on."""
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        """The transport drained: write what waited, until it pauses again."""
+        self.paused = False
+        while self._queue and not self.paused:
+            frame = self._queue.popleft()
+            self.queued_bytes -= len(frame)
+            self._transport.write(frame)  # may call pauseProducing re-entrantly
+
+    def stopProducing(self) -> None:
+        """The connection is gone: drop what waited."""
+        self._queue.clear()
+        self.queued_bytes = 0
+        self.overflowed = True
