@@ -48,6 +48,18 @@ def respond_error(request: IRequest, error: ChatError) -> bytes:
     return respond_json(request, error.status, error_body(error))
 
 
+def bearer_token(request: IRequest) -> str | None:
+    """Return the token of an ``Authorization`` header: ``Bearer <jwt>`` or a bare ``<jwt>``."""
+    header = request.getHeader(b"authorization")
+    if header is None:
+        return None
+    value = header.decode("latin-1").strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None
+
+
 def client_address(request: IRequest, trusted_proxies: int = 0) -> str:
     """The client's address: the TCP peer, or with ``trusted_proxies`` set, from X-Forwarded-For.
 

@@ -20,7 +20,6 @@ from chatservice.store.batching import GroupCommitStore
 from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
 
-
 MAX_REPLAY = 500
 
 

@@ -28,13 +28,19 @@ from chatservice.errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from chatservice.http import client_address, read_body, respond_error, respond_json
+from chatservice.handshake import HandshakeGate
+from chatservice.http import (
+    bearer_token,
+    client_address,
+    read_body,
+    respond_error,
+    respond_json,
+)
 from chatservice.messages import Messages
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
-from chatservice.websocket import ChatServerFactory
 from chatservice.wire import (
     dumps,
     parse_history_query,
@@ -42,18 +48,6 @@ from chatservice.wire import (
     parse_registration,
     parse_room,
 )
-
-
-def bearer_token(request: IRequest) -> str | None:
-    """Return the token of an ``Authorization`` header: ``Bearer <jwt>`` or a bare ``<jwt>``."""
-    header = request.getHeader(b"authorization")
-    if header is None:
-        return None
-    value = header.decode("latin-1").strip()
-    scheme, _, rest = value.partition(" ")
-    if scheme.lower() == "bearer":
-        value = rest.strip()
-    return value or None
 
 
 class ChatAPI:
@@ -70,7 +64,7 @@ class ChatAPI:
         messages: Messages,
         tickets: TicketBook,
         store: IChatStore,
-        sockets: ChatServerFactory,
+        handshakes: HandshakeGate,
         max_body: int,
         trusted_proxies: int = 0,
     ) -> None:
@@ -79,7 +73,7 @@ class ChatAPI:
         self._messages = messages
         self._tickets = tickets
         self._store = store
-        self._sockets = sockets
+        self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
 
@@ -159,7 +153,7 @@ class ChatAPI:
     @app.route("/ws", methods=["GET"])
     async def websocket(self, request: IRequest) -> IResource:
         """Authenticate a WebSocket handshake, then hand the connection to Autobahn."""
-        return await self._sockets.accept_handshake(request)
+        return await self._handshakes.accept(request)
 
     @app.handle_errors(ChatError)
     def chat_error(self, request: IRequest, failure: Failure) -> bytes:

@@ -20,6 +20,7 @@ from twisted.web.server import Site
 
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.config import Config
+from chatservice.handshake import HandshakeGate
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub
 from chatservice.messages import Messages
@@ -98,18 +99,13 @@ class ChatService(Service):
         self.messages = Messages(self.store, self.hub, clock)
         cors = CorsPolicy(config.cors_origins)
         self.sockets = ChatServerFactory(
-            accounts=self.accounts,
-            rooms=self.rooms,
             messages=self.messages,
-            tickets=self.tickets,
             hub=self.hub,
-            cors=cors,
             clock=clock,
             max_message_length=config.max_message_length,
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
             message_rate=Rate(burst=config.message_burst, per_second=config.message_rate),
-            max_sockets_per_user=config.max_sockets_per_user,
             outbox_limit=config.ws_max_buffer,
         )
         api = ChatAPI(
@@ -118,7 +114,14 @@ class ChatService(Service):
             messages=self.messages,
             tickets=self.tickets,
             store=self.store,
-            sockets=self.sockets,
+            handshakes=HandshakeGate(
+                accounts=self.accounts,
+                rooms=self.rooms,
+                tickets=self.tickets,
+                cors=cors,
+                sockets=self.sockets,
+                max_sockets_per_user=config.max_sockets_per_user,
+            ),
             max_body=config.max_body_bytes,
             trusted_proxies=config.trust_x_forwarded_for,
         )

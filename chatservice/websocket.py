@@ -9,43 +9,30 @@ the same bytes are written to every open socket of the room.
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from chatservice.accounts import Accounts
 from chatservice.errors import (
     ChatError,
-    Forbidden,
-    InvalidRequest,
     RateLimited,
     StoreUnavailable,
-    Unauthorized,
-    UpgradeRequired,
 )
-from chatservice.http import CorsPolicy
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, Replay, message_payload
 from chatservice.outbox import DEFAULT_LIMIT, Outbox
 from chatservice.ratelimit import Rate, RateLimiter
-from chatservice.rooms import Rooms
-from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
-from chatservice.wire import FrameError, dumps, parse_client_frame, query_int
+from chatservice.wire import FrameError, dumps, parse_client_frame
 
 MAX_FRAME_BYTES = 65536
 CLOSE_GOING_AWAY = 1001
@@ -53,9 +40,6 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
 # Typing notices are advisory: past this rate they are dropped, not refused.
 TYPING_RATE = Rate(burst=3, per_second=1.0)
-
-_connection_ids = itertools.count(1)
-_PROCESS_TAG = os.urandom(4).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,21 +154,6 @@ class ChatServerProtocol(WebSocketServerProtocol):
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
 
 
-class _BoundFactory:
-    """Builds the protocol for one authenticated request, with its session attached."""
-
-    def __init__(self, factory: ChatServerFactory, session: SocketSession) -> None:
-        self._factory = factory
-        self._session = session
-
-    def buildProtocol(self, addr: Any) -> ChatServerProtocol:  # noqa: N802 - Twisted hook
-        protocol = self._factory.buildProtocol(addr)
-        assert isinstance(protocol, ChatServerProtocol)
-        protocol.session = self._session
-        self._factory.count_socket(protocol)
-        return protocol
-
-
 @implementer(IRoomListener)
 class ChatServerFactory(WebSocketServerFactory):
     """Every live socket of this process, by room; the hub's listener."""
@@ -196,31 +165,21 @@ class ChatServerFactory(WebSocketServerFactory):
     def __init__(
         self,
         *,
-        accounts: Accounts,
-        rooms: Rooms,
         messages: Messages,
-        tickets: TicketBook,
         hub: IHub,
-        cors: CorsPolicy,
         clock: IReactorTime,
         max_message_length: int,
         ping_interval: float,
         ping_timeout: float,
         message_rate: Rate | None = None,
-        max_sockets_per_user: int = 20,
         outbox_limit: int = DEFAULT_LIMIT,
     ) -> None:
         super().__init__()
-        self._accounts = accounts
-        self._rooms = rooms
         self._messages = messages
-        self._tickets = tickets
         self._hub = hub
-        self._cors = cors
         self.clock = clock
         self.max_message_length = max_message_length
         self.outbox_limit = outbox_limit
-        self._max_sockets_per_user = max_sockets_per_user
         self._sockets_per_user: dict[int, int] = defaultdict(int)
         self._message_limiter = RateLimiter(
             "messages-per-user", message_rate or Rate(burst=20, per_second=10.0), clock
@@ -252,54 +211,25 @@ class ChatServerFactory(WebSocketServerFactory):
         )
         hub.set_listener(self)
 
-    # -- handshake -----------------------------------------------------------
+    # -- membership and fan-out -----------------------------------------------
 
-    async def accept_handshake(self, request: IRequest) -> IResource:
-        """Authenticate a ``/ws`` request; return the resource that upgrades it.
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began: new sockets are refused."""
+        return self._draining
 
-        Raises:
-            ChatError: 400, 401, 403, 404, 426, or 503 while shutting down,
-                rendered as JSON by the route.
-        """
-        args = request.args
-        # A ticket is used up by the first handshake that presents it,
-        # whatever the outcome.
-        ticket = _first(args, b"ticket")
-        ticket_identity = self._tickets.redeem(ticket) if ticket is not None else None
-        if self._draining:
-            # A socket opened now would never get its 1001 (keep-alive HTTP
-            # connections and host Sites still reach this route).
-            raise StoreUnavailable("The server is shutting down.")
-        origin = request.getHeader(b"origin")
-        if origin is not None and not self._cors.allows(origin.decode("latin-1")):
-            raise Forbidden()
-        identity = await self._handshake_identity(request, ticket, ticket_identity)
-        room_id = query_int(args, "roomId", "room_id")
-        if room_id is None:
-            raise InvalidRequest("'roomId' is required.")
-        since = query_int(args, "since", low=0)
-        await self._rooms.get(room_id)
-        upgrade = (request.getHeader(b"upgrade") or b"").lower()
-        if upgrade != b"websocket":
-            raise UpgradeRequired()
-        if self._sockets_per_user[identity.user_id] >= self._max_sockets_per_user:
-            self._log.info(
-                "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
-            )
-            raise RateLimited(
-                5,
-                "Too many connections for this user.",
-                limiter="sockets-per-user",
-                limit=self._max_sockets_per_user,
-            )
-        connection_id = f"{_PROCESS_TAG}-{next(_connection_ids)}"
-        session = SocketSession(identity, room_id, since, connection_id)
-        return WebSocketResource(_BoundFactory(self, session))
+    def sockets_of(self, user_id: int) -> int:
+        """How many sockets of this user exist (open or opening) in this process."""
+        return self._sockets_per_user.get(user_id, 0)
 
-    def count_socket(self, protocol: ChatServerProtocol) -> None:
-        """Count a socket against its user's limit from the moment it is built."""
+    def build_for(self, session: SocketSession, addr: Any) -> ChatServerProtocol:
+        """Build the protocol of one authenticated handshake, counted against its user."""
+        protocol = self.buildProtocol(addr)
+        assert isinstance(protocol, ChatServerProtocol)
+        protocol.session = session
         protocol._counted = True
-        self._sockets_per_user[protocol.session.identity.user_id] += 1
+        self._sockets_per_user[session.identity.user_id] += 1
+        return protocol
 
     def _uncount_socket(self, protocol: ChatServerProtocol) -> None:
         if not protocol._counted:
@@ -309,27 +239,6 @@ class ChatServerFactory(WebSocketServerFactory):
         self._sockets_per_user[user_id] -= 1
         if self._sockets_per_user[user_id] <= 0:
             del self._sockets_per_user[user_id]
-
-    async def _handshake_identity(
-        self, request: IRequest, ticket: str | None, ticket_identity: Identity | None
-    ) -> Identity:
-        # Local import: rest imports this module.
-        from chatservice.rest import bearer_token
-
-        header_token = bearer_token(request)
-        if header_token is not None:
-            return await self._accounts.authenticate(header_token)
-        if ticket is not None:
-            if ticket_identity is None:
-                raise Unauthorized("The ticket is invalid, used or expired.")
-            await self._accounts.check_exists(ticket_identity)
-            return ticket_identity
-        query_token = _first(request.args, b"token")
-        if query_token is not None:
-            return await self._accounts.authenticate(query_token)
-        raise Unauthorized("A token or ticket is required.")
-
-    # -- membership and fan-out -----------------------------------------------
 
     def join(self, protocol: ChatServerProtocol) -> None:
         """Add an open socket to its room; announce the user if it is their first."""
@@ -576,10 +485,3 @@ def _message_id(payload: bytes) -> int:
         return 0
     value = json.loads(payload).get("id")
     return value if isinstance(value, int) else 0
-
-
-def _first(args: dict[bytes, list[bytes]], name: bytes) -> str | None:
-    values = args.get(name)
-    if not values:
-        return None
-    return values[0].decode("utf-8", "replace")

@@ -12,8 +12,8 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from chatservice.errors import StoreUnavailable
+from chatservice.http import bearer_token
 from chatservice.models import Room
-from chatservice.rest import bearer_token
 from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
 from tests.fakes import FakeReactor

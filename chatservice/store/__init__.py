@@ -114,9 +114,21 @@ _SQLITE_PREFIX = "sqlite:///"
 
 
 def _open_sqlite(url: str, clock: IReactorTime) -> IChatStore:
-    from urllib.parse import unquote
-
     from chatservice.store.sql import SQLStore
+
+    return SQLStore.sqlite(sqlite_path(url), clock)
+
+
+def sqlite_path(url: str) -> str:
+    """Return the file path a ``sqlite:///`` URL names.
+
+    Shared by ``open_store`` and the ``copystore`` command, so both read
+    ``DATABASE_URL`` the same way.
+
+    Raises:
+        UnsupportedStoreURL: the URL is not a ``sqlite:///`` URL naming a file.
+    """
+    from urllib.parse import unquote
 
     if not url.lower().startswith(_SQLITE_PREFIX):
         raise UnsupportedStoreURL(
@@ -136,7 +148,7 @@ def _open_sqlite(url: str, clock: IReactorTime) -> IChatStore:
     if path == ":memory:":
         # Every reconnect of the pool would start from an empty database.
         raise UnsupportedStoreURL("use DATABASE_URL=memory: for a store that is not kept")
-    return SQLStore.sqlite(path, clock)
+    return path
 
 
 def _open_postgresql(url: str, clock: IReactorTime) -> IChatStore:

@@ -1,0 +1,140 @@
+"""The ``/ws`` handshake: authenticate before upgrading, refuse with JSON errors.
+
+Autobahn's ``ConnectionDeny`` can only send a bare status line, so every
+check happens here, in the Klein route, where a refusal is still a JSON HTTP
+error. The identity then reaches the protocol through a factory bound to
+that one request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+
+from chatservice.accounts import Accounts
+from chatservice.errors import (
+    Forbidden,
+    InvalidRequest,
+    RateLimited,
+    StoreUnavailable,
+    Unauthorized,
+    UpgradeRequired,
+)
+from chatservice.http import CorsPolicy, bearer_token
+from chatservice.rooms import Rooms
+from chatservice.tickets import TicketBook
+from chatservice.tokens import Identity
+from chatservice.websocket import ChatServerFactory, ChatServerProtocol, SocketSession
+from chatservice.wire import query_int
+
+# Connection ids are unique across processes (typing notices name the
+# connection that must not get them back, through Redis too).
+_PROCESS_TAG = os.urandom(4).hex()
+_connection_ids = itertools.count(1)
+CONNECTION_LIMIT_RETRY_AFTER = 5
+
+
+class _BoundFactory:
+    """Builds the protocol for one authenticated request, with its session attached."""
+
+    def __init__(self, factory: ChatServerFactory, session: SocketSession) -> None:
+        self._factory = factory
+        self._session = session
+
+    def buildProtocol(self, addr: Any) -> ChatServerProtocol:
+        return self._factory.build_for(self._session, addr)
+
+
+class HandshakeGate:
+    """Decides whether a ``/ws`` request may become a WebSocket, and as whom."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        rooms: Rooms,
+        tickets: TicketBook,
+        cors: CorsPolicy,
+        sockets: ChatServerFactory,
+        max_sockets_per_user: int,
+    ) -> None:
+        self._accounts = accounts
+        self._rooms = rooms
+        self._tickets = tickets
+        self._cors = cors
+        self._sockets = sockets
+        self._max_sockets_per_user = max_sockets_per_user
+
+    async def accept(self, request: IRequest) -> IResource:
+        """Authenticate a ``/ws`` request; return the resource that upgrades it.
+
+        Raises:
+            ChatError: 400, 401, 403, 404, 426, 429, or 503 while shutting
+                down, rendered as JSON by the route.
+        """
+        args = request.args
+        # A ticket is used up by the first handshake that presents it,
+        # whatever the outcome.
+        ticket = _first(args, b"ticket")
+        ticket_identity = self._tickets.redeem(ticket) if ticket is not None else None
+        if self._sockets.draining:
+            # A socket opened now would never get its 1001 (keep-alive HTTP
+            # connections and host Sites still reach this route).
+            raise StoreUnavailable("The server is shutting down.")
+        origin = request.getHeader(b"origin")
+        if origin is not None and not self._cors.allows(origin.decode("latin-1")):
+            raise Forbidden()
+        identity = await self._identity(request, ticket, ticket_identity)
+        room_id = query_int(args, "roomId", "room_id")
+        if room_id is None:
+            raise InvalidRequest("'roomId' is required.")
+        since = query_int(args, "since", low=0)
+        await self._rooms.get(room_id)
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if upgrade != b"websocket":
+            raise UpgradeRequired()
+        if self._sockets.sockets_of(identity.user_id) >= self._max_sockets_per_user:
+            self.log.info(
+                "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
+            )
+            raise RateLimited(
+                CONNECTION_LIMIT_RETRY_AFTER,
+                "Too many connections for this user.",
+                limiter="sockets-per-user",
+                limit=self._max_sockets_per_user,
+            )
+        connection_id = f"{_PROCESS_TAG}-{next(_connection_ids)}"
+        session = SocketSession(identity, room_id, since, connection_id)
+        return WebSocketResource(_BoundFactory(self._sockets, session))
+
+    async def _identity(
+        self, request: IRequest, ticket: str | None, ticket_identity: Identity | None
+    ) -> Identity:
+        """The header wins; then a ticket; then a ``token=`` query parameter."""
+        header_token = bearer_token(request)
+        if header_token is not None:
+            return await self._accounts.authenticate(header_token)
+        if ticket is not None:
+            if ticket_identity is None:
+                raise Unauthorized("The ticket is invalid, used or expired.")
+            await self._accounts.check_exists(ticket_identity)
+            return ticket_identity
+        query_token = _first(request.args, b"token")
+        if query_token is not None:
+            return await self._accounts.authenticate(query_token)
+        raise Unauthorized("A token or ticket is required.")
+
+
+def _first(args: dict[bytes, list[bytes]], name: bytes) -> str | None:
+    values = args.get(name)
+    if not values:
+        return None
+    return values[0].decode("utf-8", "replace")
