@@ -1,0 +1,289 @@
+r"""Copy a SQLite chat database into PostgreSQL: the way from the embedded default up.
+
+Run it with the service stopped::
+
+    python -m chatservice.copystore --from sqlite:///chat.sqlite3 \
+        --to postgresql://chat:secret@db.example/chat
+
+Users (with their password hashes), rooms and messages keep their ids,
+timestamps and ``client_msg_id``, so tokens, ``since=``/``after=`` cursors
+and client de-duplication stay valid across the move. The target is
+migrated with the store's own migrations and filled in one transaction: a
+failure leaves it exactly as it was. A target that already holds chat data
+is refused (a General room that a service start created on its own, with no
+users and no messages, is not data and is replaced).
+
+This is an offline admin command, so it talks to sqlite3 and psycopg
+directly instead of through the reactor and the store's pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatservice.errors import ChatError
+from chatservice.store import redact_url, sqlite_path
+from chatservice.store.database import Txn
+from chatservice.store.dialects import POSTGRESQL, WRITER_LOCK_KEY
+from chatservice.store.migrations import SchemaTooNew, load_migrations, migrate
+
+DEFAULT_BATCH_SIZE = 5000
+
+# The tables in foreign-key order, each with every column of the newest
+# schema. Naming the columns (rather than SELECT *) makes a schema change
+# that this command does not know about fail loudly instead of half-copying.
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("users", ("id", "username", "username_key", "password_hash", "created_at")),
+    ("rooms", ("id", "name", "name_key", "description", "created_by", "created_at")),
+    (
+        "messages",
+        ("id", "room_id", "sender_id", "username", "content", "ts", "client_msg_id"),
+    ),
+)
+
+
+class CopyError(Exception):
+    """The copy was refused or failed; the message is one line for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyCounts:
+    """How many rows of each table were copied."""
+
+    users: int
+    rooms: int
+    messages: int
+
+    def __str__(self) -> str:
+        return f"{self.users} users, {self.rooms} rooms, {self.messages} messages"
+
+
+def copy_store(
+    source_url: str, target_url: str, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> CopyCounts:
+    """Copy every user, room and message from a SQLite URL into a PostgreSQL URL.
+
+    Rows are streamed in batches of ``batch_size`` with ``COPY``, so a table
+    of millions of messages never sits in memory. Afterwards each id
+    sequence continues after the largest id ever handed out by the source.
+
+    Args:
+        source_url: ``sqlite:///relative`` or ``sqlite:////absolute``; opened
+            read-only, so a missing file is an error rather than a new database.
+        target_url: a ``postgresql://`` URL (libpq parameters such as
+            ``options`` or ``connect_timeout`` may be in its query string).
+        batch_size: rows read from SQLite at a time.
+
+    Returns:
+        The number of rows copied per table.
+
+    Raises:
+        CopyError: a URL is wrong, a database cannot be opened, the source
+            schema is not the one this code writes, or the target is not empty.
+            The target is unchanged.
+    """
+    path = _source_path(source_url)
+    _check_target_url(target_url)
+    try:
+        import psycopg
+    except ImportError:
+        raise CopyError(
+            "PostgreSQL needs psycopg: pip install 'chatservice[postgresql]'"
+        ) from None
+
+    source = _open_source(path)
+    try:
+        # One read transaction: a consistent snapshot even if a writer is active.
+        source.execute("BEGIN")
+        _check_source_schema(source)
+        sequences = _sqlite_sequences(source)
+        kwargs: dict[str, Any] = {} if "connect_timeout" in target_url else {"connect_timeout": 10}
+        try:
+            with psycopg.connect(target_url, **kwargs) as target, target.cursor() as cursor:
+                # Leaving the block commits, or rolls back if anything raised.
+                return _fill_target(source, cursor, sequences, batch_size)
+        except psycopg.Error as exc:
+            raise CopyError(f"PostgreSQL at {redact_url(target_url)}: {_one_line(exc)}") from exc
+    except sqlite3.Error as exc:
+        raise CopyError(f"SQLite file {path}: {_one_line(exc)}") from exc
+    finally:
+        source.close()
+
+
+def _source_path(url: str) -> str:
+    try:
+        return sqlite_path(url)
+    except ChatError as exc:
+        raise CopyError(f"--from: {exc.message}") from None
+
+
+def _check_target_url(url: str) -> None:
+    scheme = url.partition(":")[0].lower()
+    if scheme not in ("postgresql", "postgres") or not url[len(scheme) :].startswith("://"):
+        raise CopyError(f"--to must be a postgresql:// URL, not {redact_url(url)!r}")
+
+
+def _open_source(path: str) -> sqlite3.Connection:
+    if not Path(path).is_file():
+        raise CopyError(f"--from: no SQLite file at {path}")
+    # Read-only: the copy must never change (or create) the source.
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise CopyError(f"SQLite file {path}: {_one_line(exc)}") from exc
+
+
+def _check_source_schema(source: sqlite3.Connection) -> None:
+    """Refuse a source that is not a chat database at exactly the newest schema.
+
+    The column lists in ``TABLES`` describe the newest schema only; an older
+    file is brought up to date by starting the service on it once.
+    """
+    newest = load_migrations()[-1].version
+    try:
+        row = source.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.OperationalError:
+        raise CopyError("--from is not a chatservice database (no schema_version table)") from None
+    version = 0 if row is None or row[0] is None else int(row[0])
+    if version < newest:
+        raise CopyError(
+            f"--from is at schema version {version}, this code writes {newest}: start "
+            "chatservice once on it (it migrates at start-up), stop it, then copy"
+        )
+    if version > newest:
+        raise CopyError(
+            f"--from is at schema version {version}, newer than this code ({newest}): "
+            "copy with the newer chatservice"
+        )
+
+
+def _sqlite_sequences(source: sqlite3.Connection) -> dict[str, int]:
+    """Return the largest id SQLite ever handed out per table (AUTOINCREMENT keeps it).
+
+    It can exceed ``MAX(id)`` if the newest rows were deleted; continuing
+    after it keeps the promise that an id is never reused.
+    """
+    rows = source.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+    return {str(name): int(seq) for name, seq in rows}
+
+
+def _fill_target(
+    source: sqlite3.Connection, cursor: Any, sequences: dict[str, int], batch_size: int
+) -> CopyCounts:
+    """Migrate the target, check it is empty, stream the rows, move the sequences on.
+
+    Runs inside the caller's PostgreSQL transaction.
+    """
+    txn = Txn(cursor, POSTGRESQL)
+    # The writers' lock (migrate takes it too) keeps a service that is
+    # wrongly still running on the target from posting in the middle.
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY])
+    try:
+        migrate(txn, load_migrations(), int(time.time() * 1000))
+    except SchemaTooNew as exc:
+        raise CopyError(f"--to: {exc}") from None
+    _claim_empty_target(txn)
+    counts: dict[str, int] = {}
+    for table, columns in TABLES:
+        counts[table] = _copy_table(source, cursor, table, columns, batch_size)
+        row = txn.query_one(f"SELECT COUNT(*), MAX(id) FROM {table}")
+        assert row is not None
+        if int(row[0]) != counts[table]:
+            raise CopyError(f"{table}: copied {counts[table]} rows but the target holds {row[0]}")
+        last_id = max(int(row[1] or 0), sequences.get(table, 0))
+        # is_called=false with 1 on an empty table: the next id is 1.
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
+            [table, max(last_id, 1), last_id > 0],
+        )
+    return CopyCounts(counts["users"], counts["rooms"], counts["messages"])
+
+
+def _claim_empty_target(txn: Txn) -> None:
+    """Refuse a target with chat data; drop a General room a service start made on its own.
+
+    ``ChatService`` creates General (with no creator) when it starts, so a
+    PostgreSQL database it was pointed at once holds that row and nothing
+    else. The source has its own General, which takes its place.
+    """
+    row = txn.query_one(
+        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM rooms),"
+        " (SELECT COUNT(*) FROM messages)"
+    )
+    assert row is not None
+    users, rooms, messages = (int(value) for value in row)
+    if users == 0 and messages == 0 and rooms == 0:
+        return
+    if users == 0 and messages == 0 and rooms == 1:
+        general = txn.query_one(
+            "SELECT id FROM rooms WHERE name_key = 'general' AND created_by IS NULL"
+        )
+        if general is not None:
+            txn.execute("DELETE FROM rooms")
+            return
+    raise CopyError(
+        f"--to already holds chat data ({users} users, {rooms} rooms, {messages} messages); "
+        "copy only into an empty database"
+    )
+
+
+def _copy_table(
+    source: sqlite3.Connection,
+    cursor: Any,
+    table: str,
+    columns: tuple[str, ...],
+    batch_size: int,
+) -> int:
+    """Stream one table from SQLite into PostgreSQL with ``COPY``, in id order."""
+    names = ", ".join(columns)
+    reader = source.execute(f"SELECT {names} FROM {table} ORDER BY id")
+    copied = 0
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        while rows := reader.fetchmany(batch_size):
+            for row in rows:
+                copy.write_row(row)
+            copied += len(rows)
+    return copied
+
+
+def _one_line(exc: BaseException) -> str:
+    # Driver messages can span lines (libpq adds hints); the operator gets one.
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit status (0 copied, 1 refused or failed)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m chatservice.copystore",
+        description="Copy a chatservice SQLite database into an empty PostgreSQL database.",
+    )
+    parser.add_argument("--from", dest="source", required=True, help="sqlite:///chat.sqlite3")
+    parser.add_argument("--to", dest="target", required=True, help="postgresql://user@host/db")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"rows read from SQLite at a time (default {DEFAULT_BATCH_SIZE})",
+    )
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    try:
+        counts = copy_store(args.source, args.target, batch_size=args.batch_size)
+    except CopyError as exc:
+        print(f"copystore: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"copied {counts} into {redact_url(args.target)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

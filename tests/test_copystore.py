@@ -1,0 +1,300 @@
+"""``python -m chatservice.copystore``: SQLite into PostgreSQL, ids and all.
+
+The copying tests need ``CHAT_TEST_POSTGRES`` (each works in a fresh schema,
+dropped afterwards, like ``tests.test_store_postgresql``); the refusals of
+bad URLs and bad sources run everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import bcrypt
+from twisted.internet import reactor
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from chatservice.copystore import CopyCounts, CopyError, copy_store, main
+from chatservice.models import Message, NewMessage, Room, User
+from chatservice.store.sql import SQLStore
+from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
+
+ROUNDS = 4
+
+
+def sqlite_url(path: str) -> str:
+    """The ``DATABASE_URL`` of an absolute SQLite path (four slashes)."""
+    return "sqlite:///" + str(Path(path).absolute())
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    """Run the command's ``main`` and return its status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+class CommandRefusalTests(SynchronousTestCase):
+    """Wrong URLs and wrong sources are one-line errors with a non-zero status."""
+
+    def test_bad_source_url_is_one_line_error(self) -> None:
+        """A --from that is not a sqlite:/// URL exits 1 with one line on stderr."""
+        status, out, err = run_main("--from", "mysql://x/y", "--to", "postgresql://h/db")
+        self.assertEqual(status, 1)
+        self.assertEqual(out, "")
+        self.assertEqual(err.count("\n"), 1)
+        self.assertTrue(err.startswith("copystore: error: --from:"), err)
+
+    def test_bad_target_url_is_one_line_error_without_password(self) -> None:
+        """A --to that is not postgresql:// exits 1, and its password is not echoed."""
+        path = self.mktemp()
+        status, _, err = run_main("--from", sqlite_url(path), "--to", "mysql://u:s3cret@h/db")
+        self.assertEqual(status, 1)
+        self.assertEqual(err.count("\n"), 1)
+        self.assertIn("--to must be a postgresql:// URL", err)
+        self.assertNotIn("s3cret", err)
+
+    def test_missing_source_file_is_refused_and_not_created(self) -> None:
+        """A --from naming no file is an error; the copy never creates it."""
+        path = self.mktemp()
+        error = self.assertRaises(CopyError, copy_store, sqlite_url(path), "postgresql://h/db")
+        self.assertIn("no SQLite file", str(error))
+        self.assertFalse(Path(path).exists())
+
+    def test_source_that_is_not_a_chat_database_is_refused(self) -> None:
+        """A SQLite file without schema_version is not copied."""
+        path = self.mktemp()
+        sqlite3.connect(path).close()
+        error = self.assertRaises(CopyError, copy_store, sqlite_url(path), "postgresql://h/db")
+        self.assertIn("not a chatservice database", str(error))
+
+    def test_source_at_an_older_schema_is_refused(self) -> None:
+        """A file at an older schema version must be migrated by the service first."""
+        path = self.mktemp()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("CREATE TABLE schema_version (version INTEGER)")
+            conn.commit()
+        error = self.assertRaises(CopyError, copy_store, sqlite_url(path), "postgresql://h/db")
+        self.assertIn("start chatservice once", str(error))
+
+    def test_batch_size_below_one_is_a_usage_error(self) -> None:
+        """--batch-size 0 is refused by the argument parser (status 2)."""
+        with contextlib.redirect_stderr(io.StringIO()):
+            error = self.assertRaises(
+                SystemExit,
+                main,
+                ["--from", "sqlite:///a", "--to", "postgresql://h/d", "--batch-size", "0"],
+            )
+        self.assertEqual(error.code, 2)
+
+
+class CopyStoreTests(PostgreSQLDatabase, TestCase):
+    """A SQLite store filled through SQLStore comes out the same on PostgreSQL."""
+
+    skip = SKIP
+    timeout = 60
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.sqlite_path = str(Path(self.mktemp()).absolute())
+
+    @property
+    def target(self) -> str:
+        """This test's schema as a libpq URL (``options`` in the query string)."""
+        separator = "&" if "?" in DSN else "?"
+        return f"{DSN}{separator}options={quote(self.search_path)}"
+
+    def copy(self, batch_size: int = 7) -> CopyCounts:
+        """Copy this test's SQLite file into its schema, in small batches."""
+        return copy_store(sqlite_url(self.sqlite_path), self.target, batch_size=batch_size)
+
+    async def fill_sqlite(self) -> tuple[list[User], list[bytes], list[Room], list[Message]]:
+        """Fill a SQLite store the way the service does; close it before copying."""
+        store = SQLStore.sqlite(self.sqlite_path, reactor)
+        await store.start()
+        try:
+            users: list[User] = []
+            hashes: list[bytes] = []
+            for name in ("alice", "Bob", "çelik"):
+                hashed = bcrypt.hashpw(f"pw-{name}".encode(), bcrypt.gensalt(ROUNDS))
+                users.append(await store.create_user(name, hashed, 1_700_000_000_000 + len(users)))
+                hashes.append(hashed)
+            rooms = [await store.ensure_room("General", "Everyone", 1_600_000_000_000)]
+            rooms.append(
+                await store.create_room("Dev", "code talk", users[0].id, 1_700_000_000_123)
+            )
+            rooms.append(await store.create_room("Empty", "", users[1].id, 1_700_000_000_456))
+            batch: list[NewMessage] = []
+            for i in range(40):
+                sender = users[i % 3]
+                room = rooms[i % 2]
+                client_msg_id = f"c-{i}" if i % 3 == 0 else None
+                batch.append(
+                    NewMessage(
+                        room.id,
+                        sender.id,
+                        sender.username,
+                        f"message {i} ✓",
+                        1_700_000_100_000 + i,
+                        client_msg_id,
+                    )
+                )
+            posted = await store.add_messages(batch)
+        finally:
+            await store.close()
+        return users, hashes, rooms, [p.message for p in posted]
+
+    async def open_target(self) -> SQLStore:
+        store = self.build_store()
+        await store.start()
+        return store
+
+    async def history(self, store: SQLStore, room_id: int, page: int = 6) -> list[Message]:
+        """Every message of a room, paging forward with ``after=``."""
+        messages: list[Message] = []
+        after = 0
+        while page_of := await store.get_messages(room_id, page, after=after):
+            messages.extend(page_of)
+            after = page_of[-1].id
+        return messages
+
+    def snapshot(self) -> list[list[tuple[Any, ...]]]:
+        """Every row of the target's chat tables, to show that a refusal changed nothing."""
+        return [
+            self.admin(f"SELECT * FROM {table} ORDER BY 1")
+            for table in ("users", "rooms", "messages", "schema_version")
+        ]
+
+    async def test_copy_keeps_users_rooms_and_messages_with_their_ids(self) -> None:
+        """Users (hashes too), rooms and every message arrive with the same ids and fields."""
+        users, hashes, rooms, messages = await self.fill_sqlite()
+        self.assertEqual(self.copy(), CopyCounts(3, 3, 40))
+        store = await self.open_target()
+        for user, hashed in zip(users, hashes, strict=True):
+            self.assertEqual(await store.get_user(user.id), user)
+            credentials = await store.get_credentials(user.username.upper())
+            self.assertEqual(credentials.user, user)
+            self.assertEqual(credentials.password_hash, hashed)
+            self.assertTrue(
+                bcrypt.checkpw(f"pw-{user.username}".encode(), credentials.password_hash)
+            )
+        self.assertEqual(list(await store.list_rooms()), rooms)
+        for room in rooms:
+            expected = [m for m in messages if m.room_id == room.id]
+            self.assertEqual(await self.history(store, room.id), expected)
+        self.assertIn("c-0", {m.client_msg_id for m in messages})
+
+    async def test_new_rows_get_ids_after_the_copied_ones(self) -> None:
+        """The id sequences continue after the copied maxima; client_msg_id still de-duplicates."""
+        users, _, rooms, messages = await self.fill_sqlite()
+        self.copy()
+        store = await self.open_target()
+        user = await store.create_user("dave", b"hash", 1)
+        self.assertGreater(user.id, max(u.id for u in users))
+        room = await store.create_room("New", "", user.id, 1)
+        self.assertGreater(room.id, max(r.id for r in rooms))
+        [fresh] = await store.add_messages([NewMessage(rooms[0].id, user.id, "dave", "hi", 2)])
+        self.assertTrue(fresh.created)
+        self.assertGreater(fresh.message.id, max(m.id for m in messages))
+        original = messages[0]
+        [again] = await store.add_messages(
+            [
+                NewMessage(
+                    original.room_id,
+                    original.sender_id,
+                    original.username,
+                    "dup",
+                    3,
+                    original.client_msg_id,
+                )
+            ]
+        )
+        self.assertEqual(again.message, original)
+        self.assertFalse(again.created)
+
+    async def test_ids_never_reuse_those_sqlite_handed_out(self) -> None:
+        """A deleted newest message's id is not handed out again after the move."""
+        _, _, _, messages = await self.fill_sqlite()
+        deleted = messages[-1]
+        with contextlib.closing(sqlite3.connect(self.sqlite_path)) as conn:
+            conn.execute("DELETE FROM messages WHERE id = ?", (deleted.id,))
+            conn.commit()
+        self.assertEqual(self.copy().messages, len(messages) - 1)
+        store = await self.open_target()
+        [fresh] = await store.add_messages(
+            [NewMessage(deleted.room_id, deleted.sender_id, deleted.username, "x", 1)]
+        )
+        self.assertGreater(fresh.message.id, deleted.id)
+
+    async def test_non_empty_target_is_refused_and_unchanged(self) -> None:
+        """A second copy into the same database fails and changes nothing."""
+        await self.fill_sqlite()
+        self.copy()
+        before = self.snapshot()
+        error = self.assertRaises(CopyError, self.copy)
+        self.assertIn("already holds chat data (3 users, 3 rooms, 40 messages)", str(error))
+        self.assertEqual(self.snapshot(), before)
+
+    async def test_target_with_only_a_user_is_refused(self) -> None:
+        """Any user in the target makes it non-empty."""
+        await self.fill_sqlite()
+        store = await self.open_target()
+        await store.create_user("zed", b"h", 1)
+        before = self.snapshot()
+        self.assertRaises(CopyError, self.copy)
+        self.assertEqual(self.snapshot(), before)
+
+    async def test_auto_created_general_room_is_replaced(self) -> None:
+        """A target holding only the General room a service start creates is taken over."""
+        _, _, rooms, _ = await self.fill_sqlite()
+        store = await self.open_target()
+        await store.ensure_room("General", "made by a first start", 5)
+        await store.close()
+        self.assertEqual(self.copy().rooms, 3)
+        store = await self.open_target()
+        self.assertEqual(list(await store.list_rooms()), rooms)
+
+    async def test_failed_copy_leaves_the_target_untouched(self) -> None:
+        """A row PostgreSQL refuses rolls everything back, the migration included."""
+        _, _, rooms, _ = await self.fill_sqlite()
+        with contextlib.closing(sqlite3.connect(self.sqlite_path)) as conn:
+            # SQLite checks foreign keys only when asked to; PostgreSQL always does.
+            conn.execute(
+                "INSERT INTO messages (room_id, sender_id, username, content, ts)"
+                " VALUES (?, 999, 'ghost', 'boo', 1)",
+                (rooms[0].id,),
+            )
+            conn.commit()
+        error = self.assertRaises(CopyError, self.copy)
+        self.assertIn("foreign key", str(error))
+        tables = self.admin(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            [self.schema],
+        )
+        self.assertEqual(tables, [])
+
+    async def test_main_prints_counts_and_exits_zero(self) -> None:
+        """The command prints what it copied, with the target's password redacted."""
+        await self.fill_sqlite()
+        status, out, err = run_main("--from", sqlite_url(self.sqlite_path), "--to", self.target)
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("copied 3 users, 3 rooms, 40 messages", out)
+
+    async def test_unreachable_target_is_one_line_error(self) -> None:
+        """A PostgreSQL that cannot be reached is one line on stderr and status 1."""
+        await self.fill_sqlite()
+        status, _, err = run_main(
+            "--from",
+            sqlite_url(self.sqlite_path),
+            "--to",
+            "postgresql://u:s3cret@127.0.0.1:1/db?connect_timeout=2",
+        )
+        self.assertEqual(status, 1)
+        self.assertEqual(err.count("\n"), 1)
+        self.assertIn("copystore: error: PostgreSQL at", err)
+        self.assertNotIn("s3cret", err)
