@@ -150,7 +150,9 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["username", "password"],
                 "properties": {
                     "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
-                    "password": {"type": "string", "minLength": 8},
+                    # 8-72 bytes of UTF-8 (bcrypt's limit), which a
+                    # character count cannot state exactly; no NUL.
+                    "password": {"type": "string", "minLength": 8, "pattern": "^[^\\u0000]*$"},
                 },
             },
             "NewRoom": {
@@ -158,7 +160,7 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["name"],
                 "properties": {
                     "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
-                    "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+                    "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
                 },
             },
             "Ticket": {
@@ -288,8 +290,18 @@ DOCUMENT: dict[str, Any] = {
                             "default": DEFAULT_HISTORY_LIMIT,
                         },
                     },
-                    {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "description": "Only messages with a smaller id. Not with 'after'.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "description": "The oldest messages with a larger id. Not with 'before'.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
                 ],
                 "responses": _responses(
                     **_authenticated(

@@ -37,6 +37,7 @@ from chatservice.http import (
     respond_json,
 )
 from chatservice.messages import Messages
+from chatservice.openapi import DOCUMENT
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore
 from chatservice.tickets import TicketBook
@@ -48,6 +49,8 @@ from chatservice.wire import (
     parse_registration,
     parse_room,
 )
+
+OPENAPI_JSON = dumps(DOCUMENT)
 
 
 class ChatAPI:
@@ -138,6 +141,11 @@ class ChatAPI:
         ticket = self._tickets.issue(identity)
         body = {"ticket": ticket, "expires_in": self._tickets.lifetime}
         return respond_json(request, 201, dumps(body))
+
+    @app.route("/api/openapi.json", methods=["GET"])
+    def openapi(self, request: IRequest) -> bytes:
+        """The OpenAPI 3.1 description of these routes (no authentication)."""
+        return respond_json(request, 200, OPENAPI_JSON)
 
     @app.route("/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
