@@ -22,7 +22,7 @@ from zope.interface.verify import verifyObject
 from chatservice.errors import Conflict, InternalError, NotFound, StoreUnavailable
 from chatservice.models import Message, NewMessage, Posted, Room, User
 from chatservice.store import IChatStore
-from chatservice.store.database import Txn
+from chatservice.store.database import DEFAULT_RETRY_WINDOW, Txn
 from chatservice.store.migrations import SchemaTooNew, load_migrations
 from chatservice.store.sql import SQLStore
 
@@ -557,6 +557,23 @@ class SQLStoreMixin(MixinBase):
 
         await self.assertFailure(store.run_interaction("busy", busy), StoreUnavailable)
         self.assertEqual(len(attempts), 4)
+
+    async def test_slow_transient_failure_is_not_retried_past_the_window(self) -> None:
+        """An attempt that failed only after the retry window passed is not repeated."""
+        clock = Clock()
+        store = await self.started(clock=clock, retry_delays=(0.5, 1.0))
+        attempts: list[int] = []
+        error = self.transient_error()
+
+        def slow(txn: Txn) -> None:
+            # Like a connect that waited out connect_timeout; no timer is pending
+            # while it runs, so moving the fake clock here is safe.
+            attempts.append(1)
+            clock.advance(DEFAULT_RETRY_WINDOW)
+            raise error
+
+        await self.assertFailure(store.run_interaction("slow", slow), StoreUnavailable)
+        self.assertEqual(len(attempts), 1)
 
     async def test_other_driver_error_is_internal_error(self) -> None:
         """A driver error that is not transient leaves the store as a logged InternalError."""

@@ -32,6 +32,12 @@ _T = TypeVar("_T")
 # request still gets an answer.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
 
+# No retry starts once this many seconds have passed since a transaction's
+# first attempt. An attempt can itself wait long (libpq's connect_timeout on a
+# host that stopped answering, SQLite's busy timeout); repeating it five
+# times would keep the caller waiting close to a minute for its 503.
+DEFAULT_RETRY_WINDOW = 3.0
+
 
 class Txn:
     """A cursor inside one transaction that speaks the store's portable SQL.
@@ -209,6 +215,7 @@ class Database:
         *,
         reactor: object | None = None,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        retry_window: float = DEFAULT_RETRY_WINDOW,
     ) -> None:
         """Describe the database; open nothing yet.
 
@@ -220,6 +227,9 @@ class Database:
                 full reactor, else adbapi's default (the global reactor).
             retry_delays: seconds to wait before each retry of a transaction
                 that failed transiently; its length is the number of retries.
+            retry_window: once this many seconds have passed since a
+                transaction's first attempt, a failure is not retried, so
+                attempts that fail slowly are not repeated.
         """
         self.dialect = dialect
         self._config = pool_config
@@ -232,6 +242,7 @@ class Database:
             reactor = clock
         self._reactor = reactor
         self._retry_delays = tuple(retry_delays)
+        self._retry_window = retry_window
         self._pool: _Pool | None = None
         self._closing = False
         self._active = 0
@@ -261,8 +272,9 @@ class Database:
 
         Fails with ``ChatError`` subclasses only (or whatever non-driver
         exception ``fn`` raised): ``Conflict``, ``NotFound``,
-        ``StoreUnavailable`` once retries are exhausted or the store is closed,
-        ``InternalError`` for any other driver error (logged).
+        ``StoreUnavailable`` once retries are exhausted (in number or in
+        time: see ``retry_window``) or the store is closed, ``InternalError``
+        for any other driver error (logged).
         """
         return Deferred.fromCoroutine(self._run(desc, True, fn, args, kwargs))
 
@@ -289,6 +301,7 @@ class Database:
         kwargs: Mapping[str, object],
     ) -> _T:
         self._active += 1
+        started = self.clock.seconds()
         try:
             attempt = 0
             while True:
@@ -307,7 +320,11 @@ class Database:
                     if kind is ErrorKind.OTHER:
                         self.log.failure("transaction {desc} failed", desc=desc)
                         raise InternalError() from exc
-                    if attempt >= len(self._retry_delays) or self._closing:
+                    if (
+                        attempt >= len(self._retry_delays)
+                        or self._closing
+                        or self.clock.seconds() - started >= self._retry_window
+                    ):
                         self.log.warn(
                             "transaction {desc} failed after {attempts} attempts: {error}",
                             desc=desc,
