@@ -98,10 +98,21 @@ class SQLStore:
         """
         from chatservice.store import redact_url
 
-        # Keyword arguments override the DSN's own settings, so the default
-        # timeout (against a host that drops packets) only goes in when the
-        # DSN has none.
-        kwargs: dict[str, object] = {} if "connect_timeout" in dsn else {"connect_timeout": 10}
+        # Keyword arguments override the DSN's own settings, so each default
+        # only goes in when the DSN does not set it. Against a database host
+        # that silently drops packets: connect_timeout bounds a new
+        # connection, and TCP keepalives plus tcp_user_timeout (ms) make a
+        # query on an already open connection fail in about 15 s instead of
+        # waiting for the kernel's retransmission limit (many minutes).
+        defaults: dict[str, object] = {
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15000,
+        }
+        kwargs = {key: value for key, value in defaults.items() if key not in dsn}
         kwargs.update(connect_kwargs)
         config = PoolConfig(
             dbapi_name="psycopg",
