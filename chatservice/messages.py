@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -49,18 +50,19 @@ class Messages:
         self._hub = hub
         self._clock = clock
 
-    async def post(
+    def post(
         self, sender: Identity, room_id: int, content: str, client_msg_id: str | None = None
-    ) -> Posted:
+    ) -> Deferred[Posted]:
         """Store a message, then publish it to the room.
 
         A repeated ``client_msg_id`` stores and publishes nothing: the
         original comes back with ``created=False`` for the caller to re-send
-        to its own connection only.
+        to its own connection only. (Plain callbacks, not a coroutine: this
+        runs for every message, and the coroutine machinery was a measured
+        ~5% of the server's CPU at full load.)
 
-        Raises:
-            NotFound: the room does not exist.
-            StoreUnavailable: the store could not commit.
+        Fires with the ``Posted``; fails with ``NotFound`` (no such room) or
+        ``StoreUnavailable`` (the store could not commit).
         """
         new = NewMessage(
             room_id=room_id,
@@ -70,9 +72,24 @@ class Messages:
             ts=int(self._clock.seconds() * 1000),
             client_msg_id=client_msg_id,
         )
-        posted = await self._committer.add_message(new)
+        return self._committer.add_message(new).addCallback(self._publish)
+
+    def _publish(self, posted: Posted) -> Posted:
+        """After the commit: tell the room. A delivery fault never unstores a message."""
         if posted.created:
-            await self._hub.publish(RoomEvent(room_id, message_payload(posted.message)))
+            message = posted.message
+            try:
+                publishing = self._hub.publish(
+                    RoomEvent(message.room_id, message_payload(message))
+                )
+            except Exception:
+                self.log.failure("publishing message {message_id} failed", message_id=message.id)
+            else:
+                publishing.addErrback(
+                    lambda failure: self.log.failure(
+                        "publishing message {message_id} failed", failure, message_id=message.id
+                    )
+                )
         return posted
 
     async def history(self, query: HistoryQuery) -> Sequence[Message]:

@@ -29,6 +29,7 @@ from chatservice.errors import (
 )
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, Replay, message_payload
+from chatservice.models import Posted
 from chatservice.outbox import DEFAULT_LIMIT, Outbox
 from chatservice.ratelimit import Rate, RateLimiter
 from chatservice.tokens import Identity
@@ -408,25 +409,33 @@ class ChatServerFactory(WebSocketServerFactory):
             error = RateLimited(decision.retry_after, "You are sending messages too fast.")
             protocol.send_json(FrameError(error, client_msg_id).to_json())
             return
-        posting = Deferred.fromCoroutine(
-            self._messages.post(session.identity, session.room_id, content, client_msg_id)
-        )
+        posting = self._messages.post(session.identity, session.room_id, content, client_msg_id)
         self._in_flight.add(posting)
+        # Bound methods and arguments, not closures: this runs per message.
+        posting.addCallbacks(
+            self._posted,
+            self._refused,
+            callbackArgs=(protocol,),
+            errbackArgs=(protocol, client_msg_id),
+        )
+        posting.addBoth(self._settled, posting)
 
-        def posted(result: Any) -> None:
-            if not result.created:
-                # A resend: the original goes to this connection only.
-                protocol.send_payload(message_payload(result.message))
+    def _posted(self, posted: Posted, protocol: ChatServerProtocol) -> None:
+        if not posted.created:
+            # A resend: the original goes to this connection only.
+            protocol.send_payload(message_payload(posted.message))
 
-        def refused(failure: Failure) -> None:
-            error = failure.value
-            if not isinstance(error, ChatError):
-                self._log.failure("posting a message failed", failure)
-                error = ChatError("The message could not be sent.", code="internal_error")
-            protocol.send_json(FrameError(error, client_msg_id).to_json())
+    def _refused(
+        self, failure: Failure, protocol: ChatServerProtocol, client_msg_id: str | None
+    ) -> None:
+        error = failure.value
+        if not isinstance(error, ChatError):
+            self._log.failure("posting a message failed", failure)
+            error = ChatError("The message could not be sent.", code="internal_error")
+        protocol.send_json(FrameError(error, client_msg_id).to_json())
 
-        posting.addCallbacks(posted, refused)
-        posting.addBoth(lambda _: self._in_flight.discard(posting))
+    def _settled(self, _: object, posting: Deferred[Any]) -> None:
+        self._in_flight.discard(posting)
 
     def _log_failure(self, failure: Failure) -> None:
         self._log.failure("publishing a room event failed", failure)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import jwt
 from treq.testing import StubTreq
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
@@ -115,4 +115,4 @@ class RestTestCase(SynchronousTestCase):
 
     def run_coroutine(self, coroutine: Any) -> Any:
         """Run a use-case coroutine that completes synchronously; return its result."""
-        return self.successResultOf(Deferred.fromCoroutine(coroutine))
+        return self.successResultOf(ensureDeferred(coroutine))

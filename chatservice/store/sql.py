@@ -379,6 +379,12 @@ _INSERT_MESSAGE = (
     " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id)"
 )
 
+# Both SQLite (3.35+) and PostgreSQL: no row comes back when the unique
+# (room_id, sender_id, client_msg_id) key was already used.
+_INSERT_MESSAGE_ONCE = (
+    _INSERT_MESSAGE + " ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING RETURNING id"
+)
+
 
 def _add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     # Taken first, so that ids become visible in the order they were assigned
@@ -397,14 +403,27 @@ def _add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "ts": new.ts,
             "client_msg_id": new.client_msg_id,
         }
-        if new.client_msg_id is not None:
-            # Sees rows inserted earlier in this same batch, too.
-            row = txn.query_one(_FIND_BY_CLIENT_ID, params)
-            if row is not None:
-                posted.append(Posted(_message(row), created=False))
-                continue
         try:
-            message_id = txn.insert(_INSERT_MESSAGE, params)
+            if new.client_msg_id is not None and not txn.dialect.supports_returning:
+                # Old SQLite (< 3.35): look up first, then insert.
+                row = txn.query_one(_FIND_BY_CLIENT_ID, params)
+                if row is not None:
+                    posted.append(Posted(_message(row), created=False))
+                    continue
+                message_id = txn.insert(_INSERT_MESSAGE, params)
+            elif new.client_msg_id is None:
+                message_id = txn.insert(_INSERT_MESSAGE, params)
+            else:
+                # One statement in the common case: the insert itself finds
+                # out whether (room, sender, client_msg_id) was used before.
+                inserted = txn.query_one(_INSERT_MESSAGE_ONCE, params)
+                if inserted is None:
+                    # A resend; sees rows inserted earlier in this batch, too.
+                    row = txn.query_one(_FIND_BY_CLIENT_ID, params)
+                    assert row is not None
+                    posted.append(Posted(_message(row), created=False))
+                    continue
+                message_id = int(inserted[0])
         except NotFound:
             raise NotFound("No such user.") from None
         message = Message(
