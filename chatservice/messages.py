@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chatservice.hub import IHub, RoomEvent
 from chatservice.models import Message, NewMessage, Posted
@@ -85,12 +86,11 @@ class Messages:
             except Exception:
                 self.log.failure("publishing message {message_id} failed", message_id=message.id)
             else:
-                publishing.addErrback(
-                    lambda failure: self.log.failure(
-                        "publishing message {message_id} failed", failure, message_id=message.id
-                    )
-                )
+                publishing.addErrback(self._publish_failed, message.id)
         return posted
+
+    def _publish_failed(self, failure: Failure, message_id: int) -> None:
+        self.log.failure("publishing message {message_id} failed", failure, message_id=message_id)
 
     async def history(self, query: HistoryQuery) -> Sequence[Message]:
         """Return a page of a room's history, oldest first; ``NotFound`` for no room."""

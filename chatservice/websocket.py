@@ -415,27 +415,31 @@ class ChatServerFactory(WebSocketServerFactory):
         posting.addCallbacks(
             self._posted,
             self._refused,
-            callbackArgs=(protocol,),
-            errbackArgs=(protocol, client_msg_id),
+            callbackArgs=(protocol, posting),
+            errbackArgs=(protocol, client_msg_id, posting),
         )
-        posting.addBoth(self._settled, posting)
 
-    def _posted(self, posted: Posted, protocol: ChatServerProtocol) -> None:
+    def _posted(
+        self, posted: Posted, protocol: ChatServerProtocol, posting: Deferred[Posted]
+    ) -> None:
+        self._in_flight.discard(posting)
         if not posted.created:
             # A resend: the original goes to this connection only.
             protocol.send_payload(message_payload(posted.message))
 
     def _refused(
-        self, failure: Failure, protocol: ChatServerProtocol, client_msg_id: str | None
+        self,
+        failure: Failure,
+        protocol: ChatServerProtocol,
+        client_msg_id: str | None,
+        posting: Deferred[Posted],
     ) -> None:
+        self._in_flight.discard(posting)
         error = failure.value
         if not isinstance(error, ChatError):
             self._log.failure("posting a message failed", failure)
             error = ChatError("The message could not be sent.", code="internal_error")
         protocol.send_json(FrameError(error, client_msg_id).to_json())
-
-    def _settled(self, _: object, posting: Deferred[Any]) -> None:
-        self._in_flight.discard(posting)
 
     def _log_failure(self, failure: Failure) -> None:
         self._log.failure("publishing a room event failed", failure)
