@@ -362,8 +362,10 @@ class ChatServerFactory(WebSocketServerFactory):
         """Send the live events held during a replay, minus those it already sent."""
         held, protocol.held = protocol.held or [], None
         for event in held:
-            if replayed_up_to is not None and _message_id(event.payload) <= replayed_up_to:
-                continue
+            if replayed_up_to is not None:
+                message_id = _message_id(event.payload)
+                if message_id is not None and message_id <= replayed_up_to:
+                    continue
             protocol.write_frame(self.prepareMessage(event.payload).payloadHybi)
 
     def slow_consumer(self, protocol: ChatServerProtocol) -> None:
@@ -492,9 +494,9 @@ def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Deferred[N
     return done
 
 
-def _message_id(payload: bytes) -> int:
-    """The id of a message event's payload; 0 for other events (never dropped)."""
+def _message_id(payload: bytes) -> int | None:
+    """The id of a message event's payload; None for other events (never dropped)."""
     if not payload.startswith(b'{"type":"message"'):
-        return 0
+        return None
     value = json.loads(payload).get("id")
-    return value if isinstance(value, int) else 0
+    return value if isinstance(value, int) else None
