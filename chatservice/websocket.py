@@ -94,6 +94,10 @@ class ChatServerProtocol(WebSocketServerProtocol):
         clock = self.factory.clock
         left = self.session.identity.expires_at - clock.seconds()
         self._expiry = clock.callLater(max(0.0, left), self._token_expired)
+        if self.session.since is not None:
+            # Held from before joining: the socket's own presence is live
+            # traffic too, and comes after the replay and its recovery frame.
+            self.held = []
         self.factory.join(self)
         if self.session.since is not None:
             self.factory.resume(self, self.session.since)
@@ -315,7 +319,8 @@ class ChatServerFactory(WebSocketServerFactory):
         only then is the store read, so nothing committed in between is
         missed, and held messages the replay already sent are dropped.
         """
-        protocol.held = []
+        if protocol.held is None:
+            protocol.held = []
         room_id = protocol.session.room_id
         subscribed: Deferred[None] = Deferred()
 
