@@ -62,6 +62,18 @@ class Outbox:
             self.queued_bytes -= len(frame)
             self._transport.write(frame)  # may call pauseProducing re-entrantly
 
+    def flush(self) -> None:
+        """Hand every waiting frame to the transport now, paused or not.
+
+        For a connection about to be closed without abort: the transport
+        sends its whole buffer before it closes, and what waits here is
+        bounded by ``limit``.
+        """
+        while self._queue:
+            frame = self._queue.popleft()
+            self.queued_bytes -= len(frame)
+            self._transport.write(frame)
+
     def stopProducing(self) -> None:
         """The connection is gone: drop what waited."""
         self._queue.clear()

@@ -153,6 +153,32 @@ class ChatServerProtocol(WebSocketServerProtocol):
         elif self.transport is not None:
             self.transport.write(frame)
 
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """Send Autobahn's own frames (close, ping, pong) through the outbox too.
+
+        Written straight to the transport, a close frame would overtake the
+        frames waiting in a paused outbox, which would then follow it: data
+        after a close frame breaks RFC 6455 and browsers drop it. Once the
+        outbox has overflowed (a slow consumer) it takes nothing more, and
+        the close frame goes to the transport directly.
+        """
+        outbox = self.outbox
+        if outbox is not None and not outbox.overflowed and not sync and not chopsize:
+            outbox.write(data)
+        else:
+            super().sendData(data, sync, chopsize)
+
+    def dropConnection(self, abort: bool = False) -> None:
+        """Before a graceful drop, hand what the outbox holds to the transport.
+
+        Autobahn drops the connection right after replying to a peer's close
+        frame; the reply (and the frames before it) may still wait in a
+        paused outbox, which stops being a producer here.
+        """
+        if not abort and self.outbox is not None:
+            self.outbox.flush()
+        super().dropConnection(abort)
+
     def close_with(self, code: int, reason: str) -> None:
         """Close with any RFC 6455 code (``sendClose`` only allows 1000 and 3000-4999)."""
         if self.state == WebSocketProtocol.STATE_OPEN:
