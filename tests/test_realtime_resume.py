@@ -1,0 +1,323 @@
+"""Resuming a WebSocket with ``since=``: replay, one ``recovery`` frame, then live traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatservice.messages import MAX_REPLAY
+from chatservice.tokens import Identity
+from tests.realtime_support import (
+    TRANSPORT_BUFFER,
+    RealtimeCase,
+    SlowSubscribeHub,
+    TransportRecorder,
+    ids,
+    kinds,
+)
+from tests.wsclient import RecordingClient, result_now
+
+# Nothing here is about rate limits: lift them.
+UNLIMITED: dict[str, Any] = {"message_burst": 100_000}
+
+
+class ResumeTests(RealtimeCase):
+    """since=<id> replays what was missed, oldest first, then one recovery frame."""
+
+    changes = UNLIMITED
+
+    def missed(self, count: int) -> tuple[RecordingClient, int]:
+        """Alice sees 3 messages, leaves, and misses ``count``; return bob and her last id."""
+        alice = self.connect(self.alice)
+        bob = self.connect(self.bob)
+        self.say(bob, 3, "seen")
+        last_seen = ids(alice)[-1]
+        self.close(alice)
+        self.say(bob, count, "missed")
+        return bob, last_seen
+
+    def replay_part(self, client: RecordingClient) -> list[dict[str, Any]]:
+        """The frames before and including the (first) recovery frame."""
+        end = kinds(client).index("recovery")
+        return client.frames[: end + 1]
+
+    def test_missed_messages_come_oldest_first_then_recovery_then_live(self) -> None:
+        """The replay is every missed message in id order, then one recovery, then live ones."""
+        bob, last_seen = self.missed(4)
+        missed = [m.id for m in self.stored() if m.id > last_seen]
+        alice = self.connect(self.alice, since=last_seen)
+        self.say(bob, 1, "live")
+        self.assertEqual(kinds(alice)[:5], ["message"] * 4 + ["recovery"])
+        self.assertEqual(ids(alice)[:4], missed)
+        self.assertEqual(
+            alice.frames[4],
+            {"type": "recovery", "room_id": 1, "recovered": True, "last_id": missed[-1]},
+        )
+        self.assertEqual(kinds(alice).count("recovery"), 1)
+        self.assertEqual(ids(alice), [*missed, self.stored_ids()[-1]])
+        self.assertEqual(alice.of_type("message")[-1]["content"], "live-0")
+
+    def test_replayed_message_is_the_stored_object(self) -> None:
+        """A replayed message is the same JSON object as history and live delivery."""
+        bob, last_seen = self.missed(1)
+        alice = self.connect(self.alice, since=last_seen)
+        (history_last,) = [
+            m for m in self.world.rest.history(self.alice, 1) if m["id"] > last_seen
+        ]
+        self.assertEqual(alice.frames[0], history_last)
+        self.assertEqual(alice.frames[0], bob.of_type("message")[-1])
+
+    def test_without_since_there_is_no_replay_and_no_recovery_frame(self) -> None:
+        """A socket opened without since gets only live traffic."""
+        bob, _ = self.missed(2)
+        alice = self.connect(self.alice)
+        self.say(bob, 1, "live")
+        self.assertNotIn("recovery", kinds(alice))
+        self.assertEqual([f["content"] for f in alice.of_type("message")], ["live-0"])
+
+    def test_exactly_500_missed_are_all_replayed(self) -> None:
+        """With MAX_REPLAY (500) missed, all are replayed and recovered is true."""
+        self.assertEqual(MAX_REPLAY, 500)
+        _, last_seen = self.missed(500)
+        alice = self.connect(self.alice, since=last_seen)
+        replay = self.replay_part(alice)
+        self.assertEqual([f["id"] for f in replay[:-1]], self.stored_ids()[3:])
+        self.assertEqual(replay[-1]["recovered"], True)
+        self.assertEqual(replay[-1]["last_id"], self.stored_ids()[-1])
+
+    def test_more_than_500_missed_replays_nothing_and_says_not_recovered(self) -> None:
+        """With 501 missed, nothing is replayed; recovered is false and last_id is since."""
+        bob, last_seen = self.missed(501)
+        alice = self.connect(self.alice, since=last_seen)
+        self.assertEqual(
+            self.replay_part(alice),
+            [{"type": "recovery", "room_id": 1, "recovered": False, "last_id": last_seen}],
+        )
+        self.say(bob, 1, "live")
+        self.assertEqual(ids(alice), [self.stored_ids()[-1]])
+
+    def test_since_beyond_the_newest_replays_nothing_and_keeps_since(self) -> None:
+        """A since past the newest id gives an empty replay and last_id = since."""
+        self.missed(2)
+        since = self.stored_ids()[-1] + 1000
+        alice = self.connect(self.alice, since=since)
+        self.assertEqual(
+            self.replay_part(alice),
+            [{"type": "recovery", "room_id": 1, "recovered": True, "last_id": since}],
+        )
+
+    def test_since_at_the_newest_replays_nothing(self) -> None:
+        """A client that missed nothing gets just the recovery frame with its own since."""
+        _, last_seen = self.missed(0)
+        alice = self.connect(self.alice, since=last_seen)
+        self.assertEqual(
+            self.replay_part(alice),
+            [{"type": "recovery", "room_id": 1, "recovered": True, "last_id": last_seen}],
+        )
+
+    def test_since_zero_replays_the_whole_short_history(self) -> None:
+        """since=0 replays a room's whole history when it is short enough."""
+        self.missed(2)
+        alice = self.connect(self.alice, since=0)
+        self.assertEqual([f["id"] for f in self.replay_part(alice)[:-1]], self.stored_ids())
+
+    def test_replay_holds_only_this_rooms_messages(self) -> None:
+        """Messages of another room are not replayed."""
+        other = self.world.rest.create_room(self.bob, "Other")
+        bob_elsewhere = self.connect(self.bob, other)
+        bob, last_seen = self.missed(2)
+        self.say(bob_elsewhere, 3, "elsewhere")
+        alice = self.connect(self.alice, since=last_seen)
+        replay = self.replay_part(alice)
+        self.assertEqual([f["content"] for f in replay[:-1]], ["missed-0", "missed-1"])
+        self.assertEqual(replay[-1]["last_id"], replay[-2]["id"])
+
+    def test_bad_since_is_a_400(self) -> None:
+        """A since that is not a non-negative integer refuses the handshake with a JSON 400."""
+        for bad in ("abc", "-1", "1.5", ""):
+            with self.subTest(since=bad):
+                answer = self.world.chat.refusal(
+                    f"/ws?roomId=1&since={bad}", {"Authorization": f"Bearer {self.alice}"}
+                )
+                self.assertEqual((answer.status, answer.json()["code"]), (400, "invalid_request"))
+
+    def test_own_presence_comes_after_the_recovery_frame(self) -> None:
+        """A resuming socket's first frames are its replay: its own presence is live traffic."""
+        _, last_seen = self.missed(2)
+        alice = self.connect(self.alice, since=last_seen)
+        self.assertEqual(kinds(alice), ["message", "message", "recovery", "presence"])
+
+
+class ResumeUnderLoadTests(RealtimeCase):
+    """Messages that arrive while a replay is being read are neither lost nor doubled."""
+
+    changes = UNLIMITED
+
+    def test_resume_during_traffic_ends_with_exactly_the_stored_sequence(self) -> None:
+        """300 missed, then traffic before the read, between read and delivery, and after.
+
+        The replay read is held and split in two: ``read()`` takes the
+        snapshot (the query runs), ``deliver()`` hands it to the reactor.
+        Messages posted after the subscription but before the read are both
+        in the snapshot and held as live events; those posted after the read
+        are only held; those after the release are plain live traffic.
+        """
+        alice = self.connect(self.alice)
+        bob = self.connect(self.bob)
+        self.say(bob, 20, "before")
+        first_connection = ids(alice)
+        self.close(alice)
+        self.say(bob, 300, "missed")
+
+        self.store.holding = True
+        alice = self.connect(self.alice, since=first_connection[-1])
+        self.assertEqual(self.store.waiting, 1)  # subscribed; the replay read is pending
+        self.say(bob, 50, "before-read")
+        snapshot = self.store.read()
+        self.say(bob, 30, "after-read")
+        self.assertEqual(alice.of_type("message"), [])  # all held until the replay is sent
+        self.store.deliver()
+        self.world.chat.flush()
+        self.store.holding = False
+        self.say(bob, 20, "after-release")
+
+        recovery = kinds(alice).index("recovery")
+        replayed = [f["id"] for f in alice.frames[:recovery]]
+        self.assertEqual(replayed, [m.id for m in snapshot])
+        self.assertEqual(len(replayed), 350)
+        self.assertEqual(alice.frames[recovery]["last_id"], snapshot[-1].id)
+        self.assertTrue(alice.frames[recovery]["recovered"])
+        received = first_connection + ids(alice)
+        self.assertEqual(received, self.stored_ids())
+        self.assertEqual(len(received), 20 + 300 + 50 + 30 + 20)
+        self.assertTrue(all(a < b for a, b in zip(received, received[1:], strict=False)))
+
+    def test_presence_and_typing_during_a_replay_are_delivered_after_it(self) -> None:
+        """Events that are not messages, held while replaying, are released, not dropped."""
+        bob = self.connect(self.bob)
+        self.say(bob, 2, "missed")
+        self.store.holding = True
+        alice = self.connect(self.alice, since=0)
+        carol, _ = self.world.rest.register("carol")
+        self.connect(carol)
+        self.send(bob, {"type": "typing"})
+        self.store.read()
+        self.store.deliver()
+        self.world.chat.flush()
+        others = [(f["type"], f.get("username")) for f in alice.frames]
+        self.assertEqual(
+            [event for event in others if event != ("presence", "alice")],
+            [
+                ("message", "bob"),
+                ("message", "bob"),
+                ("recovery", None),
+                ("presence", "carol"),
+                ("typing", "bob"),
+            ],
+        )
+
+    def test_too_many_missed_under_traffic_pages_back_without_gaps(self) -> None:
+        """With 600 missed, live messages keep arriving and REST after=since fills the gap."""
+        alice = self.connect(self.alice)
+        bob = self.connect(self.bob)
+        self.say(bob, 5, "before")
+        since = ids(alice)[-1]
+        self.close(alice)
+        self.say(bob, 600, "missed")
+
+        self.store.holding = True
+        alice = self.connect(self.alice, since=since)
+        self.say(bob, 10, "before-read")
+        self.store.read()
+        self.say(bob, 10, "after-read")
+        self.store.deliver()
+        self.world.chat.flush()
+        self.store.holding = False
+        self.say(bob, 10, "after-release")
+
+        recovery = alice.frames[kinds(alice).index("recovery")]
+        self.assertEqual((recovery["recovered"], recovery["last_id"]), (False, since))
+        live = ids(alice)
+        paged: list[int] = []
+        after = since
+        while True:
+            status, page = self.world.rest.call(
+                "GET", f"/api/messages?roomId=1&after={after}&limit=500", self.alice
+            )
+            self.assertEqual(status, 200)
+            if not page:
+                break
+            paged += [m["id"] for m in page]
+            after = page[-1]["id"]
+        self.assertEqual(live, self.stored_ids()[-30:])
+        self.assertEqual(sorted(set(paged) | set(live)), self.stored_ids()[5:])
+
+
+class SlowSubscriptionResumeTests(RealtimeCase):
+    """With a hub whose subscriptions take time (Redis), the replay is read after subscribing."""
+
+    def make_hub(self) -> SlowSubscribeHub:
+        self.hub = SlowSubscribeHub()
+        return self.hub
+
+    def test_replay_is_read_only_once_the_room_is_subscribed(self) -> None:
+        """A message committed while the subscription is pending arrives, through the replay.
+
+        The hub drops events of rooms it is not subscribed to yet, so only
+        the replay can carry that message: the read must not start before
+        the subscription completes.
+        """
+        bob = Identity(self.bob_id, "bob", expires_at=1e12)
+        messages = self.world.service.messages
+        result_now(messages.post(bob, 1, "one"))
+        result_now(messages.post(bob, 1, "two"))
+        self.store.holding = True
+        alice = self.connect(self.alice, since=0)
+        self.assertIn(1, self.hub.pending)
+        result_now(messages.post(bob, 1, "while subscribing"))
+        self.assertIn(b"while subscribing", b"".join(e.payload for e in self.hub.lost))
+        self.assertEqual(self.store.waiting, 0)  # not read yet
+
+        self.hub.complete(1)
+        self.assertEqual(self.store.waiting, 1)
+        self.store.read()
+        self.store.deliver()
+        self.store.holding = False
+        self.world.chat.flush()
+        result_now(messages.post(bob, 1, "live"))
+        self.world.chat.flush()
+        self.assertEqual(
+            [f["content"] for f in alice.of_type("message")],
+            ["one", "two", "while subscribing", "live"],
+        )
+        self.assertEqual(ids(alice), self.stored_ids())
+        self.assertEqual(kinds(alice).count("recovery"), 1)
+
+
+class LargeReplayTests(RealtimeCase):
+    """A replay larger than WS_MAX_BUFFER is not mistaken for a slow consumer."""
+
+    changes = UNLIMITED
+
+    def test_replay_of_500_long_messages_reaches_a_reading_client(self) -> None:
+        """500 missed messages of 1000 three-byte characters (~1.6 MB) all arrive, then recovery.
+
+        The replay is written in one reactor turn, faster than any peer can
+        read, so most of it waits in the outbox; a client that reads must
+        still get it all (the server's transport pauses the outbox here as
+        a TCP transport would).
+        """
+        bob = self.connect(self.bob)
+        for n in range(MAX_REPLAY):
+            bob.send_json({"content": f"{n:04d}" + "\u4e2d" * 996})
+        self.world.chat.flush()
+        transports = TransportRecorder()
+        alice = self.connect(self.alice, since=0, server_transport=transports)
+        self.assertTrue(alice.ws_open)
+        self.assertEqual(alice.close_code, None)
+        self.assertEqual(kinds(alice)[: MAX_REPLAY + 1], ["message"] * MAX_REPLAY + ["recovery"])
+        self.assertEqual(ids(alice), self.stored_ids())
+        self.assertGreaterEqual(transports.last.pauses, 1)
+        self.assertGreater(
+            sum(len(data) for data in transports.last.written),
+            self.world.service.config.ws_max_buffer + TRANSPORT_BUFFER,
+        )
