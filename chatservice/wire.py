@@ -164,9 +164,17 @@ def query_int(
         values = args.get(name.encode("ascii"))
         if values:
             raw = values[0]
-            if not raw.isdigit() or not low <= int(raw) <= high:
+            # Python refuses to parse integers of more than 4,300 digits (a
+            # ValueError, which would be a 500): anything longer than ``high``
+            # once leading zeros are gone is out of range without parsing.
+            digits = raw.lstrip(b"0")
+            if (
+                not raw.isdigit()
+                or len(digits) > len(str(high))
+                or not low <= int(digits or b"0") <= high
+            ):
                 raise InvalidRequest(f"'{name}' must be an integer between {low} and {high}.")
-            return int(raw)
+            return int(digits or b"0")
     return default
 
 
