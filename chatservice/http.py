@@ -95,12 +95,16 @@ def read_body(request: IRequest, limit: int) -> bytes:
 
 def _raw_error_response(error: ChatError) -> bytes:
     body = error_body(error)
+    # The same safety headers ApiRoot.render sets on every other answer.
     return (
         b"HTTP/1.1 %d %s\r\n"
+        b"Server: %s\r\n"
         b"Content-Type: application/json\r\n"
+        b"X-Content-Type-Options: nosniff\r\n"
+        b"Cache-Control: no-store\r\n"
         b"Content-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s"
-    ) % (error.status, b"Payload Too Large", len(body), body)
+    ) % (error.status, b"Payload Too Large", SERVER_HEADER, len(body), body)
 
 
 class LimitedRequest(Request):
