@@ -151,8 +151,15 @@ DOCUMENT: dict[str, Any] = {
                 "properties": {
                     "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
                     # 8-72 bytes of UTF-8 (bcrypt's limit), which a
-                    # character count cannot state exactly; no NUL.
-                    "password": {"type": "string", "minLength": 8, "pattern": "^[^\\u0000]*$"},
+                    # character count cannot state exactly: 2 characters
+                    # can make 8 bytes, and 72 bytes are at most 72
+                    # characters. No NUL.
+                    "password": {
+                        "type": "string",
+                        "minLength": 2,
+                        "maxLength": 72,
+                        "pattern": "^[^\\u0000]*$",
+                    },
                 },
             },
             "NewRoom": {
