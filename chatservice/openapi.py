@@ -333,12 +333,26 @@ DOCUMENT: dict[str, Any] = {
                 ),
             }
         },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["openapi", "info", "paths"]},
+                        "The OpenAPI 3.1 description of the REST API.",
+                    ),
+                    "413": _error("PayloadTooLarge"),
+                },
+            }
+        },
         "/health": {
             "get": {
                 "operationId": "health",
                 "summary": "Whether the service can serve.",
                 "responses": {
                     "200": _json(_ref("Health"), "Serving."),
+                    "413": _error("PayloadTooLarge"),
                     "503": _json(_ref("Health"), "The store cannot be reached."),
                 },
             }
