@@ -60,7 +60,23 @@ _ERROR_RESPONSES = {
 }
 
 _RATE_LIMIT_HEADERS = {
-    "Retry-After": {"schema": {"type": "integer", "minimum": 1}},
+    "Retry-After": {
+        "description": "Seconds until the next attempt may succeed.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "X-RateLimit-Limit": {
+        "description": "Attempts the limit allows at once (its burst).",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Attempts left now: always 0 on a 429.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Seconds until the limit is entirely refilled.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
 }
 
 
