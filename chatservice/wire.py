@@ -239,7 +239,15 @@ def parse_client_frame(text: str, max_length: int) -> ClientFrame:
     except ChatError as error:
         raise FrameError(error) from None
     raw_id = body.get("client_msg_id")
-    echo_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_CLIENT_MSG_ID else None
+    # Echoed in the error frame, so it must be encodable: a lone surrogate
+    # (valid as a JSON escape) cannot be written as UTF-8.
+    echo_id = (
+        raw_id
+        if isinstance(raw_id, str)
+        and len(raw_id) <= MAX_CLIENT_MSG_ID
+        and not _SURROGATES.search(raw_id)
+        else None
+    )
     try:
         kind = body.get("type", "message")
         if kind not in ("message", "typing"):
