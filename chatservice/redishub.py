@@ -100,7 +100,7 @@ def parse_redis_url(url: str) -> RedisAddress:
     except ValueError:
         raise ValueError("REDIS_URL: the port is not a number") from None
     path = parts.path.strip("/")
-    if path and not path.isdigit():
+    if path and not (path.isascii() and path.isdigit()):
         raise ValueError("REDIS_URL: the database must be a number, e.g. redis://host:6379/0")
     return RedisAddress(
         host=parts.hostname or "127.0.0.1",

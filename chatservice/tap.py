@@ -81,6 +81,9 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
     except ChatError as error:
         # twistd would print a traceback; a bad DATABASE_URL deserves one line.
         raise SystemExit(f"twistd chat: DATABASE_URL (--database-url): {error.message}") from None
+    except ValueError as error:
+        # A bad REDIS_URL; the message names the setting.
+        raise SystemExit(f"twistd chat: {error}") from None
     service.setServiceParent(root)
     return root
 

@@ -81,7 +81,7 @@ class TokenIssuer:
             or not isinstance(iat, int | float)
             or isinstance(exp, bool)
             or not isinstance(sub, str)
-            or not sub.isdigit()
+            or not (sub.isascii() and sub.isdigit())
             or not isinstance(username, str)
         ):
             raise Unauthorized("The token is invalid.")

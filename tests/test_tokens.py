@@ -118,3 +118,20 @@ class TokenIssuerTests(SynchronousTestCase):
         """A token of one secret is refused by an issuer with another."""
         other = TokenIssuer("y" * 32, LIFETIME, self.clock)
         self.assert_refused(other.issue(self.user))
+
+
+class NonAsciiSubjectTests(SynchronousTestCase):
+    """A subject that is a digit only in Unicode's sense is refused, not a crash."""
+
+    def test_superscript_digit_sub_is_unauthorized(self) -> None:
+        """``sub: "²"`` (str.isdigit() is True, int() fails) is a 401."""
+        clock = Clock()
+        clock.advance(1_000_000)
+        issuer = TokenIssuer(TEST_SECRET, 3600, clock)
+        token = jwt.encode(
+            {"sub": "²", "username": "x", "iat": 1_000_000, "exp": 1_003_600},
+            TEST_SECRET,
+            algorithm="HS256",
+        )
+        with self.assertRaises(Unauthorized):
+            issuer.verify(token)
