@@ -14,7 +14,7 @@ from tests.realtime_support import (
     ids,
     kinds,
 )
-from tests.wsclient import RecordingClient, result_now
+from tests.wsclient import RecordingClient, no_pumping, result_now
 
 # Nothing here is about rate limits: lift them.
 UNLIMITED: dict[str, Any] = {"message_burst": 100_000}
@@ -321,3 +321,35 @@ class LargeReplayTests(RealtimeCase):
             sum(len(data) for data in transports.last.written),
             self.world.service.config.ws_max_buffer + TRANSPORT_BUFFER,
         )
+
+    def test_resuming_socket_that_does_not_read_is_still_cut_off(self) -> None:
+        """A replay adds bounded room: a non-reader is closed past WS_MAX_BUFFER + the replay."""
+        bob = self.connect(self.bob)
+        for n in range(MAX_REPLAY):
+            bob.send_json({"content": f"{n:04d}" + "\u4e2d" * 996})
+        self.world.chat.flush()
+        transports = TransportRecorder()
+        self.store.holding = True
+        alice = self.connect(self.alice, since=0, server_transport=transports)
+        outbox = transports.last.chat_protocol.outbox
+        assert outbox is not None and alice.pump is not None
+        limit = self.world.service.config.ws_max_buffer
+        peak = 0
+        transport = transports.last
+        with no_pumping(self.world.chat, alice.pump):
+            written = sum(len(data) for data in transport.written)
+            self.store.read()
+            self.store.deliver()
+            replay_queued = outbox.queued_bytes
+            burst = replay_queued + sum(len(data) for data in transport.written) - written
+            self.assertGreater(replay_queued, limit)  # most of the replay waits: no overflow
+            self.assertFalse(outbox.overflowed)
+            while not outbox.overflowed:
+                self.send(bob, {"content": "y" * 1000})
+                peak = max(peak, outbox.queued_bytes)
+            self.world.chat.advance(2.5)  # closeHandshakeTimeout
+        self.world.chat.flush()
+        self.assertLessEqual(peak, limit + burst)
+        self.assertGreater(peak, limit)
+        self.assertEqual(alice.close_code, 1008)
+        self.assertEqual(alice.remoteCloseReason, "slow consumer")
