@@ -127,10 +127,17 @@ class ChatServerProtocol(WebSocketServerProtocol):
         except FrameError as error:
             self.send_json(error.to_json())
             return
-        if frame.kind == "typing":
-            self.factory.relay_typing(self)
-            return
-        self.factory.post(self, frame.content, frame.client_msg_id)
+        try:
+            if frame.kind == "typing":
+                self.factory.relay_typing(self)
+            else:
+                self.factory.post(self, frame.content, frame.client_msg_id)
+        except Exception:
+            # A bug must cost one refused frame, not the connection: Autobahn
+            # drops the socket on any exception that escapes onMessage.
+            self.factory.log_failure("handling a frame failed")
+            fault = ChatError("The frame could not be handled.", code="internal_error")
+            self.send_json(FrameError(fault).to_json())
 
     def send_json(self, value: Any) -> None:
         """Send one JSON text frame to this connection, if it is open."""
@@ -215,7 +222,8 @@ class ChatServerFactory(WebSocketServerFactory):
         message_rate: Rate | None = None,
         outbox_limit: int = DEFAULT_LIMIT,
     ) -> None:
-        super().__init__()
+        # No version in the 101 answer's Server header (Autobahn's default has one).
+        super().__init__(server="chatservice")
         self._messages = messages
         self._hub = hub
         self.clock = clock
@@ -486,6 +494,10 @@ class ChatServerFactory(WebSocketServerFactory):
             self._log.failure("posting a message failed", failure)
             error = ChatError("The message could not be sent.", code="internal_error")
         protocol.send_json(FrameError(error, client_msg_id).to_json())
+
+    def log_failure(self, what: str) -> None:
+        """Log the exception being handled, with a traceback, for a protocol."""
+        self._log.failure(what)
 
     def _log_failure(self, failure: Failure) -> None:
         self._log.failure("publishing a room event failed", failure)

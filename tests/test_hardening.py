@@ -613,8 +613,3 @@ class WebSocketHygieneTests(TestCase):
         self.assertEqual(answer.status, 101)
         server = answer.headers.get("server", "")
         self.assertFalse(any(c.isdigit() for c in server), server)
-
-    test_upgrade_answer_carries_no_version.todo = (  # type: ignore[attr-defined]
-        "websocket.py: ChatServerFactory keeps Autobahn's default server string "
-        "'AutobahnPython/<version>' (reported; that module is being changed elsewhere)"
-    )

@@ -493,3 +493,30 @@ class PingTests(RoomTestCase):
         self.assertTrue(pump.serverIO.disconnecting)
         self.assertEqual(watcher.of_type("presence")[-1]["status"], "offline")
         self.assertTrue(watcher.ws_open)
+
+
+class FrameHandlerFaultTests(TestCase):
+    """A bug while handling one frame costs that frame, not the connection."""
+
+    def test_unexpected_error_is_an_error_frame_and_the_socket_stays_open(self) -> None:
+        """An exception in the handler becomes an ``internal_error`` frame; the socket lives."""
+        world = memory_world(self)
+        token, _ = world.rest.register("alice")
+        client = world.chat.connect("/ws?roomId=1", {"Authorization": f"Bearer {token}"})
+        calls = []
+
+        def broken(*args: Any) -> None:
+            calls.append(args)
+            raise RuntimeError("a bug")
+
+        original = world.service.sockets.post
+        world.service.sockets.post = broken  # type: ignore[method-assign,assignment]
+        client.send_json({"content": "boom"})
+        world.chat.flush()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(client.of_type("error")[-1]["code"], "internal_error")
+        world.service.sockets.post = original  # type: ignore[method-assign]
+        client.send_json({"content": "still here"})
+        world.chat.flush()
+        self.assertEqual(client.of_type("message")[-1]["content"], "still here")
+        self.assertEqual(len(calls), 1)
