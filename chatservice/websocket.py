@@ -36,6 +36,7 @@ from chatservice.tokens import Identity
 from chatservice.wire import FrameError, dumps, parse_client_frame
 
 MAX_FRAME_BYTES = 65536
+OPEN = WebSocketProtocol.STATE_OPEN
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
@@ -346,15 +347,21 @@ class ChatServerFactory(WebSocketServerFactory):
         if not sockets:
             return
         frame = self.prepareMessage(event.payload).payloadHybi
+        exclude = event.exclude
+        # The loop runs once per delivery: write_frame's checks are inlined.
+        # (sendPreparedMessage does no state check and costs ~1 us in
+        # bookkeeping per call; writing the frame is ~4x faster.)
         for protocol in sockets:
-            # sendPreparedMessage does no state check and costs ~1 us in
-            # bookkeeping per call; writing the frame directly is ~4x faster.
-            if protocol.session.connection_id == event.exclude:
+            if exclude is not None and protocol.session.connection_id == exclude:
                 continue
             if protocol.held is not None:
                 protocol.held.append(event)
-            else:
-                protocol.write_frame(frame)
+            elif protocol.state == OPEN:
+                outbox = protocol.outbox
+                if outbox is not None:
+                    outbox.write(frame)
+                else:
+                    protocol.write_frame(frame)
 
     def resume(self, protocol: ChatServerProtocol, since: int) -> None:
         """Replay what a reconnecting socket missed, then the ``recovery`` frame.
