@@ -26,11 +26,12 @@ from chatservice.errors import (
     Unauthorized,
     UpgradeRequired,
 )
+from chatservice.fanout import ChatServerFactory
 from chatservice.http import CorsPolicy, bearer_token
 from chatservice.rooms import Rooms
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
-from chatservice.websocket import ChatServerFactory, ChatServerProtocol, SocketSession
+from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
 
 # Connection ids are unique across processes (typing notices name the

@@ -20,6 +20,7 @@ from twisted.web.server import Site
 
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.config import Config
+from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub
@@ -31,7 +32,6 @@ from chatservice.rooms import Rooms
 from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.tickets import TicketBook
 from chatservice.tokens import TokenIssuer
-from chatservice.websocket import ChatServerFactory
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
