@@ -104,23 +104,37 @@ class Accounts:
             RateLimited: too many failed logins for the username or address.
         """
         name_key = form.username.casefold()
+        # Every attempt spends a token *before* its password is checked, and
+        # a success gives it back: attempts checked concurrently cannot all
+        # slip past the limit while the first ones are still being hashed.
+        spent: list[tuple[RateLimiter, str]] = []
         for limiter, key, kind in (
             (self._failures_by_name, name_key, "username"),
             (self._failures_by_address, address, "address"),
         ):
-            decision = limiter.peek(key)
+            decision = limiter.take(key)
             if not decision.allowed:
+                for taken, taken_key in spent:
+                    taken.give_back(taken_key)
                 raise self._refuse(limiter, decision, kind)
+            spent.append((limiter, key))
         try:
-            credentials = await self._store.get_credentials(form.username)
-        except NotFound:
-            credentials = None
-        password_hash = credentials.password_hash if credentials else None
-        if not await self._hasher.verify(form.password, password_hash) or credentials is None:
-            # Only failures count: a user who logs in often is never limited.
-            self._failures_by_name.take(name_key)
-            self._failures_by_address.take(address)
+            try:
+                credentials = await self._store.get_credentials(form.username)
+            except NotFound:
+                credentials = None
+            password_hash = credentials.password_hash if credentials else None
+            matches = await self._hasher.verify(form.password, password_hash)
+        except BaseException:
+            # Not a failed login (e.g. the store is down): it does not count.
+            for limiter, key in spent:
+                limiter.give_back(key)
+            raise
+        if not matches or credentials is None:
             raise Unauthorized("Invalid username or password.", code="invalid_credentials")
+        # Only failures count: a user who logs in often is never limited.
+        for limiter, key in spent:
+            limiter.give_back(key)
         return Session(self._tokens.issue(credentials.user), credentials.user)
 
     async def authenticate(self, token: str) -> Identity:

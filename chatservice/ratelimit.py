@@ -74,6 +74,12 @@ class RateLimiter:
         self._store(key, tokens, now)
         return self._decide(tokens, allowed, cost)
 
+    def give_back(self, key: str, cost: float = 1.0) -> None:
+        """Return tokens taken for an event that turned out not to count."""
+        now = self._clock.seconds()
+        if key in self._buckets:
+            self._store(key, min(float(self.rate.burst), self._level(key, now) + cost), now)
+
     def _store(self, key: str, tokens: float, now: float) -> None:
         self._buckets[key] = (tokens, now)
         self._buckets.move_to_end(key)

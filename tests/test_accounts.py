@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatservice.accounts import Accounts, Session
-from chatservice.errors import Conflict, Unauthorized
+from chatservice.errors import Conflict, RateLimited, Unauthorized
 from chatservice.models import User
 from chatservice.passwords import PasswordHasher
 from chatservice.store.memory import MemoryStore
@@ -109,3 +109,65 @@ class AccountsTests(SynchronousTestCase):
         token = self.tokens.issue(User(42, "ghost", 0))
         error = self.fail_with(self.accounts.authenticate(token), Unauthorized)
         self.assertEqual(error.code, "unauthorized")
+
+
+class HeldPool(ImmediateThreadPool):
+    """A pool that runs nothing until ``release()``: hashes still in progress."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Callable[[bool, Any], None], Callable[[], Any]]] = []
+
+    def callInThreadWithCallback(
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.waiting.append((on_result, lambda: f(*a, **kw)))
+
+    def release(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for on_result, job in waiting:
+            on_result(True, job())
+
+
+class ConcurrentLoginLimitTests(SynchronousTestCase):
+    """Logins checked at the same time cannot slip past the failed-login limit."""
+
+    def setUp(self) -> None:
+        self.reactor = FakeReactor()
+        self.reactor.advance(100)
+        self.pool = HeldPool()
+        self.accounts = Accounts(
+            MemoryStore(self.reactor),
+            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
+            TokenIssuer(TEST_SECRET, 3600, self.reactor),
+            self.reactor,
+        )
+        registering = Deferred.fromCoroutine(
+            self.accounts.register(CredentialsForm("alice", PASSWORD))
+        )
+        self.pool.release()
+        self.successResultOf(registering)
+
+    def login(self, password: str) -> Deferred[Session]:
+        return Deferred.fromCoroutine(
+            self.accounts.login(CredentialsForm("alice", password), "10.0.0.1")
+        )
+
+    def test_eleventh_concurrent_attempt_is_refused_before_hashing(self) -> None:
+        """With ten checks still hashing, the eleventh is 429 and starts no bcrypt job."""
+        attempts = [self.login("wrong password") for _ in range(10)]
+        self.assertEqual(len(self.pool.waiting), 10)
+        self.failureResultOf(self.login("wrong password"), RateLimited)
+        self.assertEqual(len(self.pool.waiting), 10)
+        self.pool.release()
+        for attempt in attempts:
+            self.failureResultOf(attempt, Unauthorized)
+
+    def test_a_success_gives_its_token_back(self) -> None:
+        """Ten right passwords at once leave the limit untouched for the next attempt."""
+        attempts = [self.login(PASSWORD) for _ in range(10)]
+        self.pool.release()
+        for attempt in attempts:
+            self.successResultOf(attempt)
+        eleventh = self.login(PASSWORD)
+        self.pool.release()
+        self.successResultOf(eleventh)
