@@ -35,6 +35,10 @@ from chatservice.websocket import (
 )
 from chatservice.wire import FrameError, dumps
 
+# Seconds a resume waits for the hub to subscribe to the room before it
+# reads the store anyway.
+SUBSCRIBE_WAIT = 2.0
+
 
 @implementer(IRoomListener)
 class ChatServerFactory(WebSocketServerFactory):
@@ -217,9 +221,13 @@ class ChatServerFactory(WebSocketServerFactory):
             subscribed.callback(None)
         else:
             subscribing.addBoth(pass_on)
+        # A hub that cannot subscribe (Redis down) must not stall the resume:
+        # after a bound, read anyway. Pub/sub is at-most-once; what another
+        # process commits meanwhile is in the store for the next resume.
+        waited = _within(subscribed, SUBSCRIBE_WAIT, self.clock)
 
         async def replay() -> Replay:
-            await subscribed
+            await waited
             return await self._messages.replay(room_id, since)
 
         def replayed(result: Replay) -> None:
@@ -246,6 +254,10 @@ class ChatServerFactory(WebSocketServerFactory):
                 self._log.failure("replaying history failed", failure)
                 error = ChatError("The history could not be replayed.", code="internal_error")
             protocol.send_json(FrameError(error).to_json())
+            # Still the one signal API.md gives for "page through history".
+            protocol.send_json(
+                {"type": "recovery", "room_id": room_id, "recovered": False, "last_id": since}
+            )
             self._release(protocol, None)
 
         Deferred.fromCoroutine(replay()).addCallbacks(replayed, failed)

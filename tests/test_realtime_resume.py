@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatservice.messages import MAX_REPLAY
+from twisted.internet.defer import Deferred, fail
+
+from chatservice.errors import StoreUnavailable
+from chatservice.fanout import SUBSCRIBE_WAIT
+from chatservice.messages import MAX_REPLAY, Replay
 from chatservice.tokens import Identity
 from tests.realtime_support import (
     TRANSPORT_BUFFER,
@@ -353,3 +357,45 @@ class LargeReplayTests(RealtimeCase):
         self.assertGreater(peak, limit)
         self.assertEqual(alice.close_code, 1008)
         self.assertEqual(alice.remoteCloseReason, "slow consumer")
+
+
+class StalledSubscriptionResumeTests(RealtimeCase):
+    """A hub that cannot subscribe (Redis down) delays a resume by a bound, not forever."""
+
+    def make_hub(self) -> SlowSubscribeHub:
+        self.hub = SlowSubscribeHub()
+        return self.hub
+
+    def test_replay_goes_ahead_after_the_subscribe_wait(self) -> None:
+        """With the subscription never confirmed, the replay and recovery frame still come."""
+        bob = Identity(self.bob_id, "bob", expires_at=1e12)
+        messages = self.world.service.messages
+        result_now(messages.post(bob, 1, "missed"))
+        alice = self.connect(self.alice, since=0)
+        self.world.chat.flush()
+        self.assertNotIn("recovery", kinds(alice))
+        self.world.chat.advance(SUBSCRIBE_WAIT)
+        self.world.chat.flush()
+        self.assertEqual([f["content"] for f in alice.of_type("message")], ["missed"])
+        recovery = alice.of_type("recovery")
+        self.assertEqual(len(recovery), 1)
+        self.assertTrue(recovery[0]["recovered"])
+
+
+class FailedReplayTests(RealtimeCase):
+    """A replay the store cannot serve still ends with a recovery frame."""
+
+    def test_store_error_gives_error_then_unrecovered_recovery(self) -> None:
+        """An ``error`` frame, then ``recovered: false`` with ``last_id`` = since."""
+
+        def broken(room_id: int, since: int) -> Deferred[Replay]:
+            return fail(StoreUnavailable())
+
+        self.world.service.messages.replay = broken  # type: ignore[assignment,method-assign]
+        alice = self.connect(self.alice, since=7)
+        self.world.chat.flush()
+        self.assertEqual(alice.of_type("error")[0]["code"], "store_unavailable")
+        recovery = alice.of_type("recovery")
+        self.assertEqual(
+            recovery, [{"type": "recovery", "room_id": 1, "recovered": False, "last_id": 7}]
+        )
