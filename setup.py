@@ -20,6 +20,7 @@ setup(
         "twisted[tls]>=24.7",
         "autobahn>=24.4",
         "klein>=24.8",
+        "werkzeug>=2.2",  # imported directly for Klein's routing exceptions
         "treq>=24.9",
         "pyjwt>=2.13",
         "bcrypt>=4.2",

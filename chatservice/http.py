@@ -8,6 +8,7 @@ for hosts that mount us in a ``Site`` of their own.
 
 from __future__ import annotations
 
+import inspect
 from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -107,6 +108,11 @@ def _raw_error_response(error: ChatError) -> bytes:
     ) % (error.status, b"Payload Too Large", SERVER_HEADER, len(body), body)
 
 
+_CAN_SKIP_FORM_PARSING = (
+    "parsePOSTFormSubmission" in inspect.signature(Request.__init__).parameters
+)
+
+
 class LimitedRequest(Request):
     """A request that refuses bodies over ``max_body`` before reading them.
 
@@ -121,8 +127,10 @@ class LimitedRequest(Request):
     def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
         # The Content-Type is not checked (API.md): a JSON body labelled
         # multipart/form-data must reach the route, not be parsed as a form and
-        # refused by Twisted with a bare, body-less 400.
-        kwargs.setdefault("parsePOSTFormSubmission", False)
+        # refused by Twisted with a bare, body-less 400. (Older Twisted
+        # releases lack the switch and always parse forms.)
+        if _CAN_SKIP_FORM_PARSING:
+            kwargs.setdefault("parsePOSTFormSubmission", False)
         super().__init__(channel, *args, **kwargs)
 
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted hook

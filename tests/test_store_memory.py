@@ -48,3 +48,15 @@ class OpenStoreTests(SynchronousTestCase):
     def test_redact_url_keeps_urls_without_password(self) -> None:
         """redact_url leaves a URL without a password as it is."""
         self.assertEqual(redact_url("postgresql://db/chat"), "postgresql://db/chat")
+        self.assertEqual(redact_url("sqlite:///chat.sqlite3"), "sqlite:///chat.sqlite3")
+        self.assertEqual(
+            redact_url("postgresql://db/chat?sslmode=require"),
+            "postgresql://db/chat?sslmode=require",
+        )
+
+    def test_redact_url_hides_query_string_passwords(self) -> None:
+        """A libpq ``?password=`` (or ``sslpassword=``) never reaches a log line."""
+        redacted = redact_url("postgresql://chat@db/chat?password=hunter2&sslpassword=pw2&x=1")
+        self.assertNotIn("hunter2", redacted)
+        self.assertNotIn("pw2", redacted)
+        self.assertEqual(redacted, "postgresql://chat@db/chat?password=***&sslpassword=***&x=1")

@@ -172,8 +172,18 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        parts = parts._replace(netloc=f"{user}:***@{netloc}")
+    if parts.query:
+        # libpq also takes ?password=... (and sslpassword=...).
+        fields = parts.query.split("&")
+        hidden = [
+            f"{name}=***" if "password" in name.lower() else f"{name}={value}" if sep else name
+            for name, sep, value in (field.partition("=") for field in fields)
+        ]
+        parts = parts._replace(query="&".join(hidden))
+    if parts == urlsplit(url):
+        return url  # unsplitting would rewrite e.g. sqlite:///x as sqlite:/x
+    return urlunsplit(parts)
