@@ -365,18 +365,21 @@ class ChatServerFactory(WebSocketServerFactory):
         """Deliver what was accepted, then close every socket with 1001.
 
         Messages already being stored are committed and broadcast first; new
-        frames are refused from now on. Sockets that have not finished their
-        close handshake within ``timeout`` seconds are dropped.
+        frames are refused from now on. Both waits share one deadline:
+        ``timeout`` seconds after the call, sockets that have not finished
+        their close handshake are dropped.
         """
         self._draining = True
+        deadline = self.clock.seconds() + timeout
         if self._in_flight:
             await _within(DeferredList(list(self._in_flight)), timeout, self.clock)
         waiting = list(self._closed.values())
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.close_with(CLOSE_GOING_AWAY, "server shutting down")
-        if waiting:
-            await _within(DeferredList(waiting), timeout, self.clock)
+        left = deadline - self.clock.seconds()
+        if waiting and left > 0:
+            await _within(DeferredList(waiting), left, self.clock)
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.dropConnection(abort=True)

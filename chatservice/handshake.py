@@ -112,6 +112,9 @@ class HandshakeGate:
                 limiter="sockets-per-user",
                 limit=self._max_sockets_per_user,
             )
+        if self._sockets.draining:
+            # Shutdown began while this handshake awaited the store.
+            raise StoreUnavailable("The server is shutting down.")
         connection_id = f"{_PROCESS_TAG}-{next(_connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
         return WebSocketResource(_BoundFactory(self._sockets, session))

@@ -92,6 +92,10 @@ class Messages:
     def _publish_failed(self, failure: Failure, message_id: int) -> None:
         self.log.failure("publishing message {message_id} failed", failure, message_id=message_id)
 
+    def close(self) -> Deferred[None]:
+        """Commit the posts already accepted, then close the store."""
+        return self._committer.close()
+
     async def history(self, query: HistoryQuery) -> Sequence[Message]:
         """Return a page of a room's history, oldest first; ``NotFound`` for no room."""
         await self._store.get_room(query.room_id)

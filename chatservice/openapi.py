@@ -345,7 +345,12 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "A single-use, 30-second ticket for the WebSocket handshake.",
                 "security": [{"bearer": []}],
                 "responses": _responses(
-                    **_authenticated({"201": _json(_ref("Ticket"), "The ticket.")})
+                    **_authenticated(
+                        {
+                            "201": _json(_ref("Ticket"), "The ticket."),
+                            "429": _error("RateLimited"),
+                        }
+                    )
                 ),
             }
         },

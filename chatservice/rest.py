@@ -11,6 +11,7 @@ from typing import Any
 
 from klein import Klein
 from twisted.internet.defer import CancelledError
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -25,6 +26,7 @@ from chatservice.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
 )
@@ -38,6 +40,7 @@ from chatservice.http import (
 )
 from chatservice.messages import Messages
 from chatservice.openapi import DOCUMENT
+from chatservice.ratelimit import Rate, RateLimiter
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore
 from chatservice.tickets import TicketBook
@@ -51,6 +54,8 @@ from chatservice.wire import (
 )
 
 OPENAPI_JSON = dumps(DOCUMENT)
+# A browser needs a ticket per (re)connection: generous, but bounded.
+TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
 class ChatAPI:
@@ -69,6 +74,7 @@ class ChatAPI:
         store: IChatStore,
         handshakes: HandshakeGate,
         max_body: int,
+        clock: IReactorTime,
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
@@ -79,6 +85,7 @@ class ChatAPI:
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
+        self._ticket_limiter = RateLimiter("tickets-per-user", TICKET_RATE, clock)
 
     def resource(self) -> IResource:
         """Return the Klein resource serving these routes."""
@@ -138,6 +145,16 @@ class ChatAPI:
     async def ws_ticket(self, request: IRequest) -> bytes:
         """Issue a single-use, 30-second WebSocket ticket (any body is ignored)."""
         identity = await self._identity(request)
+        decision = self._ticket_limiter.take(str(identity.user_id))
+        if not decision.allowed:
+            # The ticket book is bounded; one user must not evict everyone's.
+            self.log.info("rate limited by {limiter}", limiter=self._ticket_limiter.name)
+            raise RateLimited(
+                decision.retry_after,
+                limiter=self._ticket_limiter.name,
+                limit=decision.limit,
+                reset_after=decision.reset_after,
+            )
         ticket = self._tickets.issue(identity)
         body = {"ticket": ticket, "expires_in": self._tickets.lifetime}
         return respond_json(request, 201, dumps(body))

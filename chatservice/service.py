@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 from twisted.web.server import Site
@@ -56,6 +57,7 @@ class ChatService(Service):
         store: IChatStore | None = None,
         hub: IHub | None = None,
         password_pool: ThreadPool | None = None,
+        stop_reactor_on_failure: bool = False,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -67,6 +69,9 @@ class ChatService(Service):
             hub: a hub instead of the ``LocalHub`` (or, with ``config.redis_url``,
                 the ``RedisHub`` this service starts and stops).
             password_pool: a thread pool for bcrypt instead of a dedicated one.
+            stop_reactor_on_failure: stop the reactor if start-up fails (what
+                ``twistd chat`` wants: nobody else would notice); an
+                embedding application hears of it through ``ready`` instead.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -123,11 +128,15 @@ class ChatService(Service):
                 max_sockets_per_user=config.max_sockets_per_user,
             ),
             max_body=config.max_body_bytes,
+            clock=clock,
             trusted_proxies=config.trust_x_forwarded_for,
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
-        self.ready: Deferred[None] = Deferred()
+        self._stop_reactor_on_failure = stop_reactor_on_failure
+        self._started = False
+        self._start_failure: Failure | None = None
+        self._ready_waiters: list[Deferred[None]] = []
         self._starting: Deferred[None] | None = None
 
     def resource(self) -> IResource:
@@ -148,11 +157,34 @@ class ChatService(Service):
         site.log = lambda request: None  # type: ignore[method-assign]
         return site
 
+    @property
+    def ready(self) -> Deferred[None]:
+        """A new Deferred that fires once the service serves, or fails if start-up failed.
+
+        Each access gives a Deferred of its own, so a failure nobody asked
+        about is logged once (by ``startService``), not again as an
+        "Unhandled error in Deferred".
+        """
+        waiter: Deferred[None] = Deferred()
+        if self._started:
+            waiter.callback(None)
+        elif self._start_failure is not None:
+            waiter.errback(self._start_failure)
+        else:
+            self._ready_waiters.append(waiter)
+        return waiter
+
     def startService(self) -> None:  # noqa: N802 - Twisted hook
         """Open the store, then listen; failures are logged and fail ``ready``."""
         super().startService()
         self._starting = Deferred.fromCoroutine(self._start())
-        self._starting.addCallbacks(self.ready.callback, self._start_failed)
+        self._starting.addCallbacks(self._start_succeeded, self._start_failed)
+
+    def _start_succeeded(self, _: object) -> None:
+        self._started = True
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     async def _start(self) -> None:
         if self._owns_pool:
@@ -178,13 +210,21 @@ class ChatService(Service):
             store=redact_url(self.config.database_url),
         )
 
-    def _start_failed(self, failure: Any) -> None:
+    def _start_failed(self, failure: Failure) -> None:
+        self._start_failure = failure
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for waiter in waiters:
+            waiter.errback(failure)
+        if failure.check(CancelledError):
+            self.log.info("chatservice stopped while starting")
+            return
         self.log.failure("chatservice failed to start", failure)
-        self.ready.errback(failure)
-        if self.config.listen and IReactorCore.providedBy(self._reactor):
-            # Under twistd there is no caller to tell: stop the process.
-            if self._reactor.running:
-                self._reactor.stop()
+        if (
+            self._stop_reactor_on_failure
+            and IReactorCore.providedBy(self._reactor)
+            and self._reactor.running
+        ):
+            self._reactor.stop()
 
     @property
     def listening_ports(self) -> list[IListeningPort]:
@@ -204,10 +244,24 @@ class ChatService(Service):
             if stopping is not None:
                 await stopping
         self._ports.clear()
+        deadline = self._reactor.seconds() + self.config.shutdown_timeout
         await self.sockets.drain(self.config.shutdown_timeout)
         if self._redis is not None:
             await self._redis.stop()
-        await self.store.close()
+        # Through the committer: it commits whatever it already accepted
+        # first, but a commit that never ends must not stop the shutdown.
+        closing = self.messages.close()
+        left = deadline - self._reactor.seconds()
+        if not closing.called:
+            if left > 0:
+                closing.addTimeout(left, self._reactor)
+            else:
+                closing.cancel()
+        try:
+            await closing
+        except (TimeoutError, CancelledError):
+            self.log.warn("the last commit did not finish in time; closing the store anyway")
+            await self.store.close()
         if self._owns_pool and self._password_pool.started:
             self._password_pool.stop()
         self.log.info("chatservice stopped")

@@ -77,7 +77,7 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
     stream = twistd_log_stream(parent.get("logfile"), bool(parent.get("nodaemon")))
     root = _TwistdRoot(make_observer(config.log_level, config.log_format, stream))
     try:
-        service = ChatService(config)
+        service = ChatService(config, stop_reactor_on_failure=True)
     except ChatError as error:
         # twistd would print a traceback; a bad DATABASE_URL deserves one line.
         raise SystemExit(f"twistd chat: DATABASE_URL (--database-url): {error.message}") from None

@@ -83,6 +83,10 @@ class ChatServerProtocol(WebSocketServerProtocol):
         transport.unregisterProducer()  # type: ignore[attr-defined]
         self.outbox = Outbox(transport, self._slow_consumer, self.factory.outbox_limit)
         transport.registerProducer(self.outbox, True)  # type: ignore[attr-defined]
+        if self.factory.draining:
+            # Upgraded just as shutdown began: it would miss the drain's 1001.
+            self.close_with(CLOSE_GOING_AWAY, "server shutting down")
+            return
         clock = self.factory.clock
         left = self.session.identity.expires_at - clock.seconds()
         self._expiry = clock.callLater(max(0.0, left), self._token_expired)

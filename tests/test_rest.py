@@ -40,6 +40,19 @@ class TicketRouteTests(RestTestCase):
         self.assertIsInstance(body["ticket"], str)
         self.assertGreaterEqual(len(body["ticket"]), 20)
 
+    def test_tickets_are_rate_limited_per_user(self) -> None:
+        """A burst of 30 tickets passes; the 31st is 429; another user is unaffected."""
+        for _ in range(30):
+            self.assertEqual(self.request("POST", "/api/ws-ticket", token=self.token).code, 201)
+        reply = self.request("POST", "/api/ws-ticket", token=self.token)
+        self.assertEqual(reply.code, 429)
+        self.assertEqual(reply.json()["code"], "rate_limited")
+        self.assertEqual(reply.header("retry-after"), "1")
+        other, _ = self.register("bob")
+        self.assertEqual(self.request("POST", "/api/ws-ticket", token=other).code, 201)
+        self.reactor.advance(1)
+        self.assertEqual(self.request("POST", "/api/ws-ticket", token=self.token).code, 201)
+
     def test_ticket_stands_for_the_tokens_user_and_expiry(self) -> None:
         """Redeeming the ticket gives the token's user id, name and expiry."""
         ticket = self.request("POST", "/api/ws-ticket", token=self.token).json()["ticket"]
