@@ -21,6 +21,7 @@ from twisted.web.server import Site
 
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.config import Config
+from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
@@ -218,13 +219,26 @@ class ChatService(Service):
         if failure.check(CancelledError):
             self.log.info("chatservice stopped while starting")
             return
-        self.log.failure("chatservice failed to start", failure)
+        if failure.check(ChatError):
+            # e.g. the store is unreachable: the message says it all.
+            self.log.error(
+                "chatservice failed to start: {reason}", reason=failure.getErrorMessage()
+            )
+        else:
+            self.log.failure("chatservice failed to start", failure)
         if (
             self._stop_reactor_on_failure
             and IReactorCore.providedBy(self._reactor)
             and self._reactor.running
         ):
             self._reactor.stop()
+
+    @property
+    def failed_to_start(self) -> bool:
+        """True once start-up has failed (not merely been cancelled by a stop)."""
+        return self._start_failure is not None and not self._start_failure.check(
+            CancelledError
+        )
 
     @property
     def listening_ports(self) -> list[IListeningPort]:

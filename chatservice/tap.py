@@ -6,6 +6,8 @@ has installed the reactor chosen with ``--reactor``.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from typing import Any
 
@@ -85,7 +87,17 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
         # A bad REDIS_URL; the message names the setting.
         raise SystemExit(f"twistd chat: {error}") from None
     service.setServiceParent(root)
+    # twistd exits 0 whatever happened; a supervisor (systemd, a container
+    # runtime) must see a failed start. Runs after twistd's own clean-up.
+    atexit.register(_exit_1_if_failed, service)
     return root
+
+
+def _exit_1_if_failed(service: ChatService) -> None:
+    if service.failed_to_start:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

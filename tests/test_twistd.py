@@ -227,3 +227,15 @@ class TwistdConfigErrorTests(TestCase):
         lines = output.strip().splitlines()
         self.assertEqual(len(lines), 1, output)
         self.assertIn("DATABASE_URL", lines[0])
+
+    async def test_failed_start_exits_1_with_one_error_line(self) -> None:
+        """A store that cannot be opened stops twistd with status 1 and no traceback."""
+        missing = os.path.join(self.mktemp(), "no", "such", "dir", "chat.sqlite3")
+        output, code = await self.run_twistd(
+            "--listen", "tcp:0:interface=127.0.0.1", DATABASE_URL=f"sqlite:///{missing}"
+        )
+        self.assertEqual(code, 1, output)
+        self.assertNotIn("Traceback", output)
+        errors = [line for line in output.splitlines() if "failed to start" in line]
+        self.assertEqual(len(errors), 1, output)
+        self.assertNotIn("chatservice listening on", output)

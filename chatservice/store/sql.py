@@ -112,7 +112,17 @@ class SQLStore:
             "keepalives_count": 3,
             "tcp_user_timeout": 15000,
         }
-        kwargs = {key: value for key, value in defaults.items() if key not in dsn}
+        from psycopg.conninfo import conninfo_to_dict
+
+        from chatservice.store import UnsupportedStoreURL
+
+        try:
+            given = conninfo_to_dict(dsn)
+        except Exception:  # psycopg.ProgrammingError: not a libpq connection string
+            raise UnsupportedStoreURL(
+                f"{redact_url(dsn)!r} is not a valid PostgreSQL connection URL"
+            ) from None
+        kwargs = {key: value for key, value in defaults.items() if key not in given}
         kwargs.update(connect_kwargs)
         config = PoolConfig(
             dbapi_name="psycopg",
