@@ -99,6 +99,29 @@ _CREDENTIALS_BODY = {
     "content": {"application/json": {"schema": _ref("Credentials")}},
 }
 
+
+def _create_room(operation_id: str, summary: str) -> dict[str, Any]:
+    """The create-room operation, served at two paths (the alias is ours)."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("NewRoom")}},
+        },
+        "responses": _responses(
+            **_authenticated(
+                {
+                    "201": _json(_ref("Room"), "Created."),
+                    "400": _error("BadRequest"),
+                    "409": _error("Conflict"),
+                }
+            )
+        ),
+    }
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -252,44 +275,10 @@ DOCUMENT: dict[str, Any] = {
                     )
                 ),
             },
-            "post": {
-                "operationId": "createRoomAlias",
-                "summary": "Create a room (alias of /api/rooms/create).",
-                "security": [{"bearer": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("NewRoom")}},
-                },
-                "responses": _responses(
-                    **_authenticated(
-                        {
-                            "201": _json(_ref("Room"), "Created."),
-                            "400": _error("BadRequest"),
-                            "409": _error("Conflict"),
-                        }
-                    )
-                ),
-            },
+            "post": _create_room("createRoomAlias", "Create a room (alias of /api/rooms/create)."),
         },
         "/api/rooms/create": {
-            "post": {
-                "operationId": "createRoom",
-                "summary": "Create a room.",
-                "security": [{"bearer": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("NewRoom")}},
-                },
-                "responses": _responses(
-                    **_authenticated(
-                        {
-                            "201": _json(_ref("Room"), "Created."),
-                            "400": _error("BadRequest"),
-                            "409": _error("Conflict"),
-                        }
-                    )
-                ),
-            }
+            "post": _create_room("createRoom", "Create a room."),
         },
         "/api/messages": {
             "get": {
