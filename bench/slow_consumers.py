@@ -33,7 +33,7 @@ under a core on a 2-core machine.
         [--rate 50] [--size 3000] [--seconds 25] [--rounds 3] [--no-pin]
 
 The load generator speaks RFC 6455 itself on plain Twisted sockets (see
-``bench/ws_throughput.py``) so that it needs little CPU per frame. A
+``bench/rawws.py``) so that it needs little CPU per frame. A
 non-reader's transport is paused (``pauseProducing``): Twisted stops reading
 its socket, exactly like a client that never reads.
 """
@@ -41,7 +41,6 @@ its socket, exactly like a client that never reads.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import os
 import resource
@@ -58,12 +57,11 @@ from statistics import median
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall, deferLater, react
-from twisted.python.failure import Failure
 
+from bench.rawws import OP_CLOSE, OP_TEXT, RawWebSocket, client_frame
 from bench.twistd_server import TwistdServer, register
-from bench.ws_throughput import OP_CLOSE, OP_PING, OP_TEXT, client_frame
 
 SLOW_CONSUMER_LOG = "closing a slow consumer"
 CLOSE_POLICY_VIOLATION = 1008
@@ -87,95 +85,16 @@ class Stats:
     at_s: array[float] = field(default_factory=lambda: array("d"))
 
 
-class BenchSocket(Protocol):
-    """One WebSocket client: handshake, then split the server's unmasked frames."""
+class BenchSocket(RawWebSocket):
+    """One WebSocket client in room 1 that counts and times the messages it receives."""
 
     def __init__(self, stats: Stats, token: str, host: str, reader: bool) -> None:
+        super().__init__(token, host, 1)
         self.stats = stats
-        self.token = token
-        self.host = host
         self.reader = reader
-        self.opened: Deferred[BenchSocket] = Deferred()
-        self.closed: Deferred[None] = Deferred()
         self.received = 0
-        self.close_code: int | None = None
-        self.lost = False
-        self._open = False
-        self._buffer = b""
 
-    def connectionMade(self) -> None:
-        """Send the opening handshake."""
-        assert self.transport is not None
-        self.transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
-        key = base64.b64encode(os.urandom(16)).decode("ascii")
-        self.transport.write(
-            (
-                "GET /ws?roomId=1 HTTP/1.1\r\n"
-                f"Host: {self.host}\r\n"
-                "Upgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {self.token}\r\n\r\n"
-            ).encode("ascii")
-        )
-
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
-        """Note the end; a socket that never opened fails ``opened``."""
-        self.lost = True
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(f"handshake failed: {self._buffer[:200]!r}"))
-        if not self.closed.called:
-            self.closed.callback(None)
-
-    def dataReceived(self, data: bytes) -> None:
-        """Finish the handshake, then handle each complete frame."""
-        buf = self._buffer + data if self._buffer else data
-        pos = 0
-        if not self._open:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self._buffer = buf
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self._buffer = buf
-                assert self.transport is not None
-                self.transport.loseConnection()
-                return
-            self._open = True
-            pos = end + 4
-            self.opened.callback(self)
-        size = len(buf)
-        while size - pos >= 2:
-            opcode = buf[pos] & 0x0F
-            length = buf[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            end = pos + head + length
-            if end > size:
-                break
-            if opcode == OP_TEXT:
-                self._text(buf, pos + head, end)
-            elif opcode == OP_PING:
-                assert self.transport is not None
-                self.transport.write(client_frame(0xA, buf[pos + head : end]))
-            elif opcode == OP_CLOSE:
-                self.close_code = int.from_bytes(buf[pos + head : pos + head + 2], "big")
-                assert self.transport is not None
-                self.transport.loseConnection()
-            pos = end
-        self._buffer = buf[pos:]
-
-    def _text(self, buf: bytes, start: int, end: int) -> None:
+    def on_text(self, buf: bytes, start: int, end: int) -> None:
         if not buf.startswith(b'{"type":"message"', start):
             return
         self.received += 1

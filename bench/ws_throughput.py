@@ -39,7 +39,6 @@ and masks every frame in Python, as the server does.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -57,10 +56,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater, react
-from twisted.python.failure import Failure
 
+from bench.rawws import OP_CLOSE, OP_TEXT, RawWebSocket, client_frame
 from bench.twistd_server import (
     TwistdServer,
     percentiles,
@@ -68,23 +67,6 @@ from bench.twistd_server import (
     register,
     request,
 )
-
-OP_TEXT = 0x1
-OP_CLOSE = 0x8
-OP_PING = 0x9
-ZERO_MASK = b"\x00\x00\x00\x00"
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """A final, masked client frame (all-zero mask key: the payload is sent as is)."""
-    length = len(payload)
-    if length < 126:
-        head = bytes((0x80 | opcode, 0x80 | length))
-    elif length < 65536:
-        head = bytes((0x80 | opcode, 0x80 | 126)) + length.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8, "big")
-    return head + ZERO_MASK + payload
 
 
 @dataclass
@@ -107,98 +89,22 @@ class Totals:
             self.drained.callback(None)
 
 
-class LoadSocket(Protocol):
+class LoadSocket(RawWebSocket):
     """One sender: a WebSocket client in a closed loop with a window."""
 
     def __init__(
         self, totals: Totals, token: str, user_id: int, room_id: int, host: str, window: int
     ) -> None:
+        super().__init__(token, host, room_id)
         self.totals = totals
-        self.token = token
         self.user_id = user_id
-        self.room_id = room_id
-        self.host = host
         self.window = window
-        self.opened: Deferred[LoadSocket] = Deferred()
-        self.closed: Deferred[None] = Deferred()
-        self._open = False
-        self._buffer = b""
         self._sent_at: dict[str, float] = {}
         self._next = 0
         self._sender_marker = f'"sender_id":{user_id},'.encode()
 
-    def connectionMade(self) -> None:
-        """Send the opening handshake."""
-        assert self.transport is not None
-        self.transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
-        key = base64.b64encode(os.urandom(16)).decode("ascii")
-        self.transport.write(
-            (
-                f"GET /ws?roomId={self.room_id} HTTP/1.1\r\n"
-                f"Host: {self.host}\r\n"
-                "Upgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {self.token}\r\n\r\n"
-            ).encode("ascii")
-        )
-
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
-        """Note the end; a socket that never opened fails ``opened``."""
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(f"handshake failed: {self._buffer[:200]!r}"))
-        if not self.closed.called:
-            self.closed.callback(None)
-
-    def dataReceived(self, data: bytes) -> None:
-        """Finish the handshake, then split the server's (unmasked) frames."""
-        buf = self._buffer + data if self._buffer else data
-        pos = 0
-        if not self._open:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self._buffer = buf
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self._buffer = buf
-                assert self.transport is not None
-                self.transport.loseConnection()
-                return
-            self._open = True
-            pos = end + 4
-            self.opened.callback(self)
-        size = len(buf)
-        while size - pos >= 2:
-            opcode = buf[pos] & 0x0F
-            length = buf[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            end = pos + head + length
-            if end > size:
-                break
-            payload = buf[pos + head : end]
-            pos = end
-            if opcode == OP_TEXT:
-                self._text(payload)
-            elif opcode == OP_PING:
-                assert self.transport is not None
-                self.transport.write(client_frame(0xA, payload))
-            elif opcode == OP_CLOSE:
-                assert self.transport is not None
-                self.transport.loseConnection()
-        self._buffer = buf[pos:]
-
-    def _text(self, payload: bytes) -> None:
+    def on_text(self, buf: bytes, start: int, end: int) -> None:
+        payload = buf[start:end]
         totals = self.totals
         if not payload.startswith(b'{"type":"message"'):
             if payload.startswith(b'{"type":"error"'):
