@@ -45,6 +45,19 @@ class ImmediateThreadPool:
             on_result(True, result)
 
 
+class CountingPool(ImmediateThreadPool):
+    """An inline thread pool that counts its jobs: every bcrypt hash or check is one."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    def callInThreadWithCallback(  # noqa: N802 - ThreadPool's name
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.jobs += 1
+        super().callInThreadWithCallback(on_result, f, *a, **kw)
+
+
 def config_for_tests(**changes: Any) -> Config:
     """A Config for tests: memory store, cost-4 bcrypt, no listening endpoints."""
     base = Config(

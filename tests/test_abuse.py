@@ -10,7 +10,6 @@ log lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from treq.testing import StubTreq
@@ -18,7 +17,7 @@ from twisted.trial.unittest import TestCase
 
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
-from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests
+from tests.fakes import CountingPool, FakeReactor, config_for_tests
 from tests.logcapture import LogCapture
 from tests.rest_support import PASSWORD, Reply, RestTestCase
 from tests.wsclient import HttpAnswer, RecordingClient, memory_world
@@ -28,19 +27,6 @@ LOGIN_WINDOW = 300
 REGISTER_LIMIT = 20
 REGISTER_WINDOW = 3600
 WRONG = "not the password"
-
-
-class CountingPool(ImmediateThreadPool):
-    """An inline thread pool that counts its jobs: every bcrypt hash or check is one."""
-
-    def __init__(self) -> None:
-        self.jobs = 0
-
-    def callInThreadWithCallback(
-        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
-    ) -> None:
-        self.jobs += 1
-        super().callInThreadWithCallback(on_result, f, *a, **kw)
 
 
 class LimitTestCase(RestTestCase):

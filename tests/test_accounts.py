@@ -15,22 +15,9 @@ from chatservice.passwords import PasswordHasher
 from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import CredentialsForm
-from tests.fakes import TEST_SECRET, FakeReactor, ImmediateThreadPool
+from tests.fakes import TEST_SECRET, CountingPool, FakeReactor, ImmediateThreadPool
 
 PASSWORD = "correct horse"
-
-
-class CountingPool(ImmediateThreadPool):
-    """An inline pool that counts the bcrypt jobs it runs."""
-
-    def __init__(self) -> None:
-        self.jobs = 0
-
-    def callInThreadWithCallback(
-        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
-    ) -> None:
-        self.jobs += 1
-        super().callInThreadWithCallback(on_result, f, *a, **kw)
 
 
 class AccountsTests(SynchronousTestCase):
