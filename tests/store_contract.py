@@ -456,6 +456,25 @@ class StoreContractMixin(MixinBase):
         self.assertGreater(later_room.id, room.id)
 
 
+class SQLStoreContractMixin(StoreContractMixin):
+    """The contract on ``SQLStore``: a durable store from the ``build_store`` hook."""
+
+    durable = True
+
+    def build_store(self) -> SQLStore:
+        """Return an unstarted store on this test's database, closed at cleanup."""
+        raise NotImplementedError
+
+    async def make_store(self) -> IChatStore:
+        store = self.build_store()
+        await store.start()
+        return store
+
+    async def reopen_store(self, store: IChatStore) -> IChatStore:
+        await store.close()
+        return await self.make_store()
+
+
 class SQLStoreMixin(MixinBase):
     """Rules of ``SQLStore`` beyond the interface: migrations, retries, closing.
 

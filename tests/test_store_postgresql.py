@@ -20,11 +20,11 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.models import NewMessage
-from chatservice.store import IChatStore, UnsupportedStoreURL, open_store
+from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
-from tests.store_contract import MixinBase, SQLStoreMixin, StoreContractMixin
+from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 
@@ -80,20 +80,10 @@ class PostgreSQLDatabase(MixinBase):
         return store
 
 
-class PostgreSQLContractTests(PostgreSQLDatabase, StoreContractMixin, TestCase):
+class PostgreSQLContractTests(PostgreSQLDatabase, SQLStoreContractMixin, TestCase):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""
 
     skip = SKIP
-    durable = True
-
-    async def make_store(self) -> IChatStore:
-        store = self.build_store()
-        await store.start()
-        return store
-
-    async def reopen_store(self, store: IChatStore) -> IChatStore:
-        await store.close()
-        return await self.make_store()
 
 
 class PostgreSQLStoreTests(PostgreSQLDatabase, SQLStoreMixin, TestCase):

@@ -12,10 +12,10 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.errors import StoreUnavailable
-from chatservice.store import IChatStore, UnsupportedStoreURL, open_store
+from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
-from tests.store_contract import MixinBase, SQLStoreMixin, StoreContractMixin, failure_of
+from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 
 
 class SQLiteDatabase(MixinBase):
@@ -38,19 +38,8 @@ class SQLiteDatabase(MixinBase):
         return store
 
 
-class SQLiteContractTests(SQLiteDatabase, StoreContractMixin, TestCase):
+class SQLiteContractTests(SQLiteDatabase, SQLStoreContractMixin, TestCase):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
-
-    durable = True
-
-    async def make_store(self) -> IChatStore:
-        store = self.build_store()
-        await store.start()
-        return store
-
-    async def reopen_store(self, store: IChatStore) -> IChatStore:
-        await store.close()
-        return await self.make_store()
 
 
 class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, TestCase):
