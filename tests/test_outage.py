@@ -26,7 +26,7 @@ from chatservice.store.database import DEFAULT_RETRY_WINDOW
 from chatservice.store.sql import SQLStore
 from tests.fakes import config_for_tests
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
-from tests.wsclient import RecordingClient, close_tcp, connect_tcp
+from tests.wsclient import RecordingClient, join_tcp, serve_tcp
 
 try:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -235,18 +235,9 @@ class OutageTests(PostgreSQLDatabase, TestCase):
         service = ChatService(
             config_for_tests(listen=("tcp:0:interface=127.0.0.1",)), reactor, store=store
         )
-        service.startService()
-        self.addCleanup(self.stop, service)
-        await service.ready
-        (port,) = service.listening_ports
-        address = port.getHost()
-        assert isinstance(address, IPv4Address)
+        port = await serve_tcp(self, service)
         self.http = HTTPConnectionPool(reactor, persistent=False)
-        return proxy, service, f"http://127.0.0.1:{address.port}"
-
-    async def stop(self, service: ChatService) -> None:
-        if service.running:
-            await service.stopService()
+        return proxy, service, f"http://127.0.0.1:{port}"
 
     async def call(
         self, method: str, url: str, token: str | None = None, body: Any = None
@@ -260,12 +251,7 @@ class OutageTests(PostgreSQLDatabase, TestCase):
         return response.code, await response.json()
 
     async def join(self, base: str, token: str) -> RecordingClient:
-        port = int(base.rsplit(":", 1)[1])
-        client = await connect_tcp(
-            reactor, port, "/ws?roomId=1", {"Authorization": f"Bearer {token}"}
-        )
-        self.addCleanup(close_tcp, client)
-        return client
+        return await join_tcp(self, reactor, int(base.rsplit(":", 1)[1]), token)
 
     async def next_of(self, client: RecordingClient, kind: str) -> dict[str, Any]:
         """Wait for the client's next frame of type ``kind``, skipping others (presence)."""

@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import TestCase
 
 from chatservice.config import Config
@@ -23,7 +22,14 @@ from tests.realtime_support import (
     RealtimeCase,
     TransportRecorder,
 )
-from tests.wsclient import RecordingClient, close_tcp, connect_tcp, no_pumping, server_frames
+from tests.wsclient import (
+    RecordingClient,
+    close_tcp,
+    join_tcp,
+    no_pumping,
+    serve_tcp,
+    server_frames,
+)
 
 OPCODE_PING = 0x9
 
@@ -91,24 +97,10 @@ class IdempotencyAcrossRestartTests(TestCase):
             reactor,
             password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
         )
-        service.startService()
-        self.addCleanup(self.stop, service)
-        await service.ready
-        (port,) = service.listening_ports
-        address = port.getHost()
-        assert isinstance(address, IPv4Address)
-        return service, address.port
-
-    async def stop(self, service: ChatService) -> None:
-        if service.running:
-            await service.stopService()
+        return service, await serve_tcp(self, service)
 
     async def join(self, port: int, token: str) -> RecordingClient:
-        client = await connect_tcp(
-            reactor, port, "/ws?roomId=1", {"Authorization": f"Bearer {token}"}
-        )
-        self.addCleanup(close_tcp, client)
-        return client
+        return await join_tcp(self, reactor, port, token)
 
     async def next_message(self, client: RecordingClient) -> dict[str, Any]:
         while True:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError
 from twisted.trial.unittest import TestCase
@@ -20,9 +19,10 @@ from tests.wsclient import (
     MemoryWorld,
     RawClient,
     RecordingClient,
-    close_tcp,
     connect_tcp,
+    join_tcp,
     memory_world,
+    serve_tcp,
     server_frames,
 )
 
@@ -226,28 +226,14 @@ class RealPortTests(TestCase):
             store=MemoryStore(),
             password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
         )
-        service.startService()
-        self.addCleanup(self.stop, service)
-        await service.ready
-        (port,) = service.listening_ports
-        address = port.getHost()
-        assert isinstance(address, IPv4Address)
-        return service, address.port
-
-    async def stop(self, service: ChatService) -> None:
-        if service.running:
-            await service.stopService()
+        return service, await serve_tcp(self, service)
 
     async def token(self, service: ChatService, name: str) -> str:
         session = await service.accounts.register(CredentialsForm(name, "password-1"))
         return session.token
 
     async def join(self, port: int, token: str) -> RecordingClient:
-        client = await connect_tcp(
-            reactor, port, "/ws?roomId=1", {"Authorization": f"Bearer {token}"}
-        )
-        self.addCleanup(close_tcp, client)
-        return client
+        return await join_tcp(self, reactor, port, token)
 
     async def next_message(self, client: RecordingClient) -> dict[str, Any]:
         while True:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from treq.testing import StubTreq
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.interfaces import IReactorTime
@@ -295,6 +296,33 @@ async def close_tcp(client: RecordingClient) -> None:
         client.sendClose()
     if not client.closed.called:
         await client.closed
+
+
+async def serve_tcp(test: TestCase, service: ChatService) -> int:
+    """Start ``service`` (stopped when the test ends), wait until it is ready; return its port.
+
+    The service's config must listen on exactly one TCP endpoint.
+    """
+    service.startService()
+    test.addCleanup(stop_service, service)
+    await service.ready
+    (port,) = service.listening_ports
+    address = port.getHost()
+    assert isinstance(address, IPv4Address)
+    return address.port
+
+
+async def stop_service(service: ChatService) -> None:
+    """Stop ``service`` unless it is already stopped."""
+    if service.running:
+        await service.stopService()
+
+
+async def join_tcp(test: TestCase, reactor: Any, port: int, token: str) -> RecordingClient:
+    """Join room 1 as ``token``'s user over a real socket, closed when the test ends."""
+    client = await connect_tcp(reactor, port, "/ws?roomId=1", {"Authorization": f"Bearer {token}"})
+    test.addCleanup(close_tcp, client)
+    return client
 
 
 class Rest:
