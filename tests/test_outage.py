@@ -253,13 +253,6 @@ class OutageTests(PostgreSQLDatabase, TestCase):
     async def join(self, base: str, token: str) -> RecordingClient:
         return await join_tcp(self, reactor, int(base.rsplit(":", 1)[1]), token)
 
-    async def next_of(self, client: RecordingClient, kind: str) -> dict[str, Any]:
-        """Wait for the client's next frame of type ``kind``, skipping others (presence)."""
-        while True:
-            frame = await client.inbox.get()
-            if frame["type"] == kind:
-                return frame
-
     async def test_outage_answers_503_and_recovers_without_restart(self) -> None:
         """Cut: /health and REST 503, a post gets an error frame; restored: all works again."""
         proxy, service, base = await self.start_world()
@@ -285,7 +278,7 @@ class OutageTests(PostgreSQLDatabase, TestCase):
         status, body = await self.call("GET", f"{base}/api/messages?roomId=1", alice_token)
         self.assertEqual((status, body["code"]), (503, "store_unavailable"))
         alice.send_json({"content": "lost in the outage", "client_msg_id": "m-1"})
-        error = await self.next_of(alice, "error")
+        error = await alice.next_of("error")
         self.assertEqual((error["code"], error["client_msg_id"]), ("store_unavailable", "m-1"))
 
         proxy.restore()
@@ -299,7 +292,7 @@ class OutageTests(PostgreSQLDatabase, TestCase):
         # broadcasts it; bob's first message frame shows nothing leaked before.
         alice.send_json({"content": "after the outage", "client_msg_id": "m-1"})
         for client in (alice, bob):
-            message = await self.next_of(client, "message")
+            message = await client.next_of("message")
             self.assertEqual(message["content"], "after the outage")
         status, history = await self.call("GET", f"{base}/api/messages?roomId=1", alice_token)
         self.assertEqual(status, 200)
@@ -320,7 +313,7 @@ class OutageTests(PostgreSQLDatabase, TestCase):
         proxy.restore()
         client = await self.join(base, token)
         client.send_json({"content": "hello again"})
-        self.assertEqual((await self.next_of(client, "message"))["content"], "hello again")
+        self.assertEqual((await client.next_of("message"))["content"], "hello again")
 
     async def test_silent_database_is_503_within_the_connect_timeout(self) -> None:
         """A database that accepts but never answers gives /health a 503 after connect_timeout."""

@@ -102,12 +102,6 @@ class IdempotencyAcrossRestartTests(TestCase):
     async def join(self, port: int, token: str) -> RecordingClient:
         return await join_tcp(self, reactor, port, token)
 
-    async def next_message(self, client: RecordingClient) -> dict[str, Any]:
-        while True:
-            frame = await client.inbox.get()
-            if frame["type"] == "message":
-                return frame
-
     async def test_resend_after_restart_returns_the_original(self) -> None:
         """After a restart on SQLite, a resend stores nothing and only its sender gets it."""
         service, port = await self.start(self.config)
@@ -117,7 +111,7 @@ class IdempotencyAcrossRestartTests(TestCase):
         bob_token = (await service.accounts.register(CredentialsForm("bob", "pw-123456"))).token
         alice = await self.join(port, alice_token)
         alice.send_json({"content": "hello", "client_msg_id": "m-1"})
-        original = await self.next_message(alice)
+        original = await alice.next_of("message")
         await close_tcp(alice)
         await service.stopService()
 
@@ -125,10 +119,10 @@ class IdempotencyAcrossRestartTests(TestCase):
         alice = await self.join(port, alice_token)
         bob = await self.join(port, bob_token)
         alice.send_json({"content": "hello again", "client_msg_id": "m-1"})
-        self.assertEqual(await self.next_message(alice), original)
+        self.assertEqual(await alice.next_of("message"), original)
         bob.send_json({"content": "marker"})
-        self.assertEqual((await self.next_message(bob))["content"], "marker")
-        self.assertEqual((await self.next_message(alice))["content"], "marker")
+        self.assertEqual((await bob.next_of("message"))["content"], "marker")
+        self.assertEqual((await alice.next_of("message"))["content"], "marker")
         stored = await service.store.get_messages(1, 10)
         self.assertEqual([m.content for m in stored], ["hello", "marker"])
         self.assertEqual(stored[0].id, original["id"])

@@ -235,12 +235,6 @@ class RealPortTests(TestCase):
     async def join(self, port: int, token: str) -> RecordingClient:
         return await join_tcp(self, reactor, port, token)
 
-    async def next_message(self, client: RecordingClient) -> dict[str, Any]:
-        while True:
-            frame = await client.inbox.get()
-            if frame["type"] == "message":
-                return frame
-
     async def test_two_real_clients_see_each_others_messages(self) -> None:
         """Two Autobahn clients over TCP each receive the other's message."""
         service, port = await self.start_service()
@@ -248,10 +242,10 @@ class RealPortTests(TestCase):
         bob = await self.join(port, await self.token(service, "bob"))
         alice.send_json({"content": "hi bob"})
         for client in (alice, bob):
-            self.assertEqual((await self.next_message(client))["content"], "hi bob")
+            self.assertEqual((await client.next_of("message"))["content"], "hi bob")
         bob.send_json({"content": "hi alice"})
         for client in (alice, bob):
-            self.assertEqual((await self.next_message(client))["content"], "hi alice")
+            self.assertEqual((await client.next_of("message"))["content"], "hi alice")
 
     async def test_stop_closes_real_sockets_with_1001_and_stops_listening(self) -> None:
         """StopService closes a real client with 1001, then the port refuses connections."""

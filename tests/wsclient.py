@@ -104,6 +104,13 @@ class RecordingClient(WebSocketClientProtocol):
         """Send one JSON text frame."""
         self.sendMessage(json.dumps(value).encode("utf-8"))
 
+    async def next_of(self, kind: str) -> dict[str, Any]:
+        """Wait for the next frame of type ``kind``, skipping others (presence)."""
+        while True:
+            frame = await self.inbox.get()
+            if frame["type"] == kind:
+                return frame
+
 
 class RawClient(Protocol):
     """Sends fixed bytes when connected and keeps whatever comes back; never answers."""
