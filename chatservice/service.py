@@ -236,9 +236,7 @@ class ChatService(Service):
     @property
     def failed_to_start(self) -> bool:
         """True once start-up has failed (not merely been cancelled by a stop)."""
-        return self._start_failure is not None and not self._start_failure.check(
-            CancelledError
-        )
+        return self._start_failure is not None and not self._start_failure.check(CancelledError)
 
     @property
     def listening_ports(self) -> list[IListeningPort]:
