@@ -62,12 +62,7 @@ class Accounts:
         # The key (a username or address) is not logged: names are personal
         # data and the limiter name says enough to tune the limit.
         self.log.info("rate limited by {limiter} ({kind})", limiter=limiter.name, kind=key_kind)
-        return RateLimited(
-            decision.retry_after,
-            limiter=limiter.name,
-            limit=decision.limit,
-            reset_after=decision.reset_after,
-        )
+        return limiter.refusal(decision)
 
     async def register(self, form: CredentialsForm, address: str = "") -> Session:
         """Create an account and sign a token for it.

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice.errors import ChatError, RateLimited, StoreUnavailable
+from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, Replay, message_payload
 from chatservice.models import Posted
@@ -312,7 +312,7 @@ class ChatServerFactory(WebSocketServerFactory):
                 limiter=self._message_limiter.name,
                 user_id=session.identity.user_id,
             )
-            error = RateLimited(decision.retry_after, "You are sending messages too fast.")
+            error = self._message_limiter.refusal(decision, "You are sending messages too fast.")
             protocol.send_json(FrameError(error, client_msg_id).to_json())
             return
         posting = self._messages.post(session.identity, session.room_id, content, client_msg_id)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
+from chatservice.errors import RateLimited
+
 
 @dataclass(frozen=True, slots=True)
 class Rate:
@@ -73,6 +75,16 @@ class RateLimiter:
             tokens -= cost
         self._store(key, tokens, now)
         return self._decide(tokens, allowed, cost)
+
+    def refusal(self, decision: Decision, message: str | None = None) -> RateLimited:
+        """The 429 / ``rate_limited`` error for a refused ``decision`` of this limiter."""
+        return RateLimited(
+            decision.retry_after,
+            message,
+            limiter=self.name,
+            limit=decision.limit,
+            reset_after=decision.reset_after,
+        )
 
     def give_back(self, key: str, cost: float = 1.0) -> None:
         """Return tokens taken for an event that turned out not to count."""

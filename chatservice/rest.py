@@ -26,7 +26,6 @@ from chatservice.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
-    RateLimited,
     StoreUnavailable,
     Unauthorized,
 )
@@ -149,12 +148,7 @@ class ChatAPI:
         if not decision.allowed:
             # The ticket book is bounded; one user must not evict everyone's.
             self.log.info("rate limited by {limiter}", limiter=self._ticket_limiter.name)
-            raise RateLimited(
-                decision.retry_after,
-                limiter=self._ticket_limiter.name,
-                limit=decision.limit,
-                reset_after=decision.reset_after,
-            )
+            raise self._ticket_limiter.refusal(decision)
         ticket = self._tickets.issue(identity)
         body = {"ticket": ticket, "expires_in": self._tickets.lifetime}
         return respond_json(request, 201, dumps(body))
