@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from tests.test_twistd import READY_LINE, TWISTD, chat_env, free_port
+from tests.test_twistd import READY_LINE, chat_env, free_port, twistd_args
 
 # A benchmark measures the data path, not the abuse limits: lift them.
 UNLIMITED = {
@@ -46,15 +46,7 @@ class TwistdServer:
         """Spawn the server and return once it logged that it listens."""
         self.port = free_port()
         env = chat_env(DATABASE_URL=self.database_url, **self.settings)
-        args = [
-            sys.executable,
-            *TWISTD,
-            "-n",
-            "--pidfile=",
-            "chat",
-            "--listen",
-            f"tcp:{self.port}:interface=127.0.0.1",
-        ]
+        args = [sys.executable, *twistd_args(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 args, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -34,13 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import treq
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.web.client import HTTPConnectionPool
 
-from tests.test_twistd import TWISTD, TwistdProcess, chat_env, free_port
+from tests.test_twistd import TwistdProcess, chat_env, free_port, twistd_args
+from tests.test_twistd import json_call as call
 
 PAGE = 500
 PASSWORD = "crash-test-password"
@@ -128,14 +128,7 @@ class Server:
         """Spawn the server on a free port; return once it logged that it listens."""
         self.port = free_port()
         self.process = TwistdProcess()
-        args = [
-            *TWISTD,
-            "-n",
-            "--pidfile=",
-            "chat",
-            "--listen",
-            f"tcp:{self.port}:interface=127.0.0.1",
-        ]
+        args = twistd_args(self.port)
         env = chat_env(DATABASE_URL=f"sqlite:///{self._database}", **UNLIMITED)
         self._transport = self._reactor.spawnProcess(
             self.process, sys.executable, [sys.executable, *args], env=env, path=self._workdir
@@ -321,26 +314,6 @@ class Sender:
             self._pump()
         elif previous is None:
             self._result.problem(f"{client_msg_id} acknowledged but never sent")
-
-
-async def call(
-    pool: HTTPConnectionPool,
-    method: str,
-    url: str,
-    token: str | None = None,
-    body: Any = None,
-    expect: int = 200,
-) -> Any:
-    """Make one JSON request; fail unless the status is ``expect``."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    kwargs: dict[str, Any] = {"headers": headers, "pool": pool}
-    if body is not None:
-        kwargs["json"] = body
-    response = await treq.request(method, url, **kwargs)
-    data = await response.json()
-    if response.code != expect:
-        raise AssertionError(f"{method} {url}: {response.code} {data}")
-    return data
 
 
 async def history(

@@ -50,6 +50,18 @@ def forge(claims: Mapping[str, Any], key: str = TEST_SECRET, algorithm: str = "H
         return jwt.encode(dict(claims), key, algorithm=algorithm)
 
 
+def alice_claims(user_id: int, now: int, **changes: Any) -> dict[str, Any]:
+    """Claims like the service's own for alice, with some changed or (None) removed."""
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "username": "alice",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
 class RestTestCase(SynchronousTestCase):
     """A started in-memory ChatService and a StubTreq client for its resource."""
 

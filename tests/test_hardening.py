@@ -35,7 +35,7 @@ from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service
 from tests.logcapture import LogCapture
-from tests.rest_support import PASSWORD, Reply, RestTestCase, forge
+from tests.rest_support import PASSWORD, Reply, RestTestCase, alice_claims, forge
 from tests.wsclient import (
     HttpAnswer,
     MemoryWorld,
@@ -145,15 +145,7 @@ class TokenMatrixCase(TestCase):
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         """Claims like the service's own for alice, with some changed or (None) removed."""
-        now = int(self.world.reactor.seconds())
-        claims: dict[str, Any] = {
-            "sub": str(self.user_id),
-            "username": "alice",
-            "iat": now,
-            "exp": now + 3600,
-        }
-        claims.update(changes)
-        return {k: v for k, v in claims.items() if v is not None}
+        return alice_claims(self.user_id, int(self.world.reactor.seconds()), **changes)
 
     def bad_tokens(self) -> list[BadToken]:
         """Every kind of bad credential, each otherwise a perfectly good token for alice."""

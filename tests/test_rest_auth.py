@@ -7,7 +7,7 @@ from typing import Any
 import jwt
 
 from tests.fakes import TEST_SECRET
-from tests.rest_support import PASSWORD, Reply, RestTestCase, forge
+from tests.rest_support import PASSWORD, Reply, RestTestCase, alice_claims, forge
 
 EXPIRY_SECONDS = 24 * 3600  # config_for_tests keeps the default JWT_EXPIRY
 
@@ -292,15 +292,7 @@ class AuthenticationTests(RestTestCase):
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         """Claims like the service's own for alice, with some changed or (None) removed."""
-        now = int(self.reactor.seconds())
-        claims: dict[str, Any] = {
-            "sub": str(self.user_id),
-            "username": "alice",
-            "iat": now,
-            "exp": now + 3600,
-        }
-        claims.update(changes)
-        return {k: v for k, v in claims.items() if v is not None}
+        return alice_claims(self.user_id, int(self.reactor.seconds()), **changes)
 
     def answers(self, headers: dict[str, str]) -> dict[str, tuple[int, str | None]]:
         """Call every authenticated route with these headers; (status, code) by route."""

@@ -29,6 +29,31 @@ CLOSE_GOING_AWAY = 1001
 TWISTD = ("-c", "from twisted.scripts.twistd import run; run()")
 
 
+def twistd_args(port: int) -> list[str]:
+    """Arguments after the Python executable that run ``twistd -n chat`` on ``port``."""
+    return [*TWISTD, "-n", "--pidfile=", "chat", "--listen", f"tcp:{port}:interface=127.0.0.1"]
+
+
+async def json_call(
+    pool: HTTPConnectionPool,
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: Any = None,
+    expect: int = 200,
+) -> Any:
+    """Make one JSON request over real HTTP; fail unless the status is ``expect``."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs: dict[str, Any] = {"headers": headers, "pool": pool}
+    if body is not None:
+        kwargs["json"] = body
+    response = await treq.request(method, url, **kwargs)
+    data = await response.json()
+    if response.code != expect:
+        raise AssertionError(f"{method} {url}: {response.code} {data}")
+    return data
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -86,15 +111,7 @@ class TwistdEndToEndTests(TestCase):
     async def start_twistd(self, **settings: str) -> tuple[TwistdProcess, str, int]:
         port = free_port()
         process = TwistdProcess()
-        args = [
-            sys.executable,
-            *TWISTD,
-            "-n",
-            "--pidfile=",
-            "chat",
-            "--listen",
-            f"tcp:{port}:interface=127.0.0.1",
-        ]
+        args = [sys.executable, *twistd_args(port)]
         workdir = self.mktemp()
         os.makedirs(workdir)
         transport = reactor.spawnProcess(
@@ -119,14 +136,7 @@ class TwistdEndToEndTests(TestCase):
         body: Any = None,
         expect: int = 200,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        kwargs: dict[str, Any] = {"headers": headers, "pool": self.pool}
-        if body is not None:
-            kwargs["json"] = body
-        response = await treq.request(method, url, **kwargs)
-        data = await response.json()
-        self.assertEqual(response.code, expect, data)
-        return data
+        return await json_call(self.pool, method, url, token, body, expect)
 
     async def test_serves_rest_and_websocket_then_stops_on_sigterm(self) -> None:
         """Register, log in, create a room, chat over WebSocket, read history; SIGTERM exits 0."""
