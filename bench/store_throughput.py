@@ -34,25 +34,13 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import react
 
+from bench.twistd_server import percentiles
 from chatservice.models import NewMessage, Posted
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
 
 reactor: Any = _reactor
-
-
-def percentiles(samples_ms: Sequence[float]) -> str:
-    """Format p50/p90/p99/max of ``samples_ms``."""
-    ordered = sorted(samples_ms)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return (
-        f"p50 {at(0.50):7.2f} ms  p90 {at(0.90):7.2f} ms  "
-        f"p99 {at(0.99):7.2f} ms  max {ordered[-1]:7.2f} ms  (n={len(ordered)})"
-    )
 
 
 async def write_phase(

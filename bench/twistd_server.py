@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -143,7 +144,7 @@ def postgres_schema_url(dsn: str, schema: str) -> str:
     return f"{dsn}{separator}options={quote(f'-c search_path={schema}')}"
 
 
-def percentiles(samples_ms: list[float]) -> str:
+def percentiles(samples_ms: Sequence[float]) -> str:
     """Format p50/p90/p99/max of ``samples_ms`` (milliseconds)."""
     if not samples_ms:
         return "(no samples)"
