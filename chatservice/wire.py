@@ -52,8 +52,7 @@ def parse_json(data: bytes | str) -> Any:
         raise InvalidJSON() from None
     # Walking every value costs; nesting deeper than the limit needs more
     # opening brackets than the limit, which almost no real body has.
-    text = data
-    if (text.count("[") + text.count("{")) > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+    if (data.count("[") + data.count("{")) > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise InvalidRequest("The JSON is nested too deeply.")
     return value
 
