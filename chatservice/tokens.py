@@ -6,6 +6,7 @@ clock is injected so expiry can be tested without waiting.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -16,6 +17,14 @@ from chatservice.errors import Unauthorized
 from chatservice.models import User
 
 ALGORITHM = "HS256"
+
+# User ids are signed 64-bit integers in every store.
+MAX_USER_ID = 2**63 - 1
+
+# The largest ``exp``/``iat`` accepted: the end of year 9999, like most JWT
+# libraries. A bigger number cannot be a time this service issued, and past
+# 1e308 it no longer converts to a float at all.
+MAX_TIMESTAMP = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +83,13 @@ class TokenIssuer:
                 )
         except jwt.InvalidTokenError:
             raise Unauthorized("The token is invalid.") from None
-        exp, iat, sub = claims["exp"], claims["iat"], claims["sub"]
+        exp, iat = claims["exp"], claims["iat"]
+        user_id = _user_id(claims["sub"])
         username = claims.get("username")
         if (
-            not isinstance(exp, int | float)
-            or not isinstance(iat, int | float)
-            or isinstance(exp, bool)
-            or not isinstance(sub, str)
-            or not (sub.isascii() and sub.isdigit())
+            not _is_timestamp(exp)
+            or not _is_timestamp(iat)
+            or user_id is None
             or not isinstance(username, str)
         ):
             raise Unauthorized("The token is invalid.")
@@ -89,4 +97,33 @@ class TokenIssuer:
             raise Unauthorized("The token has expired.", code="token_expired")
         if iat > now + 60:
             raise Unauthorized("The token is not valid yet.")
-        return Identity(int(sub), username, float(exp))
+        return Identity(user_id, username, float(exp))
+
+
+def _user_id(sub: object) -> int | None:
+    """Return the user id a ``sub`` claim names, or None if it names none.
+
+    Checked here, not by the store: an id past 64 bits overflows the SQLite
+    driver, and Python refuses to parse more than 4,300 digits, so either
+    would be a 500 on every authenticated route instead of a 401.
+    """
+    if not isinstance(sub, str) or not (sub.isascii() and sub.isdigit()):
+        return None
+    digits = sub.lstrip("0")
+    if not digits or len(digits) > len(str(MAX_USER_ID)):
+        return None
+    user_id = int(digits)
+    return user_id if user_id <= MAX_USER_ID else None
+
+
+def _is_timestamp(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds a token could carry.
+
+    PyJWT's JSON reader accepts ``NaN`` and ``Infinity``: a NaN ``exp``
+    compares false with everything and would never expire.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP

@@ -135,3 +135,58 @@ class NonAsciiSubjectTests(SynchronousTestCase):
         )
         with self.assertRaises(Unauthorized):
             issuer.verify(token)
+
+
+class OutOfRangeClaimTests(SynchronousTestCase):
+    """Numbers in a validly signed token that no user id or time can be: 401, never a 500."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.issuer = TokenIssuer(TEST_SECRET, LIFETIME, self.clock)
+
+    def token(self, **changes: Any) -> str:
+        claims: dict[str, Any] = {
+            "sub": "7",
+            "username": "bob",
+            "iat": START,
+            "exp": START + LIFETIME,
+        }
+        claims.update(changes)
+        return forge(claims)
+
+    def assert_refused(self, token: str) -> None:
+        error = self.assertRaises(Unauthorized, self.issuer.verify, token)
+        self.assertEqual((error.status, error.code), (401, "unauthorized"))
+
+    def test_largest_64_bit_sub_is_accepted(self) -> None:
+        """A sub of 2**63-1 is a possible id: it verifies; the store says if it exists."""
+        self.assertEqual(self.issuer.verify(self.token(sub=str(2**63 - 1))).user_id, 2**63 - 1)
+
+    def test_sub_beyond_64_bits_is_refused(self) -> None:
+        """A sub past 2**63-1 (e.g. 100000000000000000000) is no id this service issues."""
+        for sub in (str(2**63), "100000000000000000000"):
+            self.assert_refused(self.token(sub=sub))
+
+    def test_sub_of_thousands_of_digits_is_refused(self) -> None:
+        """A sub longer than Python parses (4,300 digits) is a 401, not a ValueError."""
+        self.assert_refused(self.token(sub="9" * 5000))
+
+    def test_leading_zeros_do_not_hide_a_small_sub(self) -> None:
+        """Zeros in front of a sub are not digits of its value."""
+        self.assertEqual(self.issuer.verify(self.token(sub="0" * 5000 + "7")).user_id, 7)
+
+    def test_zero_sub_is_refused(self) -> None:
+        """Ids start at 1."""
+        self.assert_refused(self.token(sub="0"))
+
+    def test_huge_exp_is_refused(self) -> None:
+        """An exp past 1e308 (no float holds it) is a 401, not an OverflowError."""
+        self.assert_refused(self.token(exp=10**400))
+
+    def test_non_finite_times_are_refused(self) -> None:
+        """Infinity or NaN in exp or iat (PyJWT's JSON reader accepts them) is refused."""
+        for claim in ("exp", "iat"):
+            for value in (float("inf"), float("-inf"), float("nan")):
+                with self.subTest(claim=claim, value=value):
+                    self.assert_refused(self.token(**{claim: value}))
