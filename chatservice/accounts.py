@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chatservice.errors import Conflict, NotFound, RateLimited, Unauthorized
+from chatservice.errors import (
+    Conflict,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from chatservice.models import User
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Decision, Rate, RateLimiter
@@ -126,7 +132,7 @@ class Accounts:
                 limiter.give_back(key)
             raise
         if not matches or credentials is None:
-            raise Unauthorized("Invalid username or password.", code="invalid_credentials")
+            raise InvalidCredentials()
         # Only failures count: a user who logs in often is never limited.
         for limiter, key in spent:
             limiter.give_back(key)

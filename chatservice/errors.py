@@ -1,9 +1,15 @@
-"""The errors the service answers with, one class per row of API.md's table.
+"""The errors the service answers with: one class per machine-readable code.
 
 Use cases raise these; ``rest.py`` renders them as ``{"error", "code"}`` JSON
 and ``websocket.py`` as ``error`` frames or handshake refusals. Anything that
 is not a ``ChatError`` is a server fault: logged, and answered with a generic
 500 that carries no detail.
+
+Every code is a class, so the classes are the one list of what a client can
+be answered with: ``all_error_classes()`` walks them for the OpenAPI document
+and the test that keeps ``docs/protocol.md`` honest. A new code is a new class
+here, with its own ``code``, ``status`` and a docstring whose first line says
+what it means to a client.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ class ChatError(Exception):
     message: str = "The request is invalid."
 
     def __init__(self, message: str | None = None, code: str | None = None) -> None:
+        # ``code=`` is kept for callers outside this package; in it, a code is
+        # a class, so that ``all_error_classes`` can list it.
         self.message = message if message is not None else type(self).message
         if code is not None:
             self.code = code
@@ -27,6 +35,35 @@ class ChatError(Exception):
     def to_json(self) -> dict[str, str]:
         """Return the JSON body clients see."""
         return {"error": self.message, "code": self.code}
+
+    @classmethod
+    def meaning(cls) -> str:
+        """What the code means to a client: the first line of the class docstring."""
+        lines = (cls.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
+
+
+def all_error_classes() -> list[type[ChatError]]:
+    """Every error class that names a code of its own, in definition order.
+
+    The walk is over ``__subclasses__``, so a class added anywhere (here, by
+    convention) is listed without being registered. A subclass that does not
+    set its own ``code`` is not a code of its own: a wrapper such as
+    ``wire.FrameError`` (which carries another error's code) or a start-up
+    error that never reaches a client, such as ``store.UnsupportedStoreURL``.
+
+    Returns:
+        The classes, parents before their subclasses. Two classes with one
+        code would be a bug (the tests check that each code is listed once).
+    """
+    found: list[type[ChatError]] = []
+    pending = list(ChatError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        if "code" in vars(cls):
+            found.append(cls)
+        pending[0:0] = cls.__subclasses__()
+    return found
 
 
 class InvalidJSON(ChatError):
@@ -44,12 +81,40 @@ class InvalidRequest(ChatError):
     code = "invalid_request"
 
 
+class PasswordTooLong(InvalidRequest):
+    """A registration password over bcrypt's 72 bytes (UTF-8), refused rather than truncated."""
+
+    code = "password_too_long"
+    message = "The password is too long."
+
+
+class ContentTooLong(InvalidRequest):
+    """A WebSocket message longer than MAX_MESSAGE_LENGTH code points (after trimming)."""
+
+    code = "content_too_long"
+    message = "The message is too long."
+
+
 class Unauthorized(ChatError):
-    """A missing, malformed, expired or forged token, or wrong credentials."""
+    """A missing, malformed or forged token or ticket, or one whose user is gone."""
 
     status = 401
     code = "unauthorized"
     message = "Authentication is required."
+
+
+class InvalidCredentials(Unauthorized):
+    """A login with an unknown username or a wrong password (the two are not told apart)."""
+
+    code = "invalid_credentials"
+    message = "Invalid username or password."
+
+
+class TokenExpired(Unauthorized):
+    """A token that was valid but is past its ``exp``: log in again."""
+
+    code = "token_expired"
+    message = "The token has expired."
 
 
 class Forbidden(ChatError):

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice.errors import ChatError, StoreUnavailable
+from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, Replay, message_payload
 from chatservice.models import Posted
@@ -252,7 +252,7 @@ class ChatServerFactory(WebSocketServerFactory):
             error = failure.value
             if not isinstance(error, ChatError):
                 self._log.failure("replaying history failed", failure)
-                error = ChatError("The history could not be replayed.", code="internal_error")
+                error = InternalError("The history could not be replayed.")
             protocol.send_json(FrameError(error).to_json())
             # Still the one signal API.md gives for "page through history".
             protocol.send_json(
@@ -344,7 +344,7 @@ class ChatServerFactory(WebSocketServerFactory):
         error = failure.value
         if not isinstance(error, ChatError):
             self._log.failure("posting a message failed", failure)
-            error = ChatError("The message could not be sent.", code="internal_error")
+            error = InternalError("The message could not be sent.")
         protocol.send_json(FrameError(error, client_msg_id).to_json())
 
     def log_failure(self, what: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import jwt
 from twisted.internet.interfaces import IReactorTime
 
-from chatservice.errors import Unauthorized
+from chatservice.errors import TokenExpired, Unauthorized
 from chatservice.models import User
 
 ALGORITHM = "HS256"
@@ -94,7 +94,7 @@ class TokenIssuer:
         ):
             raise Unauthorized("The token is invalid.")
         if exp <= now:
-            raise Unauthorized("The token has expired.", code="token_expired")
+            raise TokenExpired()
         if iat > now + 60:
             raise Unauthorized("The token is not valid yet.")
         return Identity(user_id, username, float(exp))

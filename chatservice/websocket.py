@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.protocol import WebSocketProtocol
 
-from chatservice.errors import (
-    ChatError,
-)
+from chatservice.errors import InternalError
 from chatservice.hub import RoomEvent
 from chatservice.outbox import Outbox
 from chatservice.ratelimit import Rate
@@ -132,7 +130,7 @@ class ChatServerProtocol(WebSocketServerProtocol):
             # A bug must cost one refused frame, not the connection: Autobahn
             # drops the socket on any exception that escapes onMessage.
             self.factory.log_failure("handling a frame failed")
-            fault = ChatError("The frame could not be handled.", code="internal_error")
+            fault = InternalError("The frame could not be handled.")
             self.send_json(FrameError(fault).to_json())
 
     def send_json(self, value: Any) -> None:

@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatservice.errors import ChatError, InvalidJSON, InvalidRequest
+from chatservice.errors import (
+    ChatError,
+    ContentTooLong,
+    InvalidJSON,
+    InvalidRequest,
+    PasswordTooLong,
+)
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 MIN_PASSWORD_BYTES = 8
@@ -114,10 +120,7 @@ def parse_registration(data: bytes) -> CredentialsForm:
     if size < MIN_PASSWORD_BYTES:
         raise InvalidRequest(f"'password' must be at least {MIN_PASSWORD_BYTES} bytes.")
     if size > MAX_PASSWORD_BYTES:
-        raise InvalidRequest(
-            f"'password' must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8.",
-            code="password_too_long",
-        )
+        raise PasswordTooLong(f"'password' must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8.")
     return CredentialsForm(username, password)
 
 
@@ -260,9 +263,7 @@ def parse_client_frame(text: str, max_length: int) -> ClientFrame:
         if not content:
             raise InvalidRequest("'content' must not be empty.")
         if len(content) > max_length:
-            raise InvalidRequest(
-                f"'content' must be at most {max_length} characters.", code="content_too_long"
-            )
+            raise ContentTooLong(f"'content' must be at most {max_length} characters.")
         return ClientFrame("message", content, client_msg_id)
     except ChatError as error:
         raise FrameError(error, echo_id) from None
