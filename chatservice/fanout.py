@@ -1,14 +1,13 @@
 """ChatServerFactory: every live socket of this process, by room, and the hub's listener.
 
-It keeps room membership and presence, posts messages (rate-limited) through
-the use case, writes each room event to every open socket of the room
-(framed once per process), replays history to resuming sockets, and drains
-on shutdown.
+It keeps room membership and presence, posts messages through the use case,
+writes each room event to every open socket of the room (framed once per
+process), runs the I/O of a resuming socket's catch-up (``resume.py`` decides
+what to send), and drains on shutdown.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -24,7 +23,7 @@ from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, Replay, message_payload
 from chatservice.models import Posted
 from chatservice.outbox import DEFAULT_LIMIT
-from chatservice.ratelimit import Rate, RateLimiter
+from chatservice.ratelimit import RateLimiter
 from chatservice.websocket import (
     CLOSE_GOING_AWAY,
     MAX_FRAME_BYTES,
@@ -57,7 +56,6 @@ class ChatServerFactory(WebSocketServerFactory):
         max_message_length: int,
         ping_interval: float,
         ping_timeout: float,
-        message_rate: Rate | None = None,
         outbox_limit: int = DEFAULT_LIMIT,
     ) -> None:
         # No version in the 101 answer's Server header (Autobahn's default has one).
@@ -68,9 +66,6 @@ class ChatServerFactory(WebSocketServerFactory):
         self.max_message_length = max_message_length
         self.outbox_limit = outbox_limit
         self._sockets_per_user: dict[int, int] = defaultdict(int)
-        self._message_limiter = RateLimiter(
-            "messages-per-user", message_rate or Rate(burst=20, per_second=10.0), clock
-        )
         self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
         self._subscribed: dict[int, Deferred[None]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
@@ -191,8 +186,8 @@ class ChatServerFactory(WebSocketServerFactory):
         for protocol in sockets:
             if exclude is not None and protocol.session.connection_id == exclude:
                 continue
-            if protocol.held is not None:
-                protocol.held.append(event)
+            if protocol.resuming is not None:
+                protocol.resuming.hold(event)
             elif protocol.state == OPEN:
                 outbox = protocol.outbox
                 if outbox is not None:
@@ -200,23 +195,22 @@ class ChatServerFactory(WebSocketServerFactory):
                 else:
                     protocol.write_frame(frame)
 
-    def resume(self, protocol: ChatServerProtocol, since: int) -> None:
-        """Replay what a reconnecting socket missed, then the ``recovery`` frame.
+    def resume(self, protocol: ChatServerProtocol) -> None:
+        """Read what a reconnecting socket missed and send it, then what it held.
 
-        The socket already receives the room's live events, but holds them;
-        only then is the store read, so nothing committed in between is
-        missed, and held messages the replay already sent are dropped.
+        The socket already receives the room's live events, but holds them
+        (``protocol.resuming``); only then is the store read, so nothing
+        committed in between is missed.
         """
-        if protocol.held is None:
-            protocol.held = []
-        room_id = protocol.session.room_id
+        state = protocol.resuming
+        assert state is not None
         subscribed: Deferred[None] = Deferred()
 
         def pass_on(result: object) -> object:
             subscribed.callback(None)
             return result
 
-        subscribing = self._subscribed.get(room_id)
+        subscribing = self._subscribed.get(state.room_id)
         if subscribing is None:
             subscribed.callback(None)
         else:
@@ -228,49 +222,26 @@ class ChatServerFactory(WebSocketServerFactory):
 
         async def replay() -> Replay:
             await waited
-            return await self._messages.replay(room_id, since)
+            return await self._messages.replay(state.room_id, state.since)
 
         def replayed(result: Replay) -> None:
-            last_id = since
-            frames = []
-            for message in result.messages:
-                frames.append(self.prepareMessage(message_payload(message)).payloadHybi)
-                last_id = message.id
-            recovery = {
-                "type": "recovery",
-                "room_id": room_id,
-                "recovered": result.recovered,
-                "last_id": last_id,
-            }
-            frames.append(self.prepareMessage(dumps(recovery)).payloadHybi)
-            # Up to MAX_REPLAY messages at once, faster than any peer reads:
-            # not a sign of a slow consumer.
-            protocol.write_frames(frames)
-            self._release(protocol, last_id if result.recovered else None)
+            self._finish_resume(protocol, state.replayed(result))
 
         def failed(failure: Failure) -> None:
             error = failure.value
             if not isinstance(error, ChatError):
                 self._log.failure("replaying history failed", failure)
                 error = InternalError("The history could not be replayed.")
-            protocol.send_json(FrameError(error).to_json())
-            # Still the one signal API.md gives for "page through history".
-            protocol.send_json(
-                {"type": "recovery", "room_id": room_id, "recovered": False, "last_id": since}
-            )
-            self._release(protocol, None)
+            self._finish_resume(protocol, state.failed(error))
 
         Deferred.fromCoroutine(replay()).addCallbacks(replayed, failed)
 
-    def _release(self, protocol: ChatServerProtocol, replayed_up_to: int | None) -> None:
-        """Send the live events held during a replay, minus those it already sent."""
-        held, protocol.held = protocol.held or [], None
-        for event in held:
-            if replayed_up_to is not None:
-                message_id = _message_id(event.payload)
-                if message_id is not None and message_id <= replayed_up_to:
-                    continue
-            protocol.write_frame(self.prepareMessage(event.payload).payloadHybi)
+    def _finish_resume(self, protocol: ChatServerProtocol, payloads: list[bytes]) -> None:
+        """Send a resume's payloads in one burst and go live."""
+        protocol.resuming = None
+        # Up to MAX_REPLAY messages and the held events at once, faster than
+        # any peer reads: not a sign of a slow consumer.
+        protocol.write_frames([self.prepareMessage(p).payloadHybi for p in payloads])
 
     def slow_consumer(self, protocol: ChatServerProtocol) -> None:
         """Log a socket closed for not reading."""
@@ -305,16 +276,6 @@ class ChatServerFactory(WebSocketServerFactory):
             )
             return
         session = protocol.session
-        decision = self._message_limiter.take(str(session.identity.user_id))
-        if not decision.allowed:
-            self._log.info(
-                "rate limited by {limiter} (user {user_id})",
-                limiter=self._message_limiter.name,
-                user_id=session.identity.user_id,
-            )
-            error = self._message_limiter.refusal(decision, "You are sending messages too fast.")
-            protocol.send_json(FrameError(error, client_msg_id).to_json())
-            return
         posting = self._messages.post(session.identity, session.room_id, content, client_msg_id)
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.
@@ -403,11 +364,3 @@ def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Deferred[N
 
     d.addBoth(finished)
     return done
-
-
-def _message_id(payload: bytes) -> int | None:
-    """The id of a message event's payload; None for other events (never dropped)."""
-    if not payload.startswith(b'{"type":"message"'):
-        return None
-    value = json.loads(payload).get("id")
-    return value if isinstance(value, int) else None

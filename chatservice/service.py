@@ -32,6 +32,7 @@ from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.rooms import Rooms
 from chatservice.store import IChatStore, open_store, redact_url
+from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
 from chatservice.tokens import TokenIssuer
 
@@ -102,7 +103,15 @@ class ChatService(Service):
         )
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits)
         self.rooms = Rooms(self.store, clock)
-        self.messages = Messages(self.store, self.hub, clock)
+        self.messages = Messages(
+            self.store,
+            self.hub,
+            clock,
+            # Posts that arrive during a commit share the next one; closed
+            # last on shutdown, through ``messages.close()``.
+            committer=GroupCommitStore(self.store),
+            message_rate=Rate(burst=config.message_burst, per_second=config.message_rate),
+        )
         cors = CorsPolicy(config.cors_origins)
         self.sockets = ChatServerFactory(
             messages=self.messages,
@@ -111,7 +120,6 @@ class ChatService(Service):
             max_message_length=config.max_message_length,
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
-            message_rate=Rate(burst=config.message_burst, per_second=config.message_rate),
             outbox_limit=config.ws_max_buffer,
         )
         api = ChatAPI(

@@ -9,20 +9,18 @@ against its buffer bound. Room membership and fan-out are ``fanout.py``'s.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.protocol import WebSocketProtocol
+from twisted.internet.interfaces import IReactorTime
 
 from chatservice.errors import InternalError
-from chatservice.hub import RoomEvent
 from chatservice.outbox import Outbox
 from chatservice.ratelimit import Rate
+from chatservice.resume import ResumeState
 from chatservice.tokens import Identity
 from chatservice.wire import FrameError, dumps, parse_client_frame
-
-if TYPE_CHECKING:
-    from chatservice.fanout import ChatServerFactory
 
 MAX_FRAME_BYTES = 65536
 OPEN = WebSocketProtocol.STATE_OPEN
@@ -43,6 +41,46 @@ class SocketSession:
     connection_id: str
 
 
+class SocketHost(Protocol):
+    """What a connection needs from the factory that built it (``fanout.ChatServerFactory``).
+
+    Named here so this module depends on the shape, not on the factory's
+    module (which imports this one): tests can host a protocol in a stub.
+    """
+
+    clock: IReactorTime
+    max_message_length: int
+    outbox_limit: int
+
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began."""
+
+    def join(self, protocol: ChatServerProtocol) -> None:
+        """Add an open socket to its room's fan-out."""
+
+    def leave(self, protocol: ChatServerProtocol) -> None:
+        """Remove a closed socket from its room's fan-out."""
+
+    def resume(self, protocol: ChatServerProtocol) -> None:
+        """Replay what the socket missed since ``session.since``."""
+
+    def slow_consumer(self, protocol: ChatServerProtocol) -> None:
+        """Note a socket closed for not reading."""
+
+    def relay_typing(self, protocol: ChatServerProtocol) -> None:
+        """Tell the room this user is typing."""
+
+    def post(self, protocol: ChatServerProtocol, content: str, client_msg_id: str | None) -> None:
+        """Store and broadcast a message."""
+
+    def log_failure(self, what: str) -> None:
+        """Log the exception being handled."""
+
+    def prepareMessage(self, payload: bytes) -> Any:  # noqa: N802 - Autobahn's name
+        """Frame a payload once (Autobahn's ``PreparedMessage``)."""
+
+
 class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
 
@@ -50,11 +88,11 @@ class ChatServerProtocol(WebSocketServerProtocol):
     # move its debug events (which quote the handshake's request line, tokens
     # and tickets included) out of the "autobahn" namespace that LOG_LEVEL
     # holds at warn.
-    factory: ChatServerFactory
+    factory: SocketHost
     session: SocketSession
     outbox: Outbox | None = None
-    # While a resume replays history, live events wait here (see ``resume``).
-    held: list[RoomEvent] | None = None
+    # While a resume reads the store, live events wait here (see resume.py).
+    resuming: ResumeState | None = None
     _expiry: Any = None
     _counted = False
 
@@ -79,7 +117,9 @@ class ChatServerProtocol(WebSocketServerProtocol):
         # The HTTP channel is still registered as the producer from before the
         # upgrade; a transport takes one producer only.
         transport.unregisterProducer()  # type: ignore[attr-defined]
-        self.outbox = Outbox(transport, self._slow_consumer, self.factory.outbox_limit)
+        self.outbox = Outbox(
+            transport, self._slow_consumer, self.factory.outbox_limit, clock=self.factory.clock
+        )
         transport.registerProducer(self.outbox, True)  # type: ignore[attr-defined]
         if self.factory.draining:
             # Upgraded just as shutdown began: it would miss the drain's 1001.
@@ -88,13 +128,14 @@ class ChatServerProtocol(WebSocketServerProtocol):
         clock = self.factory.clock
         left = self.session.identity.expires_at - clock.seconds()
         self._expiry = clock.callLater(max(0.0, left), self._token_expired)
-        if self.session.since is not None:
+        since = self.session.since
+        if since is not None:
             # Held from before joining: the socket's own presence is live
             # traffic too, and comes after the replay and its recovery frame.
-            self.held = []
+            self.resuming = ResumeState(self.session.room_id, since, self.factory.outbox_limit)
         self.factory.join(self)
-        if self.session.since is not None:
-            self.factory.resume(self, self.session.since)
+        if since is not None:
+            self.factory.resume(self)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
         """Leave the room's fan-out and stop the expiry timer."""

@@ -8,6 +8,7 @@ from twisted.internet.defer import Deferred, fail
 
 from chatservice.errors import StoreUnavailable
 from chatservice.fanout import SUBSCRIBE_WAIT
+from chatservice.hub import RoomEvent
 from chatservice.messages import MAX_REPLAY, Replay
 from chatservice.tokens import Identity
 from tests.realtime_support import (
@@ -194,6 +195,40 @@ class ResumeUnderLoadTests(RealtimeCase):
         self.assertEqual(received, self.stored_ids())
         self.assertEqual(len(received), 20 + 300 + 50 + 30 + 20)
         self.assertTrue(all(a < b for a, b in zip(received, received[1:], strict=False)))
+
+    def test_events_held_during_a_slow_replay_are_bounded_and_then_paged(self) -> None:
+        """10,000 live events while the store is slow: held bytes stay under WS_MAX_BUFFER.
+
+        Past the bound the held events are dropped, so the recovery frame says
+        ``recovered: false`` at the last replayed id, and paging with
+        ``after=`` from there returns every message the socket did not get.
+        """
+        alice = self.connect(self.alice)
+        bob = self.connect(self.bob)
+        self.say(bob, 5, "before")
+        last_seen = ids(alice)[-1]
+        self.close(alice)
+        self.say(bob, 5, "missed")
+        transports = TransportRecorder()
+        self.store.holding = True
+        alice = self.connect(self.alice, since=last_seen, server_transport=transports)
+        resuming = transports.last.chat_protocol.resuming
+        assert resuming is not None
+        bound = self.world.service.config.ws_max_buffer
+        peak = 0
+        room = self.world.service.sockets
+        for n in range(10_000):
+            room.room_event(RoomEvent(1, b'{"type":"typing","room_id":1,"n":%d}' % n + b" " * 900))
+            peak = max(peak, resuming.held_bytes)
+        self.assertLessEqual(peak, bound + 1000)
+        snapshot = self.store.read()
+        self.store.deliver()
+        self.world.chat.flush()
+        self.store.holding = False
+        recovery = alice.frames[kinds(alice).index("recovery")]
+        self.assertEqual(recovery["recovered"], False)
+        self.assertEqual(recovery["last_id"], snapshot[-1].id)
+        self.assertEqual(ids(alice), [m.id for m in snapshot])
 
     def test_presence_and_typing_during_a_replay_are_delivered_after_it(self) -> None:
         """Events that are not messages, held while replaying, are released, not dropped."""
