@@ -9,7 +9,6 @@ that one request.
 from __future__ import annotations
 
 import itertools
-import os
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
@@ -28,16 +27,13 @@ from chatservice.errors import (
 )
 from chatservice.fanout import ChatServerFactory
 from chatservice.http import CorsPolicy, bearer_token
+from chatservice.hub import instance_id
 from chatservice.rooms import Rooms
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
 
-# Connection ids are unique across processes (typing notices name the
-# connection that must not get them back, through Redis too).
-_PROCESS_TAG = os.urandom(4).hex()
-_connection_ids = itertools.count(1)
 CONNECTION_LIMIT_RETRY_AFTER = 5
 
 
@@ -66,6 +62,7 @@ class HandshakeGate:
         cors: CorsPolicy,
         sockets: ChatServerFactory,
         max_sockets_per_user: int,
+        instance: str = "",
     ) -> None:
         self._accounts = accounts
         self._rooms = rooms
@@ -73,6 +70,10 @@ class HandshakeGate:
         self._cors = cors
         self._sockets = sockets
         self._max_sockets_per_user = max_sockets_per_user
+        # Connection ids are unique across processes (typing notices name the
+        # connection that must not get them back, through Redis too).
+        self._instance = instance or instance_id()
+        self._connection_ids = itertools.count(1)
 
     async def accept(self, request: IRequest) -> IResource:
         """Authenticate a ``/ws`` request; return the resource that upgrades it.
@@ -115,7 +116,7 @@ class HandshakeGate:
         if self._sockets.draining:
             # Shutdown began while this handshake awaited the store.
             raise StoreUnavailable("The server is shutting down.")
-        connection_id = f"{_PROCESS_TAG}-{next(_connection_ids)}"
+        connection_id = f"{self._instance}-{next(self._connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
         return WebSocketResource(_BoundFactory(self._sockets, session))
 

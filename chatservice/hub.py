@@ -7,10 +7,22 @@ process; ``RedisHub`` carries the same events between processes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
+
+
+def instance_id() -> str:
+    """A new random id for one service instance.
+
+    It names the instance's events on Redis (so it can skip its own coming
+    back) and prefixes its connection ids (typing notices name the connection
+    that must not get them back, across processes); one id per instance
+    keeps the two in agreement in logs and ``CLIENT LIST``.
+    """
+    return os.urandom(8).hex()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ passed here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ from twisted.python.failure import Failure
 from txredisapi import RedisFactory, SubscriberFactory, SubscriberProtocol
 from zope.interface import implementer
 
-from chatservice.hub import IHub, IRoomListener, RoomEvent
+from chatservice.hub import IHub, IRoomListener, RoomEvent, instance_id
 
 SEPARATOR = b"\x1f"
 DEFAULT_PORT = 6379
@@ -184,6 +183,7 @@ class RedisHub:
         clock: IReactorTime | None = None,
         publish_timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        origin: str | None = None,
     ) -> None:
         """Build the hub; nothing connects before ``start()``.
 
@@ -198,6 +198,9 @@ class RedisHub:
                 a reply before it is given up.
             connect_timeout: seconds ``start()`` waits for Redis, and the
                 timeout of each TCP connection attempt.
+            origin: the id of the service instance this hub belongs to (its
+                own events, coming back from Redis, are recognised by it);
+                random by default.
         """
         self._reactor = reactor
         self._address = address or RedisAddress()
@@ -205,9 +208,9 @@ class RedisHub:
         self._clock: IReactorTime = clock if clock is not None else reactor
         self._publish_timeout = publish_timeout
         self._connect_timeout = connect_timeout
-        # Per hub rather than per process, so that two hubs in one test
-        # process behave like two processes.
-        self._origin = os.urandom(8).hex().encode("ascii")
+        # Per service instance rather than per process, so that two services
+        # (or hubs) in one test process behave like two processes.
+        self._origin = (origin or instance_id()).encode("ascii")
         self._listener: IRoomListener | None = None
         self._desired: dict[bytes, int] = {}  # channel -> room id
         self._confirmed: set[bytes] = set()  # subscribed on the current connection

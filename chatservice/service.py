@@ -24,8 +24,9 @@ from chatservice.config import Config
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
+from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
-from chatservice.hub import IHub, LocalHub
+from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.messages import Messages
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
@@ -83,12 +84,16 @@ class ChatService(Service):
         self._reactor = reactor
         clock: IReactorTime = reactor
         self.store = store if store is not None else open_store(config.database_url, clock)
+        # One id for this instance: its Redis origin and its connection ids.
+        self.instance_id = instance_id()
         self._redis: RedisHub | None = None
         if hub is None and config.redis_url:
             # Imported only here: txredisapi imports the global reactor.
             from chatservice import redishub
 
-            hub = self._redis = redishub.RedisHub.from_url(config.redis_url, reactor)
+            hub = self._redis = redishub.RedisHub.from_url(
+                config.redis_url, reactor, origin=self.instance_id
+            )
         self.hub = hub if hub is not None else LocalHub()
         self._owns_pool = password_pool is None
         self._password_pool = password_pool or ThreadPool(
@@ -127,7 +132,7 @@ class ChatService(Service):
             rooms=self.rooms,
             messages=self.messages,
             tickets=self.tickets,
-            store=self.store,
+            health=Health(self.store),
             handshakes=HandshakeGate(
                 accounts=self.accounts,
                 rooms=self.rooms,
@@ -135,6 +140,7 @@ class ChatService(Service):
                 cors=cors,
                 sockets=self.sockets,
                 max_sockets_per_user=config.max_sockets_per_user,
+                instance=self.instance_id,
             ),
             max_body=config.max_body_bytes,
             clock=clock,
