@@ -38,9 +38,13 @@ class ChatError(Exception):
 
     @classmethod
     def meaning(cls) -> str:
-        """What the code means to a client: the first line of the class docstring."""
+        """What the code means to a client: the first line of the class docstring.
+
+        Written for the OpenAPI document and docs/protocol.md, so reST's
+        double backticks become Markdown's single ones.
+        """
         lines = (cls.__doc__ or "").strip().splitlines()
-        return lines[0] if lines else ""
+        return lines[0].replace("``", "`") if lines else ""
 
 
 def all_error_classes() -> list[type[ChatError]]:
@@ -158,7 +162,7 @@ class PayloadTooLarge(ChatError):
 
 
 class RateLimited(ChatError):
-    """Too many requests; ``retry_after`` says in how many seconds to try again."""
+    """Too many requests; the ``Retry-After`` header says in how many seconds to try again."""
 
     status = 429
     code = "rate_limited"
@@ -202,3 +206,39 @@ class InternalError(ChatError):
     status = 500
     code = "internal_error"
     message = "Internal server error."
+
+
+class Overloaded(ChatError):
+    """Work that could not start within a few seconds (bcrypt); retry after ``retry_after``.
+
+    Queueing it anyway would only grow memory and the wait of everyone
+    behind it, so it is refused at once with a hint of when to come back.
+    """
+
+    status = 503
+    code = "overloaded"
+    message = "The server is busy; try again later."
+
+    def __init__(self, retry_after: float = 1, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class StoreFull(StoreUnavailable):
+    """The store's disk (or its size limit) is full: nothing can be saved until space is freed.
+
+    Reads still work; the request may succeed later, so it is a 503 like
+    ``StoreUnavailable``, whose handlers it shares.
+    """
+
+    status = 503
+    code = "store_full"
+    message = "The message store is full and cannot save anything; try again later."
+
+
+class StoreReadOnly(StoreUnavailable):
+    """The store refuses writes (a read-only file or transaction, a standby database)."""
+
+    status = 503
+    code = "store_read_only"
+    message = "The message store is read-only and cannot save anything; try again later."

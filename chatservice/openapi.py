@@ -1,63 +1,94 @@
 """The OpenAPI 3.1 description of the REST API, served at ``/api/openapi.json``.
 
-Built as data here (not generated from the routes) because it is a contract:
-tests validate real responses against it, and schemathesis fuzzes the server
-with it, so a route that drifts from it fails CI.
+Built from the code that validates and raises rather than kept as a second
+copy of it: the error codes are ``errors.all_error_classes()``, each
+operation's error answers come from the error classes its route raises
+(``ROUTE_ERRORS``, the one per-route declaration), and the request limits
+are ``wire``'s constants. What stays hand-written here is what no code
+states: the success bodies. Tests validate real answers against the document
+and schemathesis fuzzes the server with it, so a route that drifts from it
+fails CI; ``tests/test_protocol_doc.py`` holds ``docs/protocol.md`` to it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from chatservice import __version__
+from chatservice.errors import (
+    ChatError,
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidJSON,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PasswordTooLong,
+    PayloadTooLarge,
+    RateLimited,
+    StoreUnavailable,
+    TokenExpired,
+    Unauthorized,
+    UpgradeRequired,
+    all_error_classes,
+)
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
     MAX_DESCRIPTION,
     MAX_HISTORY_LIMIT,
+    MAX_PASSWORD_BYTES,
     MAX_ROOM_NAME,
+    MIN_PASSWORD_BYTES,
+    USERNAME_PATTERN,
 )
 
-_ERROR_CODES = [
-    "invalid_json",
-    "invalid_request",
-    "password_too_long",
-    "content_too_long",
-    "unauthorized",
-    "token_expired",
-    "invalid_credentials",
-    "forbidden",
-    "not_found",
-    "method_not_allowed",
-    "conflict",
-    "payload_too_large",
-    "rate_limited",
-    "upgrade_required",
-    "store_unavailable",
-    "internal_error",
-]
+Errors = tuple[type[ChatError], ...]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _family(base: type[ChatError]) -> Errors:
+    """``base`` and every error class that refines it (e.g. why a store cannot write)."""
+    return tuple(cls for cls in all_error_classes() if issubclass(cls, base))
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+# Any request can be too big: the body limit is checked (from Content-Length,
+# or while the body arrives) before routing.
+_ANY: Errors = (PayloadTooLarge,)
+# ... and a route that reads the store answers 503 while it cannot be reached;
+_STORED: Errors = (PayloadTooLarge, StoreUnavailable)
+# ... and one that writes, for every reason the store can refuse to write.
+_WRITES: Errors = (PayloadTooLarge, *_family(StoreUnavailable))
+# Routes that take a token, checked before anything else.
+_AUTH: Errors = (Unauthorized, TokenExpired)
+# Routes that parse a JSON object body (``wire.parse_object``).
+_BODY: Errors = (InvalidJSON, InvalidRequest)
+# Routes that hash a password: limited per client, and refused while the
+# bcrypt queue is full.
+_HASHING: Errors = (RateLimited, Overloaded)
+_NEW_ROOM: Errors = (*_AUTH, *_BODY, Conflict, *_WRITES)
+# Not REST, so not an operation of the document, but its refusals are JSON
+# errors all the same: declared here for docs/protocol.md.
+_HANDSHAKE: Errors = (InvalidRequest, *_AUTH, Forbidden, NotFound, UpgradeRequired, RateLimited)
 
-
-def _error(description: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/responses/{description}"}
-
-
-_ERROR_RESPONSES = {
-    "BadRequest": "Malformed JSON, wrong types, failed validation or a bad query parameter.",
-    "Unauthorized": "Missing, malformed, expired or forged token, or wrong credentials.",
-    "NotFound": "Unknown room or route.",
-    "Conflict": "The name is already taken.",
-    "PayloadTooLarge": "The request body is larger than the configured limit.",
-    "RateLimited": "Rate limited; retry after the Retry-After header's seconds.",
-    "Unavailable": "The store cannot be reached.",
+# The error classes each route can answer with, (METHOD, path) -> classes: the
+# one hand-written part of the error answers. Statuses, codes and their
+# descriptions all come from the classes.
+ROUTE_ERRORS: dict[tuple[str, str], Errors] = {
+    ("POST", "/api/register"): (*_BODY, PasswordTooLong, Conflict, *_HASHING, *_WRITES),
+    ("POST", "/api/login"): (*_BODY, InvalidCredentials, *_HASHING, *_STORED),
+    ("GET", "/api/rooms"): (*_AUTH, *_STORED),
+    ("POST", "/api/rooms"): _NEW_ROOM,
+    ("POST", "/api/rooms/create"): _NEW_ROOM,
+    ("GET", "/api/messages"): (*_AUTH, InvalidRequest, NotFound, *_STORED),
+    ("POST", "/api/ws-ticket"): (*_AUTH, RateLimited, *_STORED),
+    ("GET", "/api/openapi.json"): _ANY,
+    ("GET", "/health"): _ANY,  # its 503 is its own body, not an error
+    ("GET", "/ws"): (*_HANDSHAKE, *_STORED),
 }
+
+WEBSOCKET_ROUTES = frozenset({("GET", "/ws")})
 
 _RATE_LIMIT_HEADERS = {
     "Retry-After": {
@@ -79,293 +110,273 @@ _RATE_LIMIT_HEADERS = {
     },
 }
 
-
-def _responses(**codes: Any) -> dict[str, Any]:
-    """Responses every route shares (413, 503) plus the route's own."""
-    result: dict[str, Any] = {
-        "413": _error("PayloadTooLarge"),
-        "503": _error("Unavailable"),
-    }
-    result.update(codes)
-    return result
-
-
-def _authenticated(codes: dict[str, Any]) -> dict[str, Any]:
-    return {"401": _error("Unauthorized"), **codes}
-
-
-_CREDENTIALS_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": _ref("Credentials")}},
+# Headers an error class (and its subclasses) answers with; ``http.respond_error``
+# sets them.
+_ERROR_HEADERS: dict[type[ChatError], dict[str, Any]] = {
+    RateLimited: _RATE_LIMIT_HEADERS,
+    Overloaded: {"Retry-After": _RATE_LIMIT_HEADERS["Retry-After"]},
 }
 
 
-def _create_room(operation_id: str, summary: str) -> dict[str, Any]:
-    """The create-room operation, served at two paths (the alias is ours)."""
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "security": [{"bearer": []}],
-        "requestBody": {
+def _sends(cls: type[ChatError]) -> dict[str, Any]:
+    """The headers an error class answers with."""
+    sent: dict[str, Any] = {}
+    for parent, headers in _ERROR_HEADERS.items():
+        if issubclass(cls, parent):
+            sent.update(headers)
+    return sent
+
+
+def _headers(group: Sequence[type[ChatError]]) -> dict[str, Any]:
+    """The headers of the answers of one status: required only if every code sends it."""
+    sent = [_sends(cls) for cls in group]
+    headers: dict[str, Any] = {k: v for each in sent for k, v in each.items()}
+    for name, header in list(headers.items()):
+        if not all(name in each for each in sent):
+            headers[name] = {**header, "required": False}
+    return headers
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses(classes: Sequence[type[ChatError]]) -> dict[str, Any]:
+    """The Response Objects of some error classes, one per status.
+
+    Each answers the ``Error`` body with its ``code`` narrowed to the codes
+    of that status, so a real answer with a code the route does not declare
+    fails validation (in the tests and in schemathesis).
+    """
+    by_status: dict[int, list[type[ChatError]]] = {}
+    for cls in classes:
+        by_status.setdefault(cls.status, []).append(cls)
+    responses: dict[str, Any] = {}
+    for status, group in sorted(by_status.items()):
+        codes = list(dict.fromkeys(cls.code for cls in group))
+        description = " ".join(f"`{cls.code}`: {cls.meaning()}" for cls in group)
+        schema = {**_ref("Error"), "properties": {"code": {"enum": codes}}}
+        response = _json(schema, description)
+        headers = _headers(group)
+        if headers:
+            response["headers"] = headers
+        responses[str(status)] = response
+    return responses
+
+
+_PATHS: dict[str, Any] = {}
+
+
+def _operation(
+    route: str,
+    operation_id: str,
+    summary: str,
+    answers: dict[str, Any],
+    *,
+    authenticated: bool = False,
+    body: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> None:
+    """Add the operation of ``route`` ("METHOD /path"): its success ``answers``, its errors."""
+    method, path = route.split(" ")
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
+    if authenticated:
+        operation["security"] = [{"bearer": []}]
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref("NewRoom")}},
-        },
-        "responses": _responses(
-            **_authenticated(
-                {
-                    "201": _json(_ref("Room"), "Created."),
-                    "400": _error("BadRequest"),
-                    "409": _error("Conflict"),
-                }
-            )
-        ),
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    responses = {**answers, **error_responses(ROUTE_ERRORS[(method, path)])}
+    operation["responses"] = dict(sorted(responses.items()))
+    _PATHS.setdefault(path, {})[method.lower()] = operation
+
+
+def _query(name: str, minimum: int, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, **schema},
     }
 
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "code"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {
+                "type": "string",
+                "enum": list(dict.fromkeys(cls.code for cls in all_error_classes())),
+            },
+        },
+    },
+    "User": {
+        "type": "object",
+        "required": ["id", "username", "created_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "username": {"type": "string"},
+            "created_at": {"type": "integer"},
+        },
+    },
+    "Room": {
+        "type": "object",
+        "required": ["id", "name", "description", "created_by", "created_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "created_by": {"type": ["integer", "null"]},
+            "created_at": {"type": "integer"},
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["type", "id", "room_id", "sender_id", "username", "content", "ts"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "message"},
+            "id": {"type": "integer", "minimum": 1},
+            "room_id": {"type": "integer", "minimum": 1},
+            "sender_id": {"type": "integer", "minimum": 1},
+            "username": {"type": "string"},
+            "content": {"type": "string"},
+            "ts": {"type": "integer"},
+            "client_msg_id": {"type": "string"},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["token", "user"],
+        "additionalProperties": False,
+        "properties": {"token": {"type": "string"}, "user": _ref("User")},
+    },
+    "Credentials": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "pattern": f"^{USERNAME_PATTERN.pattern}$"},
+            # The password limit is in UTF-8 bytes (bcrypt's), which a
+            # character count cannot state exactly: a character is 1 to 4
+            # bytes, so the bounds are the character counts that can fit.
+            # No NUL.
+            "password": {
+                "type": "string",
+                "minLength": math.ceil(MIN_PASSWORD_BYTES / 4),
+                "maxLength": MAX_PASSWORD_BYTES,
+                "pattern": "^[^\\u0000]*$",
+            },
+        },
+    },
+    "NewRoom": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "required": ["ticket", "expires_in"],
+        "additionalProperties": False,
+        "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]}},
+    },
+}
+
+_operation(
+    "POST /api/register",
+    "register",
+    "Create an account and get a token.",
+    {"201": _json(_ref("Session"), "Registered.")},
+    body="Credentials",
+)
+_operation(
+    "POST /api/login",
+    "login",
+    "Exchange a username and password for a token.",
+    {"200": _json(_ref("Session"), "Logged in.")},
+    body="Credentials",
+)
+_operation(
+    "GET /api/rooms",
+    "listRooms",
+    "Every room, ordered by id.",
+    {"200": _json({"type": "array", "items": _ref("Room")}, "The rooms.")},
+    authenticated=True,
+)
+for _route, _operation_id, _summary in (
+    ("POST /api/rooms", "createRoomAlias", "Create a room (alias of /api/rooms/create)."),
+    ("POST /api/rooms/create", "createRoom", "Create a room."),
+):
+    _created = {"201": _json(_ref("Room"), "Created.")}
+    _operation(_route, _operation_id, _summary, _created, authenticated=True, body="NewRoom")
+_operation(
+    "GET /api/messages",
+    "history",
+    "A page of a room's history, oldest first.",
+    {"200": _json({"type": "array", "items": _ref("Message")}, "The messages.")},
+    authenticated=True,
+    parameters=[
+        {**_query("roomId", 1, "The room (alias: room_id)."), "required": True},
+        _query(
+            "limit",
+            1,
+            "How many messages at most.",
+            maximum=MAX_HISTORY_LIMIT,
+            default=DEFAULT_HISTORY_LIMIT,
+        ),
+        _query("before", 1, "Only messages with a smaller id. Not with 'after'."),
+        _query("after", 0, "The oldest messages with a larger id. Not with 'before'."),
+    ],
+)
+_operation(
+    "POST /api/ws-ticket",
+    "wsTicket",
+    "A single-use, 30-second ticket for the WebSocket handshake.",
+    {"201": _json(_ref("Ticket"), "The ticket.")},
+    authenticated=True,
+)
+_THIS = {"type": "object", "required": ["openapi", "info", "paths"]}
+_THIS_ANSWER = _json(_THIS, "The OpenAPI 3.1 description of the REST API.")
+_operation("GET /api/openapi.json", "openapi", "This document.", {"200": _THIS_ANSWER})
+_operation(
+    "GET /health",
+    "health",
+    "Whether the service can serve.",
+    {
+        "200": _json(_ref("Health"), "Serving."),
+        "503": _json(_ref("Health"), "The store cannot be reached."),
+    },
+)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "chatservice",
         "version": __version__,
-        "description": "REST API of the chat service; the WebSocket at /ws is described in "
-        "API.md.",
+        "description": "REST API of the chat service. The WebSocket at /ws, every limit and "
+        "every setting are described in docs/protocol.md.",
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error", "code"],
-                "properties": {
-                    "error": {"type": "string"},
-                    "code": {"type": "string", "enum": _ERROR_CODES},
-                },
-            },
-            "User": {
-                "type": "object",
-                "required": ["id", "username", "created_at"],
-                "additionalProperties": False,
-                "properties": {
-                    "id": {"type": "integer", "minimum": 1},
-                    "username": {"type": "string"},
-                    "created_at": {"type": "integer"},
-                },
-            },
-            "Room": {
-                "type": "object",
-                "required": ["id", "name", "description", "created_by", "created_at"],
-                "additionalProperties": False,
-                "properties": {
-                    "id": {"type": "integer", "minimum": 1},
-                    "name": {"type": "string"},
-                    "description": {"type": "string"},
-                    "created_by": {"type": ["integer", "null"]},
-                    "created_at": {"type": "integer"},
-                },
-            },
-            "Message": {
-                "type": "object",
-                "required": ["type", "id", "room_id", "sender_id", "username", "content", "ts"],
-                "additionalProperties": False,
-                "properties": {
-                    "type": {"const": "message"},
-                    "id": {"type": "integer", "minimum": 1},
-                    "room_id": {"type": "integer", "minimum": 1},
-                    "sender_id": {"type": "integer", "minimum": 1},
-                    "username": {"type": "string"},
-                    "content": {"type": "string"},
-                    "ts": {"type": "integer"},
-                    "client_msg_id": {"type": "string"},
-                },
-            },
-            "Session": {
-                "type": "object",
-                "required": ["token", "user"],
-                "additionalProperties": False,
-                "properties": {"token": {"type": "string"}, "user": _ref("User")},
-            },
-            "Credentials": {
-                "type": "object",
-                "required": ["username", "password"],
-                "properties": {
-                    "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
-                    # 8-72 bytes of UTF-8 (bcrypt's limit), which a
-                    # character count cannot state exactly: 2 characters
-                    # can make 8 bytes, and 72 bytes are at most 72
-                    # characters. No NUL.
-                    "password": {
-                        "type": "string",
-                        "minLength": 2,
-                        "maxLength": 72,
-                        "pattern": "^[^\\u0000]*$",
-                    },
-                },
-            },
-            "NewRoom": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
-                    "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
-                },
-            },
-            "Ticket": {
-                "type": "object",
-                "required": ["ticket", "expires_in"],
-                "additionalProperties": False,
-                "properties": {
-                    "ticket": {"type": "string"},
-                    "expires_in": {"type": "integer"},
-                },
-            },
-            "Health": {
-                "type": "object",
-                "required": ["status"],
-                "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]}},
-            },
-        },
-        "responses": {
-            name: (
-                {**_json(_ref("Error"), text), "headers": _RATE_LIMIT_HEADERS}
-                if name == "RateLimited"
-                else _json(_ref("Error"), text)
-            )
-            for name, text in _ERROR_RESPONSES.items()
-        },
+        "schemas": _SCHEMAS,
     },
-    "paths": {
-        "/api/register": {
-            "post": {
-                "operationId": "register",
-                "summary": "Create an account and get a token.",
-                "requestBody": _CREDENTIALS_BODY,
-                "responses": _responses(
-                    **{
-                        "201": _json(_ref("Session"), "Registered."),
-                        "400": _error("BadRequest"),
-                        "409": _error("Conflict"),
-                        "429": _error("RateLimited"),
-                    }
-                ),
-            }
-        },
-        "/api/login": {
-            "post": {
-                "operationId": "login",
-                "summary": "Exchange a username and password for a token.",
-                "requestBody": _CREDENTIALS_BODY,
-                "responses": _responses(
-                    **{
-                        "200": _json(_ref("Session"), "Logged in."),
-                        "400": _error("BadRequest"),
-                        "401": _error("Unauthorized"),
-                        "429": _error("RateLimited"),
-                    }
-                ),
-            }
-        },
-        "/api/rooms": {
-            "get": {
-                "operationId": "listRooms",
-                "summary": "Every room, ordered by id.",
-                "security": [{"bearer": []}],
-                "responses": _responses(
-                    **_authenticated(
-                        {"200": _json({"type": "array", "items": _ref("Room")}, "The rooms.")}
-                    )
-                ),
-            },
-            "post": _create_room("createRoomAlias", "Create a room (alias of /api/rooms/create)."),
-        },
-        "/api/rooms/create": {
-            "post": _create_room("createRoom", "Create a room."),
-        },
-        "/api/messages": {
-            "get": {
-                "operationId": "history",
-                "summary": "A page of a room's history, oldest first.",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {
-                        "name": "roomId",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"type": "integer", "minimum": 1},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": MAX_HISTORY_LIMIT,
-                            "default": DEFAULT_HISTORY_LIMIT,
-                        },
-                    },
-                    {
-                        "name": "before",
-                        "in": "query",
-                        "description": "Only messages with a smaller id. Not with 'after'.",
-                        "schema": {"type": "integer", "minimum": 1},
-                    },
-                    {
-                        "name": "after",
-                        "in": "query",
-                        "description": "The oldest messages with a larger id. Not with 'before'.",
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
-                ],
-                "responses": _responses(
-                    **_authenticated(
-                        {
-                            "200": _json(
-                                {"type": "array", "items": _ref("Message")}, "The messages."
-                            ),
-                            "400": _error("BadRequest"),
-                            "404": _error("NotFound"),
-                        }
-                    )
-                ),
-            }
-        },
-        "/api/ws-ticket": {
-            "post": {
-                "operationId": "wsTicket",
-                "summary": "A single-use, 30-second ticket for the WebSocket handshake.",
-                "security": [{"bearer": []}],
-                "responses": _responses(
-                    **_authenticated(
-                        {
-                            "201": _json(_ref("Ticket"), "The ticket."),
-                            "429": _error("RateLimited"),
-                        }
-                    )
-                ),
-            }
-        },
-        "/api/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "This document.",
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "required": ["openapi", "info", "paths"]},
-                        "The OpenAPI 3.1 description of the REST API.",
-                    ),
-                    "413": _error("PayloadTooLarge"),
-                },
-            }
-        },
-        "/health": {
-            "get": {
-                "operationId": "health",
-                "summary": "Whether the service can serve.",
-                "responses": {
-                    "200": _json(_ref("Health"), "Serving."),
-                    "413": _error("PayloadTooLarge"),
-                    "503": _json(_ref("Health"), "The store cannot be reached."),
-                },
-            }
-        },
-    },
+    "paths": _PATHS,
 }
