@@ -317,11 +317,6 @@ class ChatServerFactory(WebSocketServerFactory):
 
     # -- shutdown ---------------------------------------------------------------
 
-    @property
-    def open_sockets(self) -> int:
-        """How many sockets are joined to a room."""
-        return sum(len(s) for s in self._sockets.values())
-
     async def drain(self, timeout: float) -> None:
         """Deliver what was accepted, then close every socket with 1001.
 
