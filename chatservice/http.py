@@ -1,22 +1,27 @@
 """HTTP plumbing shared by every route: body limits, CORS, headers, JSON answers.
 
 ``LimitedRequest`` refuses oversized bodies while they arrive (Twisted has no
-request-body limit of its own); ``ApiRoot`` wraps the Klein resource to
-answer CORS preflights, set the security headers, and check the size again
-for hosts that mount us in a ``Site`` of their own.
+request-body limit of its own) and then closes the connection the way nginx's
+lingering close does, so that a client still sending can read the 413;
+``ApiRoot`` wraps the Klein resource to answer CORS preflights, set the
+security headers, and check the size again for hosts that mount us in a
+``Site`` of their own. JSON answers are sized (``Content-Length``) rather
+than chunked: every body here is produced whole.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
-from twisted.web.server import Request
+from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from chatservice.errors import ChatError, Forbidden, InvalidRequest, PayloadTooLarge, RateLimited
@@ -26,15 +31,41 @@ SERVER_HEADER = b"chatservice"
 PREFLIGHT_MAX_AGE = b"600"
 ALLOWED_METHODS = b"GET, POST, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type"
+# After an early 413, how long and how much of the rest of the upload is read
+# and dropped before the connection is aborted: long and large enough for an
+# ordinary client to finish sending and read the answer, small enough that a
+# client cannot hold the connection or make us read without end.
+LINGER_SECONDS = 5.0
+LINGER_MAX_BYTES = 16 * 1024 * 1024
 
 log = Logger()
 
 
 def respond_json(request: IRequest, status: int, body: bytes) -> bytes:
-    """Set the status and JSON content type; return ``body`` for Klein to write."""
+    """Set the status, JSON content type and length; return ``body`` for Klein to write.
+
+    Without a ``Content-Length`` Twisted sends the body chunked, which some
+    minimal clients (and proxies logging sizes) do not handle; the body is
+    whole here, so its length is known.
+    """
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"content-length", b"%d" % len(body))
     return body
+
+
+def close_after_response(request: IRequest) -> None:
+    """Answer with ``Connection: close`` and really close once the answer is sent.
+
+    Twisted decides whether to keep a connection from the *request's*
+    ``Connection`` header only (``HTTPChannel.checkPersistence``); a
+    ``Connection: close`` response header alone would leave it open, so the
+    channel is marked non-persistent too and ``requestDone`` closes it.
+    """
+    request.setHeader(b"connection", b"close")
+    channel = getattr(request, "channel", None)
+    if channel is not None:
+        channel.persistent = False
 
 
 def respond_error(request: IRequest, error: ChatError) -> bytes:
@@ -113,16 +144,80 @@ _CAN_SKIP_FORM_PARSING = (
 )
 
 
+class _LingeringClose:
+    """Reads and drops what a refused client still sends, then lets the connection end.
+
+    Closing a socket whose input is unread makes the kernel send a reset; a
+    client still writing its body then reports "connection reset" (or a
+    broken pipe) instead of the 413 already sent to it. So, like nginx's
+    lingering close: shut our write side (the client reads the 413 up to
+    EOF), keep reading and dropping the input until the client closes, and
+    abort once ``LINGER_SECONDS`` or ``LINGER_MAX_BYTES`` is passed.
+    """
+
+    def __init__(self, channel: Any, transport: Any) -> None:
+        self._transport = transport
+        self._discarded = 0
+        self._over = False
+        # The linger has its own bounds; the channel's idle timeout would
+        # otherwise run on, and its loseConnection would stop reading.
+        channel.setTimeout(None)
+        # Every later byte, and the rest of the read being parsed, comes here
+        # instead of to the HTTP parser: nothing is parsed as a new request
+        # or buffered (the same takeover Twisted does for WebSockets).
+        channel.dataReceived = self.discard
+        channel.rawDataReceived = self.discard
+        # The channel must not pause our reading, nor stand as a producer that
+        # keeps the transport from shutting its write side.
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        resume = getattr(transport, "resumeProducing", None)
+        if resume is not None:
+            resume()
+        # TCP transports provide IHalfCloseableDescriptor; others (e.g. TLS)
+        # may not, and the client then stops at the answer's Content-Length.
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if half_close is not None:
+            half_close()
+        call_later: Callable[..., IDelayedCall] = channel.callLater
+        self._timer = call_later(LINGER_SECONDS, self._give_up, "time")
+
+    def discard(self, data: bytes) -> None:
+        """Drop ``data``; abort once the input passes ``LINGER_MAX_BYTES``."""
+        self._discarded += len(data)
+        if self._discarded > LINGER_MAX_BYTES:
+            self._give_up("size")
+
+    def stop(self) -> None:
+        """The connection is gone: forget the timer."""
+        if self._timer.active():
+            self._timer.cancel()
+
+    def _give_up(self, bound: str) -> None:
+        if self._over:
+            return
+        self._over = True
+        self.stop()
+        log.info("lingering close after a 413 passed its {bound} bound; aborting", bound=bound)
+        abort = getattr(self._transport, "abortConnection", None)
+        if abort is None:
+            abort = self._transport.loseConnection
+        abort()
+
+
 class LimitedRequest(Request):
     """A request that refuses bodies over ``max_body`` before reading them.
 
     A ``Content-Length`` over the limit is answered with 413 at once; a
     chunked body is cut off with 413 as soon as it grows past the limit. In
-    both cases the connection is closed, since the rest of the body is unread.
+    both cases the rest of the body is never parsed: the answer says
+    ``Connection: close`` and the connection ends with a lingering close
+    (``_LingeringClose``), so the client can read the 413.
     """
 
     max_body: int = 65536
     _refused = False
+    _linger: _LingeringClose | None = None
 
     def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
         # The Content-Type is not checked (API.md): a JSON body labelled
@@ -156,6 +251,12 @@ class LimitedRequest(Request):
             return
         super().requestReceived(command, path, version)
 
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted hook
+        """End a lingering close with the connection."""
+        if self._linger is not None:
+            self._linger.stop()
+        super().connectionLost(reason)
+
     def _refuse(self) -> None:
         self._refused = True
         self.content = BytesIO()  # what Request expects to find; stays empty
@@ -167,7 +268,7 @@ class LimitedRequest(Request):
             return
         log.info("request body over {limit} bytes refused", limit=self.max_body)
         transport.write(_raw_error_response(PayloadTooLarge()))
-        transport.loseConnection()
+        self._linger = _LingeringClose(self.channel, transport)
 
 
 def limited_request_factory(max_body: int) -> type[LimitedRequest]:
@@ -241,11 +342,15 @@ class ApiRoot:
             return respond_error(request, PayloadTooLarge())
         return self._app.render(request)
 
-    def _preflight(self, request: IRequest, origin: str | None) -> bytes:
+    def _preflight(self, request: IRequest, origin: str | None) -> Any:
         if origin is not None and not self._cors.allows(origin):
             return respond_error(request, Forbidden())
         request.setHeader(b"access-control-allow-methods", ALLOWED_METHODS)
         request.setHeader(b"access-control-allow-headers", ALLOWED_HEADERS)
         request.setHeader(b"access-control-max-age", PREFLIGHT_MAX_AGE)
         request.setResponseCode(204)
-        return b""
+        # Finished here: for returned bytes Site.render adds "Content-Length:
+        # 0", which a 204 must not carry (RFC 9110, 8.6). A 204 has no body,
+        # so Twisted does not chunk it either.
+        request.finish()
+        return NOT_DONE_YET

@@ -33,6 +33,7 @@ from chatservice.handshake import HandshakeGate
 from chatservice.http import (
     bearer_token,
     client_address,
+    close_after_response,
     read_body,
     respond_error,
     respond_json,
@@ -172,7 +173,13 @@ class ChatAPI:
     @app.route("/ws", methods=["GET"])
     async def websocket(self, request: IRequest) -> IResource:
         """Authenticate a WebSocket handshake, then hand the connection to Autobahn."""
-        return await self._handshakes.accept(request)
+        try:
+            return await self._handshakes.accept(request)
+        except Exception:
+            # A refused handshake ends the connection after its JSON answer:
+            # the client asked for an upgrade, not a keep-alive exchange.
+            close_after_response(request)
+            raise
 
     @app.handle_errors(ChatError)
     def chat_error(self, request: IRequest, failure: Failure) -> bytes:

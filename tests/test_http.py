@@ -17,11 +17,15 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from chatservice.errors import PayloadTooLarge, RateLimited
 from chatservice.http import (
+    LINGER_MAX_BYTES,
+    LINGER_SECONDS,
     CorsPolicy,
     LimitedRequest,
+    close_after_response,
     limited_request_factory,
     read_body,
     respond_error,
+    respond_json,
 )
 from tests.fakes import make_service
 
@@ -44,11 +48,21 @@ class Echo(Resource):
         return b"got %d" % len(body)
 
 
+class HalfCloseableTransport(StringTransport):
+    """A StringTransport that, like TCP, can shut its write side alone."""
+
+    write_closed = False
+
+    def loseWriteConnection(self) -> None:  # noqa: N802 - Twisted's name
+        """Record the half-close."""
+        self.write_closed = True
+
+
 class Exchange:
-    """One HTTP connection to a Site over a StringTransport."""
+    """One HTTP connection to a Site over a (half-closeable) StringTransport."""
 
     def __init__(self, site: Site) -> None:
-        self.transport = StringTransport()
+        self.transport = HalfCloseableTransport()
         channel = site.buildProtocol(None)
         assert channel is not None
         self.channel = channel
@@ -66,6 +80,14 @@ class Exchange:
     @property
     def closed(self) -> bool:
         return bool(self.transport.disconnecting)
+
+    @property
+    def aborted(self) -> bool:
+        return bool(self.transport.disconnected)
+
+    @property
+    def write_closed(self) -> bool:
+        return self.transport.write_closed
 
 
 def split_response(raw: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
@@ -110,19 +132,27 @@ class LimitedRequestTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.echo = Echo()
-        self.site = Site(self.echo, reactor=Clock())
+        self.clock = Clock()
+        self.site = Site(self.echo, reactor=self.clock)
         self.site.requestFactory = limited_request_factory(LIMIT)
         self.exchange = Exchange(self.site)
         self.addCleanup(self.exchange.close)
 
     def assert_413(self) -> None:
-        """The connection got one JSON 413 answer and is being closed."""
+        """One JSON 413 answer, ``Connection: close``, then a lingering close.
+
+        The write side is shut at once; the read side stays open (a full
+        close while the client still sends would reset the connection).
+        """
         status, headers, body = split_response(self.exchange.output())
         self.assertEqual(status, 413)
         self.assertEqual(headers[b"content-type"], b"application/json")
+        self.assertEqual(headers[b"connection"], b"close")
+        self.assertEqual(int(headers[b"content-length"]), len(body))
         self.assertEqual(json.loads(body)["code"], "payload_too_large")
         self.assertEqual(self.exchange.output().count(b"HTTP/1.1 "), 1)
-        self.assertTrue(self.exchange.closed)
+        self.assertTrue(self.exchange.write_closed)
+        self.assertFalse(self.exchange.closed)
         self.assertEqual(self.echo.seen, [])
 
     def test_factory_sets_the_limit(self) -> None:
@@ -178,6 +208,87 @@ class LimitedRequestTests(SynchronousTestCase):
         self.exchange.send(post_head(2) + b"de")
         self.assertEqual(self.echo.seen, [b"abc", b"de"])
         self.assertFalse(self.exchange.closed)
+        self.assertFalse(self.exchange.write_closed)
+
+
+class LingeringCloseTests(SynchronousTestCase):
+    """After an early 413 the rest of the upload is read and dropped, within bounds."""
+
+    def setUp(self) -> None:
+        self.echo = Echo()
+        self.clock = Clock()
+        self.site = Site(self.echo, reactor=self.clock)
+        self.site.requestFactory = limited_request_factory(LIMIT)
+        self.exchange = Exchange(self.site)
+        self.addCleanup(self.exchange.close)
+        self.exchange.send(post_head(LIMIT + 1))
+        self.answer = self.exchange.output()
+        self.assertTrue(self.answer.startswith(b"HTTP/1.1 413 "))
+
+    def test_input_is_dropped_until_the_time_bound_then_aborted(self) -> None:
+        """The connection is aborted ``LINGER_SECONDS`` after the refusal, not before."""
+        self.clock.advance(LINGER_SECONDS - 0.001)
+        self.exchange.send(b"x" * 1000)
+        self.assertFalse(self.exchange.closed)
+        self.clock.advance(0.001)
+        self.assertTrue(self.exchange.aborted)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_input_is_dropped_up_to_the_size_bound_then_aborted(self) -> None:
+        """Up to ``LINGER_MAX_BYTES`` after the refusal are dropped; one byte more aborts."""
+        piece = b"x" * (1024 * 1024)
+        for _ in range(LINGER_MAX_BYTES // len(piece)):
+            self.exchange.send(piece)
+        self.exchange.send(b"x" * (LINGER_MAX_BYTES % len(piece)))
+        self.assertFalse(self.exchange.closed)
+        self.exchange.send(b"x")
+        self.assertTrue(self.exchange.aborted)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_client_close_ends_the_linger(self) -> None:
+        """When the client closes first, the linger timer is cancelled."""
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.exchange.close()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(self.exchange.aborted)
+
+    def test_dropped_input_is_neither_parsed_nor_kept(self) -> None:
+        """Bytes after the refusal, even whole requests, make no request and stay nowhere."""
+        pipelined = post_head(3) + b"abc" + b"GET / HTTP/1.1\r\nHost: chat.test\r\n\r\n"
+        self.exchange.send(b"x" * (LIMIT + 1) + pipelined * 100)
+        self.exchange.send(pipelined * 100)
+        self.assertEqual(self.exchange.output(), self.answer)
+        self.assertEqual(self.echo.seen, [])
+        channel: Any = self.exchange.channel._channel  # the HTTPChannel inside Site's wrapper
+        self.assertEqual(len(channel.requests), 1)
+        # The HTTP parser's own buffers (Twisted internals) hold nothing.
+        self.assertEqual(channel._buffer, b"")
+        self.assertEqual(channel._dataBuffer, [])
+
+    def test_chunked_refusal_lingers_too(self) -> None:
+        """A chunked body cut off at the limit gets the same lingering close."""
+        exchange = Exchange(self.site)
+        self.addCleanup(exchange.close)
+        exchange.send(post_head(None) + chunk(b"x" * (LIMIT + 1)) + chunk(b"y" * 10))
+        self.assertTrue(exchange.output().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(exchange.write_closed)
+        self.assertFalse(exchange.closed)
+        exchange.send(chunk(b"z" * 1000) + b"0\r\n\r\n" + post_head(3) + b"abc")
+        self.assertEqual(exchange.output().count(b"HTTP/1.1 "), 1)
+        self.assertEqual(self.echo.seen, [])
+
+    def test_transport_without_half_close_still_lingers(self) -> None:
+        """Without ``loseWriteConnection`` (e.g. TLS), input is still drained until a bound."""
+        channel = self.site.buildProtocol(None)
+        assert channel is not None
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        self.addCleanup(channel.connectionLost, Failure(ConnectionDone()))
+        channel.dataReceived(post_head(LIMIT + 1) + b"x" * 1000)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(LINGER_SECONDS)
+        self.assertTrue(transport.disconnected)
 
 
 class ServiceSiteTests(SynchronousTestCase):
@@ -217,7 +328,28 @@ class ServiceSiteTests(SynchronousTestCase):
         self.exchange.send(post_head(2049, path=b"/api/register"))
         status, _, body = split_response(self.exchange.output())
         self.assertEqual((status, json.loads(body)["code"]), (413, "payload_too_large"))
-        self.assertTrue(self.exchange.closed)
+        self.assertTrue(self.exchange.write_closed)
+
+    def test_json_answers_are_sized_not_chunked(self) -> None:
+        """Routes answer with a Content-Length, never ``Transfer-Encoding: chunked``."""
+        status, headers, body = self.register()
+        self.assertEqual(status, 201, body)
+        self.assertNotIn(b"transfer-encoding", headers)
+        raw_body = self.exchange.output().partition(b"\r\n\r\n")[2]
+        self.assertEqual(int(headers[b"content-length"]), len(raw_body))
+
+    def test_preflight_is_a_204_without_length_or_chunking(self) -> None:
+        """A 204 has no body: neither Content-Length (RFC 9110, 8.6) nor chunking."""
+        self.exchange.send(
+            b"OPTIONS /api/rooms HTTP/1.1\r\nHost: chat.test\r\n"
+            b"Origin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n"
+        )
+        status, headers, body = split_response(self.exchange.output())
+        self.assertEqual((status, body), (204, b""))
+        self.assertNotIn(b"content-length", headers)
+        self.assertNotIn(b"transfer-encoding", headers)
+        self.assertTrue(self.exchange.output().endswith(b"\r\n\r\n"))
+        self.assertFalse(self.exchange.closed)
 
     def test_non_utf8_host_is_400_json(self) -> None:
         """A Host header that is not UTF-8 is a JSON 400, not an HTML page or a logged error."""
@@ -238,11 +370,14 @@ class HostSiteTests(SynchronousTestCase):
         self.addCleanup(self.exchange.close)
 
     def test_content_length_over_the_limit_is_413(self) -> None:
-        """The root resource refuses a declared length over the limit itself."""
+        """The root resource refuses a declared length over the limit itself, sized."""
         self.exchange.send(post_head(2049, path=b"/api/register") + b" " * 2049)
         output = self.exchange.output()
         self.assertTrue(output.startswith(b"HTTP/1.1 413 "), output[:80])
         self.assertIn(b'"payload_too_large"', output)
+        status, headers, body = split_response(output)
+        self.assertNotIn(b"transfer-encoding", headers)
+        self.assertEqual(int(headers[b"content-length"]), len(body))
 
     def test_chunked_body_over_the_limit_is_413(self) -> None:
         """Without a Content-Length, the route refuses a body over the limit when it reads it."""
@@ -292,12 +427,64 @@ class RespondErrorTests(SynchronousTestCase):
         )
         self.assertEqual(json.loads(body)["code"], "payload_too_large")
 
+    def test_json_answer_carries_its_length(self) -> None:
+        """``respond_json`` sets Content-Length, so Twisted does not chunk the body."""
+        request: Any = DummyRequest([b""])
+        body = respond_json(request, 200, b'{"a":1}')
+        self.assertEqual(request.responseHeaders.getRawHeaders(b"content-length"), [b"7"])
+        self.assertEqual(body, b'{"a":1}')
+
+    def test_error_carries_its_length(self) -> None:
+        """``respond_error`` sizes its body too."""
+        request: Any = DummyRequest([b""])
+        body = respond_error(request, PayloadTooLarge())
+        self.assertEqual(
+            request.responseHeaders.getRawHeaders(b"content-length"), [b"%d" % len(body)]
+        )
+
     def test_rate_limited_sets_retry_after(self) -> None:
         """A 429 carries ``Retry-After`` in whole seconds."""
         request: Any = DummyRequest([b""])
         respond_error(request, RateLimited(retry_after=7))
         self.assertEqual(request.responseCode, 429)
         self.assertEqual(request.responseHeaders.getRawHeaders(b"retry-after"), [b"7"])
+
+
+class CloseAfterResponseTests(SynchronousTestCase):
+    """``close_after_response``: Twisted only honours the request's Connection header."""
+
+    def test_answer_says_close_and_the_connection_closes(self) -> None:
+        """The answer carries ``Connection: close`` and the channel closes after it."""
+
+        class Closing(Resource):
+            isLeaf = True
+
+            def render_GET(self, request: Request) -> bytes:
+                close_after_response(request)
+                return respond_json(request, 401, b"{}")
+
+        exchange = Exchange(Site(Closing(), reactor=Clock()))
+        self.addCleanup(exchange.close)
+        exchange.send(b"GET / HTTP/1.1\r\nHost: chat.test\r\n\r\n")
+        status, headers, _ = split_response(exchange.output())
+        self.assertEqual((status, headers[b"connection"]), (401, b"close"))
+        self.assertTrue(exchange.closed)
+
+    def test_header_alone_would_not_close(self) -> None:
+        """Why the channel is marked too: a ``Connection: close`` header alone keeps it open."""
+
+        class HeaderOnly(Resource):
+            isLeaf = True
+
+            def render_GET(self, request: Request) -> bytes:
+                request.setHeader(b"connection", b"close")
+                return b"{}"
+
+        exchange = Exchange(Site(HeaderOnly(), reactor=Clock()))
+        self.addCleanup(exchange.close)
+        exchange.send(b"GET / HTTP/1.1\r\nHost: chat.test\r\n\r\n")
+        self.assertIn(b"Connection: close", exchange.output())
+        self.assertFalse(exchange.closed)
 
 
 class CorsPolicyTests(SynchronousTestCase):
