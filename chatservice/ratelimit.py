@@ -4,17 +4,36 @@ One ``RateLimiter`` holds the buckets of one rule (e.g. "10 messages a
 second, bursts of 20"). Buckets that have refilled completely carry no
 information, so they are dropped: memory is bounded by the keys active within
 one refill period, not by every key ever seen.
+
+Keys are often chosen by clients (usernames, addresses), so the buckets are
+also bounded in bytes, not only in number: 100,000 keys of 60 KB each would
+be 6 GB. Past either bound the least recently used buckets are forgotten,
+which only ever makes the limiter more lenient, never wrong for others.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
 from chatservice.errors import RateLimited
+
+# What a bucket costs besides its key: the (tokens, time) tuple and its two
+# floats, the dict slot and the OrderedDict link. tracemalloc measures ~150
+# bytes on CPython 3.11 (tests/test_memory_bounds.py); rounded up, so the
+# accounting does not undercount when the tables have grown.
+ENTRY_OVERHEAD = 200
+DEFAULT_MAX_BYTES = 4 * 2**20
+DEFAULT_MAX_KEYS = 100_000
+
+
+def entry_bytes(key: str) -> int:
+    """The bytes one bucket for ``key`` is accounted as: the key object plus overhead."""
+    return ENTRY_OVERHEAD + sys.getsizeof(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +64,21 @@ class RateLimiter:
     """The buckets of one rule; ``take(key)`` spends a token if there is one."""
 
     def __init__(
-        self, name: str, rate: Rate, clock: IReactorTime, max_keys: int = 100_000
+        self,
+        name: str,
+        rate: Rate,
+        clock: IReactorTime,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.name = name
         self.rate = rate
+        self.max_bytes = max_bytes
         self._clock = clock
         self._max_keys = max_keys
         # key -> (tokens, time of last update); least recently used first.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._bytes = 0
 
     def _level(self, key: str, now: float) -> float:
         entry = self._buckets.get(key)
@@ -87,15 +113,34 @@ class RateLimiter:
         )
 
     def give_back(self, key: str, cost: float = 1.0) -> None:
-        """Return tokens taken for an event that turned out not to count."""
+        """Return tokens taken for an event that turned out not to count.
+
+        A bucket that is full again is dropped, not stored: otherwise every
+        attempt refused for another reason would keep its key for a window.
+        """
         now = self._clock.seconds()
         if key in self._buckets:
             self._store(key, min(float(self.rate.burst), self._level(key, now) + cost), now)
 
+    @property
+    def bytes_held(self) -> int:
+        """The bytes the buckets are accounted as (``entry_bytes`` of each key)."""
+        return self._bytes
+
     def _store(self, key: str, tokens: float, now: float) -> None:
-        self._buckets[key] = (tokens, now)
-        self._buckets.move_to_end(key)
+        if tokens >= self.rate.burst:
+            # A full bucket says nothing a missing one does not.
+            self._forget(key)
+        else:
+            if key not in self._buckets:
+                self._bytes += entry_bytes(key)
+            self._buckets[key] = (tokens, now)
+            self._buckets.move_to_end(key)
         self._prune(now)
+
+    def _forget(self, key: str) -> None:
+        if self._buckets.pop(key, None) is not None:
+            self._bytes -= entry_bytes(key)
 
     def _decide(self, tokens: float, allowed: bool, cost: float = 1.0) -> Decision:
         missing = max(0.0, cost - tokens)
@@ -113,9 +158,13 @@ class RateLimiter:
         full_after = self.rate.burst / self.rate.per_second
         while self._buckets:
             key, (_, then) = next(iter(self._buckets.items()))
-            if now - then < full_after and len(self._buckets) <= self._max_keys:
+            if (
+                now - then < full_after
+                and len(self._buckets) <= self._max_keys
+                and self._bytes <= self.max_bytes
+            ):
                 break
-            del self._buckets[key]
+            self._forget(key)
 
     def __len__(self) -> int:
         """How many buckets are kept (for tests of the memory bound)."""
