@@ -78,3 +78,26 @@ class TicketBookTests(SynchronousTestCase):
         self.clock.advance(31)
         self.book.issue(ALICE)
         self.assertEqual(len(self.book._tickets), 1)
+
+    def test_bytes_follow_issue_redeem_and_expiry(self) -> None:
+        """Issuing adds a ticket's bytes; redeeming and expiry take them away."""
+        ticket = self.book.issue(ALICE)
+        one = self.book.bytes_held
+        self.assertEqual(one, tickets.entry_bytes(ticket, ALICE))
+        self.book.issue(ALICE)
+        self.assertEqual(self.book.bytes_held, 2 * one)
+        self.book.redeem(ticket)
+        self.assertEqual(self.book.bytes_held, one)
+        self.clock.advance(31)
+        self.book.redeem("anything")
+        self.assertEqual((len(self.book), self.book.bytes_held), (0, 0))
+
+    def test_oldest_are_dropped_past_the_byte_bound(self) -> None:
+        """Past ``max_bytes`` the oldest tickets go first; the newest always stays."""
+        probe = TicketBook(self.clock)
+        probe.issue(ALICE)
+        book = TicketBook(self.clock, max_bytes=3 * probe.bytes_held)
+        first, *rest = [book.issue(ALICE) for _ in range(4)]
+        self.assertEqual(len(book), 3)
+        self.assertIsNone(book.redeem(first))
+        self.assertEqual([book.redeem(t) for t in rest], [ALICE] * 3)
