@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from chatservice.tokens import Identity
 from tests.rest_support import Reply, RestTestCase
 
@@ -10,6 +12,9 @@ MESSAGE_KEYS = {"type", "id", "room_id", "sender_id", "username", "content", "ts
 
 class HistoryTests(RestTestCase):
     """``GET /api/messages?roomId=&limit=&before=&after=``."""
+
+    # History is seeded through the posting use case: lift its rate limit.
+    config_changes: ClassVar[dict[str, Any]] = {"message_burst": 100_000}
 
     def setUp(self) -> None:
         super().setUp()
