@@ -26,10 +26,10 @@ from chatservice.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
-    StoreUnavailable,
     Unauthorized,
 )
 from chatservice.handshake import HandshakeGate
+from chatservice.health import Health
 from chatservice.http import (
     bearer_token,
     client_address,
@@ -42,7 +42,6 @@ from chatservice.messages import Messages
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate, RateLimiter
 from chatservice.rooms import Rooms
-from chatservice.store import IChatStore
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
 from chatservice.wire import (
@@ -71,7 +70,7 @@ class ChatAPI:
         rooms: Rooms,
         messages: Messages,
         tickets: TicketBook,
-        store: IChatStore,
+        health: Health,
         handshakes: HandshakeGate,
         max_body: int,
         clock: IReactorTime,
@@ -81,7 +80,7 @@ class ChatAPI:
         self._rooms = rooms
         self._messages = messages
         self._tickets = tickets
-        self._store = store
+        self._health = health
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
@@ -161,14 +160,10 @@ class ChatAPI:
 
     @app.route("/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
-        """200 while the store answers, 503 while it does not. No authentication."""
-        try:
-            await self._store.ping()
-        except StoreUnavailable:
-            body = {"status": "unavailable", "store": "unreachable", "version": __version__}
-            return respond_json(request, 503, dumps(body))
-        body = {"status": "ok", "store": "ok", "version": __version__}
-        return respond_json(request, 200, dumps(body))
+        """200 while the store answers and writes, 503 while it cannot. No authentication."""
+        report = await self._health.check()
+        body = {**report.to_json(), "version": __version__}
+        return respond_json(request, report.http_status, dumps(body))
 
     @app.route("/ws", methods=["GET"])
     async def websocket(self, request: IRequest) -> IResource:

@@ -16,15 +16,23 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock, deferLater
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SkipTest, TestCase
 from zope.interface.verify import verifyObject
 
-from chatservice.errors import Conflict, InternalError, NotFound, StoreUnavailable
+from chatservice.errors import (
+    Conflict,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    StoreUnavailable,
+)
 from chatservice.models import Message, NewMessage, Posted, Room, User
 from chatservice.store import IChatStore
 from chatservice.store.database import DEFAULT_RETRY_WINDOW, Txn
 from chatservice.store.migrations import SchemaTooNew, load_migrations
 from chatservice.store.sql import SQLStore
+from tests.logcapture import LogCapture
 
 if TYPE_CHECKING:
     MixinBase = TestCase
@@ -35,6 +43,10 @@ else:
 
 
 _E = TypeVar("_E", bound=BaseException)
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+PAST_64_BITS = (INT64_MAX + 1, 10**20, 10**400, INT64_MIN - 1)
 
 
 async def failure_of(test: TestCase, deferred: Deferred[Any], kind: type[_E]) -> _E:
@@ -417,6 +429,59 @@ class StoreContractMixin(MixinBase):
             page = await store.get_messages(room.id, 5, before=page[0].id)
         self.assert_ids(seen, stored)
 
+    # -- ids at and past the 64-bit edge ----------------------------------------
+    #
+    # Every id is a signed 64-bit integer. The edge validates what clients send
+    # (tokens, query parameters), but the store must not depend on that: an id
+    # that cannot exist is simply not found, on every backend, never a driver
+    # overflow.
+
+    async def test_largest_id_is_not_found(self) -> None:
+        """2**63-1 is a valid id that nobody has: NotFound, and an empty history."""
+        store, room, _ = await self.room_with_history(2)
+        await self.assertFailure(store.get_user(INT64_MAX), NotFound)
+        await self.assertFailure(store.get_room(INT64_MAX), NotFound)
+        self.assertEqual(list(await store.get_messages(INT64_MAX, 10)), [])
+        self.assertEqual(list(await store.get_messages(INT64_MAX, 10, after=0)), [])
+
+    async def test_ids_past_64_bits_are_not_found(self) -> None:
+        """An id past the signed 64-bit range, either way, names no user or room."""
+        store = await self.make_store()
+        await self.make_user(store)
+        await store.ensure_room("General", "", 1)
+        for outside in PAST_64_BITS:
+            await self.assertFailure(store.get_user(outside), NotFound)
+            await self.assertFailure(store.get_room(outside), NotFound)
+            self.assertEqual(list(await store.get_messages(outside, 10)), [])
+
+    async def test_cursors_at_the_64_bit_edge(self) -> None:
+        """after=2**63-1 is past every message; before=2**63-1 is before none of them."""
+        store, room, stored = await self.room_with_history(3)
+        self.assertEqual(list(await store.get_messages(room.id, 10, after=INT64_MAX)), [])
+        self.assert_ids(await store.get_messages(room.id, 10, before=INT64_MAX), stored)
+
+    async def test_cursors_past_64_bits(self) -> None:
+        """Cursors past the range compare like the numbers they are."""
+        store, room, stored = await self.room_with_history(3)
+        for big in (INT64_MAX + 1, 10**30):
+            self.assertEqual(list(await store.get_messages(room.id, 10, after=big)), [])
+            self.assert_ids(await store.get_messages(room.id, 2, before=big), stored[1:])
+        for small in (INT64_MIN - 1, -(10**30)):
+            self.assert_ids(await store.get_messages(room.id, 2, after=small), stored[:2])
+            self.assertEqual(list(await store.get_messages(room.id, 10, before=small)), [])
+        self.assert_ids(await store.get_messages(room.id, 10**30), stored)
+
+    async def test_message_to_a_room_past_64_bits_is_not_found(self) -> None:
+        """add_messages into a room id that cannot exist fails with NotFound, storing nothing."""
+        store, room, stored = await self.room_with_history(1)
+        user = await store.get_user(stored[0].sender_id)
+        for outside in PAST_64_BITS:
+            await self.assertFailure(
+                store.add_messages([new_message(room, user, "ok"), new_message(outside, user)]),
+                NotFound,
+            )
+        self.assert_ids(await store.get_messages(room.id, 10), stored)
+
     # -- durability --------------------------------------------------------------
 
     async def test_restart_keeps_everything(self) -> None:
@@ -595,14 +660,43 @@ class SQLStoreMixin(MixinBase):
         self.assertEqual(len(attempts), 1)
 
     async def test_other_driver_error_is_internal_error(self) -> None:
-        """A driver error that is not transient leaves the store as a logged InternalError."""
+        """Any other driver error is an InternalError, logged as one line without traceback."""
         store = await self.started()
+        logs = LogCapture(self)
 
         def broken(txn: Txn) -> None:
             txn.execute("SELEC 1")
 
         await self.assertFailure(store.run_read("broken", broken), InternalError)
-        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        [line] = logs.texts(LogLevel.error)
+        self.assertIn("transaction broken failed", line)
+        self.assertIn("SELEC", line)
+        self.assertNotIn("\n", line)
+        self.assertNotIn("Traceback", line)
+
+    async def test_number_the_driver_cannot_hold_is_invalid_request(self) -> None:
+        """A value past 64 bits reaching the driver is a 400 InvalidRequest, nothing logged."""
+        store = await self.started()
+        logs = LogCapture(self)
+
+        def too_big(txn: Txn) -> None:
+            txn.query("SELECT CAST(:n AS BIGINT)", {"n": 2**64})
+
+        error = await failure_of(self, store.run_read("too_big", too_big), InvalidRequest)
+        self.assertEqual((error.status, error.code), (400, "invalid_request"))
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(logs.texts(LogLevel.warn), [])
+
+    async def test_sender_past_64_bits_is_not_found(self) -> None:
+        """A message whose sender id cannot exist fails with NotFound, like an unknown sender."""
+        store = await self.started()
+        room = await store.ensure_room("General", "", 1)
+        for outside in PAST_64_BITS:
+            await self.assertFailure(
+                store.add_messages([NewMessage(room.id, outside, "ghost", "boo", 1)]), NotFound
+            )
+            await self.assertFailure(store.create_room(f"r{outside}", "", outside, 1), NotFound)
 
     async def test_store_keeps_working_after_errors(self) -> None:
         """A failed transaction is rolled back: the next one sees a clean connection."""

@@ -67,10 +67,10 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, TestCase):
 
     async def test_history_pages_use_the_room_index(self) -> None:
         """Every history query searches the (room_id, id) index and sorts nothing."""
-        from chatservice.store import sql
+        from chatservice.store import message_queries as pages
 
         store = await self.started()
-        queries = [sql._PAGE_AFTER, sql._PAGE_BEFORE, sql._PAGE_NEWEST]
+        queries = [pages._PAGE_AFTER, pages._PAGE_BEFORE, pages._PAGE_NEWEST]
         params = {"room_id": 1, "after": 1, "before": 1, "limit": 1}
 
         def plans(txn: Txn) -> list[str]:

@@ -1,8 +1,8 @@
 """The store interface and ``open_store``, which picks a backend from a URL.
 
 Every backend returns Deferreds and raises only our errors (``NotFound``,
-``Conflict``, ``StoreUnavailable``), never a driver's, so use cases work the
-same on each.
+``Conflict``, ``StoreUnavailable`` and its ``StoreFull``/``StoreReadOnly``),
+never a driver's, so use cases work the same on each.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
 
-from chatservice.errors import ChatError
+from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
 
 
@@ -80,6 +80,21 @@ class IChatStore(Interface):
         Without ``after``: the newest ``limit`` messages (with ``id < before``
         if given). With ``after``: the oldest ``limit`` messages with
         ``id > after``. Does not check that the room exists.
+        """
+
+
+class IWriteState(Interface):
+    """A store that can tell it is refusing writes (a full disk, a read-only database).
+
+    Optional: a store without it (``MemoryStore``) always can write. Use
+    ``IWriteState(store, None)`` to ask.
+    """
+
+    def write_fault() -> StoreUnavailable | None:
+        """The error writes fail with right now (``StoreFull``, ``StoreReadOnly``), or None.
+
+        Set by the first refused write and cleared by the next write that
+        commits: reads never change it.
         """
 
 

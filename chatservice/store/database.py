@@ -3,7 +3,9 @@
 Every transaction goes through ``Database.run_interaction`` (or
 ``run_read``), which names it, retries transient failures with backoff on
 the injected clock, and turns driver exceptions into ``Conflict``,
-``NotFound``, ``StoreUnavailable`` or ``InternalError``: no driver exception
+``NotFound``, ``InvalidRequest`` (a number past 64 bits),
+``StoreUnavailable``, ``StoreFull``/``StoreReadOnly`` (the database refuses
+writes; see ``WriteEpisode``) or ``InternalError``: no driver exception
 leaves this module. What it runs is written once, with ``:name``
 placeholders; the ``Dialect`` adapts it to SQLite or PostgreSQL.
 """
@@ -11,17 +13,26 @@ placeholders; the ``Dialect`` adapts it to SQLite or PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from twisted.enterprise import adbapi
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads, IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from chatservice.errors import Conflict, InternalError, NotFound, StoreUnavailable
-from chatservice.store.dialects import Dialect, ErrorKind
+from chatservice.errors import (
+    ChatError,
+    Conflict,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
+from chatservice.store.dialects import Dialect, ErrorKind, describe_error
+from chatservice.store.pool import Pool, PoolConfig
+from chatservice.store.write_state import WriteEpisode
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -37,6 +48,8 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
 # host that stopped answering, SQLite's busy timeout); repeating it five
 # times would keep the caller waiting close to a minute for its 503.
 DEFAULT_RETRY_WINDOW = 3.0
+
+OUT_OF_RANGE_MESSAGE = "A number is out of range."
 
 
 class Txn:
@@ -56,6 +69,9 @@ class Txn:
         try:
             # Always pass a mapping: psycopg only unescapes "%%" when it has params.
             self._cursor.execute(self.dialect.sql(sql), dict(params or {}))
+        except OverflowError:
+            # sqlite3 cannot bind an integer past 64 bits; not a sqlite3.Error.
+            raise InvalidRequest(OUT_OF_RANGE_MESSAGE) from None
         except Exception as exc:
             self._raise_constraint(exc)
             raise
@@ -64,6 +80,8 @@ class Txn:
         """Run one statement once per parameter mapping: bulk loads, backfills."""
         try:
             self._cursor.executemany(self.dialect.sql(sql), (dict(row) for row in rows))
+        except OverflowError:
+            raise InvalidRequest(OUT_OF_RANGE_MESSAGE) from None
         except Exception as exc:
             self._raise_constraint(exc)
             raise
@@ -74,6 +92,8 @@ class Txn:
             raise Conflict() from exc
         if kind is ErrorKind.FOREIGN_KEY:
             raise NotFound() from exc
+        if kind is ErrorKind.OUT_OF_RANGE:
+            raise InvalidRequest(OUT_OF_RANGE_MESSAGE) from exc
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return all its rows."""
@@ -100,106 +120,6 @@ class Txn:
         """Serialize with other writers until commit, where the dialect needs it."""
         if self.dialect.lock_writers is not None:
             self.execute(self.dialect.lock_writers)
-
-
-class _PoolConnection(adbapi.Connection):
-    """An adbapi connection wrapper whose rollback drops a broken connection quietly.
-
-    adbapi's own rollback logs "Rollback failed" as an error and raises
-    ``ConnectionLost`` over the real exception; ours keeps the original
-    exception (so ``run_interaction`` can classify and retry it) and makes the
-    next attempt on this thread open a fresh connection.
-    """
-
-    _pool: _Pool
-    _connection: Any
-
-    def rollback(self) -> None:
-        raw = self._connection
-        try:
-            raw.rollback()
-            broken = self._pool.is_broken(raw)
-        except Exception:
-            broken = True
-        if broken:
-            self._pool.drop(raw)
-
-
-class _Pool(adbapi.ConnectionPool):
-    """adbapi's pool with our connection wrapper and typed entry points.
-
-    adbapi has no annotations; the few calls the store makes are typed here
-    once instead of silencing mypy at every call site.
-    """
-
-    connectionFactory = _PoolConnection
-
-    def __init__(
-        self, is_broken: Callable[[Any], bool], dbapi_name: str, *args: object, **kwargs: object
-    ) -> None:
-        super().__init__(dbapi_name, *args, **kwargs)
-        self.is_broken = is_broken
-
-    def run(self, fn: Callable[..., _T], *args: object) -> Deferred[_T]:
-        """Run ``fn(connection, *args)`` in a pool thread."""
-        result: Deferred[_T] = self.runWithConnection(fn, *args)
-        return result
-
-    def drop(self, raw: Any) -> None:
-        """Close this thread's connection, so the next use opens a new one."""
-        if self.connections.get(self.threadID()) is raw:
-            self.disconnect(raw)
-
-    def open(self) -> None:
-        """Start the pool's threads (connections open lazily, on first use)."""
-        self.start()
-
-    def shut(self) -> None:
-        """Stop the threads and close every connection."""
-        self.close()
-
-
-@dataclass(frozen=True)
-class PoolConfig:
-    """How to open the database: driver module, connect arguments, pool size.
-
-    Attributes:
-        dbapi_name: the DB-API module, ``"sqlite3"`` or ``"psycopg"``.
-        connect_args: positional arguments to its ``connect()``.
-        connect_kwargs: keyword arguments to its ``connect()``.
-        min_connections: connections kept open.
-        max_connections: the most connections (and pool threads) at once.
-        on_connect: runs on every new connection, in its thread.
-        reconnect: adbapi's ``cp_reconnect``.
-        description: where the database is, safe to log (no password).
-    """
-
-    dbapi_name: str
-    connect_args: tuple[object, ...]
-    connect_kwargs: Mapping[str, object]
-    min_connections: int
-    max_connections: int
-    description: str
-    on_connect: Callable[[Any], None] | None = field(default=None, repr=False)
-    reconnect: bool = False
-
-
-def sqlite_on_connect(busy_timeout_ms: int) -> Callable[[Any], None]:
-    """Return the per-connection setup for SQLite.
-
-    WAL lets readers in other processes proceed during a write;
-    ``synchronous=FULL`` makes every commit durable before it is acknowledged
-    (the service acks only after commit); foreign keys are off by default in
-    SQLite; the busy timeout makes a competing writer wait instead of failing.
-    """
-
-    def on_connect(conn: Any) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL").fetchall()
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-
-    return on_connect
 
 
 class Database:
@@ -243,11 +163,12 @@ class Database:
         self._reactor = reactor
         self._retry_delays = tuple(retry_delays)
         self._retry_window = retry_window
-        self._pool: _Pool | None = None
+        self._pool: Pool | None = None
         self._closing = False
         self._active = 0
         self._idle_waiters: list[Deferred[None]] = []
         self._sleeps: set[Deferred[None]] = set()
+        self.write_episode = WriteEpisode(pool_config.description, clock)
 
     @property
     def description(self) -> str:
@@ -272,9 +193,11 @@ class Database:
 
         Fails with ``ChatError`` subclasses only (or whatever non-driver
         exception ``fn`` raised): ``Conflict``, ``NotFound``,
-        ``StoreUnavailable`` once retries are exhausted (in number or in
-        time: see ``retry_window``) or the store is closed, ``InternalError``
-        for any other driver error (logged).
+        ``InvalidRequest`` for a number the database cannot hold,
+        ``StoreFull`` or ``StoreReadOnly`` at once (not retried: only an
+        operator can fix it), ``StoreUnavailable`` once retries are exhausted
+        (in number or in time: see ``retry_window``) or the store is closed,
+        ``InternalError`` for any other driver error (logged in one line).
         """
         return Deferred.fromCoroutine(self._run(desc, True, fn, args, kwargs))
 
@@ -308,18 +231,13 @@ class Database:
                 if self._pool is None or self._closing:
                     raise StoreUnavailable()
                 try:
-                    return await self._pool.run(self._in_thread, write, fn, args, kwargs)
+                    result: _T = await self._pool.run(self._in_thread, write, fn, args, kwargs)
                 except Exception as exc:
                     kind = self.dialect.classify(exc)
                     if kind is None:
                         raise
-                    if kind is ErrorKind.UNIQUE:
-                        raise Conflict() from exc
-                    if kind is ErrorKind.FOREIGN_KEY:
-                        raise NotFound() from exc
-                    if kind is ErrorKind.OTHER:
-                        self.log.failure("transaction {desc} failed", desc=desc)
-                        raise InternalError() from exc
+                    if kind is not ErrorKind.TRANSIENT:
+                        raise self._final_error(desc, kind, exc) from exc
                     if (
                         attempt >= len(self._retry_delays)
                         or self._closing
@@ -337,6 +255,10 @@ class Database:
                         desc=desc,
                         error=repr(exc),
                     )
+                else:
+                    if write:
+                        self.write_episode.committed()
+                    return result
                 await self._sleep(self._retry_delays[attempt])
                 attempt += 1
         finally:
@@ -345,6 +267,26 @@ class Database:
                 waiters, self._idle_waiters = self._idle_waiters, []
                 for waiter in waiters:
                     waiter.callback(None)
+
+    def _final_error(self, desc: str, kind: ErrorKind, exc: Exception) -> ChatError:
+        """The error for a driver exception that retrying cannot fix; logs what needs it.
+
+        Every driver error ends as a ``ChatError``: a refused write is told
+        once per episode (``WriteEpisode``), any other fault in one line, so
+        the log never fills with tracebacks the operator cannot act on.
+        """
+        if kind is ErrorKind.UNIQUE:
+            return Conflict()
+        if kind is ErrorKind.FOREIGN_KEY:
+            return NotFound()
+        if kind is ErrorKind.OUT_OF_RANGE:
+            return InvalidRequest(OUT_OF_RANGE_MESSAGE)
+        if kind is ErrorKind.FULL or kind is ErrorKind.READ_ONLY:
+            fault: StoreUnavailable = StoreFull() if kind is ErrorKind.FULL else StoreReadOnly()
+            self.write_episode.refused(desc, fault, exc)
+            return fault
+        self.log.error("transaction {desc} failed: {error}", desc=desc, error=describe_error(exc))
+        return InternalError()
 
     async def _sleep(self, delay: float) -> None:
         sleep: Deferred[None] = deferLater(self.clock, delay)
@@ -389,7 +331,7 @@ class Database:
         if self._pool is not None:
             return
         config = self._config
-        pool = _Pool(
+        pool = Pool(
             self.dialect.is_broken,
             config.dbapi_name,
             *config.connect_args,

@@ -31,6 +31,16 @@ class ErrorKind(enum.Enum):
     TRANSIENT = "transient"
     """The database is busy or the connection broke: try again."""
 
+    FULL = "full"
+    """The disk or the database's size limit is full: no write can succeed until
+    space is freed, so retrying within a request is pointless."""
+
+    READ_ONLY = "read_only"
+    """The database refuses writes (read-only file, transaction or standby)."""
+
+    OUT_OF_RANGE = "out_of_range"
+    """A value does not fit its column's type (a number past 64 bits)."""
+
     OTHER = "other"
     """Any other driver error: a bug or a broken database."""
 
@@ -83,6 +93,18 @@ class Dialect:
         return _PLACEHOLDER.sub(lambda m: self.schema_placeholders[m.group(1)], text)
 
 
+def describe_error(exc: BaseException) -> str:
+    """One log line for a driver exception: type, database error code, first line of text.
+
+    psycopg messages can run over several lines (DETAIL, HINT, CONTEXT); the
+    first says what happened.
+    """
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "sqlite_errorname", None)
+    lines = str(exc).strip().splitlines()
+    name = type(exc).__name__ if code is None else f"{type(exc).__name__} {code}"
+    return f"{name}: {lines[0]}" if lines else name
+
+
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -104,6 +126,28 @@ def _convert(paramstyle: str, text: str) -> str:
 # missing tables, which retrying cannot fix.
 _SQLITE_TRANSIENT_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN")
 _SQLITE_TRANSIENT_TEXT = ("locked", "busy", "disk i/o", "unable to open")
+# SQLITE_FULL is also what a write on a file system without space gets (ENOSPC).
+_SQLITE_FULL_TEXT = "database or disk is full"
+_SQLITE_READ_ONLY_TEXT = ("readonly database", "read-only database")
+
+
+def _classify_sqlite_operational(exc: sqlite3.Error) -> ErrorKind:
+    code = getattr(exc, "sqlite_errorname", None)
+    if code is not None:
+        if code == "SQLITE_FULL":
+            return ErrorKind.FULL
+        if code.startswith("SQLITE_READONLY"):
+            return ErrorKind.READ_ONLY
+        return ErrorKind.TRANSIENT if code.startswith(_SQLITE_TRANSIENT_CODES) else ErrorKind.OTHER
+    # Python < 3.11 has no error codes: the message is all there is.
+    text = str(exc).lower()
+    if _SQLITE_FULL_TEXT in text:
+        return ErrorKind.FULL
+    if any(words in text for words in _SQLITE_READ_ONLY_TEXT):
+        return ErrorKind.READ_ONLY
+    if any(word in text for word in _SQLITE_TRANSIENT_TEXT):
+        return ErrorKind.TRANSIENT
+    return ErrorKind.OTHER
 
 
 def _classify_sqlite(exc: BaseException) -> ErrorKind | None:
@@ -117,12 +161,7 @@ def _classify_sqlite(exc: BaseException) -> ErrorKind | None:
             return ErrorKind.FOREIGN_KEY
         return ErrorKind.OTHER
     if isinstance(exc, sqlite3.OperationalError):
-        code = getattr(exc, "sqlite_errorname", None)
-        if code is not None:
-            transient = code.startswith(_SQLITE_TRANSIENT_CODES)
-        else:
-            transient = any(word in text for word in _SQLITE_TRANSIENT_TEXT)
-        return ErrorKind.TRANSIENT if transient else ErrorKind.OTHER
+        return _classify_sqlite_operational(exc)
     return ErrorKind.OTHER
 
 
@@ -169,6 +208,15 @@ def _classify_psycopg(exc: BaseException) -> ErrorKind | None:
         return ErrorKind.UNIQUE
     if isinstance(exc, errors.ForeignKeyViolation):
         return ErrorKind.FOREIGN_KEY
+    # Checked before OperationalError, which DiskFull is: only the rest of
+    # class 53 (too many connections, out of memory) passes with time.
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == "53100":  # disk_full
+        return ErrorKind.FULL
+    if sqlstate == "25006":  # read_only_sql_transaction, also a hot standby's answer
+        return ErrorKind.READ_ONLY
+    if sqlstate == "22003":  # numeric_value_out_of_range
+        return ErrorKind.OUT_OF_RANGE
     # OperationalError covers lost and refused connections, admin shutdown,
     # serialization failures and deadlocks (TransactionRollback); InterfaceError
     # is what a connection closed under us raises.

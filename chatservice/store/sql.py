@@ -9,29 +9,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatservice.errors import Conflict, NotFound, StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
-from chatservice.store import IChatStore
-from chatservice.store.database import (
-    DEFAULT_RETRY_DELAYS,
-    Database,
-    PoolConfig,
-    Txn,
-    sqlite_on_connect,
-)
+from chatservice.store import IChatStore, IWriteState, message_queries
+from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
+from chatservice.store.pool import PoolConfig, sqlite_on_connect
+from chatservice.store.ranges import INT64_MAX, fits, page_bounds
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-@implementer(IChatStore)
+@implementer(IChatStore, IWriteState)
 class SQLStore:
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
@@ -214,6 +210,10 @@ class SQLStore:
         except Exception as exc:
             raise StoreUnavailable() from exc
 
+    def write_fault(self) -> StoreUnavailable | None:
+        """The error writes fail with during a full-disk or read-only episode, else None."""
+        return self.database.write_episode.fault
+
     # -- users and rooms ------------------------------------------------------
 
     def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
@@ -224,6 +224,8 @@ class SQLStore:
 
     def get_user(self, user_id: int) -> Deferred[User]:
         """Fire with the user or fail with ``NotFound``."""
+        if not fits(user_id):
+            return fail(NotFound("No such user."))
         return self.run_read("get_user", _get_user, user_id)
 
     def get_credentials(self, username: str) -> Deferred[Credentials]:
@@ -234,6 +236,8 @@ class SQLStore:
         self, name: str, description: str, created_by: int | None, created_at: int
     ) -> Deferred[Room]:
         """Store a new room; ``Conflict`` if the name is taken."""
+        if not fits(created_by):
+            return fail(NotFound("No such user."))
         return self.run_interaction(
             "create_room", _create_room, name, description, created_by, created_at
         )
@@ -244,6 +248,8 @@ class SQLStore:
 
     def get_room(self, room_id: int) -> Deferred[Room]:
         """Fire with the room or fail with ``NotFound``."""
+        if not fits(room_id):
+            return fail(NotFound("No such room."))
         return self.run_read("get_room", _get_room, room_id)
 
     def list_rooms(self) -> Deferred[Sequence[Room]]:
@@ -256,22 +262,33 @@ class SQLStore:
         """Store messages in one transaction; a repeated ``client_msg_id`` returns the original."""
         if not messages:
             return succeed([])
-        return self.run_interaction("add_messages", _add_messages, list(messages))
+        if not all(fits(new.room_id) for new in messages):
+            return fail(NotFound("No such room."))
+        if not all(fits(new.sender_id) for new in messages):
+            return fail(NotFound("No such user."))
+        return self.run_interaction("add_messages", message_queries.add_messages, list(messages))
 
     def get_messages(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
     ) -> Deferred[Sequence[Message]]:
         """Fire with a page of the room's history, oldest first."""
-        if limit <= 0:
+        bounds = page_bounds(room_id, before, after)
+        if limit <= 0 or bounds.empty:
             return succeed([])
-        return self.run_read("get_messages", _get_messages, room_id, limit, before, after)
+        return self.run_read(
+            "get_messages",
+            message_queries.get_messages,
+            room_id,
+            min(limit, INT64_MAX),
+            bounds.before,
+            bounds.after,
+        )
 
 
 # -- the interactions: each runs in a pool thread inside one transaction -------
 
 _USER = "id, username, created_at"
 _ROOM = "id, name, description, created_by, created_at"
-_MESSAGE = "id, room_id, sender_id, username, content, ts, client_msg_id"
 
 
 def _user(row: tuple[Any, ...]) -> User:
@@ -281,10 +298,6 @@ def _user(row: tuple[Any, ...]) -> User:
 def _room(row: tuple[Any, ...]) -> Room:
     created_by = None if row[3] is None else int(row[3])
     return Room(int(row[0]), row[1], row[2], created_by, int(row[4]))
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    return Message(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], int(row[5]), row[6])
 
 
 def _select_one(txn: Txn) -> None:
@@ -378,100 +391,3 @@ def _get_room(txn: Txn, room_id: int) -> Room:
 
 def _list_rooms(txn: Txn) -> list[Room]:
     return [_room(row) for row in txn.query(f"SELECT {_ROOM} FROM rooms ORDER BY id")]
-
-
-_FIND_BY_CLIENT_ID = (
-    f"SELECT {_MESSAGE} FROM messages"
-    " WHERE room_id = :room_id AND sender_id = :sender_id AND client_msg_id = :client_msg_id"
-)
-_INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, username, content, ts, client_msg_id)"
-    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id)"
-)
-
-# Both SQLite (3.35+) and PostgreSQL: no row comes back when the unique
-# (room_id, sender_id, client_msg_id) key was already used.
-_INSERT_MESSAGE_ONCE = (
-    _INSERT_MESSAGE + " ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING RETURNING id"
-)
-
-
-def _add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
-    # Taken first, so that ids become visible in the order they were assigned
-    # and a client_msg_id lookup cannot race another writer's insert.
-    txn.lock_writers()
-    for room_id in sorted({new.room_id for new in batch}):
-        if txn.query_one("SELECT id FROM rooms WHERE id = :id", {"id": room_id}) is None:
-            raise NotFound("No such room.")
-    posted: list[Posted] = []
-    for new in batch:
-        params = {
-            "room_id": new.room_id,
-            "sender_id": new.sender_id,
-            "username": new.username,
-            "content": new.content,
-            "ts": new.ts,
-            "client_msg_id": new.client_msg_id,
-        }
-        try:
-            if new.client_msg_id is not None and not txn.dialect.supports_returning:
-                # Old SQLite (< 3.35): look up first, then insert.
-                row = txn.query_one(_FIND_BY_CLIENT_ID, params)
-                if row is not None:
-                    posted.append(Posted(_message(row), created=False))
-                    continue
-                message_id = txn.insert(_INSERT_MESSAGE, params)
-            elif new.client_msg_id is None:
-                message_id = txn.insert(_INSERT_MESSAGE, params)
-            else:
-                # One statement in the common case: the insert itself finds
-                # out whether (room, sender, client_msg_id) was used before.
-                inserted = txn.query_one(_INSERT_MESSAGE_ONCE, params)
-                if inserted is None:
-                    # A resend; sees rows inserted earlier in this batch, too.
-                    row = txn.query_one(_FIND_BY_CLIENT_ID, params)
-                    assert row is not None
-                    posted.append(Posted(_message(row), created=False))
-                    continue
-                message_id = int(inserted[0])
-        except NotFound:
-            raise NotFound("No such user.") from None
-        message = Message(
-            message_id,
-            new.room_id,
-            new.sender_id,
-            new.username,
-            new.content,
-            new.ts,
-            new.client_msg_id,
-        )
-        posted.append(Posted(message, created=True))
-    return posted
-
-
-_PAGE_AFTER = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id > :after"
-    " ORDER BY id LIMIT :limit"
-)
-_PAGE_BEFORE = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id < :before"
-    " ORDER BY id DESC LIMIT :limit"
-)
-_PAGE_NEWEST = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id ORDER BY id DESC LIMIT :limit"
-)
-
-
-def _get_messages(
-    txn: Txn, room_id: int, limit: int, before: int | None, after: int | None
-) -> list[Message]:
-    # Each query walks the (room_id, id) index from one end and stops after
-    # ``limit`` rows, so a page costs the same in a room of a million messages.
-    if after is not None:
-        rows = txn.query(_PAGE_AFTER, {"room_id": room_id, "after": after, "limit": limit})
-        return [_message(row) for row in rows]
-    if before is not None:
-        rows = txn.query(_PAGE_BEFORE, {"room_id": room_id, "before": before, "limit": limit})
-    else:
-        rows = txn.query(_PAGE_NEWEST, {"room_id": room_id, "limit": limit})
-    return [_message(row) for row in reversed(rows)]
