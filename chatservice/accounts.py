@@ -11,15 +11,18 @@ from chatservice.errors import (
     Conflict,
     InvalidCredentials,
     NotFound,
+    Overloaded,
     RateLimited,
     Unauthorized,
 )
 from chatservice.models import User
 from chatservice.passwords import PasswordHasher
-from chatservice.ratelimit import Decision, Rate, RateLimiter
+from chatservice.ratelimit import DEFAULT_MAX_BYTES, Decision, Rate, RateLimiter
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity, TokenIssuer
-from chatservice.wire import CredentialsForm
+from chatservice.wire import MAX_PASSWORD_BYTES, USERNAME_PATTERN, CredentialsForm
+
+MAX_USERNAME_LENGTH = 32  # USERNAME_PATTERN's upper bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,27 @@ class AccountLimits:
 
     login_failures: Rate = field(default_factory=lambda: Rate.per(10, 300))
     registrations: Rate = field(default_factory=lambda: Rate.per(20, 3600))
+    # Each limiter's memory bound: its keys are client-chosen names and addresses.
+    limiter_bytes: int = DEFAULT_MAX_BYTES
+
+
+def could_have_registered(form: CredentialsForm) -> bool:
+    """Whether these credentials could belong to an account at all.
+
+    Registration only accepts ``USERNAME_PATTERN`` names and passwords of at
+    most ``MAX_PASSWORD_BYTES``, so anything else is wrong without a look at
+    the store, a limiter or bcrypt. Refusing it at once tells a client
+    nothing it could not read in the API's rules, and costs the server
+    nothing whatever the size (up to the 64 KiB body). Lengths are checked
+    before the pattern and the encoding, so that work is bounded too.
+    """
+    username, password = form.username, form.password
+    if len(username) > MAX_USERNAME_LENGTH or not USERNAME_PATTERN.fullmatch(username):
+        return False
+    # More characters than bytes allowed is too long whatever the encoding.
+    return len(password) <= MAX_PASSWORD_BYTES and (
+        len(password.encode("utf-8")) <= MAX_PASSWORD_BYTES
+    )
 
 
 class Accounts:
@@ -56,13 +80,21 @@ class Accounts:
         self._tokens = tokens
         self._clock = clock
         limits = limits or AccountLimits()
+        size = limits.limiter_bytes
         self._failures_by_name = RateLimiter(
-            "login-failures-per-username", limits.login_failures, clock
+            "login-failures-per-username", limits.login_failures, clock, max_bytes=size
         )
         self._failures_by_address = RateLimiter(
-            "login-failures-per-address", limits.login_failures, clock
+            "login-failures-per-address", limits.login_failures, clock, max_bytes=size
         )
-        self._registrations = RateLimiter("registrations-per-address", limits.registrations, clock)
+        self._registrations = RateLimiter(
+            "registrations-per-address", limits.registrations, clock, max_bytes=size
+        )
+
+    @property
+    def limiters(self) -> tuple[RateLimiter, ...]:
+        """The account limiters, for metrics and tests of their memory."""
+        return (self._failures_by_name, self._failures_by_address, self._registrations)
 
     def _refuse(self, limiter: RateLimiter, decision: Decision, key_kind: str) -> RateLimited:
         # The key (a username or address) is not logged: names are personal
@@ -76,6 +108,7 @@ class Accounts:
         Raises:
             Conflict: the username is taken (case-insensitively).
             RateLimited: too many registrations from ``address``.
+            Overloaded: bcrypt could not start within a few seconds.
         """
         decision = self._registrations.take(address)
         if not decision.allowed:
@@ -87,7 +120,12 @@ class Accounts:
             pass
         else:
             raise Conflict("That username is already taken.")
-        password_hash = await self._hasher.hash(form.password)
+        try:
+            password_hash = await self._hasher.hash(form.password)
+        except Overloaded:
+            # Nothing was registered: the attempt does not count.
+            self._registrations.give_back(address)
+            raise
         now_ms = int(self._clock.seconds() * 1000)
         user = await self._store.create_user(form.username, password_hash, now_ms)
         self.log.info("user {user_id} registered", user_id=user.id)
@@ -97,21 +135,29 @@ class Accounts:
         """Check a password and sign a token.
 
         An unknown user and a wrong password fail the same way after the same
-        bcrypt work. While a username or an address has too many recent
+        bcrypt work. While an address or a username has too many recent
         failures, its logins are refused before any password is checked.
+        Credentials no account could have (see ``could_have_registered``) fail
+        the same way at once, before any limiter or bcrypt work, so their
+        size never reaches memory that outlives the request.
 
         Raises:
-            Unauthorized: code ``invalid_credentials``.
-            RateLimited: too many failed logins for the username or address.
+            InvalidCredentials: 401 ``invalid_credentials``.
+            RateLimited: too many failed logins for the address or username.
+            Overloaded: bcrypt could not start within a few seconds.
         """
+        if not could_have_registered(form):
+            raise InvalidCredentials()
         name_key = form.username.casefold()
         # Every attempt spends a token *before* its password is checked, and
         # a success gives it back: attempts checked concurrently cannot all
         # slip past the limit while the first ones are still being hashed.
+        # The address goes first: one address trying many names is stopped
+        # before any of those names is remembered.
         spent: list[tuple[RateLimiter, str]] = []
         for limiter, key, kind in (
-            (self._failures_by_name, name_key, "username"),
             (self._failures_by_address, address, "address"),
+            (self._failures_by_name, name_key, "username"),
         ):
             decision = limiter.take(key)
             if not decision.allowed:
@@ -127,7 +173,8 @@ class Accounts:
             password_hash = credentials.password_hash if credentials else None
             matches = await self._hasher.verify(form.password, password_hash)
         except BaseException:
-            # Not a failed login (e.g. the store is down): it does not count.
+            # Not a failed login (the store is down, bcrypt is overloaded):
+            # it does not count.
             for limiter, key in spent:
                 limiter.give_back(key)
             raise

@@ -24,7 +24,14 @@ from twisted.web.resource import IResource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from chatservice.errors import ChatError, Forbidden, InvalidRequest, PayloadTooLarge, RateLimited
+from chatservice.errors import (
+    ChatError,
+    Forbidden,
+    InvalidRequest,
+    Overloaded,
+    PayloadTooLarge,
+    RateLimited,
+)
 from chatservice.wire import error_body
 
 SERVER_HEADER = b"chatservice"
@@ -77,6 +84,8 @@ def respond_error(request: IRequest, error: ChatError) -> bytes:
             request.setHeader(b"x-ratelimit-remaining", b"0")
         if error.reset_after is not None:
             request.setHeader(b"x-ratelimit-reset", b"%d" % error.reset_after)
+    elif isinstance(error, Overloaded):
+        request.setHeader(b"retry-after", b"%d" % error.retry_after)
     return respond_json(request, error.status, error_body(error))
 
 

@@ -15,11 +15,13 @@ from typing import Any, ClassVar
 from treq.testing import StubTreq
 from twisted.trial.unittest import TestCase
 
+from chatservice import passwords
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
-from tests.fakes import CountingPool, FakeReactor, config_for_tests
+from tests.fakes import CountingPool, FakeReactor, ImmediateThreadPool, config_for_tests
 from tests.logcapture import LogCapture
-from tests.rest_support import PASSWORD, Reply, RestTestCase
+from tests.rest_support import BASE, PASSWORD, Reply, RestTestCase
+from tests.test_memory_bounds import HeldPool
 from tests.wsclient import HttpAnswer, RecordingClient, memory_world
 
 LOGIN_LIMIT = 10  # the defaults of API.md's abuse table
@@ -39,10 +41,14 @@ class LimitTestCase(RestTestCase):
 
     config_changes: ClassVar[dict[str, Any]] = {"trust_x_forwarded_for": 1}
 
+    def make_pool(self) -> ImmediateThreadPool:
+        """The bcrypt pool: inline, counting its jobs."""
+        return CountingPool()
+
     def setUp(self) -> None:
         self.logs = LogCapture(self)
         self.reactor = FakeReactor()
-        self.pool = CountingPool()
+        self.pool: Any = self.make_pool()
         self.service = ChatService(
             config_for_tests(**self.config_changes),
             self.reactor,
@@ -322,6 +328,86 @@ class TrustedForwardedForTests(LimitTestCase):
             self.assertEqual(self.login(f"nobody{n}", WRONG).code, 401)
         self.assertEqual(self.login("somebody", WRONG).code, 429)
         self.assertEqual(self.login("somebody", WRONG, self.CLIENT).code, 401)
+
+
+class ImpossibleCredentialsTests(LimitTestCase):
+    """Credentials no account could have cost nothing and answer like an unknown user."""
+
+    def test_a_60_kb_username_is_a_plain_401_without_bcrypt_work(self) -> None:
+        """The same 401 body as an unknown username, no bcrypt job, no limiter touched."""
+        unknown = self.login("nobody", WRONG, "10.0.0.1")
+        jobs = self.pool.jobs
+        huge = self.login("u" * 60_000, WRONG, "10.0.0.1")
+        self.assertEqual((huge.code, huge.json()), (401, unknown.json()))
+        self.assertEqual(self.pool.jobs, jobs)
+        by_name = [lim for lim in self.service.accounts.limiters if "username" in lim.name]
+        self.assertEqual(len(by_name[0]), 1)  # "nobody" only
+
+    def test_a_password_over_72_bytes_is_a_plain_401_without_bcrypt_work(self) -> None:
+        """A password registration could never have accepted: 401, no bcrypt job."""
+        self.register("alice")
+        jobs = self.pool.jobs
+        reply = self.login("alice", PASSWORD + "x" * 72, "10.0.0.1")
+        self.assert_error(reply, 401, "invalid_credentials")
+        self.assertEqual(self.pool.jobs, jobs)
+
+    def test_floods_of_them_never_reach_the_limit(self) -> None:
+        """They are not counted either: the address can still log in after 50 of them."""
+        self.register("alice")
+        for _ in range(50):
+            self.login("x" * 33, WRONG, "10.0.0.1")
+        self.assertEqual(self.login("alice", PASSWORD, "10.0.0.1").code, 200)
+
+
+class BcryptOverloadTests(LimitTestCase):
+    """Logins whose bcrypt check could not start within seconds are 503 ``overloaded``."""
+
+    def make_pool(self) -> ImmediateThreadPool:
+        """One bcrypt thread that stays busy until ``release()``."""
+        # 0.2 s a job (cost 12's time) at cost 4's speed: 3 s of work is 15 jobs.
+        self.patch(passwords, "estimated_seconds", lambda rounds: 0.2)
+        return HeldPool(threads=1)
+
+    def start_login(self, n: int) -> Any:
+        return self.client.post(
+            BASE + "/api/login",
+            json={"username": f"user{n}", "password": WRONG},
+            headers={"X-Forwarded-For": f"10.0.{n}.1"},
+        )
+
+    def test_the_login_after_three_seconds_of_queued_work_is_503_with_retry_after(
+        self,
+    ) -> None:
+        """1 running + 15 waiting checks are kept; the 17th is 503 with Retry-After: 4."""
+        waiting = [self.start_login(n) for n in range(16)]
+        for login in waiting:
+            self.assertNoResult(login)
+        reply = self.login("latecomer", WRONG, "10.9.9.9")
+        self.assert_error(reply, 503, "overloaded")
+        self.assertEqual(reply.header("retry-after"), "4")  # 16 jobs x 0.2 s ahead of it
+        self.pool.release()
+        self.client.flush()
+        self.assertEqual([self.successResultOf(d).code for d in waiting], [401] * 16)
+
+    def test_an_overloaded_refusal_is_not_a_failed_login(self) -> None:
+        """The refused address keeps its whole allowance of failed logins."""
+        waiting = [self.start_login(n) for n in range(16)]
+        for _ in range(20):
+            self.assertEqual(self.login("alice", WRONG, "10.9.9.9").code, 503)
+        self.pool.release()
+        self.client.flush()
+        self.assertEqual([self.successResultOf(d).code for d in waiting], [401] * 16)
+        codes = []
+        for n in range(LOGIN_LIMIT + 1):
+            login = self.client.post(
+                BASE + "/api/login",
+                json={"username": f"nobody{n}", "password": WRONG},
+                headers={"X-Forwarded-For": "10.9.9.9"},
+            )
+            self.pool.release()
+            self.client.flush()
+            codes.append(self.successResultOf(login).code)
+        self.assertEqual(codes, [401] * LOGIN_LIMIT + [429])
 
 
 class WebSocketLimitCase(TestCase):

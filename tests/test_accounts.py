@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatservice.accounts import Accounts, Session
-from chatservice.errors import Conflict, RateLimited, Unauthorized
+from chatservice.errors import Conflict, Overloaded, RateLimited, Unauthorized
 from chatservice.models import User
 from chatservice.passwords import PasswordHasher
 from chatservice.store.memory import MemoryStore
@@ -158,3 +158,82 @@ class ConcurrentLoginLimitTests(SynchronousTestCase):
         eleventh = self.login(PASSWORD)
         self.pool.release()
         self.successResultOf(eleventh)
+
+
+class LimiterOrderTests(SynchronousTestCase):
+    """The per-address limit is checked before the per-username one."""
+
+    def setUp(self) -> None:
+        self.reactor = FakeReactor()
+        self.reactor.advance(100)
+        self.pool = CountingPool()
+        self.accounts = Accounts(
+            MemoryStore(self.reactor),
+            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
+            TokenIssuer(TEST_SECRET, 3600, self.reactor),
+            self.reactor,
+        )
+
+    def login(self, username: str, address: str) -> Deferred[Session]:
+        return Deferred.fromCoroutine(
+            self.accounts.login(CredentialsForm(username, PASSWORD), address)
+        )
+
+    def limiter(self, kind: str) -> int:
+        (found,) = [lim for lim in self.accounts.limiters if lim.name == f"login-failures-{kind}"]
+        return len(found)
+
+    def test_a_limited_address_remembers_no_more_usernames(self) -> None:
+        """Once an address is limited, the names it tries are not stored at all."""
+        for n in range(10):
+            self.failureResultOf(self.login(f"name{n}", "10.0.0.1"), Unauthorized)
+        self.assertEqual(self.limiter("per-username"), 10)
+        for n in range(10, 100):
+            self.failureResultOf(self.login(f"name{n}", "10.0.0.1"), RateLimited)
+        self.assertEqual(self.limiter("per-username"), 10)
+
+    def test_a_limited_username_gives_the_address_its_token_back(self) -> None:
+        """A refusal by the username limiter does not count against the address."""
+        for n in range(10):
+            self.failureResultOf(self.login("alice", f"10.0.0.{n}"), Unauthorized)
+        for _ in range(20):
+            self.failureResultOf(self.login("alice", "10.9.9.9"), RateLimited)
+        self.assertEqual(self.limiter("per-address"), 10)  # 10.9.9.9 is not among them
+
+    def test_the_address_limiter_answers_first(self) -> None:
+        """With both the address and the username limited, the address's limiter refuses."""
+        for _ in range(10):
+            self.failureResultOf(self.login("alice", "10.0.0.1"), Unauthorized)
+        error = self.failureResultOf(self.login("alice", "10.0.0.1"), RateLimited).value
+        self.assertEqual(error.limiter, "login-failures-per-address")
+
+    def test_impossible_usernames_cost_nothing(self) -> None:
+        """Names registration would refuse: 401, no bcrypt job, no limiter entry."""
+        for name in ("", "ab", "x" * 33, "has space", "ünïcode", "x" * 60_000):
+            error = self.failureResultOf(self.login(name, "10.0.0.1"), Unauthorized).value
+            self.assertEqual(error.code, "invalid_credentials")
+        self.assertEqual(
+            (self.pool.jobs, [len(lim) for lim in self.accounts.limiters]), (0, [0, 0, 0])
+        )
+
+
+class OverloadedRegistrationTests(SynchronousTestCase):
+    """A registration refused because bcrypt is overloaded does not count."""
+
+    def test_overloaded_registration_gives_its_token_back(self) -> None:
+        """21 overloaded attempts from one address leave its registrations untouched."""
+        reactor = FakeReactor()
+        pool = HeldPool()
+        accounts = Accounts(
+            MemoryStore(reactor),
+            PasswordHasher(reactor, pool, 4, threads=1, max_wait=0),  # type: ignore[arg-type]
+            TokenIssuer(TEST_SECRET, 3600, reactor),
+            reactor,
+        )
+        first = Deferred.fromCoroutine(accounts.register(CredentialsForm("first", PASSWORD)))
+        for n in range(21):
+            registering = accounts.register(CredentialsForm(f"user{n}", PASSWORD), "10.0.0.1")
+            self.failureResultOf(Deferred.fromCoroutine(registering), Overloaded)
+        self.assertEqual([len(lim) for lim in accounts.limiters], [0, 0, 1])  # only "first"
+        pool.release()
+        self.successResultOf(first)
