@@ -82,7 +82,7 @@ def summary(name: str, values: list[float]) -> str:
 
 
 async def main(rounds: int, logins: int) -> None:
-    config = Config(
+    config = Config.defaults().replace(
         listen=("tcp:0:interface=127.0.0.1",),
         jwt_secret=SECRET,
         database_url="memory:",

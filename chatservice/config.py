@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 DEV_JWT_SECRET = "dev-super-secret-change-me"
@@ -111,40 +111,44 @@ SETTINGS: tuple[Setting, ...] = (
 class Config:
     """The validated settings of one service instance."""
 
-    listen: tuple[str, ...] = ("tcp:8081",)
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_expiry_seconds: int = 24 * 3600
-    log_level: str = "info"
-    log_format: str = "text"
-    max_message_length: int = 1000
-    database_url: str = "sqlite:///chat.sqlite3"
-    redis_url: str | None = None
-    cors_origins: tuple[str, ...] = ("*",)
-    bcrypt_rounds: int = 12
-    bcrypt_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
-    max_body_bytes: int = 65536
-    ws_ping_interval: float = 25.0
-    ws_ping_timeout: float = 10.0
-    shutdown_timeout: float = 8.0
-    login_failure_limit: int = 10
-    login_failure_window: float = 300.0
-    register_limit: int = 20
-    register_window: float = 3600.0
-    message_rate: float = 10.0
-    message_burst: int = 20
-    max_sockets_per_user: int = 20
-    ws_max_buffer: int = 1024 * 1024
-    trust_x_forwarded_for: int = 0
+    # No defaults here: they are SETTINGS' (``Config.defaults()``), written once.
+    listen: tuple[str, ...]
+    jwt_secret: str
+    jwt_expiry_seconds: int
+    log_level: str
+    log_format: str
+    max_message_length: int
+    database_url: str
+    redis_url: str | None
+    cors_origins: tuple[str, ...]
+    bcrypt_rounds: int
+    bcrypt_threads: int
+    max_body_bytes: int
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    shutdown_timeout: float
+    login_failure_limit: int
+    login_failure_window: float
+    register_limit: int
+    register_window: float
+    message_rate: float
+    message_burst: int
+    max_sockets_per_user: int
+    ws_max_buffer: int
+    trust_x_forwarded_for: int
 
     @property
     def uses_dev_secret(self) -> bool:
         """True while the signing key is the documented development default."""
         return self.jwt_secret == DEV_JWT_SECRET
 
-    @property
-    def cors_allows_any(self) -> bool:
-        """True when ``CORS_ORIGINS`` is ``*``."""
-        return "*" in self.cors_origins
+    @classmethod
+    def defaults(cls) -> Config:
+        """Every setting at its default (from ``SETTINGS``), ignoring the environment.
+
+        For embedding and tests: ``Config.defaults().replace(...)``.
+        """
+        return cls.from_sources({}, {})
 
     @classmethod
     def from_sources(

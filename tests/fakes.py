@@ -60,7 +60,7 @@ class CountingPool(ImmediateThreadPool):
 
 def config_for_tests(**changes: Any) -> Config:
     """A Config for tests: memory store, cost-4 bcrypt, no listening endpoints."""
-    base = Config(
+    base = Config.defaults().replace(
         listen=(),
         jwt_secret=TEST_SECRET,
         database_url="memory:",

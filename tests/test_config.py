@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import MISSING, fields
 
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
@@ -40,10 +41,14 @@ class DefaultTests(SynchronousTestCase):
         self.assertTrue(from_env().uses_dev_secret)
         self.assertFalse(from_env(JWT_SECRET=SECRET).uses_dev_secret)
 
-    def test_star_allows_any(self) -> None:
-        """``CORS_ORIGINS=*`` is reported as allowing any origin."""
-        self.assertTrue(from_env().cors_allows_any)
-        self.assertFalse(from_env(CORS_ORIGINS="https://a.example").cors_allows_any)
+    def test_defaults_are_written_once(self) -> None:
+        """Config has no defaults of its own: ``defaults()`` is SETTINGS' defaults."""
+        self.assertEqual(
+            [f.name for f in fields(Config) if f.default is not MISSING], [], "a second default"
+        )
+        self.assertEqual([f.name for f in fields(Config) if f.default_factory is not MISSING], [])
+        self.assertEqual(Config.defaults(), Config.from_sources({}, {}))
+        self.assertEqual(Config.defaults().listen, ("tcp:8081",))
 
 
 class EnvironmentTests(SynchronousTestCase):
