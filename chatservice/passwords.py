@@ -26,8 +26,8 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from chatservice.errors import Overloaded
+from chatservice.wire import MAX_PASSWORD_BYTES
 
-MAX_PASSWORD_BYTES = 72  # bcrypt's limit; longer raises ValueError in bcrypt 5
 MAX_WAIT_SECONDS = 3.0
 # A hard cap on waiting jobs whatever the measured speed: even cheap jobs
 # (a low BCRYPT_ROUNDS) hold a request each while they wait, ~5.5 KB with

@@ -23,6 +23,8 @@ from chatservice.errors import (
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 MIN_PASSWORD_BYTES = 8
+# bcrypt's limit (longer raises ValueError in bcrypt 5): the one password bound
+# that registration, login and hashing share.
 MAX_PASSWORD_BYTES = 72
 MAX_ROOM_NAME = 64
 MAX_DESCRIPTION = 512
