@@ -90,7 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ws-max-buffer",
         "WS_MAX_BUFFER",
         "1048576",
-        "Bytes a WebSocket may have waiting to be sent before it is closed as a slow consumer.",
+        "Bytes a WebSocket may have waiting to be sent; past them it is closed as a slow "
+        "consumer (1008) after 5 s without draining, and at once past 8 times them.",
     ),
     Setting(
         "trust-x-forwarded-for",

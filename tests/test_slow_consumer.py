@@ -4,7 +4,13 @@ The server side of each watched socket is a ``FlowControlledTransport``: it
 pauses the socket's outbox past 64 KiB not yet taken by the peer and resumes
 it when the peer takes everything, as a TCP transport does (iosim's own
 ``FakeTransport`` never pauses a producer). A peer "stops reading" when its
-connection is left out of the pump (``no_pumping``).
+connection is left out of the pump (``no_pumping``); it "reads slowly" when
+that connection is pumped one step (``pump.pump()``: one buffer's worth) now
+and then while the clock moves.
+
+The rule (``chatservice/outbox.py``): past ``WS_MAX_BUFFER`` queued, a socket
+is closed after ``STALL_SECONDS`` without draining anything, and at once past
+``HARD_LIMIT_FACTOR`` times ``WS_MAX_BUFFER``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
 
+from chatservice.outbox import HARD_LIMIT_FACTOR, STALL_SECONDS
 from chatservice.websocket import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
 from tests.realtime_support import (
     TRANSPORT_BUFFER,
@@ -24,6 +31,7 @@ from tests.realtime_support import (
 from tests.wsclient import no_pumping, server_frames
 
 WS_MAX_BUFFER = 65536
+HARD_CAP = HARD_LIMIT_FACTOR * WS_MAX_BUFFER
 CONTENT = "x" * 1000
 OPCODE_TEXT = 0x1
 OPCODE_CLOSE = 0x8
@@ -59,8 +67,24 @@ class SlowConsumerTests(RealtimeCase):
             if on_each is not None:
                 on_each()
 
-    def test_reader_that_stops_reading_is_closed_1008_and_memory_stays_bounded(self) -> None:
-        """A non-reader is closed (1008 slow consumer); its queue never passes WS_MAX_BUFFER."""
+    def assert_closed_as_slow_consumer(self, received_fewer_than: int) -> None:
+        """The slow socket got a prefix, then 1008; the others got everything and its presence."""
+        self.world.chat.flush()
+        self.assertEqual(self.slow.close_code, CLOSE_POLICY_VIOLATION)
+        self.assertEqual(self.slow.remoteCloseReason, "slow consumer")
+        stored = self.stored_ids()
+        received = ids(self.slow)
+        self.assertEqual(received, stored[: len(received)])  # a prefix: no gap before the cut
+        self.assertLess(len(received), received_fewer_than)
+        for reader in (self.bob_socket, self.carol_socket):
+            self.assertEqual(ids(reader), stored)
+            self.assertTrue(reader.ws_open)
+            self.assertEqual(reader.of_type("presence")[-1]["username"], "alice")
+            self.assertEqual(reader.of_type("presence")[-1]["status"], "offline")
+        self.assertEqual(self.world.service.sockets.sockets_of(self.alice_id), 0)
+
+    def test_reader_that_stops_reading_is_closed_1008_after_the_stall_time(self) -> None:
+        """Past WS_MAX_BUFFER with no progress, a non-reader is closed STALL_SECONDS later."""
         protocol = self.slow_transport.chat_protocol
         outbox = protocol.outbox
         assert outbox is not None
@@ -72,37 +96,77 @@ class SlowConsumerTests(RealtimeCase):
             peak_queued = max(peak_queued, outbox.queued_bytes)
 
         with no_pumping(self.world.chat, self.slow_pump):
-            self.flood(300, sample)
-            frame_size = 4 + max(
-                len(payload)
-                for opcode, payload in after_handshake(self.slow_transport)
-                if opcode == OPCODE_TEXT
-            )
+            self.flood(300, sample)  # ~330 KB: past the soft bound, under the hard cap
+            self.assertGreater(peak_queued, WS_MAX_BUFFER)
+            self.assertTrue(outbox.stalling)
+            self.world.chat.advance(STALL_SECONDS - 0.1)
+            self.assertFalse(outbox.overflowed)
+            self.assertEqual(protocol.state, WebSocketProtocol.STATE_OPEN)
+            self.world.chat.advance(0.1)
             self.assertTrue(outbox.overflowed)
+            self.assertEqual(outbox.queued_bytes, 0)
             self.assertEqual(protocol.state, WebSocketProtocol.STATE_CLOSING)
             self.assertFalse(self.slow_transport.disconnecting)
             self.world.chat.advance(2.5)  # closeHandshakeTimeout: the peer never answers
             self.assertTrue(self.slow_transport.disconnecting)
-        self.world.chat.flush()
-
-        self.assertLessEqual(peak_queued, WS_MAX_BUFFER)
-        self.assertGreater(peak_queued, WS_MAX_BUFFER - frame_size)  # it did fill up
+        self.assertLessEqual(peak_queued, HARD_CAP)
+        frame_size = 4 + max(
+            len(payload)
+            for opcode, payload in after_handshake(self.slow_transport)
+            if opcode == OPCODE_TEXT
+        )
         # The transport pauses the outbox once past 64 KiB: one frame over it, plus the
         # close frame (written straight to the transport once the outbox overflowed).
         self.assertLessEqual(self.slow_transport.peak_buffered, TRANSPORT_BUFFER + frame_size + 32)
-        self.assertEqual(self.slow.close_code, CLOSE_POLICY_VIOLATION)
-        self.assertEqual(self.slow.remoteCloseReason, "slow consumer")
-        stored = self.stored_ids()
-        self.assertEqual(len(stored), 300)
-        received = ids(self.slow)
-        self.assertEqual(received, stored[: len(received)])  # a prefix: no gap before the cut
-        self.assertLess(len(received), 300)
-        for reader in (self.bob_socket, self.carol_socket):
-            self.assertEqual(ids(reader), stored)
-            self.assertTrue(reader.ws_open)
-            self.assertEqual(reader.of_type("presence")[-1]["username"], "alice")
-            self.assertEqual(reader.of_type("presence")[-1]["status"], "offline")
-        self.assertEqual(self.world.service.sockets.sockets_of(self.alice_id), 0)
+        self.assertEqual(len(self.stored_ids()), 300)
+        self.assert_closed_as_slow_consumer(received_fewer_than=300)
+
+    def test_reader_that_stops_reading_is_closed_at_once_past_the_hard_cap(self) -> None:
+        """However recent its last progress, a socket is cut when its queue passes the hard cap."""
+        outbox = self.slow_transport.chat_protocol.outbox
+        assert outbox is not None
+        peak_queued = 0
+        sent = 0
+
+        def sample() -> None:
+            nonlocal peak_queued, sent
+            peak_queued = max(peak_queued, outbox.queued_bytes)
+            sent += 1
+
+        started = self.world.reactor.seconds()
+        with no_pumping(self.world.chat, self.slow_pump):
+            while not outbox.overflowed and sent < 1000:  # ~1.1 MB, over twice the hard cap
+                self.flood(1, sample)
+            self.assertTrue(outbox.overflowed)
+            self.assertEqual(self.world.reactor.seconds(), started)  # no stall time went by
+            self.world.chat.advance(2.5)  # closeHandshakeTimeout
+        self.assertLessEqual(peak_queued, HARD_CAP)
+        self.assertGreater(peak_queued, HARD_CAP - 2000)  # it did fill up
+        self.assert_closed_as_slow_consumer(received_fewer_than=sent)
+
+    def test_reader_that_lags_but_keeps_reading_is_not_closed(self) -> None:
+        """Far behind for many stall times but draining all along: open, and nothing missed."""
+        outbox = self.slow_transport.chat_protocol.outbox
+        assert outbox is not None
+        with no_pumping(self.world.chat, self.slow_pump):
+            self.flood(200)  # ~220 KB: past the soft bound
+            seconds = 0
+            while seconds < 6 * STALL_SECONDS:
+                # The peer reads one transport buffer (~64 KB) every 2 s while
+                # the room sends ~66 KB: it never catches up.
+                self.flood(60)
+                self.slow_pump.pump()
+                self.world.chat.advance(2)
+                seconds += 2
+                self.assertGreater(outbox.queued_bytes, WS_MAX_BUFFER)
+                self.assertFalse(outbox.overflowed)
+        self.assertTrue(self.slow.ws_open)
+        self.world.chat.flush()
+        self.assertEqual(ids(self.slow), self.stored_ids())
+        self.assertEqual(len(ids(self.slow)), 200 + 60 * int(seconds / 2))
+        self.assertTrue(self.slow.ws_open)
+        self.assertFalse(outbox.stalling)
+        self.assertEqual(self.world.service.sockets.sockets_of(self.alice_id), 1)
 
     def test_reader_that_falls_behind_and_catches_up_gets_everything_in_order(self) -> None:
         """A reader paused for less than the bound is not closed and misses nothing."""
