@@ -24,7 +24,7 @@ waits at most ``--drain`` seconds for the readers to catch up, then closes
 everything and kills the spinning processes.
 
     PYTHONPATH=. python bench/flood.py [--flooders 30] [--rate 90] [--size 1000]
-        [--seconds 20] [--drain 20] [--busy 2] [--ws-max-buffer 1048576]
+        [--seconds 20] [--drain 20] [--busy 3] [--ws-max-buffer 1048576]
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=1000, help="bytes of content per message")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long they send")
     parser.add_argument("--drain", type=float, default=20.0, help="most seconds to catch up")
-    parser.add_argument("--busy", type=int, default=2, help="processes that spin meanwhile")
+    parser.add_argument("--busy", type=int, default=3, help="processes that spin meanwhile")
     parser.add_argument("--ws-max-buffer", type=int, default=1024 * 1024)
     options = parser.parse_args()
     react(lambda reactor: Deferred.fromCoroutine(main(reactor, options)))
