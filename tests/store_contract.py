@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import Clock
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SkipTest, TestCase
 from zope.interface.verify import verifyObject
@@ -521,6 +521,31 @@ class StoreContractMixin(MixinBase):
         self.assertGreater(later_room.id, room.id)
 
 
+class SignallingClock(Clock):
+    """A Clock that fires ``scheduled`` when the first call is scheduled on it.
+
+    A store schedules on its clock only to wait before a retry, and the
+    failed attempt runs on a database thread: this is the signal that it
+    failed, without turning the reactor until it has.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled: Deferred[None] = Deferred()
+        self._signalled = False
+
+    def callLater(  # noqa: N802 - Twisted's name
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> IDelayedCall:
+        call = super().callLater(delay, callable, *args, **kw)
+        if not self._signalled:
+            self._signalled = True
+            # Fired once the store's code has returned from scheduling (it
+            # still has to keep the call to cancel it on close), not inside it.
+            reactor.callLater(0, self.scheduled.callback, None)
+        return call
+
+
 class SQLStoreContractMixin(StoreContractMixin):
     """The contract on ``SQLStore``: a durable store from the ``build_store`` hook."""
 
@@ -570,14 +595,6 @@ class SQLStoreMixin(MixinBase):
         await store.start()
         return store
 
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        """Let the reactor turn (no timed sleeps) until ``predicate()`` holds."""
-        for _ in range(10_000):
-            if predicate():
-                return
-            await deferLater(reactor, 0)
-        self.fail("condition never became true")
-
     # -- migrations --------------------------------------------------------------
 
     async def test_start_creates_schema_version(self) -> None:
@@ -611,7 +628,7 @@ class SQLStoreMixin(MixinBase):
 
     async def test_transient_error_is_retried_on_the_clock(self) -> None:
         """A transient failure is retried after the backoff, measured on the injected clock."""
-        clock = Clock()
+        clock = SignallingClock()
         store = await self.started(clock=clock, retry_delays=(0.5, 1.0))
         attempts: list[int] = []
         error = self.transient_error()
@@ -623,7 +640,7 @@ class SQLStoreMixin(MixinBase):
             return "done"
 
         result = store.run_interaction("flaky", flaky)
-        await self.until(lambda: bool(clock.getDelayedCalls()))
+        await clock.scheduled  # the first attempt failed; the retry waits
         self.assertEqual((len(attempts), clock.getDelayedCalls()[0].getTime()), (1, 0.5))
         clock.advance(0.5)
         self.assertEqual(await result, "done")
@@ -644,7 +661,7 @@ class SQLStoreMixin(MixinBase):
 
     async def test_slow_transient_failure_is_not_retried_past_the_window(self) -> None:
         """An attempt that failed only after the retry window passed is not repeated."""
-        clock = Clock()
+        clock = SignallingClock()
         store = await self.started(clock=clock, retry_delays=(0.5, 1.0))
         attempts: list[int] = []
         error = self.transient_error()
@@ -744,7 +761,7 @@ class SQLStoreMixin(MixinBase):
 
     async def test_close_abandons_a_retry_wait(self) -> None:
         """A transaction waiting to retry fails with StoreUnavailable when the store closes."""
-        clock = Clock()
+        clock = SignallingClock()
         store = await self.started(clock=clock, retry_delays=(60,))
         error = self.transient_error()
 
@@ -752,7 +769,7 @@ class SQLStoreMixin(MixinBase):
             raise error
 
         result = store.run_interaction("busy", busy)
-        await self.until(lambda: bool(clock.getDelayedCalls()))
+        await clock.scheduled  # the first attempt failed; the retry waits
         await store.close()
         await self.assertFailure(result, StoreUnavailable)
         self.assertEqual(clock.getDelayedCalls(), [])

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.models import NewMessage
@@ -111,6 +111,18 @@ class PostgreSQLStoreTests(PostgreSQLDatabase, SQLStoreMixin, TestCase):
         self.admin("SELECT pg_terminate_backend(%s)", [first])
         self.assertEqual(await store.get_user(user.id), user)
         self.assertNotEqual(await store.run_read("pid", backend_pid), first)
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Turn the reactor until ``predicate()`` holds (at most 10,000 turns).
+
+        For a condition of another process: PostgreSQL says nothing when a
+        session starts waiting for a lock, so ``pg_locks`` is polled.
+        """
+        for _ in range(10_000):
+            if predicate():
+                return
+            await deferLater(reactor, 0)
+        self.fail("condition never became true")
 
     async def test_message_writers_are_serialized(self) -> None:
         """add_messages waits for another writer's lock, so ids commit in order."""
