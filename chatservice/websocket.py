@@ -138,9 +138,13 @@ class ChatServerProtocol(WebSocketServerProtocol):
             self.factory.resume(self)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-        """Leave the room's fan-out and stop the expiry timer."""
+        """Leave the room's fan-out, stop the expiry timer, free what still waits to be sent."""
         if self._expiry is not None and self._expiry.active():
             self._expiry.cancel()
+        if self.outbox is not None:
+            # An abort unregisters the outbox without telling it; nothing
+            # more can be sent, so its queue (up to the hard cap) goes now.
+            self.outbox.stopProducing()
         if getattr(self, "session", None) is not None:
             self.factory.leave(self)
 

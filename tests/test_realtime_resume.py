@@ -10,6 +10,7 @@ from chatservice.errors import StoreUnavailable
 from chatservice.fanout import SUBSCRIBE_WAIT
 from chatservice.hub import RoomEvent
 from chatservice.messages import MAX_REPLAY, Replay
+from chatservice.outbox import STALL_SECONDS
 from chatservice.tokens import Identity
 from tests.realtime_support import (
     TRANSPORT_BUFFER,
@@ -362,7 +363,10 @@ class LargeReplayTests(RealtimeCase):
         )
 
     def test_resuming_socket_that_does_not_read_is_still_cut_off(self) -> None:
-        """A replay adds bounded room: a non-reader is closed past WS_MAX_BUFFER + the replay."""
+        """A replay adds bounded room: a non-reader past WS_MAX_BUFFER + the replay is closed.
+
+        Closed once it has made no progress for STALL_SECONDS (outbox.py's rule).
+        """
         bob = self.connect(self.bob)
         for n in range(MAX_REPLAY):
             bob.send_json({"content": f"{n:04d}" + "\u4e2d" * 996})
@@ -383,12 +387,15 @@ class LargeReplayTests(RealtimeCase):
             burst = replay_queued + sum(len(data) for data in transport.written) - written
             self.assertGreater(replay_queued, limit)  # most of the replay waits: no overflow
             self.assertFalse(outbox.overflowed)
-            while not outbox.overflowed:
+            while not outbox.stalling:  # past the soft bound and the replay's room
                 self.send(bob, {"content": "y" * 1000})
                 peak = max(peak, outbox.queued_bytes)
+            self.assertFalse(outbox.overflowed)
+            self.world.chat.advance(STALL_SECONDS)  # and no progress since
+            self.assertTrue(outbox.overflowed)
             self.world.chat.advance(2.5)  # closeHandshakeTimeout
         self.world.chat.flush()
-        self.assertLessEqual(peak, limit + burst)
+        self.assertLessEqual(peak, limit + burst + 1100)
         self.assertGreater(peak, limit)
         self.assertEqual(alice.close_code, 1008)
         self.assertEqual(alice.remoteCloseReason, "slow consumer")

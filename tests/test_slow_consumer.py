@@ -230,3 +230,21 @@ class SlowConsumerTests(RealtimeCase):
         self.assert_messages_then_close(self.slow_transport, CLOSE_GOING_AWAY)
         self.assertEqual(self.slow.close_code, CLOSE_GOING_AWAY)
         self.assertEqual(ids(self.slow), self.stored_ids())
+
+    def test_a_dropped_socket_frees_its_queue_at_once(self) -> None:
+        """A socket dropped while frames wait (e.g. the drain's abort) holds nothing after it.
+
+        Autobahn's abort unregisters the outbox without ``stopProducing``;
+        without the close freeing it, the queue (up to the hard cap) would
+        stay until the stall timer fired.
+        """
+        protocol = self.slow_transport.chat_protocol
+        outbox = protocol.outbox
+        assert outbox is not None
+        with no_pumping(self.world.chat, self.slow_pump):
+            self.flood(300)
+            self.assertGreater(outbox.queued_bytes, WS_MAX_BUFFER)
+            protocol.dropConnection(abort=True)
+        self.world.chat.flush()  # the connection is lost
+        self.assertEqual(outbox.queued_bytes, 0)
+        self.assertFalse(outbox.stalling)
