@@ -245,10 +245,12 @@ class ChatServerFactory(WebSocketServerFactory):
 
     def slow_consumer(self, protocol: ChatServerProtocol) -> None:
         """Log a socket closed for not reading."""
+        outbox = protocol.outbox
         self._log.warn(
-            "closing a slow consumer (user {user_id}, room {room_id})",
+            "closing a slow consumer (user {user_id}, room {room_id}): {reason}",
             user_id=protocol.session.identity.user_id,
             room_id=protocol.session.room_id,
+            reason=outbox.overflow_reason if outbox is not None else "unknown",
         )
 
     def relay_typing(self, protocol: ChatServerProtocol) -> None:

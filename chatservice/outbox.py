@@ -94,6 +94,8 @@ class Outbox:
         self.queued_bytes = 0
         self.paused = False
         self.overflowed = False
+        # Which rule judged the socket a slow consumer, for the log line.
+        self.overflow_reason: str | None = None
         # Extra room for a burst the server sends at once (see write_burst),
         # until the queue is next empty.
         self._allowance = 0
@@ -114,7 +116,7 @@ class Outbox:
         self.queued_bytes += len(frame)
         over = self.queued_bytes - self._allowance
         if over > self._hard_limit:
-            self._overflow()
+            self._overflow("past the hard cap")
         elif over > self._limit and self._stall_timer is None:
             assert self._clock is not None  # without one, hard limit == limit
             self._stall_timer = self._clock.callLater(self._stall_seconds, self._stalled)
@@ -191,9 +193,10 @@ class Outbox:
             self._drop()
             return
         if not self.overflowed and self.queued_bytes - self._allowance > self._limit:
-            self._overflow()
+            self._overflow(f"no progress for {self._stall_seconds:g} s")
 
-    def _overflow(self) -> None:
+    def _overflow(self, reason: str) -> None:
+        self.overflow_reason = reason
         self._drop()
         self._on_overflow()
 

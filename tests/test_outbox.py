@@ -251,6 +251,7 @@ class StallRuleTests(SynchronousTestCase):
         self.clock.advance(0.01)
         self.assertEqual((self.overflows, self.outbox.queued_bytes), (1, 0))
         self.assertTrue(self.outbox.overflowed)
+        self.assertEqual(self.outbox.overflow_reason, f"no progress for {STALL_SECONDS:g} s")
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_at_or_under_the_soft_bound_no_timer_runs(self) -> None:
@@ -308,6 +309,7 @@ class StallRuleTests(SynchronousTestCase):
         self.assertEqual((self.outbox.queued_bytes, self.overflows), (HARD, 0))
         self.outbox.write(b"x")
         self.assertEqual((self.overflows, self.outbox.queued_bytes), (1, 0))
+        self.assertEqual(self.outbox.overflow_reason, "past the hard cap")
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_queued_bytes_never_exceed_the_hard_cap_while_the_peer_drains_slowly(self) -> None:
