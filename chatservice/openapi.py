@@ -29,12 +29,15 @@ from chatservice.errors import (
     PasswordTooLong,
     PayloadTooLarge,
     RateLimited,
+    StoreFull,
+    StoreReadOnly,
     StoreUnavailable,
     TokenExpired,
     Unauthorized,
     UpgradeRequired,
     all_error_classes,
 )
+from chatservice.health import STORE_CANNOT_WRITE, STORE_OK, STORE_UNREACHABLE
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
     MAX_DESCRIPTION,
@@ -295,8 +298,20 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]}},
+        "required": ["status", "store", "version"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "store": {
+                "type": "string",
+                "enum": [STORE_OK, STORE_UNREACHABLE, STORE_CANNOT_WRITE],
+            },
+            "reason": {
+                "description": "With store=cannot_write: the code writes fail with.",
+                "type": "string",
+                "enum": [cls.code for cls in (StoreFull, StoreReadOnly)],
+            },
+            "version": {"type": "string"},
+        },
     },
 }
 
@@ -362,7 +377,7 @@ _operation(
     "Whether the service can serve.",
     {
         "200": _json(_ref("Health"), "Serving."),
-        "503": _json(_ref("Health"), "The store cannot be reached."),
+        "503": _json(_ref("Health"), "The store cannot be reached, or cannot write."),
     },
 )
 
