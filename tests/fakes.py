@@ -58,6 +58,29 @@ class CountingPool(ImmediateThreadPool):
         super().callInThreadWithCallback(on_result, f, *a, **kw)
 
 
+class HeldPool(ImmediateThreadPool):
+    """A pool of ``threads`` busy threads: nothing runs until ``release()``.
+
+    For hashes still in progress: concurrent logins, and the bcrypt queue's
+    bound (``PasswordHasher`` reads ``max`` as the pool's thread count).
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.max = threads
+        self.waiting: list[tuple[Callable[[bool, Any], None], Callable[[], Any]]] = []
+
+    def callInThreadWithCallback(  # noqa: N802 - ThreadPool's name
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.waiting.append((on_result, lambda: f(*a, **kw)))
+
+    def release(self) -> None:
+        """Run every waiting job and deliver its result."""
+        waiting, self.waiting = self.waiting, []
+        for on_result, job in waiting:
+            on_result(True, job())
+
+
 def config_for_tests(**changes: Any) -> Config:
     """A Config for tests: memory store, cost-4 bcrypt, no listening endpoints."""
     base = Config.defaults().replace(

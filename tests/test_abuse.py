@@ -18,10 +18,9 @@ from twisted.trial.unittest import TestCase
 from chatservice import passwords
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
-from tests.fakes import CountingPool, FakeReactor, ImmediateThreadPool, config_for_tests
+from tests.fakes import CountingPool, FakeReactor, HeldPool, ImmediateThreadPool, config_for_tests
 from tests.logcapture import LogCapture
 from tests.rest_support import BASE, PASSWORD, Reply, RestTestCase
-from tests.test_memory_bounds import HeldPool
 from tests.wsclient import HttpAnswer, RecordingClient, memory_world
 
 LOGIN_LIMIT = 10  # the defaults of API.md's abuse table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -15,7 +14,7 @@ from chatservice.passwords import PasswordHasher
 from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import CredentialsForm
-from tests.fakes import TEST_SECRET, CountingPool, FakeReactor, ImmediateThreadPool
+from tests.fakes import TEST_SECRET, CountingPool, FakeReactor, HeldPool
 
 PASSWORD = "correct horse"
 
@@ -96,23 +95,6 @@ class AccountsTests(SynchronousTestCase):
         token = self.tokens.issue(User(42, "ghost", 0))
         error = self.fail_with(self.accounts.authenticate(token), Unauthorized)
         self.assertEqual(error.code, "unauthorized")
-
-
-class HeldPool(ImmediateThreadPool):
-    """A pool that runs nothing until ``release()``: hashes still in progress."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[Callable[[bool, Any], None], Callable[[], Any]]] = []
-
-    def callInThreadWithCallback(
-        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
-    ) -> None:
-        self.waiting.append((on_result, lambda: f(*a, **kw)))
-
-    def release(self) -> None:
-        waiting, self.waiting = self.waiting, []
-        for on_result, job in waiting:
-            on_result(True, job())
 
 
 class ConcurrentLoginLimitTests(SynchronousTestCase):

@@ -29,7 +29,7 @@ from chatservice.store.memory import MemoryStore
 from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import CredentialsForm, HistoryQuery
-from tests.fakes import TEST_SECRET, FakeReactor, ImmediateThreadPool
+from tests.fakes import TEST_SECRET, FakeReactor, HeldPool, ImmediateThreadPool
 
 HOSTILE = 10_000
 KIB = 1024
@@ -64,24 +64,6 @@ class WrongPasswords(PasswordHasher):
     def verify(self, password: str, password_hash: bytes | None) -> Deferred[bool]:
         self.checks += 1
         return succeed(False)
-
-
-class HeldPool(ImmediateThreadPool):
-    """A pool of ``max`` busy threads: nothing runs until ``release()``."""
-
-    def __init__(self, threads: int) -> None:
-        self.max = threads
-        self.waiting: list[tuple[Callable[[bool, Any], None], Callable[[], Any]]] = []
-
-    def callInThreadWithCallback(  # noqa: N802 - ThreadPool's name
-        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
-    ) -> None:
-        self.waiting.append((on_result, lambda: f(*a, **kw)))
-
-    def release(self) -> None:
-        waiting, self.waiting = self.waiting, []
-        for on_result, job in waiting:
-            on_result(True, job())
 
 
 class LoginCase(SynchronousTestCase):

@@ -7,8 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatservice.errors import Overloaded
 from chatservice.passwords import PasswordHasher
-from tests.fakes import FakeReactor, ImmediateThreadPool
-from tests.test_memory_bounds import HeldPool
+from tests.fakes import FakeReactor, HeldPool, ImmediateThreadPool
 
 
 class PasswordHasherTests(SynchronousTestCase):
