@@ -17,7 +17,7 @@ setup(
     packages=["chatservice", "chatservice.store", "twisted.plugins"],
     package_data={"chatservice.store": ["schema/*.sql"], "chatservice": ["py.typed"]},
     install_requires=[
-        "twisted[tls]>=24.7",
+        "twisted[tls]>=25.5",  # Request(parsePOSTFormSubmission=False)
         "autobahn>=24.4",
         "klein>=24.8",
         "werkzeug>=2.2",  # imported directly for Klein's routing exceptions

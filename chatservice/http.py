@@ -11,7 +11,6 @@ than chunked: every body here is produced whole.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
@@ -148,11 +147,6 @@ def _raw_error_response(error: ChatError) -> bytes:
     ) % (error.status, b"Payload Too Large", SERVER_HEADER, len(body), body)
 
 
-_CAN_SKIP_FORM_PARSING = (
-    "parsePOSTFormSubmission" in inspect.signature(Request.__init__).parameters
-)
-
-
 class _LingeringClose:
     """Reads and drops what a refused client still sends, then lets the connection end.
 
@@ -229,12 +223,11 @@ class LimitedRequest(Request):
     _linger: _LingeringClose | None = None
 
     def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
-        # The Content-Type is not checked (API.md): a JSON body labelled
-        # multipart/form-data must reach the route, not be parsed as a form and
-        # refused by Twisted with a bare, body-less 400. (Older Twisted
-        # releases lack the switch and always parse forms.)
-        if _CAN_SKIP_FORM_PARSING:
-            kwargs.setdefault("parsePOSTFormSubmission", False)
+        # The Content-Type is not checked (docs/protocol.md): a JSON body
+        # labelled multipart/form-data must reach the route, not be parsed as
+        # a form and refused by Twisted with a bare, body-less 400. (The
+        # switch came in Twisted 25.5, our minimum.)
+        kwargs.setdefault("parsePOSTFormSubmission", False)
         super().__init__(channel, *args, **kwargs)
 
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted hook
