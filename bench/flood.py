@@ -30,11 +30,9 @@ everything and kills the spinning processes.
 from __future__ import annotations
 
 import argparse
-import http.client
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime
@@ -43,7 +41,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall, deferLater, react
 
-from bench.rawws import OP_CLOSE, client_frame
+from bench.rawws import close_all
 from bench.slow_consumers import (
     CLOSE_POLICY_VIOLATION,
     NON_READER_RCVBUF,
@@ -51,11 +49,11 @@ from bench.slow_consumers import (
     BenchSocket,
     Stats,
     connect_socket,
+    fanout_server,
     quantile,
     rss_kb,
     windowed_p99,
 )
-from bench.twistd_server import TwistdServer, register
 
 USERS = 10
 
@@ -81,24 +79,13 @@ def outcome(sock: BenchSocket) -> str:
 
 async def main(reactor: Any, args: argparse.Namespace) -> None:
     """One flood; print the flooders' lag, the server's memory and who was closed."""
-    workdir = tempfile.mkdtemp(prefix="chat-flood-")
-    server = TwistdServer(
-        "memory:",
-        workdir,
-        BCRYPT_ROUNDS="4",
-        LOG_LEVEL="info",
-        WS_PING_INTERVAL="0",
-        WS_MAX_BUFFER=str(args.ws_max_buffer),
-        MAX_MESSAGE_LENGTH=str(args.size + 100),
-    )
+    server = fanout_server("chat-flood-", args.size, WS_MAX_BUFFER=str(args.ws_max_buffer))
     stats = Stats()
     sockets: list[BenchSocket] = []
     burners: list[subprocess.Popen[bytes]] = []
     try:
         with server:
-            conn = http.client.HTTPConnection(server.host, timeout=30)
-            tokens = [register(conn, f"user{n}")[0] for n in range(USERS)]
-            conn.close()
+            tokens = [token for token, _ in server.register_users("user", USERS)]
             for index in range(args.flooders + 1):
                 reader = index < args.flooders
                 sock = BenchSocket(stats, tokens[index % USERS], server.host, reader)
@@ -193,21 +180,12 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
                 f"{outcomes['closed 1008']} of {args.flooders}; stopped reader closed: "
                 f"{len(closes) > outcomes['closed 1008'] and outcome(stopped) != 'open'}"
             )
-            for sock in sockets:
-                if not sock.lost and sock.transport is not None:
-                    sock.transport.write(client_frame(OP_CLOSE, b"\x03\xe8"))
-            closing = DeferredList([s.closed for s in sockets]).addTimeout(10, reactor)
-            try:
-                await closing
-            except Exception:
-                for sock in sockets:
-                    if not sock.lost and sock.transport is not None:
-                        sock.transport.abortConnection()  # type: ignore[attr-defined]
+            await close_all(reactor, sockets)
     finally:
         for burner in burners:
             burner.kill()
             burner.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
+from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -132,3 +134,17 @@ class RawWebSocket(Protocol):
                 self.transport.loseConnection()
             pos = end
         self._buffer = buf[pos:]
+
+
+async def close_all(reactor: Any, sockets: Sequence[RawWebSocket], timeout: float = 10.0) -> None:
+    """Send every open socket a close frame (1000); abort those not closed within ``timeout``."""
+    for sock in sockets:
+        if not sock.lost and sock.transport is not None:
+            sock.transport.write(client_frame(OP_CLOSE, b"\x03\xe8"))
+    closing = DeferredList([s.closed for s in sockets]).addTimeout(timeout, reactor)
+    try:
+        await closing
+    except Exception:
+        for sock in sockets:
+            if not sock.lost and sock.transport is not None:
+                sock.transport.abortConnection()  # type: ignore[attr-defined]

@@ -41,7 +41,6 @@ its socket, exactly like a client that never reads.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import resource
 import shutil
@@ -60,8 +59,8 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall, deferLater, react
 
-from bench.rawws import OP_CLOSE, OP_TEXT, RawWebSocket, client_frame
-from bench.twistd_server import TwistdServer, register
+from bench.rawws import OP_TEXT, RawWebSocket, client_frame, close_all
+from bench.twistd_server import TwistdServer
 
 SLOW_CONSUMER_LOG = "closing a slow consumer"
 CLOSE_POLICY_VIOLATION = 1008
@@ -227,18 +226,26 @@ class Result:
         return "\n".join(lines)
 
 
-async def run(reactor: Any, args: argparse.Namespace, non_readers: int, label: str) -> Result:
-    """One run against a fresh server: connect, flood at a fixed rate, measure, tear down."""
-    result = Result(label, args.sockets, non_readers)
-    workdir = tempfile.mkdtemp(prefix="chat-slow-consumers-")
-    server = TwistdServer(
+def fanout_server(prefix: str, size: int, **settings: str) -> TwistdServer:
+    """A memory-store server in a new folder (``workdir``) for ``size``-byte fan-out runs.
+
+    Cheap bcrypt, info logs (the slow-consumer lines are counted), no pings.
+    """
+    return TwistdServer(
         "memory:",
-        workdir,
+        tempfile.mkdtemp(prefix=prefix),
         BCRYPT_ROUNDS="4",
         LOG_LEVEL="info",
         WS_PING_INTERVAL="0",
-        MAX_MESSAGE_LENGTH=str(args.size + 100),
+        MAX_MESSAGE_LENGTH=str(size + 100),
+        **settings,
     )
+
+
+async def run(reactor: Any, args: argparse.Namespace, non_readers: int, label: str) -> Result:
+    """One run against a fresh server: connect, flood at a fixed rate, measure, tear down."""
+    result = Result(label, args.sockets, non_readers)
+    server = fanout_server("chat-slow-consumers-", args.size)
     stats = Stats()
     sockets: list[BenchSocket] = []
     try:
@@ -247,9 +254,7 @@ async def run(reactor: Any, args: argparse.Namespace, non_readers: int, label: s
                 # One core each: the two processes never compete for a core.
                 os.sched_setaffinity(server.pid, {0})
                 os.sched_setaffinity(0, {1})
-            conn = http.client.HTTPConnection(server.host, timeout=30)
-            tokens = [register(conn, f"user{n}")[0] for n in range(USERS)]
-            conn.close()
+            tokens = [token for token, _ in server.register_users("user", USERS)]
             result.rss_idle_kb = rss_kb(server.pid)
             step = args.sockets // non_readers if non_readers else 0
             silent = {step // 2 + k * step for k in range(non_readers)}
@@ -333,19 +338,9 @@ async def run(reactor: Any, args: argparse.Namespace, non_readers: int, label: s
                     result.outcomes["connection reset, close frame lost with the buffers"] += 1
                 else:
                     result.outcomes["still open"] += 1
-            for sock in sockets:
-                if not sock.lost and sock.transport is not None:
-                    sock.transport.write(client_frame(OP_CLOSE, b"\x03\xe8"))
-            closing = DeferredList([s.closed for s in sockets])
-            closing.addTimeout(10, reactor)
-            try:
-                await closing
-            except Exception:
-                for sock in sockets:
-                    if not sock.lost and sock.transport is not None:
-                        sock.transport.abortConnection()  # type: ignore[attr-defined]
+            await close_all(reactor, sockets)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(server.workdir, ignore_errors=True)
     return result
 
 

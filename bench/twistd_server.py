@@ -74,6 +74,14 @@ class TwistdServer:
         """Everything the server wrote so far."""
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
 
+    def register_users(self, prefix: str, count: int) -> list[tuple[str, int]]:
+        """Create accounts ``prefix0`` … on one connection; return each token and user id."""
+        conn = http.client.HTTPConnection(self.host, timeout=30)
+        try:
+            return [register(conn, f"{prefix}{n}") for n in range(count)]
+        finally:
+            conn.close()
+
     def cpu_seconds(self) -> float:
         """User + system CPU time the server (all its threads) has used."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()

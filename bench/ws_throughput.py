@@ -59,12 +59,11 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater, react
 
-from bench.rawws import OP_CLOSE, OP_TEXT, RawWebSocket, client_frame
+from bench.rawws import OP_TEXT, RawWebSocket, client_frame, close_all
 from bench.twistd_server import (
     TwistdServer,
     percentiles,
     postgres_schema_url,
-    register,
     request,
 )
 
@@ -304,17 +303,7 @@ async def run_load(
     )
     if totals.errors:
         print(f"error frames: {dict(totals.errors)}")
-    for sock in sockets:
-        assert sock.transport is not None
-        sock.transport.write(client_frame(OP_CLOSE, b"\x03\xe8"))
-    closing = gatherResults([s.closed for s in sockets])
-    closing.addTimeout(10, reactor)
-    try:
-        await closing
-    except Exception:
-        for sock in sockets:
-            if sock.transport is not None:
-                sock.transport.abortConnection()  # type: ignore[attr-defined]
+    await close_all(reactor, sockets)
     if profiler is not None:
         profiler.report()
     return totals
@@ -349,9 +338,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
     print(f"store: {where}")
     try:
         with server:
-            conn = http.client.HTTPConnection(server.host, timeout=30)
-            users = [register(conn, f"sender{n}") for n in range(args.senders)]
-            conn.close()
+            users = server.register_users("sender", args.senders)
             run = Deferred.fromCoroutine(run_load(reactor, server, args, users))
             run.addTimeout(args.warmup + args.seconds + 120, reactor)
             totals = await run
