@@ -22,7 +22,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.task import deferLater
+from twisted.internet.task import deferLater, react
 
 from chatservice.config import Config
 from chatservice.service import ChatService
@@ -81,17 +81,23 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-async def main(rounds: int, logins: int) -> None:
+async def start_service(rounds: int, **changes: Any) -> tuple[ChatService, int]:
+    """Start the service in this process (memory store, bcrypt cost ``rounds``); and its port."""
     config = Config.defaults().replace(
         listen=("tcp:0:interface=127.0.0.1",),
         jwt_secret=SECRET,
         database_url="memory:",
         bcrypt_rounds=rounds,
+        **changes,
     )
     service = ChatService(config, reactor, store=MemoryStore())
     service.startService()
     await service.ready
-    port = service.listening_ports[0].getHost().port  # type: ignore[attr-defined]
+    return service, service.listening_ports[0].getHost().port  # type: ignore[attr-defined]
+
+
+async def main(rounds: int, logins: int) -> None:
+    service, port = await start_service(rounds)
     base = f"http://127.0.0.1:{port}"
     creds = {"username": "bench", "password": "correct-horse"}
     response = await treq.post(f"{base}/api/register", json=creds)
@@ -122,7 +128,8 @@ async def main(rounds: int, logins: int) -> None:
     storm_seconds = time.perf_counter() - started
     during = list(latencies)
 
-    print(f"bcrypt cost {rounds}, {logins} concurrent logins, threads={config.bcrypt_threads}")
+    threads = service.config.bcrypt_threads
+    print(f"bcrypt cost {rounds}, {logins} concurrent logins, threads={threads}")
     print(summary("broadcast, idle", baseline))
     print(summary("broadcast, during logins", during))
     print(
@@ -139,11 +146,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--logins", type=int, default=20)
     args = parser.parse_args()
-
-    def run() -> None:
-        d = ensureDeferred(main(args.rounds, args.logins))
-        d.addErrback(lambda f: f.printTraceback())
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(run)
-    reactor.run()
+    react(lambda _reactor: Deferred.fromCoroutine(main(args.rounds, args.logins)))

@@ -17,18 +17,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any
 
 import treq
-from twisted.internet import reactor as _reactor
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred
+from twisted.internet.task import react
 
-from chatservice.config import Config
-from chatservice.service import ChatService
-from chatservice.store.memory import MemoryStore
+from bench.login_storm import start_service
 
-reactor: Any = _reactor
-SECRET = "bench-secret-bench-secret-bench-secret!"
 PASSWORD = "correct-horse-battery"
 
 
@@ -47,17 +42,8 @@ def describe(name: str, values: list[float]) -> str:
 
 
 async def main(rounds: int, count: int) -> None:
-    config = Config.defaults().replace(
-        listen=("tcp:0:interface=127.0.0.1",),
-        jwt_secret=SECRET,
-        database_url="memory:",
-        bcrypt_rounds=rounds,
-        login_failure_limit=1_000_000,  # every attempt here fails on purpose
-    )
-    service = ChatService(config, reactor, store=MemoryStore())
-    service.startService()
-    await service.ready
-    port = service.listening_ports[0].getHost().port  # type: ignore[attr-defined]
+    # Every attempt here fails on purpose: lift the failed-login limit.
+    service, port = await start_service(rounds, login_failure_limit=1_000_000)
     base = f"http://127.0.0.1:{port}"
     response = await treq.post(
         f"{base}/api/register", json={"username": "bench", "password": PASSWORD}
@@ -109,11 +95,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--count", type=int, default=20)
     args = parser.parse_args()
-
-    def run() -> None:
-        d = ensureDeferred(main(args.rounds, args.count))
-        d.addErrback(lambda f: f.printTraceback())
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(run)
-    reactor.run()
+    react(lambda _reactor: Deferred.fromCoroutine(main(args.rounds, args.count)))
