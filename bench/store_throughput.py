@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.internet import reactor as _reactor
@@ -39,6 +39,7 @@ from chatservice.models import NewMessage, Posted
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
+from tests.fakes import count_commits
 
 reactor: Any = _reactor
 
@@ -160,14 +161,8 @@ async def main(args: argparse.Namespace) -> None:
     try:
         user = await store.create_user("bench", b"h", 1)
         room = await store.ensure_room("General", "", 1)
-        commits: list[int] = []
         original = store.add_messages
-
-        def counting(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
-            commits.append(len(messages))
-            return original(messages)
-
-        store.add_messages = counting  # type: ignore[method-assign]
+        commits = count_commits(store)
 
         async def grouped(new: NewMessage) -> Posted:
             return await batching.add_message(new)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock
 
 from chatservice.config import Config
+from chatservice.models import NewMessage, Posted
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
+from chatservice.store.sql import SQLStore
 
 TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
 
@@ -79,6 +82,19 @@ class HeldPool(ImmediateThreadPool):
         waiting, self.waiting = self.waiting, []
         for on_result, job in waiting:
             on_result(True, job())
+
+
+def count_commits(store: SQLStore) -> list[int]:
+    """Wrap ``store.add_messages``; the list it returns grows by each batch's size."""
+    commits: list[int] = []
+    original = store.add_messages
+
+    def counting(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+        commits.append(len(messages))
+        return original(messages)
+
+    store.add_messages = counting  # type: ignore[method-assign]
+    return commits
 
 
 def config_for_tests(**changes: Any) -> Config:

@@ -16,6 +16,7 @@ from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.memory import MemoryStore
 from chatservice.store.sql import SQLStore
+from tests.fakes import count_commits
 
 
 def message(n: int) -> NewMessage:
@@ -210,14 +211,7 @@ class GroupCommitOnSQLiteTests(TestCase):
         self.addCleanup(store.close)
         user = await store.create_user("alice", b"h", 1)
         room = await store.ensure_room("General", "", 1)
-        commits: list[int] = []
-        original = sql.add_messages
-
-        def counting(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
-            commits.append(len(messages))
-            return original(messages)
-
-        sql.add_messages = counting  # type: ignore[method-assign]
+        commits = count_commits(sql)
         results = await gatherResults(
             [
                 store.add_message(NewMessage(room.id, user.id, "alice", f"m{n}", n))
