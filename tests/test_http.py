@@ -127,8 +127,8 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-class LimitedRequestTests(SynchronousTestCase):
-    """``LimitedRequest`` refuses oversized bodies while they arrive."""
+class LimitedSiteCase(SynchronousTestCase):
+    """A test case that talks to an ``Echo`` site whose bodies are limited to ``LIMIT``."""
 
     def setUp(self) -> None:
         self.echo = Echo()
@@ -137,6 +137,10 @@ class LimitedRequestTests(SynchronousTestCase):
         self.site.requestFactory = limited_request_factory(LIMIT)
         self.exchange = Exchange(self.site)
         self.addCleanup(self.exchange.close)
+
+
+class LimitedRequestTests(LimitedSiteCase):
+    """``LimitedRequest`` refuses oversized bodies while they arrive."""
 
     def assert_413(self) -> None:
         """One JSON 413 answer, ``Connection: close``, then a lingering close.
@@ -211,16 +215,11 @@ class LimitedRequestTests(SynchronousTestCase):
         self.assertFalse(self.exchange.write_closed)
 
 
-class LingeringCloseTests(SynchronousTestCase):
+class LingeringCloseTests(LimitedSiteCase):
     """After an early 413 the rest of the upload is read and dropped, within bounds."""
 
     def setUp(self) -> None:
-        self.echo = Echo()
-        self.clock = Clock()
-        self.site = Site(self.echo, reactor=self.clock)
-        self.site.requestFactory = limited_request_factory(LIMIT)
-        self.exchange = Exchange(self.site)
-        self.addCleanup(self.exchange.close)
+        super().setUp()
         self.exchange.send(post_head(LIMIT + 1))
         self.answer = self.exchange.output()
         self.assertTrue(self.answer.startswith(b"HTTP/1.1 413 "))
