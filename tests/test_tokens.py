@@ -18,6 +18,19 @@ LIFETIME = 3600
 START = 1_700_000_000
 
 
+def bob_token(*, key: str = TEST_SECRET, algorithm: str = "HS256", **changes: Any) -> str:
+    """A token with the issuer's claims for bob, some changed or (None) removed."""
+    claims: dict[str, Any] = {
+        "sub": "7",
+        "username": "bob",
+        "iat": START,
+        "exp": START + LIFETIME,
+    }
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return forge(claims, key, algorithm)
+
+
 class TokenIssuerTests(SynchronousTestCase):
     """``TokenIssuer.issue`` and ``verify``."""
 
@@ -27,17 +40,7 @@ class TokenIssuerTests(SynchronousTestCase):
         self.issuer = TokenIssuer(TEST_SECRET, LIFETIME, self.clock)
         self.user = User(7, "bob", 0)
 
-    def forge(self, *, key: str = TEST_SECRET, algorithm: str = "HS256", **changes: Any) -> str:
-        """A token with the issuer's claims for bob, some changed or (None) removed."""
-        claims: dict[str, Any] = {
-            "sub": "7",
-            "username": "bob",
-            "iat": START,
-            "exp": START + LIFETIME,
-        }
-        claims.update(changes)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        return forge(claims, key, algorithm)
+    forge = staticmethod(bob_token)
 
     def assert_refused(self, token: str, code: str = "unauthorized") -> None:
         error = self.assertRaises(Unauthorized, self.issuer.verify, token)
@@ -145,15 +148,7 @@ class OutOfRangeClaimTests(SynchronousTestCase):
         self.clock.advance(START)
         self.issuer = TokenIssuer(TEST_SECRET, LIFETIME, self.clock)
 
-    def token(self, **changes: Any) -> str:
-        claims: dict[str, Any] = {
-            "sub": "7",
-            "username": "bob",
-            "iat": START,
-            "exp": START + LIFETIME,
-        }
-        claims.update(changes)
-        return forge(claims)
+    token = staticmethod(bob_token)
 
     def assert_refused(self, token: str) -> None:
         error = self.assertRaises(Unauthorized, self.issuer.verify, token)
