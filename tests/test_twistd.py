@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,32 +129,21 @@ class TwistdEndToEndTests(TestCase):
         self.transport = transport
         return process, f"http://127.0.0.1:{port}", port
 
-    async def call(
-        self,
-        method: str,
-        url: str,
-        token: str | None = None,
-        body: Any = None,
-        expect: int = 200,
-    ) -> Any:
-        return await json_call(self.pool, method, url, token, body, expect)
-
     async def test_serves_rest_and_websocket_then_stops_on_sigterm(self) -> None:
         """Register, log in, create a room, chat over WebSocket, read history; SIGTERM exits 0."""
         self.pool = HTTPConnectionPool(reactor, persistent=False)
+        call = partial(json_call, self.pool)
         process, base, port = await self.start_twistd(LOG_LEVEL="debug")
 
-        health = await self.call("GET", f"{base}/health")
+        health = await call("GET", f"{base}/health")
         self.assertEqual(health["status"], "ok")
         credentials = {"username": "alice", "password": "correct horse"}
-        registered = await self.call("POST", f"{base}/api/register", body=credentials, expect=201)
-        logged_in = await self.call("POST", f"{base}/api/login", body=credentials)
+        registered = await call("POST", f"{base}/api/register", body=credentials, expect=201)
+        logged_in = await call("POST", f"{base}/api/login", body=credentials)
         self.assertEqual(logged_in["user"], registered["user"])
         token = logged_in["token"]
-        room = await self.call(
-            "POST", f"{base}/api/rooms/create", token, {"name": "Lobby"}, expect=201
-        )
-        ticket = (await self.call("POST", f"{base}/api/ws-ticket", token, expect=201))["ticket"]
+        room = await call("POST", f"{base}/api/rooms/create", token, {"name": "Lobby"}, expect=201)
+        ticket = (await call("POST", f"{base}/api/ws-ticket", token, expect=201))["ticket"]
 
         by_token = await connect_tcp(reactor, port, f"/ws?roomId={room['id']}&token={token}")
         self.addCleanup(close_tcp, by_token)
@@ -163,7 +153,7 @@ class TwistdEndToEndTests(TestCase):
         for client in (by_token, by_ticket):
             delivered = await next_message(client)
             self.assertEqual(delivered["content"], "hello, twistd")
-        history = await self.call("GET", f"{base}/api/messages?roomId={room['id']}", token)
+        history = await call("GET", f"{base}/api/messages?roomId={room['id']}", token)
         self.assertEqual(history, [delivered])
 
         # A refused handshake carrying a token in its query string.
