@@ -14,9 +14,24 @@ from chatservice.passwords import PasswordHasher
 from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import CredentialsForm
-from tests.fakes import TEST_SECRET, CountingPool, FakeReactor, HeldPool
+from tests.fakes import TEST_SECRET, CountingPool, FakeReactor, HeldPool, ImmediateThreadPool
 
 PASSWORD = "correct horse"
+
+
+def make_accounts(
+    reactor: FakeReactor,
+    pool: ImmediateThreadPool,
+    tokens: TokenIssuer | None = None,
+    **hashing: Any,
+) -> Accounts:
+    """``Accounts`` on a memory store, hashing at cost 4 on ``pool``, with the test secret."""
+    return Accounts(
+        MemoryStore(reactor),
+        PasswordHasher(reactor, pool, 4, **hashing),  # type: ignore[arg-type]
+        tokens or TokenIssuer(TEST_SECRET, 3600, reactor),
+        reactor,
+    )
 
 
 class AccountsTests(SynchronousTestCase):
@@ -27,12 +42,7 @@ class AccountsTests(SynchronousTestCase):
         self.reactor.advance(100)
         self.pool = CountingPool()
         self.tokens = TokenIssuer(TEST_SECRET, 3600, self.reactor)
-        self.accounts = Accounts(
-            MemoryStore(self.reactor),
-            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
-            self.tokens,
-            self.reactor,
-        )
+        self.accounts = make_accounts(self.reactor, self.pool, self.tokens)
 
     def result_of(self, coroutine: Any) -> Any:
         return self.successResultOf(Deferred.fromCoroutine(coroutine))
@@ -104,12 +114,7 @@ class ConcurrentLoginLimitTests(SynchronousTestCase):
         self.reactor = FakeReactor()
         self.reactor.advance(100)
         self.pool = HeldPool()
-        self.accounts = Accounts(
-            MemoryStore(self.reactor),
-            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
-            TokenIssuer(TEST_SECRET, 3600, self.reactor),
-            self.reactor,
-        )
+        self.accounts = make_accounts(self.reactor, self.pool)
         registering = Deferred.fromCoroutine(
             self.accounts.register(CredentialsForm("alice", PASSWORD))
         )
@@ -149,12 +154,7 @@ class LimiterOrderTests(SynchronousTestCase):
         self.reactor = FakeReactor()
         self.reactor.advance(100)
         self.pool = CountingPool()
-        self.accounts = Accounts(
-            MemoryStore(self.reactor),
-            PasswordHasher(self.reactor, self.pool, 4),  # type: ignore[arg-type]
-            TokenIssuer(TEST_SECRET, 3600, self.reactor),
-            self.reactor,
-        )
+        self.accounts = make_accounts(self.reactor, self.pool)
 
     def login(self, username: str, address: str) -> Deferred[Session]:
         return Deferred.fromCoroutine(
@@ -206,12 +206,7 @@ class OverloadedRegistrationTests(SynchronousTestCase):
         """21 overloaded attempts from one address leave its registrations untouched."""
         reactor = FakeReactor()
         pool = HeldPool()
-        accounts = Accounts(
-            MemoryStore(reactor),
-            PasswordHasher(reactor, pool, 4, threads=1, max_wait=0),  # type: ignore[arg-type]
-            TokenIssuer(TEST_SECRET, 3600, reactor),
-            reactor,
-        )
+        accounts = make_accounts(reactor, pool, threads=1, max_wait=0)
         first = Deferred.fromCoroutine(accounts.register(CredentialsForm("first", PASSWORD)))
         for n in range(21):
             registering = accounts.register(CredentialsForm(f"user{n}", PASSWORD), "10.0.0.1")
