@@ -12,153 +12,30 @@ Importing this module imports txredisapi, which imports the global reactor:
 ``service.py`` imports it only when ``REDIS_URL`` is set. txredisapi also
 schedules its reconnection timers on the global reactor whatever reactor is
 passed here.
+
+The hub is the glue: local delivery, origin filtering and the set of rooms
+to keep subscribed. The envelope format (``redisenvelope``), the URL
+(``redisurl``), the subscribed connection (``redissubscriber``) and the
+publishing connection with its failure policy (``redispublisher``) each
+live in their own module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from twisted.internet import defer
 from twisted.internet.defer import Deferred, DeferredList, FirstError, gatherResults, succeed
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from txredisapi import RedisFactory, SubscriberFactory, SubscriberProtocol
 from zope.interface import implementer
 
 from chatservice.hub import IHub, IRoomListener, RoomEvent, instance_id
-
-SEPARATOR = b"\x1f"
-DEFAULT_PORT = 6379
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A room event as it travels through Redis, with the process that sent it."""
-
-    origin: bytes
-    exclude: str | None
-    payload: bytes
-
-
-def encode_envelope(origin: bytes, event: RoomEvent) -> bytes:
-    """Return ``origin US exclude US payload``: no JSON round trip, payload bytes untouched.
-
-    The room id is not in the envelope: the channel names the room.
-
-    Raises:
-        ValueError: ``origin`` or ``exclude`` contains the separator (0x1f),
-            which would make the envelope ambiguous.
-    """
-    exclude = event.exclude.encode("utf-8") if event.exclude is not None else b""
-    if SEPARATOR in origin or SEPARATOR in exclude:
-        raise ValueError("origin and exclude must not contain 0x1f")
-    return b"".join((origin, SEPARATOR, exclude, SEPARATOR, event.payload))
-
-
-def decode_envelope(data: bytes) -> Envelope:
-    """Split an envelope made by ``encode_envelope``; the payload may contain anything.
-
-    Raises:
-        ValueError: ``data`` is not an envelope.
-    """
-    parts = data.split(SEPARATOR, 2)
-    if len(parts) != 3 or not parts[0]:
-        raise ValueError("not a chatservice envelope")
-    origin, exclude, payload = parts
-    return Envelope(origin, exclude.decode("utf-8") if exclude else None, payload)
-
-
-@dataclass(frozen=True, slots=True)
-class RedisAddress:
-    """Where Redis is and how to log in, parsed from a ``redis://`` URL."""
-
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    db: int | None = None
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_redis_url(url: str) -> RedisAddress:
-    """Parse ``redis://[[username]:password@]host[:port][/db]``.
-
-    Raises:
-        ValueError: another scheme, or a port or db that is not a number; the
-            message does not repeat the URL, which may hold a password.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "redis":
-        raise ValueError("REDIS_URL: only redis://[[user]:password@]host[:port][/db] is supported")
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ValueError("REDIS_URL: the port is not a number") from None
-    path = parts.path.strip("/")
-    if path and not (path.isascii() and path.isdigit()):
-        raise ValueError("REDIS_URL: the database must be a number, e.g. redis://host:6379/0")
-    return RedisAddress(
-        host=parts.hostname or "127.0.0.1",
-        port=port,
-        db=int(path) if path else None,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
-
-
-class _Subscriber(SubscriberProtocol):  # type: ignore[misc]  # txredisapi is untyped
-    """The subscribed connection: reports readiness, loss and messages to the hub."""
-
-    factory: _SubscriberFactory
-
-    def connectionMade(self) -> Deferred[None]:
-        """Re-subscribe once the base class has authenticated (STACK-NOTES §6).
-
-        ``whenConnected`` fires at the end of the base ``connectionMade``,
-        after AUTH, and only if it succeeded; the base must run or the
-        factory never counts the connection.
-        """
-        self.whenConnected().addCallback(self.factory.on_ready)
-        result: Deferred[None] = super().connectionMade()
-        return result
-
-    def connectionLost(self, reason: Failure) -> None:
-        """Tell the hub its subscriptions are gone with this connection."""
-        super().connectionLost(reason)
-        self.factory.on_lost(self, reason)
-
-    def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
-        """Hand a published message to the hub."""
-        self.factory.on_message(channel, message)
-
-
-class _SubscriberFactory(SubscriberFactory):  # type: ignore[misc]  # txredisapi is untyped
-    """One reconnecting subscriber connection that keeps payloads as bytes."""
-
-    protocol = _Subscriber
-
-    def __init__(
-        self,
-        address: RedisAddress,
-        on_ready: Callable[[_Subscriber], None],
-        on_lost: Callable[[_Subscriber, Failure], None],
-        on_message: Callable[[bytes, bytes], None],
-    ) -> None:
-        super().__init__(isLazy=True)
-        # charset=None: bytes in, bytes out, so payloads are never decoded;
-        # convertNumbers would turn a payload that looks like a number into an int.
-        self.charset = None
-        self.convertNumbers = False
-        # The constructor takes no credentials; pub/sub ignores the db.
-        self.password = address.password
-        self.username = address.username
-        self.on_ready = on_ready
-        self.on_lost = on_lost
-        self.on_message = on_message
+from chatservice.redisenvelope import decode_envelope
+from chatservice.redispublisher import RedisPublisher, describe_failure
+from chatservice.redissubscriber import HubSubscriber, HubSubscriberFactory
+from chatservice.redisurl import RedisAddress, parse_redis_url
 
 
 @implementer(IHub)
@@ -217,12 +94,9 @@ class RedisHub:
         self._sent: dict[bytes, object] = {}  # channel -> token of the latest SUBSCRIBE
         self._waiters: dict[bytes, list[Deferred[None]]] = {}
         self._restore_waiters: list[Deferred[int]] = []
-        self._subscriber: _Subscriber | None = None
-        self._subscriber_factory: _SubscriberFactory | None = None
-        self._pool: Any = None  # txredisapi.RedisFactory
-        self._publishing: set[Deferred[None]] = set()
-        self._failing = False  # a publish failed and nothing has succeeded since
-        self._dropping = False  # the pool is down: drop publishes instead of queueing
+        self._subscriber: HubSubscriber | None = None
+        self._subscriber_factory: HubSubscriberFactory | None = None
+        self._publisher: RedisPublisher | None = None
         self._stopped = False
 
     @classmethod
@@ -259,33 +133,23 @@ class RedisHub:
         the connections keep retrying in the background. Until they succeed
         events are delivered in this process only.
         """
-        if self._pool is not None:
+        if self._publisher is not None:
             raise RuntimeError("RedisHub.start() was already called")
         address = self._address
-        self._subscriber_factory = _SubscriberFactory(
+        self._subscriber_factory = HubSubscriberFactory(
             address, self._subscriber_ready, self._subscriber_lost, self._received
         )
-        # What lazyConnectionPool() builds, with the endpoint on our reactor.
-        self._pool = RedisFactory(
-            f"{address.host}:{address.port}",
-            address.db,
-            1,
-            isLazy=True,
-            charset="utf-8",
-            password=address.password,
-            # Besides our addTimeout: a reply that never comes aborts the
-            # connection, so a wedged link is replaced instead of kept forever.
-            replyTimeout=self._publish_timeout,
-            username=address.username,
+        self._publisher = RedisPublisher(
+            address, self._origin, clock=self._clock, timeout=self._publish_timeout, log=self.log
         )
         connected = gatherResults(
-            [self._subscriber_factory.deferred, self._pool.deferred], consumeErrors=True
+            [self._subscriber_factory.deferred, self._publisher.connected], consumeErrors=True
         )
         endpoint = HostnameEndpoint(
             self._reactor, address.host, address.port, timeout=self._connect_timeout
         )
         self._subscriber_factory.startConnecting(endpoint)
-        self._pool.startConnecting(endpoint)
+        self._publisher.start_connecting(endpoint)
 
         timer: IDelayedCall | None = None
 
@@ -308,7 +172,7 @@ class RedisHub:
                 "Redis at {address} refused the connection ({error}); "
                 "room events stay in this process",
                 address=self.address,
-                error=_describe(failure),
+                error=describe_failure(failure),
             )
             finish(False)
 
@@ -342,12 +206,12 @@ class RedisHub:
         for waiter in restore:
             waiter.callback(len(self._desired))
         stopping = [
-            f.disconnect() for f in (self._subscriber_factory, self._pool) if f is not None
+            f.disconnect() for f in (self._subscriber_factory, self._publisher) if f is not None
         ]
 
         def cancel_publishes(_: object) -> None:
-            for d in list(self._publishing):
-                d.cancel()
+            if self._publisher is not None:
+                self._publisher.cancel_pending()
 
         done = gatherResults(stopping, consumeErrors=True).addBoth(cancel_publishes)
         return done
@@ -355,7 +219,7 @@ class RedisHub:
     @property
     def address(self) -> str:
         """``host:port`` of Redis, safe to log (no credentials)."""
-        return f"{self._address.host}:{self._address.port}"
+        return self._address.location
 
     # -- IHub ----------------------------------------------------------------
 
@@ -407,28 +271,15 @@ class RedisHub:
         is known to be down, events are not queued at all.
         """
         self._deliver(event)
-        if self._pool is None or self._stopped:
-            return succeed(None)
-        if self._dropping:
-            if not self._pool.size:
-                return succeed(None)
-            self._dropping = False
-        envelope = encode_envelope(self._origin, event)
-        publishing: Deferred[None] = self._pool.handler.publish(
-            self.channel(event.room_id), envelope
-        )
-        publishing.addTimeout(self._publish_timeout, self._clock)
-        publishing.addCallbacks(self._published, self._publish_failed)
-        self._publishing.add(publishing)
-        publishing.addBoth(self._forget, publishing)
+        if self._publisher is not None and not self._stopped:
+            self._publisher.publish(self.channel(event.room_id), event)
         return succeed(None)
 
     def flush(self) -> Deferred[None]:
         """Fire once every PUBLISH started so far has been answered or given up."""
-        pending = list(self._publishing)
-        if not pending:
+        if self._publisher is None:
             return succeed(None)
-        return DeferredList(pending).addCallback(lambda _: None)
+        return self._publisher.flush()
 
     def wait_for_resubscribe(self) -> Deferred[int]:
         """Fire with the number of rooms once the *next* subscriber connection has restored them.
@@ -440,7 +291,7 @@ class RedisHub:
         self._restore_waiters.append(waiter)
         return waiter
 
-    # -- publishing ----------------------------------------------------------
+    # -- delivering ----------------------------------------------------------
 
     def _deliver(self, event: RoomEvent) -> None:
         if self._listener is None:
@@ -450,37 +301,9 @@ class RedisHub:
         except Exception:  # noqa: BLE001 - one listener bug must not stop the publish
             self.log.failure("delivering a room event to this process's sockets failed")
 
-    def _published(self, _: object) -> None:
-        if self._failing:
-            self._failing = False
-            self.log.info(
-                "publishing room events to Redis at {address} works again", address=self.address
-            )
-
-    def _publish_failed(self, failure: Failure) -> None:
-        if self._stopped:
-            return
-        if self._pool is not None and not self._pool.size:
-            self._dropping = True
-        if self._failing:
-            self.log.debug("a Redis PUBLISH failed: {error}", error=failure.getErrorMessage())
-            return
-        self._failing = True
-        self.log.warn(
-            "publishing room events to Redis at {address} failed ({error}); until it works "
-            "again other processes miss this process's live events (clients catch up from "
-            "history)",
-            address=self.address,
-            error=_describe(failure),
-        )
-
-    def _forget(self, result: object, publishing: Deferred[None]) -> object:
-        self._publishing.discard(publishing)
-        return result
-
     # -- subscribing -----------------------------------------------------------
 
-    def _subscriber_ready(self, subscriber: _Subscriber) -> None:
+    def _subscriber_ready(self, subscriber: HubSubscriber) -> None:
         if self._stopped:
             return
         self._subscriber = subscriber
@@ -504,7 +327,7 @@ class RedisHub:
 
             DeferredList(restoring).addCallback(restored)
 
-    def _send_subscribe(self, subscriber: _Subscriber, channel: bytes) -> Deferred[None]:
+    def _send_subscribe(self, subscriber: HubSubscriber, channel: bytes) -> Deferred[None]:
         """SUBSCRIBE one channel per command, so that each reply confirms exactly one."""
         token = object()
         self._sent[channel] = token
@@ -524,7 +347,7 @@ class RedisHub:
             return succeed(None)
         return sending.addCallbacks(confirmed, self._ignore)
 
-    def _subscriber_lost(self, subscriber: _Subscriber, reason: Failure) -> None:
+    def _subscriber_lost(self, subscriber: HubSubscriber, reason: Failure) -> None:
         if subscriber is not self._subscriber:
             return
         self._subscriber = None
@@ -554,12 +377,3 @@ class RedisHub:
 
     def _ignore(self, failure: Failure) -> None:
         self.log.debug("Redis subscriber command failed: {error}", error=failure.getErrorMessage())
-
-
-def _describe(failure: Failure) -> str:
-    """A short reason for a log line; ``addTimeout``'s error has no readable message."""
-    if failure.check(defer.TimeoutError):
-        return "no answer in time"
-    message = failure.getErrorMessage()
-    name = failure.type.__name__ if failure.type is not None else "error"
-    return f"{name}: {message}" if message else name

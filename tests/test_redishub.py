@@ -23,14 +23,9 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from chatservice.hub import IHub, IRoomListener, RoomEvent
-from chatservice.redishub import (
-    Envelope,
-    RedisAddress,
-    RedisHub,
-    decode_envelope,
-    encode_envelope,
-    parse_redis_url,
-)
+from chatservice.redisenvelope import Envelope, decode_envelope, encode_envelope
+from chatservice.redishub import RedisHub
+from chatservice.redisurl import RedisAddress, parse_redis_url
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity
