@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,29 +129,41 @@ def disagreements(
 
     ``codes_in_code`` is code -> status of the error classes (see ``raised``).
     """
-    problems: list[str] = []
-    in_doc, in_code = documented_routes(markdown), declared_routes(document, route_errors)
-    for route in sorted(in_code.keys() - in_doc.keys()):
-        problems.append(f"route {route} is served but not in docs/protocol.md")
-    for route in sorted(in_doc.keys() - in_code.keys()):
-        problems.append(f"route {route} is in docs/protocol.md but not served")
-    for route in sorted(in_doc.keys() & in_code.keys()):
-        if in_doc[route] != in_code[route]:
-            problems.append(
-                f"route {route}: docs/protocol.md says {sorted(in_doc[route])}, "
-                f"the code {sorted(in_code[route])}"
-            )
-    codes_in_doc = documented_codes(markdown)
-    for code in sorted(codes_in_code.keys() - codes_in_doc.keys()):
-        problems.append(f"error code {code!r} is raised but not in docs/protocol.md")
-    for code in sorted(codes_in_doc.keys() - codes_in_code.keys()):
-        problems.append(f"error code {code!r} is in docs/protocol.md but no class has it")
-    for code in sorted(codes_in_doc.keys() & codes_in_code.keys()):
-        if codes_in_doc[code] != codes_in_code[code]:
-            problems.append(
-                f"error code {code!r}: docs/protocol.md says {codes_in_doc[code]}, "
-                f"the code {codes_in_code[code]}"
-            )
+    routes = compared(
+        documented_routes(markdown),
+        declared_routes(document, route_errors),
+        lambda route: f"route {route}",
+        only_in_code="is served but not in docs/protocol.md",
+        only_in_doc="is in docs/protocol.md but not served",
+        show=sorted,
+    )
+    codes = compared(
+        documented_codes(markdown),
+        codes_in_code,
+        lambda code: f"error code {code!r}",
+        only_in_code="is raised but not in docs/protocol.md",
+        only_in_doc="is in docs/protocol.md but no class has it",
+    )
+    return routes + codes
+
+
+def compared(
+    in_doc: Mapping[Any, Any],
+    in_code: Mapping[Any, Any],
+    name: Callable[[Any], str],
+    *,
+    only_in_code: str,
+    only_in_doc: str,
+    show: Callable[[Any], Any] = lambda value: value,
+) -> list[str]:
+    """Sentences for keys only the code has, keys only the page has, and values that differ."""
+    problems = [f"{name(key)} {only_in_code}" for key in sorted(in_code.keys() - in_doc.keys())]
+    problems += [f"{name(key)} {only_in_doc}" for key in sorted(in_doc.keys() - in_code.keys())]
+    problems += [
+        f"{name(key)}: docs/protocol.md says {show(in_doc[key])}, the code {show(in_code[key])}"
+        for key in sorted(in_doc.keys() & in_code.keys())
+        if in_doc[key] != in_code[key]
+    ]
     return problems
 
 
