@@ -8,6 +8,7 @@ differs between backends fails here, not in production.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -595,6 +596,25 @@ class SQLStoreMixin(MixinBase):
         await store.start()
         return store
 
+    def failing(
+        self, failures: float, during: Callable[[], object] = lambda: None
+    ) -> tuple[Callable[[Txn], str], list[int]]:
+        """A transaction that fails transiently its first ``failures`` times, then says "done".
+
+        Each attempt calls ``during`` before it fails; the list counts the attempts.
+        """
+        attempts: list[int] = []
+        error = self.transient_error()
+
+        def interaction(txn: Txn) -> str:
+            attempts.append(1)
+            during()
+            if len(attempts) <= failures:
+                raise error
+            return "done"
+
+        return interaction, attempts
+
     # -- migrations --------------------------------------------------------------
 
     async def test_start_creates_schema_version(self) -> None:
@@ -630,15 +650,7 @@ class SQLStoreMixin(MixinBase):
         """A transient failure is retried after the backoff, measured on the injected clock."""
         clock = SignallingClock()
         store = await self.started(clock=clock, retry_delays=(0.5, 1.0))
-        attempts: list[int] = []
-        error = self.transient_error()
-
-        def flaky(txn: Txn) -> str:
-            attempts.append(1)
-            if len(attempts) == 1:
-                raise error
-            return "done"
-
+        flaky, attempts = self.failing(1)
         result = store.run_interaction("flaky", flaky)
         await clock.scheduled  # the first attempt failed; the retry waits
         self.assertEqual((len(attempts), clock.getDelayedCalls()[0].getTime()), (1, 0.5))
@@ -649,13 +661,7 @@ class SQLStoreMixin(MixinBase):
     async def test_persistent_transient_error_is_store_unavailable(self) -> None:
         """When every retry fails transiently, the caller gets StoreUnavailable."""
         store = await self.started(retry_delays=(0, 0, 0))
-        attempts: list[int] = []
-        error = self.transient_error()
-
-        def busy(txn: Txn) -> None:
-            attempts.append(1)
-            raise error
-
+        busy, attempts = self.failing(math.inf)
         await self.assertFailure(store.run_interaction("busy", busy), StoreUnavailable)
         self.assertEqual(len(attempts), 4)
 
@@ -663,16 +669,9 @@ class SQLStoreMixin(MixinBase):
         """An attempt that failed only after the retry window passed is not repeated."""
         clock = SignallingClock()
         store = await self.started(clock=clock, retry_delays=(0.5, 1.0))
-        attempts: list[int] = []
-        error = self.transient_error()
-
-        def slow(txn: Txn) -> None:
-            # Like a connect that waited out connect_timeout; no timer is pending
-            # while it runs, so moving the fake clock here is safe.
-            attempts.append(1)
-            clock.advance(DEFAULT_RETRY_WINDOW)
-            raise error
-
+        # Like a connect that waited out connect_timeout; no timer is pending
+        # while it runs, so moving the fake clock here is safe.
+        slow, attempts = self.failing(math.inf, lambda: clock.advance(DEFAULT_RETRY_WINDOW))
         await self.assertFailure(store.run_interaction("slow", slow), StoreUnavailable)
         self.assertEqual(len(attempts), 1)
 
