@@ -7,11 +7,9 @@ blocking sockets in a thread (``deferToThread``), so the kernel's behaviour
 
 from __future__ import annotations
 
-import json
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import reactor
@@ -27,7 +25,14 @@ from chatservice.store.memory import MemoryStore
 from chatservice.wire import CredentialsForm
 from tests.fakes import ImmediateThreadPool, config_for_tests
 from tests.test_http import Echo, chunk, post_head
-from tests.wsclient import handshake_request, memory_world, parse_http_answer, serve_tcp
+from tests.wsclient import (
+    HttpAnswer,
+    handshake_request,
+    memory_world,
+    parse_http_answer,
+    parse_http_head,
+    serve_tcp,
+)
 
 MIB = 1024 * 1024
 RUNS = 50
@@ -113,19 +118,6 @@ class EarlyRefusalOverTCPTests(TestCase):
         self.assertEqual(outcomes, expected, f"outcomes of {RUNS} runs: {dict(outcomes)}")
 
 
-@dataclass(frozen=True)
-class SizedAnswer:
-    """One answer as a client that only knows ``Content-Length`` reads it."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """Decode the body as JSON."""
-        return json.loads(self.body)
-
-
 class ContentLengthReader:
     """A minimal HTTP/1.1 client: no chunked decoding, answers framed by Content-Length only."""
 
@@ -146,17 +138,13 @@ class ContentLengthReader:
         self._buffer += data
         return bool(data)
 
-    def answer(self) -> SizedAnswer:
+    def answer(self) -> HttpAnswer:
         """Read one answer; fail if it is not framed by a Content-Length."""
         while b"\r\n\r\n" not in self._buffer:
             if not self._fill():
                 raise AssertionError(f"connection closed inside a head: {self._buffer!r}")
         head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        status, headers = parse_http_head(head)
         if "content-length" not in headers:
             raise AssertionError(f"no Content-Length: {head!r}")
         length = int(headers["content-length"])
@@ -164,7 +152,7 @@ class ContentLengthReader:
             if not self._fill():
                 raise AssertionError("connection closed inside a body")
         body, self._buffer = self._buffer[:length], self._buffer[length:]
-        return SizedAnswer(int(status_line.split(" ")[1]), headers, body)
+        return HttpAnswer(status, headers, body)
 
     def rest(self) -> bytes:
         """Everything after the answers read so far, up to the server's close."""
@@ -173,7 +161,7 @@ class ContentLengthReader:
         return self._buffer
 
 
-def exchange(port: int, request: bytes, answers: int) -> tuple[list[SizedAnswer], bytes]:
+def exchange(port: int, request: bytes, answers: int) -> tuple[list[HttpAnswer], bytes]:
     """Send ``request``, read ``answers`` answers, then read until the server closes."""
     reader = ContentLengthReader(port)
     try:

@@ -142,17 +142,22 @@ class HttpAnswer:
         return json.loads(self.body)
 
 
+def parse_http_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """The status and the headers (names lower-cased) of a response head."""
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split(" ", 2)[1]), headers
+
+
 def parse_http_answer(data: bytes) -> HttpAnswer:
     """Parse a response: head, then a sized or chunked body (a 101 has none)."""
     head, separator, rest = data.partition(b"\r\n\r\n")
     if not separator:
         raise AssertionError(f"incomplete HTTP response: {data!r}")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    status = int(status_line.split(" ", 2)[1])
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    status, headers = parse_http_head(head)
     if status == 101:
         return HttpAnswer(status, headers, b"")
     if headers.get("transfer-encoding") == "chunked":
