@@ -46,6 +46,15 @@ class ResumeTests(RealtimeCase):
         end = kinds(client).index("recovery")
         return client.frames[: end + 1]
 
+    def resume_to_nothing(self, since: int, recovered: bool) -> RecordingClient:
+        """Connect alice with ``since``; check that she gets only a recovery frame saying it."""
+        alice = self.connect(self.alice, since=since)
+        self.assertEqual(
+            self.replay_part(alice),
+            [{"type": "recovery", "room_id": 1, "recovered": recovered, "last_id": since}],
+        )
+        return alice
+
     def test_missed_messages_come_oldest_first_then_recovery_then_live(self) -> None:
         """The replay is every missed message in id order, then one recovery, then live ones."""
         bob, last_seen = self.missed(4)
@@ -93,11 +102,7 @@ class ResumeTests(RealtimeCase):
     def test_more_than_500_missed_replays_nothing_and_says_not_recovered(self) -> None:
         """With 501 missed, nothing is replayed; recovered is false and last_id is since."""
         bob, last_seen = self.missed(501)
-        alice = self.connect(self.alice, since=last_seen)
-        self.assertEqual(
-            self.replay_part(alice),
-            [{"type": "recovery", "room_id": 1, "recovered": False, "last_id": last_seen}],
-        )
+        alice = self.resume_to_nothing(last_seen, recovered=False)
         self.say(bob, 1, "live")
         self.assertEqual(ids(alice), [self.stored_ids()[-1]])
 
@@ -105,20 +110,12 @@ class ResumeTests(RealtimeCase):
         """A since past the newest id gives an empty replay and last_id = since."""
         self.missed(2)
         since = self.stored_ids()[-1] + 1000
-        alice = self.connect(self.alice, since=since)
-        self.assertEqual(
-            self.replay_part(alice),
-            [{"type": "recovery", "room_id": 1, "recovered": True, "last_id": since}],
-        )
+        self.resume_to_nothing(since, recovered=True)
 
     def test_since_at_the_newest_replays_nothing(self) -> None:
         """A client that missed nothing gets just the recovery frame with its own since."""
         _, last_seen = self.missed(0)
-        alice = self.connect(self.alice, since=last_seen)
-        self.assertEqual(
-            self.replay_part(alice),
-            [{"type": "recovery", "room_id": 1, "recovered": True, "last_id": last_seen}],
-        )
+        self.resume_to_nothing(last_seen, recovered=True)
 
     def test_since_zero_replays_the_whole_short_history(self) -> None:
         """since=0 replays a room's whole history when it is short enough."""
