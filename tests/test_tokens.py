@@ -183,5 +183,6 @@ class OutOfRangeClaimTests(SynchronousTestCase):
         """Infinity or NaN in exp or iat (PyJWT's JSON reader accepts them) is refused."""
         for claim in ("exp", "iat"):
             for value in (float("inf"), float("-inf"), float("nan")):
+                changes: dict[str, Any] = {claim: value}
                 with self.subTest(claim=claim, value=value):
-                    self.assert_refused(self.token(**{claim: value}))
+                    self.assert_refused(self.token(**changes))
