@@ -235,12 +235,7 @@ class RealtimeCase(TestCase):
         server_transport: TransportRecorder | None = None,
     ) -> RecordingClient:
         """Open a socket with a bearer header; fail unless it opens."""
-        target = f"/ws?roomId={room_id}" + (f"&since={since}" if since is not None else "")
-        client = self.world.chat.connect(
-            target, {"Authorization": f"Bearer {token}"}, server_transport=server_transport
-        )
-        self.assertTrue(client.ws_open, f"{target} did not open")
-        return client
+        return self.world.chat.open(token, room_id, since, server_transport=server_transport)
 
     def send(self, client: RecordingClient, value: Any) -> None:
         """Send one JSON frame and let everything settle."""

@@ -59,25 +59,20 @@ class LimitTestCase(RestTestCase):
         self.addCleanup(lambda: self.successResultOf(self.service.stopService()))
         self.client = StubTreq(self.service.resource())
 
-    def login(self, username: str, password: str, address: str | None = None) -> Reply:
-        """POST /api/login, from ``address`` if given (as X-Forwarded-For)."""
+    def credentials(self, path: str, username: str, password: str, address: str | None) -> Reply:
+        """POST credentials to ``path``, from ``address`` if given (as X-Forwarded-For)."""
         headers = {"X-Forwarded-For": address} if address is not None else {}
         return self.request(
-            "POST",
-            "/api/login",
-            json={"username": username, "password": password},
-            headers=headers,
+            "POST", path, json={"username": username, "password": password}, headers=headers
         )
+
+    def login(self, username: str, password: str, address: str | None = None) -> Reply:
+        """POST /api/login, from ``address`` if given (as X-Forwarded-For)."""
+        return self.credentials("/api/login", username, password, address)
 
     def register_from(self, username: str, address: str | None = None) -> Reply:
         """POST /api/register, from ``address`` if given (as X-Forwarded-For)."""
-        headers = {"X-Forwarded-For": address} if address is not None else {}
-        return self.request(
-            "POST",
-            "/api/register",
-            json={"username": username, "password": PASSWORD},
-            headers=headers,
-        )
+        return self.credentials("/api/register", username, PASSWORD, address)
 
     def assert_rate_limited(self, reply: Reply, retry_after: int, limit: int, reset: int) -> None:
         """A 429 ``rate_limited`` JSON answer with exactly these rate-limit headers."""
@@ -424,11 +419,7 @@ class WebSocketLimitCase(TestCase):
         self.alice, self.alice_id = self.world.rest.register("alice")
 
     def connect(self, token: str, room_id: int = 1) -> RecordingClient:
-        client = self.world.chat.connect(
-            f"/ws?roomId={room_id}", {"Authorization": f"Bearer {token}"}
-        )
-        self.assertTrue(client.ws_open)
-        return client
+        return self.world.chat.open(token, room_id)
 
     def refusal(self, token: str, room_id: int = 1) -> HttpAnswer:
         return self.world.chat.refusal(

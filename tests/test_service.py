@@ -77,9 +77,7 @@ class ShutdownTests(TestCase):
         self.bob, _ = self.world.rest.register("bob")
 
     def join(self, token: str) -> RecordingClient:
-        client = self.world.chat.connect("/ws?roomId=1", {"Authorization": f"Bearer {token}"})
-        self.assertTrue(client.ws_open)
-        return client
+        return self.world.chat.open(token)
 
     def test_accepted_message_is_delivered_before_close_1001(self) -> None:
         """A message still being stored at shutdown reaches every socket before its 1001."""

@@ -34,11 +34,7 @@ class RoomTestCase(TestCase):
         self.bob, self.bob_id = self.world.rest.register("bob")
 
     def join(self, token: str, room_id: int = 1) -> RecordingClient:
-        client = self.world.chat.connect(
-            f"/ws?roomId={room_id}", {"Authorization": f"Bearer {token}"}
-        )
-        self.assertTrue(client.ws_open)
-        return client
+        return self.world.chat.open(token, room_id)
 
     def send(self, client: RecordingClient, value: Any) -> None:
         client.send_json(value)

@@ -240,6 +240,26 @@ class MemoryChat:
         client.pump = pump
         return client
 
+    def open(
+        self,
+        token: str,
+        room_id: int = 1,
+        since: int | None = None,
+        *,
+        server_transport: Callable[[Any], FakeTransport] | None = None,
+    ) -> RecordingClient:
+        """Open a socket on ``room_id`` (resuming after ``since``) with a bearer header.
+
+        Fails unless the socket opens.
+        """
+        target = f"/ws?roomId={room_id}" + (f"&since={since}" if since is not None else "")
+        client = self.connect(
+            target, {"Authorization": f"Bearer {token}"}, server_transport=server_transport
+        )
+        if not client.ws_open:
+            raise AssertionError(f"{target} did not open")
+        return client
+
     def raw(
         self, target: str, headers: dict[str, str] | None = None, *, upgrade: bool = True
     ) -> tuple[HttpAnswer, RawClient, IOPump]:
