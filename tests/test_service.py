@@ -79,12 +79,16 @@ class ShutdownTests(TestCase):
     def join(self, token: str) -> RecordingClient:
         return self.world.chat.open(token)
 
+    def send_held(self, client: RecordingClient, content: str) -> None:
+        """Send a message whose commit the store holds until ``release``."""
+        self.store.holding = True
+        client.send_json({"content": content})
+        self.world.chat.flush()
+
     def test_accepted_message_is_delivered_before_close_1001(self) -> None:
         """A message still being stored at shutdown reaches every socket before its 1001."""
         alice, bob = self.join(self.alice), self.join(self.bob)
-        self.store.holding = True
-        alice.send_json({"content": "last words"})
-        self.world.chat.flush()
+        self.send_held(alice, "last words")
         self.assertEqual(alice.of_type("message"), [])
 
         stopped = self.world.service.stopService()
@@ -128,9 +132,7 @@ class ShutdownTests(TestCase):
     def test_frames_during_shutdown_are_refused(self) -> None:
         """Once stopping, a new message gets an error frame and is not stored."""
         alice, bob = self.join(self.alice), self.join(self.bob)
-        self.store.holding = True
-        alice.send_json({"content": "accepted"})
-        self.world.chat.flush()
+        self.send_held(alice, "accepted")
         stopped = self.world.service.stopService()
         bob.send_json({"content": "too late", "client_msg_id": "late-1"})
         self.world.chat.flush()
@@ -145,9 +147,7 @@ class ShutdownTests(TestCase):
     def test_handshake_during_shutdown_is_refused(self) -> None:
         """A WebSocket handshake that arrives while the service drains is a JSON 503."""
         alice = self.join(self.alice)
-        self.store.holding = True
-        alice.send_json({"content": "accepted"})
-        self.world.chat.flush()
+        self.send_held(alice, "accepted")
         stopped = self.world.service.stopService()
         answer = self.world.chat.refusal("/ws?roomId=1", {"Authorization": f"Bearer {self.bob}"})
         self.assertEqual((answer.status, answer.json()["code"]), (503, "store_unavailable"))
@@ -184,9 +184,7 @@ class ShutdownTests(TestCase):
     def test_store_that_never_commits_does_not_hang_shutdown(self) -> None:
         """A commit that never finishes delays shutdown by at most shutdown_timeout."""
         alice = self.join(self.alice)
-        self.store.holding = True
-        alice.send_json({"content": "stuck"})
-        self.world.chat.flush()
+        self.send_held(alice, "stuck")
         stopped = self.world.service.stopService()
         self.world.chat.advance(1.0)
         self.assertEqual(alice.close_code, CLOSE_GOING_AWAY)
