@@ -248,6 +248,16 @@ class RealtimeCase(TestCase):
             client.send_json({"content": f"{prefix}-{n}"})
         self.world.chat.flush()
 
+    def missed(self, count: int, seen: int = 3) -> tuple[RecordingClient, int]:
+        """Alice sees ``seen`` messages, leaves, misses ``count``; return bob and her last id."""
+        alice = self.connect(self.alice)
+        bob = self.connect(self.bob)
+        self.say(bob, seen, "seen")
+        last_seen = ids(alice)[-1]
+        self.close(alice)
+        self.say(bob, count, "missed")
+        return bob, last_seen
+
     def close(self, client: RecordingClient) -> None:
         """Close a socket cleanly and let the server see it."""
         client.sendClose()

@@ -31,16 +31,6 @@ class ResumeTests(RealtimeCase):
 
     changes = UNLIMITED
 
-    def missed(self, count: int) -> tuple[RecordingClient, int]:
-        """Alice sees 3 messages, leaves, and misses ``count``; return bob and her last id."""
-        alice = self.connect(self.alice)
-        bob = self.connect(self.bob)
-        self.say(bob, 3, "seen")
-        last_seen = ids(alice)[-1]
-        self.close(alice)
-        self.say(bob, count, "missed")
-        return bob, last_seen
-
     def replay_part(self, client: RecordingClient) -> list[dict[str, Any]]:
         """The frames before and including the (first) recovery frame."""
         end = kinds(client).index("recovery")
@@ -201,12 +191,7 @@ class ResumeUnderLoadTests(RealtimeCase):
         ``recovered: false`` at the last replayed id, and paging with
         ``after=`` from there returns every message the socket did not get.
         """
-        alice = self.connect(self.alice)
-        bob = self.connect(self.bob)
-        self.say(bob, 5, "before")
-        last_seen = ids(alice)[-1]
-        self.close(alice)
-        self.say(bob, 5, "missed")
+        bob, last_seen = self.missed(5, seen=5)
         transports = TransportRecorder()
         self.store.holding = True
         alice = self.connect(self.alice, since=last_seen, server_transport=transports)
@@ -254,12 +239,7 @@ class ResumeUnderLoadTests(RealtimeCase):
 
     def test_too_many_missed_under_traffic_pages_back_without_gaps(self) -> None:
         """With 600 missed, live messages keep arriving and REST after=since fills the gap."""
-        alice = self.connect(self.alice)
-        bob = self.connect(self.bob)
-        self.say(bob, 5, "before")
-        since = ids(alice)[-1]
-        self.close(alice)
-        self.say(bob, 600, "missed")
+        bob, since = self.missed(600, seen=5)
 
         self.store.holding = True
         alice = self.connect(self.alice, since=since)
