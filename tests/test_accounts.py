@@ -20,12 +20,18 @@ PASSWORD = "correct horse"
 
 
 def make_accounts(
-    reactor: FakeReactor,
     pool: ImmediateThreadPool,
+    reactor: FakeReactor | None = None,
     tokens: TokenIssuer | None = None,
     **hashing: Any,
 ) -> Accounts:
-    """``Accounts`` on a memory store, hashing at cost 4 on ``pool``, with the test secret."""
+    """``Accounts`` on a memory store, hashing at cost 4 on ``pool``, with the test secret.
+
+    ``reactor`` defaults to a new one whose clock stands at 100.
+    """
+    if reactor is None:
+        reactor = FakeReactor()
+        reactor.advance(100)
     return Accounts(
         MemoryStore(reactor),
         PasswordHasher(reactor, pool, 4, **hashing),  # type: ignore[arg-type]
@@ -42,7 +48,7 @@ class AccountsTests(SynchronousTestCase):
         self.reactor.advance(100)
         self.pool = CountingPool()
         self.tokens = TokenIssuer(TEST_SECRET, 3600, self.reactor)
-        self.accounts = make_accounts(self.reactor, self.pool, self.tokens)
+        self.accounts = make_accounts(self.pool, self.reactor, self.tokens)
 
     def result_of(self, coroutine: Any) -> Any:
         return self.successResultOf(Deferred.fromCoroutine(coroutine))
@@ -111,10 +117,8 @@ class ConcurrentLoginLimitTests(SynchronousTestCase):
     """Logins checked at the same time cannot slip past the failed-login limit."""
 
     def setUp(self) -> None:
-        self.reactor = FakeReactor()
-        self.reactor.advance(100)
         self.pool = HeldPool()
-        self.accounts = make_accounts(self.reactor, self.pool)
+        self.accounts = make_accounts(self.pool)
         registering = Deferred.fromCoroutine(
             self.accounts.register(CredentialsForm("alice", PASSWORD))
         )
@@ -151,10 +155,8 @@ class LimiterOrderTests(SynchronousTestCase):
     """The per-address limit is checked before the per-username one."""
 
     def setUp(self) -> None:
-        self.reactor = FakeReactor()
-        self.reactor.advance(100)
         self.pool = CountingPool()
-        self.accounts = make_accounts(self.reactor, self.pool)
+        self.accounts = make_accounts(self.pool)
 
     def login(self, username: str, address: str) -> Deferred[Session]:
         return Deferred.fromCoroutine(
@@ -204,9 +206,8 @@ class OverloadedRegistrationTests(SynchronousTestCase):
 
     def test_overloaded_registration_gives_its_token_back(self) -> None:
         """21 overloaded attempts from one address leave its registrations untouched."""
-        reactor = FakeReactor()
         pool = HeldPool()
-        accounts = make_accounts(reactor, pool, threads=1, max_wait=0)
+        accounts = make_accounts(pool, FakeReactor(), threads=1, max_wait=0)
         first = Deferred.fromCoroutine(accounts.register(CredentialsForm("first", PASSWORD)))
         for n in range(21):
             registering = accounts.register(CredentialsForm(f"user{n}", PASSWORD), "10.0.0.1")
