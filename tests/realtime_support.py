@@ -202,6 +202,8 @@ class RealtimeCase(TestCase):
     def setUp(self) -> None:
         self.store = HeldReadStore(FakeReactor())
         self.world = self.make_world(self.make_hub())
+        # connect(token, room_id=1, since=None): a bearer socket; fails unless it opens.
+        self.connect = self.world.chat.open
         self.alice, self.alice_id = self.world.rest.register("alice")
         self.bob, self.bob_id = self.world.rest.register("bob")
 
@@ -226,16 +228,6 @@ class RealtimeCase(TestCase):
         world = MemoryWorld(service, self.store.clock, chat, Rest(service.resource()))
         self.addCleanup(world.stop)
         return world
-
-    def connect(
-        self,
-        token: str,
-        room_id: int = 1,
-        since: int | None = None,
-        server_transport: TransportRecorder | None = None,
-    ) -> RecordingClient:
-        """Open a socket with a bearer header; fail unless it opens."""
-        return self.world.chat.open(token, room_id, since, server_transport=server_transport)
 
     def send(self, client: RecordingClient, value: Any) -> None:
         """Send one JSON frame and let everything settle."""
