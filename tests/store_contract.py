@@ -617,19 +617,20 @@ class SQLStoreMixin(MixinBase):
 
     # -- migrations --------------------------------------------------------------
 
-    async def test_start_creates_schema_version(self) -> None:
-        """A new database is migrated to the newest schema file's version."""
-        store = await self.started()
+    async def assert_every_migration_applied_once(self, store: SQLStore) -> None:
+        """``schema_version`` lists each schema file's version, once each, in order."""
         rows = await store.run_read("versions", _versions)
         self.assertEqual(rows, [m.version for m in load_migrations()])
+
+    async def test_start_creates_schema_version(self) -> None:
+        """A new database is migrated to the newest schema file's version."""
+        await self.assert_every_migration_applied_once(await self.started())
 
     async def test_restart_applies_no_migration_twice(self) -> None:
         """Starting on an up-to-date database changes nothing."""
         store = await self.started()
         await store.close()
-        store = await self.started()
-        rows = await store.run_read("versions", _versions)
-        self.assertEqual(rows, [m.version for m in load_migrations()])
+        await self.assert_every_migration_applied_once(await self.started())
 
     async def test_newer_schema_refuses_to_start(self) -> None:
         """A database marked with a newer schema version makes start() fail, naming both."""
