@@ -99,6 +99,13 @@ class ContentTooLong(InvalidRequest):
     message = "The message is too long."
 
 
+class TooManyReactions(InvalidRequest):
+    """A reaction past the bound of distinct emoji on one message, or of one user's on it."""
+
+    code = "too_many_reactions"
+    message = "This message has too many reactions."
+
+
 class Unauthorized(ChatError):
     """A missing, malformed or forged token or ticket, or one whose user is gone."""
 
@@ -122,7 +129,7 @@ class TokenExpired(Unauthorized):
 
 
 class Forbidden(ChatError):
-    """The request is understood but not allowed (an Origin outside CORS_ORIGINS)."""
+    """Understood but not allowed: an Origin outside CORS_ORIGINS, or another user's message."""
 
     status = 403
     code = "forbidden"

@@ -1,6 +1,6 @@
 """The records the service stores and sends, and their JSON forms.
 
-Times are integer milliseconds since the Unix epoch, as API.md says.
+Times are integer milliseconds since the Unix epoch (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -52,8 +52,57 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji on a message and who put it there (oldest first)."""
+
+    emoji: str
+    user_ids: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"emoji", "count", "user_ids"}``: the same for every reader of the room."""
+        return {"emoji": self.emoji, "count": len(self.user_ids), "user_ids": list(self.user_ids)}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPreview:
+    """What a reply shows of the message it answers, so a quote needs no second request.
+
+    Read with the reply, so it follows the original: an edit shows, a
+    deleted original has an empty excerpt and ``deleted`` set.
+    """
+
+    id: int
+    sender_id: int
+    username: str
+    excerpt: str
+    deleted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``reply_preview`` object of a message."""
+        return {
+            "id": self.id,
+            "sender_id": self.sender_id,
+            "username": self.username,
+            "excerpt": self.excerpt,
+            "deleted": self.deleted,
+        }
+
+
+# A reply's excerpt of the original, in code points.
+REPLY_EXCERPT_LENGTH = 100
+# Distinct emoji on one message, and reactions of one user on one message.
+MAX_REACTIONS_PER_MESSAGE = 20
+MAX_REACTIONS_PER_USER = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """A stored chat message; history and live delivery send the same object."""
+    """A stored chat message in its current state; history and live delivery send the same.
+
+    ``id`` is the id of the timeline event that created it. An edit sets
+    ``edited_at``; a delete leaves a tombstone (``deleted``, empty
+    ``content``, no reactions) in the same place.
+    """
 
     id: int
     room_id: int
@@ -62,9 +111,14 @@ class Message:
     content: str
     ts: int
     client_msg_id: str | None = None
+    reply_to: int | None = None
+    reply_preview: ReplyPreview | None = None
+    edited_at: int | None = None
+    deleted: bool = False
+    reactions: tuple[Reaction, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Return API.md's ``Message`` object."""
+        """Return the ``Message`` object of docs/protocol.md."""
         body: dict[str, Any] = {
             "type": "message",
             "id": self.id,
@@ -73,10 +127,65 @@ class Message:
             "username": self.username,
             "content": self.content,
             "ts": self.ts,
+            "reply_to": self.reply_to,
+            "reply_preview": (
+                self.reply_preview.to_json() if self.reply_preview is not None else None
+            ),
+            "edited_at": self.edited_at,
+            "deleted": self.deleted,
+            "reactions": [reaction.to_json() for reaction in self.reactions],
         }
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
         return body
+
+
+# What changed a message: the ``kind`` of a timeline event.
+CREATED = "message"
+EDITED = "edit"
+DELETED = "delete"
+REACTED = "react"
+UNREACTED = "unreact"
+EVENT_KINDS = (CREATED, EDITED, DELETED, REACTED, UNREACTED)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One change of a room's timeline, with the id of the one sequence they all share.
+
+    ``message`` is the message's state as it is read (its current state when
+    replayed from the store): a client replaces what it holds, so replaying
+    events in id order ends in the server's state.
+    """
+
+    id: int
+    kind: str
+    message: Message
+
+    @property
+    def room_id(self) -> int:
+        """The room of the message."""
+        return self.message.room_id
+
+    def to_json(self) -> dict[str, Any]:
+        """The frame: ``message`` for a new message, ``message_updated`` for any change."""
+        if self.kind == CREATED:
+            return self.message.to_json()
+        return {"type": "message_updated", "event_id": self.id, "message": self.message.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an edit, delete or reaction gave: the event, and whether anything changed.
+
+    ``changed`` is False for a repeat (the same edit, a reaction already
+    there, a message already deleted): nothing was stored, and ``event`` is
+    the message's latest event with its current state, for the caller to
+    answer as the first time.
+    """
+
+    event: TimelineEvent
+    changed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +198,7 @@ class NewMessage:
     content: str
     ts: int
     client_msg_id: str | None = None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

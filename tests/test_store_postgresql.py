@@ -25,6 +25,7 @@ from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
+from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 
@@ -80,13 +81,15 @@ class PostgreSQLDatabase(MixinBase):
         return store
 
 
-class PostgreSQLContractTests(PostgreSQLDatabase, SQLStoreContractMixin, TestCase):
+class PostgreSQLContractTests(
+    PostgreSQLDatabase, SQLStoreContractMixin, TimelineContractMixin, TestCase
+):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""
 
     skip = SKIP
 
 
-class PostgreSQLStoreTests(PostgreSQLDatabase, SQLStoreMixin, TestCase):
+class PostgreSQLStoreTests(PostgreSQLDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase):
     """Migrations, retries, errors, closing and PostgreSQL's own traps."""
 
     skip = SKIP

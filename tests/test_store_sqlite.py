@@ -16,6 +16,7 @@ from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
+from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
 
 class SQLiteDatabase(MixinBase):
@@ -38,11 +39,11 @@ class SQLiteDatabase(MixinBase):
         return store
 
 
-class SQLiteContractTests(SQLiteDatabase, SQLStoreContractMixin, TestCase):
+class SQLiteContractTests(SQLiteDatabase, SQLStoreContractMixin, TimelineContractMixin, TestCase):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
 
 
-class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, TestCase):
+class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase):
     """Migrations, retries, errors and closing on SQLite."""
 
     def execute_raw(self, sql: str) -> None:

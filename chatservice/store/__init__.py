@@ -14,7 +14,16 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
 
 from chatservice.errors import ChatError, StoreUnavailable
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.models import (
+    Change,
+    Credentials,
+    Message,
+    NewMessage,
+    Posted,
+    Room,
+    TimelineEvent,
+    User,
+)
 
 
 class UnsupportedStoreURL(ChatError):
@@ -66,6 +75,12 @@ class IChatStore(Interface):
     def add_messages(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
         """Store messages in one transaction, in order; fire after the commit.
 
+        Each new message is a ``message`` event of its room: its id is the
+        event's, from the one sequence all events share. A ``reply_to`` must
+        name a message of the same room (a tombstone will do; an earlier
+        message of the batch too), else the batch fails with ``NotFound``;
+        the stored message carries its ``reply_preview``.
+
         A message whose ``client_msg_id`` was already used by the same sender in
         the same room is not stored again: its ``Posted`` carries the original
         with ``created=False``. Ids are strictly increasing in commit order.
@@ -80,6 +95,48 @@ class IChatStore(Interface):
         Without ``after``: the newest ``limit`` messages (with ``id < before``
         if given). With ``after``: the oldest ``limit`` messages with
         ``id > after``. Does not check that the room exists.
+        """
+
+    def get_message(message_id: int) -> Deferred[Message]:
+        """Fire with one message in its current state; fail with ``NotFound``."""
+
+    def edit_message(
+        message_id: int, editor_id: int, content: str, edited_at: int
+    ) -> Deferred[Change]:
+        """Replace a message's content, as a new ``edit`` event of its room.
+
+        Only the author may edit (``Forbidden``); an unknown or deleted
+        message is ``NotFound``. The same content again stores nothing
+        (``changed=False``). Concurrent edits of one message are serialised:
+        the one with the higher event id is the content that stays.
+        """
+
+    def delete_message(message_id: int, deleter_id: int, deleted_at: int) -> Deferred[Change]:
+        """Turn a message into a tombstone, as a new ``delete`` event.
+
+        Only the author may delete (``Forbidden``); unknown is ``NotFound``.
+        The content and reactions are removed from the store, not hidden;
+        the id, sender and place stay. Deleting a tombstone stores nothing
+        (``changed=False``).
+        """
+
+    def set_reaction(
+        message_id: int, user_id: int, emoji: str, present: bool, ts: int
+    ) -> Deferred[Change]:
+        """Add (``present``) or remove a user's reaction, as a ``react``/``unreact`` event.
+
+        An unknown or deleted message is ``NotFound``. Adding a reaction that
+        is there, or removing one that is not, stores nothing
+        (``changed=False``). Past ``MAX_REACTIONS_PER_MESSAGE`` distinct
+        emoji on the message, or ``MAX_REACTIONS_PER_USER`` of this user on
+        it, adding is ``TooManyReactions``.
+        """
+
+    def get_events(room_id: int, after: int, limit: int) -> Deferred[Sequence[TimelineEvent]]:
+        """Fire with the oldest ``limit`` events of a room with ``id > after``, in id order.
+
+        Each carries its message in its current state. Does not check that
+        the room exists.
         """
 
 

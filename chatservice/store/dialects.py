@@ -67,6 +67,10 @@ class Dialect:
             not a driver exception at all.
         is_broken: whether a connection is unusable after an error and must
             be replaced.
+        next_id: an SQL expression for the id the next row of table
+            ``{table}`` would get from its sequence, consumed by using it. Lets
+            a row take its id from another table's sequence in the same
+            statement that inserts it (a message takes the next event id).
     """
 
     name: str
@@ -78,10 +82,15 @@ class Dialect:
     lock_writers: str | None
     classify: Callable[[BaseException], ErrorKind | None] = field(repr=False)
     is_broken: Callable[[Any], bool] = field(repr=False)
+    next_id: str = field(repr=False)
 
     def sql(self, text: str) -> str:
         """Return ``text`` with its ``:name`` placeholders in the driver's style."""
         return _convert(self.paramstyle, text)
+
+    def next_id_of(self, table: str) -> str:
+        """The ``next_id`` expression for ``table``."""
+        return self.next_id.format(table=table)
 
     def schema_sql(self, text: str) -> str:
         """Substitute ``{placeholder}`` names in a migration file.
@@ -188,6 +197,10 @@ SQLITE = Dialect(
     lock_writers=None,
     classify=_classify_sqlite,
     is_broken=_sqlite_is_broken,
+    # AUTOINCREMENT keeps the largest id ever used in sqlite_sequence, and an
+    # explicit id raises it there. Only safe because writers are serialised
+    # (BEGIN IMMEDIATE): nobody else can read the same value meanwhile.
+    next_id=("(SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = '{table}')"),
 )
 
 
@@ -248,4 +261,6 @@ POSTGRESQL = Dialect(
     lock_writers=f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})",
     classify=_classify_psycopg,
     is_broken=_psycopg_is_broken,
+    # The identity column's own sequence, so explicit ids and defaults agree.
+    next_id="nextval(pg_get_serial_sequence('{table}', 'id'))",
 )

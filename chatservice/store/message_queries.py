@@ -1,46 +1,173 @@
-"""The SQL of messages: storing a batch and reading a page of history.
+"""The SQL of messages: storing a batch, and reading messages in their current state.
 
 Kept apart from ``sql.py``'s users and rooms because these are the hot
 paths, with their own index and locking rules. Each function runs in a pool
 thread inside one transaction of ``Database``.
+
+Reading a message in its current state takes three queries for any number
+of messages (``current_messages``): the rows, the reactions of all of them,
+and the messages they reply to, never one query per message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from chatservice.errors import NotFound
-from chatservice.models import Message, NewMessage, Posted
+from chatservice.models import (
+    CREATED,
+    REPLY_EXCERPT_LENGTH,
+    Message,
+    NewMessage,
+    Posted,
+    Reaction,
+    ReplyPreview,
+)
+from chatservice.store import reaction_queries
 from chatservice.store.database import Txn
+from chatservice.store.in_lists import chunks, in_list
+from chatservice.store.ranges import fits
 
-_MESSAGE = "id, room_id, sender_id, username, content, ts, client_msg_id"
+MESSAGE_COLUMNS = (
+    "id, room_id, sender_id, username, content, ts, client_msg_id, reply_to, edited_at, deleted"
+)
 
 
-def _message(row: tuple[Any, ...]) -> Message:
-    return Message(int(row[0]), int(row[1]), int(row[2]), row[3], row[4], int(row[5]), row[6])
+def message_row(row: tuple[Any, ...]) -> Message:
+    """A ``MESSAGE_COLUMNS`` row as a ``Message`` without reactions or preview."""
+    return Message(
+        id=int(row[0]),
+        room_id=int(row[1]),
+        sender_id=int(row[2]),
+        username=row[3],
+        content=row[4],
+        ts=int(row[5]),
+        client_msg_id=row[6],
+        reply_to=None if row[7] is None else int(row[7]),
+        edited_at=None if row[8] is None else int(row[8]),
+        deleted=bool(row[9]),
+    )
 
+
+# -- reading the current state ---------------------------------------------------
+
+_BY_IDS = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({{ids}})"
+# SUBSTR counts characters (code points) on both databases, so the excerpt
+# is cut in the database and a long original never crosses the wire whole.
+_PREVIEWS = (
+    "SELECT id, room_id, sender_id, username, SUBSTR(content, 1, :length), deleted"
+    " FROM messages WHERE id IN ({ids})"
+)
+
+
+def messages_by_ids(txn: Txn, ids: Sequence[int]) -> list[Message]:
+    """Return the messages of ``ids`` in their current state, in the order of ``ids``.
+
+    Unknown ids (and ids past 64 bits) are skipped. Three queries per 512
+    distinct ids at most, whatever their number.
+    """
+    wanted = [message_id for message_id in ids if fits(message_id)]
+    rows: dict[int, Message] = {}
+    for chunk in chunks(wanted):
+        placeholders, params = in_list("id", chunk)
+        for row in txn.query(_BY_IDS.format(ids=placeholders), params):
+            rows[int(row[0])] = message_row(row)
+    found = current_messages(txn, rows.values())
+    by_id = {message.id: message for message in found}
+    return [by_id[message_id] for message_id in wanted if message_id in by_id]
+
+
+def current_messages(txn: Txn, messages: Iterable[Message]) -> list[Message]:
+    """Complete bare rows (``message_row``) with their reactions and reply previews."""
+    bare = list(messages)
+    reactions = reaction_queries.reactions_of(txn, [m.id for m in bare if not m.deleted])
+    replied = [m.reply_to for m in bare if m.reply_to is not None]
+    previews = {key: preview for key, (_, preview) in reply_targets(txn, replied).items()}
+    return [
+        _with(
+            message,
+            reactions.get(message.id, ()),
+            None if message.reply_to is None else previews.get(message.reply_to),
+        )
+        for message in bare
+    ]
+
+
+def _with(
+    message: Message, reactions: tuple[Reaction, ...], preview: ReplyPreview | None
+) -> Message:
+    if not reactions and preview is None:
+        return message
+    return Message(
+        message.id,
+        message.room_id,
+        message.sender_id,
+        message.username,
+        message.content,
+        message.ts,
+        message.client_msg_id,
+        message.reply_to,
+        preview,
+        message.edited_at,
+        message.deleted,
+        reactions,
+    )
+
+
+def reply_targets(txn: Txn, ids: Sequence[int]) -> dict[int, tuple[int, ReplyPreview]]:
+    """Return ``{id: (room_id, preview)}`` for the messages of ``ids`` that exist."""
+    found: dict[int, tuple[int, ReplyPreview]] = {}
+    for chunk in chunks([i for i in ids if fits(i)]):
+        placeholders, params = in_list("id", chunk)
+        params["length"] = REPLY_EXCERPT_LENGTH
+        for row in txn.query(_PREVIEWS.format(ids=placeholders), params):
+            deleted = bool(row[5])
+            preview = ReplyPreview(int(row[0]), int(row[2]), row[3], row[4] or "", deleted)
+            found[preview.id] = (int(row[1]), preview)
+    return found
+
+
+def preview_of(message: Message) -> ReplyPreview:
+    """What a reply shows of ``message``, taken from the object itself."""
+    excerpt = message.content[:REPLY_EXCERPT_LENGTH]
+    return ReplyPreview(message.id, message.sender_id, message.username, excerpt, message.deleted)
+
+
+# -- storing a batch --------------------------------------------------------------
 
 _FIND_BY_CLIENT_ID = (
-    f"SELECT {_MESSAGE} FROM messages"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages"
     " WHERE room_id = :room_id AND sender_id = :sender_id AND client_msg_id = :client_msg_id"
 )
+# The message takes the next id of the events sequence in the statement that
+# inserts it; its "message" event is then inserted with that id. Writers
+# are serialised, so nobody takes the same id in between.
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, username, content, ts, client_msg_id)"
-    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id)"
+    "INSERT INTO messages"
+    " (id, room_id, sender_id, username, content, ts, client_msg_id, reply_to)"
+    " VALUES ({next_id}, :room_id, :sender_id, :username, :content, :ts, :client_msg_id,"
+    " :reply_to)"
 )
-
 # Both SQLite (3.35+) and PostgreSQL: no row comes back when the unique
-# (room_id, sender_id, client_msg_id) key was already used.
+# (room_id, sender_id, client_msg_id) key was already used, and then no id
+# is taken and no event written.
 _INSERT_MESSAGE_ONCE = (
     _INSERT_MESSAGE + " ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING RETURNING id"
+)
+_INSERT_CREATED_EVENT = (
+    "INSERT INTO events (id, room_id, message_id, kind, user_id, ts)"
+    f" VALUES (:id, :room_id, :id, '{CREATED}', :sender_id, :ts)"
 )
 
 
 def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     """Store ``batch`` in order; a repeated ``client_msg_id`` gives back the original.
 
-    Fails with ``NotFound`` (rolling back the whole batch) when a room or a
-    sender does not exist.
+    Each new message costs two statements, the message and its event; a
+    resend one or two, and no event. Fails with ``NotFound`` (rolling back
+    the whole batch) when a room or a sender does not exist, or a reply
+    names a message that is not in its room.
     """
     # Taken first, so that ids become visible in the order they were assigned
     # and a client_msg_id lookup cannot race another writer's insert.
@@ -48,8 +175,19 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     for room_id in sorted({new.room_id for new in batch}):
         if txn.query_one("SELECT id FROM rooms WHERE id = :id", {"id": room_id}) is None:
             raise NotFound("No such room.")
+    replied = [new.reply_to for new in batch if new.reply_to is not None]
+    targets = reply_targets(txn, replied) if replied else {}
+    next_id = txn.dialect.next_id_of("events")
+    insert = _INSERT_MESSAGE.format(next_id=next_id)
+    insert_once = _INSERT_MESSAGE_ONCE.format(next_id=next_id)
     posted: list[Posted] = []
     for new in batch:
+        preview = None
+        if new.reply_to is not None:
+            target = targets.get(new.reply_to)
+            if target is None or target[0] != new.room_id:
+                raise NotFound("No such message.")
+            preview = target[1]
         params = {
             "room_id": new.room_id,
             "sender_id": new.sender_id,
@@ -57,28 +195,30 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "content": new.content,
             "ts": new.ts,
             "client_msg_id": new.client_msg_id,
+            "reply_to": new.reply_to,
         }
         try:
             if new.client_msg_id is not None and not txn.dialect.supports_returning:
                 # Old SQLite (< 3.35): look up first, then insert.
                 row = txn.query_one(_FIND_BY_CLIENT_ID, params)
                 if row is not None:
-                    posted.append(Posted(_message(row), created=False))
+                    posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
                     continue
-                message_id = txn.insert(_INSERT_MESSAGE, params)
+                message_id = txn.insert(insert, params)
             elif new.client_msg_id is None:
-                message_id = txn.insert(_INSERT_MESSAGE, params)
+                message_id = txn.insert(insert, params)
             else:
                 # One statement in the common case: the insert itself finds
                 # out whether (room, sender, client_msg_id) was used before.
-                inserted = txn.query_one(_INSERT_MESSAGE_ONCE, params)
+                inserted = txn.query_one(insert_once, params)
                 if inserted is None:
                     # A resend; sees rows inserted earlier in this batch, too.
                     row = txn.query_one(_FIND_BY_CLIENT_ID, params)
                     assert row is not None
-                    posted.append(Posted(_message(row), created=False))
+                    posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
                     continue
                 message_id = int(inserted[0])
+            txn.execute(_INSERT_CREATED_EVENT, {**params, "id": message_id})
         except NotFound:
             raise NotFound("No such user.") from None
         message = Message(
@@ -89,21 +229,28 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             new.content,
             new.ts,
             new.client_msg_id,
+            new.reply_to,
+            preview,
         )
         posted.append(Posted(message, created=True))
+        # A later message of this batch may answer this one.
+        targets[message_id] = (new.room_id, preview_of(message))
     return posted
 
 
+# -- history pages ----------------------------------------------------------------
+
 _PAGE_AFTER = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id > :after"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = :room_id AND id > :after"
     " ORDER BY id LIMIT :limit"
 )
 _PAGE_BEFORE = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id AND id < :before"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = :room_id AND id < :before"
     " ORDER BY id DESC LIMIT :limit"
 )
 _PAGE_NEWEST = (
-    f"SELECT {_MESSAGE} FROM messages WHERE room_id = :room_id ORDER BY id DESC LIMIT :limit"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = :room_id"
+    " ORDER BY id DESC LIMIT :limit"
 )
 
 
@@ -115,9 +262,11 @@ def get_messages(
     # ``limit`` rows, so a page costs the same in a room of a million messages.
     if after is not None:
         rows = txn.query(_PAGE_AFTER, {"room_id": room_id, "after": after, "limit": limit})
-        return [_message(row) for row in rows]
-    if before is not None:
-        rows = txn.query(_PAGE_BEFORE, {"room_id": room_id, "before": before, "limit": limit})
     else:
-        rows = txn.query(_PAGE_NEWEST, {"room_id": room_id, "limit": limit})
-    return [_message(row) for row in reversed(rows)]
+        if before is not None:
+            params = {"room_id": room_id, "before": before, "limit": limit}
+            rows = txn.query(_PAGE_BEFORE, params)
+        else:
+            rows = txn.query(_PAGE_NEWEST, {"room_id": room_id, "limit": limit})
+        rows.reverse()
+    return current_messages(txn, [message_row(row) for row in rows])

@@ -22,16 +22,19 @@ from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
+from chatservice.store.sql_timeline import SQLTimeline
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState)
-class SQLStore:
+class SQLStore(SQLTimeline):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
+    The timeline's methods (edits, deletes, reactions, events) come from
+    ``SQLTimeline``.
     """
 
     log = Logger()

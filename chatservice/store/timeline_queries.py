@@ -1,0 +1,169 @@
+"""The SQL of changes to existing messages, and of reading the events of a room.
+
+An edit, a delete or a reaction is one row of ``events`` plus the change it
+describes, in one transaction under the writers' lock: the lock serialises
+changes of one message (the later event id is the state that stays) and
+makes ids visible in increasing order, as ``add_messages`` does. A change
+that changes nothing writes nothing and answers with the message's latest
+event. Each function runs in a pool thread inside one ``Database``
+transaction; ``SQLStore`` has already refused ids past 64 bits.
+"""
+
+from __future__ import annotations
+
+from chatservice.errors import Forbidden, NotFound, TooManyReactions
+from chatservice.models import (
+    DELETED,
+    EDITED,
+    MAX_REACTIONS_PER_MESSAGE,
+    MAX_REACTIONS_PER_USER,
+    REACTED,
+    UNREACTED,
+    Change,
+    Message,
+    TimelineEvent,
+)
+from chatservice.store import message_queries, reaction_queries
+from chatservice.store.database import Txn
+
+_INSERT_EVENT = (
+    "INSERT INTO events (room_id, message_id, kind, user_id, ts)"
+    " VALUES (:room_id, :message_id, :kind, :user_id, :ts)"
+)
+_LATEST_EVENT = (
+    "SELECT id, kind FROM events WHERE message_id = :message_id ORDER BY id DESC LIMIT 1"
+)
+_ROOM_EVENTS = (
+    "SELECT id, kind, message_id FROM events WHERE room_id = :room_id AND id > :after"
+    " ORDER BY id LIMIT :limit"
+)
+_MESSAGE_FOR_UPDATE = f"SELECT {message_queries.MESSAGE_COLUMNS} FROM messages WHERE id = :id"
+
+
+def get_message(txn: Txn, message_id: int) -> Message:
+    """Return one message in its current state, or raise ``NotFound``."""
+    found = message_queries.messages_by_ids(txn, [message_id])
+    if not found:
+        raise NotFound("No such message.")
+    return found[0]
+
+
+def get_events(txn: Txn, room_id: int, after: int, limit: int) -> list[TimelineEvent]:
+    """Return a page of a room's events with their messages as they are now.
+
+    Walks the (room_id, id) index of ``events`` like history walks that of
+    ``messages``, then reads the page's messages in three queries.
+    """
+    rows = txn.query(_ROOM_EVENTS, {"room_id": room_id, "after": after, "limit": limit})
+    messages = message_queries.messages_by_ids(txn, [int(row[2]) for row in rows])
+    by_id = {message.id: message for message in messages}
+    return [TimelineEvent(int(row[0]), row[1], by_id[int(row[2])]) for row in rows]
+
+
+def edit_message(
+    txn: Txn, message_id: int, editor_id: int | None, content: str, edited_at: int
+) -> Change:
+    """Replace the content in place (a full-text index on it follows) as an ``edit`` event.
+
+    ``editor_id`` None is a user id no row can have (past 64 bits): never the author.
+    """
+    message = _live_message(txn, message_id)
+    if editor_id is None or message.sender_id != editor_id:
+        raise Forbidden("Only the author can edit a message.")
+    if message.content == content:
+        return _unchanged(txn, message_id)
+    event_id = _insert_event(txn, message, EDITED, editor_id, edited_at)
+    txn.execute(
+        "UPDATE messages SET content = :content, edited_at = :edited_at WHERE id = :id",
+        {"content": content, "edited_at": edited_at, "id": message_id},
+    )
+    return _changed(txn, event_id, EDITED, message_id)
+
+
+def delete_message(txn: Txn, message_id: int, deleter_id: int | None, deleted_at: int) -> Change:
+    """Make a tombstone: the content and the reactions leave the store; id and place stay."""
+    message = _message(txn, message_id)
+    if deleter_id is None or message.sender_id != deleter_id:
+        raise Forbidden("Only the author can delete a message.")
+    if message.deleted:
+        return _unchanged(txn, message_id)
+    event_id = _insert_event(txn, message, DELETED, deleter_id, deleted_at)
+    txn.execute(
+        "UPDATE messages SET content = '', deleted = :deleted WHERE id = :id",
+        {"deleted": True, "id": message_id},
+    )
+    reaction_queries.remove_all(txn, message_id)
+    return _changed(txn, event_id, DELETED, message_id)
+
+
+def set_reaction(
+    txn: Txn, message_id: int, user_id: int, emoji: str, present: bool, ts: int
+) -> Change:
+    """Add or remove one reaction as a ``react``/``unreact`` event, within the bounds."""
+    message = _live_message(txn, message_id)
+    counts = reaction_queries.reaction_counts(txn, message_id, user_id, emoji)
+    if counts.exists == present:
+        if txn.query_one("SELECT id FROM users WHERE id = :id", {"id": user_id}) is None:
+            raise NotFound("No such user.")
+        return _unchanged(txn, message_id)
+    if present:
+        if not counts.emoji_known and counts.distinct_emoji >= MAX_REACTIONS_PER_MESSAGE:
+            raise TooManyReactions()
+        if counts.by_user >= MAX_REACTIONS_PER_USER:
+            raise TooManyReactions("You have too many reactions on this message.")
+        event_id = _insert_event(txn, message, REACTED, user_id, ts)
+        reaction_queries.add_reaction(txn, message_id, user_id, emoji, event_id, ts)
+        return _changed(txn, event_id, REACTED, message_id)
+    event_id = _insert_event(txn, message, UNREACTED, user_id, ts)
+    reaction_queries.remove_reaction(txn, message_id, user_id, emoji)
+    return _changed(txn, event_id, UNREACTED, message_id)
+
+
+def _message(txn: Txn, message_id: int) -> Message:
+    """Take the writers' lock, then read the bare row (``NotFound`` if missing).
+
+    The lock comes first so that the row read is the one the change applies
+    to: no other change of the message can commit in between.
+    """
+    txn.lock_writers()
+    row = txn.query_one(_MESSAGE_FOR_UPDATE, {"id": message_id})
+    if row is None:
+        raise NotFound("No such message.")
+    return message_queries.message_row(row)
+
+
+def _live_message(txn: Txn, message_id: int) -> Message:
+    """Like ``_message``, and a tombstone is ``NotFound`` too: nothing of it can change."""
+    message = _message(txn, message_id)
+    if message.deleted:
+        raise NotFound("No such message.")
+    return message
+
+
+def _insert_event(txn: Txn, message: Message, kind: str, user_id: int, ts: int) -> int:
+    try:
+        return txn.insert(
+            _INSERT_EVENT,
+            {
+                "room_id": message.room_id,
+                "message_id": message.id,
+                "kind": kind,
+                "user_id": user_id,
+                "ts": ts,
+            },
+        )
+    except NotFound:
+        raise NotFound("No such user.") from None
+
+
+def _changed(txn: Txn, event_id: int, kind: str, message_id: int) -> Change:
+    """The new event, with the message read back as it is after the change."""
+    return Change(TimelineEvent(event_id, kind, get_message(txn, message_id)), changed=True)
+
+
+def _unchanged(txn: Txn, message_id: int) -> Change:
+    """The message's latest event with its current state: the answer to a repeat."""
+    row = txn.query_one(_LATEST_EVENT, {"message_id": message_id})
+    assert row is not None  # every message has at least its "message" event
+    event = TimelineEvent(int(row[0]), row[1], get_message(txn, message_id))
+    return Change(event, changed=False)
