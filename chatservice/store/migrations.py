@@ -4,19 +4,22 @@ Each file in ``chatservice/store/schema/`` is named ``NNNN_what.sql``; its
 number is the schema version it brings the database to. The
 ``schema_version`` table keeps one row per applied file. ``{placeholders}``
 in a file are filled in by the dialect, so one file serves every database.
+A version whose SQL cannot be shared (SQLite's FTS5 and PostgreSQL's
+``tsvector`` have nothing in common) comes as ``NNNN_what.sqlite.sql`` and
+``NNNN_what.postgresql.sql`` instead, one per dialect.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 
 from chatservice.store.database import Txn
 from chatservice.store.dialects import Dialect
 
-_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)(?:\.(sqlite|postgresql))?\.sql$")
 
 
 class SchemaTooNew(RuntimeError):
@@ -42,6 +45,8 @@ class Migration:
     version: int
     name: str
     text: str
+    dialect_texts: Mapping[str, str] = field(default_factory=dict)
+    """For a per-dialect version: each dialect's file, by ``Dialect.name``."""
 
     def statements(self, dialect: Dialect) -> list[str]:
         """Split the file into statements with the dialect's placeholders filled in.
@@ -50,7 +55,12 @@ class Migration:
         ``executescript`` would commit on its own), so the file is split on
         semicolons that end a line, after dropping ``--`` comment lines.
         """
-        lines = [line for line in self.text.splitlines() if not line.lstrip().startswith("--")]
+        text = self.text
+        if self.dialect_texts:
+            if dialect.name not in self.dialect_texts:
+                raise RuntimeError(f"schema version {self.version} has no {dialect.name} file")
+            text = self.dialect_texts[dialect.name]
+        lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
         body = dialect.schema_sql("\n".join(lines))
         return [part.strip() for part in re.split(r";\s*$", body, flags=re.M) if part.strip()]
 
@@ -63,12 +73,20 @@ def load_migrations() -> list[Migration]:
             duplicates, which would make "the current version" ambiguous.
     """
     folder = resources.files("chatservice.store").joinpath("schema")
-    found: list[Migration] = []
+    files: dict[tuple[int, str], dict[str | None, str]] = {}
     for entry in folder.iterdir():
         match = _FILE_NAME.match(entry.name)
         if match is None:
             continue
-        found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+        key = (int(match.group(1)), match.group(2))
+        files.setdefault(key, {})[match.group(3)] = entry.read_text("utf-8")
+    found: list[Migration] = []
+    for (version, stem), texts in files.items():
+        shared = texts.pop(None, None)
+        if shared is not None and texts:
+            raise RuntimeError(f"schema version {version} is both shared and per dialect")
+        name = f"{version:04d}_{stem}.sql"
+        found.append(Migration(version, name, shared or "", {k: v for k, v in texts.items() if k}))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
