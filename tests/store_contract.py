@@ -31,7 +31,7 @@ from chatservice.errors import (
 from chatservice.models import Message, NewMessage, Posted, Room, User
 from chatservice.store import IChatStore
 from chatservice.store.database import DEFAULT_RETRY_WINDOW, Txn
-from chatservice.store.migrations import SchemaTooNew, load_migrations
+from chatservice.store.migrations import SchemaTooNew, load_migrations, migrate
 from chatservice.store.sql import SQLStore
 from tests.logcapture import LogCapture
 
@@ -521,6 +521,133 @@ class StoreContractMixin(MixinBase):
         self.assertGreater(later_user.id, user.id)
         self.assertGreater(later_room.id, room.id)
 
+    # -- search ------------------------------------------------------------------
+
+    async def searchable(self, *contents: str) -> tuple[IChatStore, Room, User, list[Message]]:
+        """Return a store with one room holding a message of each of ``contents``, in order."""
+        store = await self.make_store()
+        user = await self.make_user(store)
+        room = await store.create_room("General", "", None, 1_000)
+        stored = await self.post(store, *(new_message(room, user, text) for text in contents))
+        return store, room, user, stored
+
+    async def test_search_needs_every_word(self) -> None:
+        """Only messages holding every word of the query match, newest first."""
+        store, room, _, stored = await self.searchable(
+            "the red fox", "a blue fox", "red and blue fox", "the red herring"
+        )
+        self.assert_ids(
+            await store.search_messages("red fox", None, None, 10), [stored[2], stored[0]]
+        )
+        self.assert_ids(await store.search_messages("fox", [room.id], None, 10), stored[2::-1])
+        self.assertEqual(list(await store.search_messages("red green", None, None, 10)), [])
+
+    async def test_search_matches_whole_words_in_any_case(self) -> None:
+        """Words match whole words of the content, in any letter case, diacritics kept."""
+        store, _, _, stored = await self.searchable(
+            "Hello, World!", "worldwide HELLO", "Une ÉCOLE", "café au lait"
+        )
+        self.assert_ids(await store.search_messages("WORLD hello", None, None, 10), [stored[0]])
+        self.assert_ids(await store.search_messages("hello", None, None, 10), stored[1::-1])
+        self.assertEqual(list(await store.search_messages("wor", None, None, 10)), [])
+        self.assert_ids(await store.search_messages("école", None, None, 10), [stored[2]])
+        self.assertEqual(list(await store.search_messages("cafe", None, None, 10)), [])
+        self.assert_ids(await store.search_messages("CAFÉ", None, None, 10), [stored[3]])
+
+    async def test_search_returns_whole_messages(self) -> None:
+        """A found message is the same object history returns."""
+        store, room, _, stored = await self.searchable("find me", "not this one")
+        [found] = await store.search_messages("find", None, None, 10)
+        self.assertEqual(found, stored[0])
+        self.assertEqual(found, (await store.get_messages(room.id, 10))[0])
+
+    async def test_search_only_in_the_given_rooms(self) -> None:
+        """room_ids limits the search to those rooms; None searches every room."""
+        store = await self.make_store()
+        user = await self.make_user(store)
+        rooms = [await store.create_room(name, "", None, 1) for name in ("one", "two", "three")]
+        stored = await self.post(store, *(new_message(room, user, "news") for room in rooms))
+        search = store.search_messages
+        self.assert_ids(await search("news", [rooms[1].id], None, 10), [stored[1]])
+        self.assert_ids(
+            await search("news", [rooms[2].id, rooms[0].id], None, 10), [stored[2], stored[0]]
+        )
+        self.assert_ids(await search("news", None, None, 10), stored[::-1])
+        self.assertEqual(list(await search("news", [], None, 10)), [])
+        self.assertEqual(list(await search("news", [999, INT64_MAX + 1], None, 10)), [])
+
+    async def test_search_pages_back_with_before(self) -> None:
+        """before= and limit page back through the matches, newest first, each once."""
+        store, room, user, _ = await self.searchable()
+        stored = await self.post(
+            store,
+            *(new_message(room, user, f"match {i}" if i % 3 else "other") for i in range(20)),
+        )
+        matches = [m for m in stored if m.content.startswith("match")][::-1]
+        self.assert_ids(await store.search_messages("match", None, None, 4), matches[:4])
+        seen: list[Message] = []
+        page = await store.search_messages("match", [room.id], None, 5)
+        while page:
+            seen += page
+            page = await store.search_messages("match", [room.id], page[-1].id, 5)
+        self.assert_ids(seen, matches)
+
+    async def test_search_limits_and_cursors_at_the_edges(self) -> None:
+        """A limit of 0 finds nothing; a before past either end of the id range is a number."""
+        store, _, _, stored = await self.searchable("edge", "edge")
+        search = store.search_messages
+        self.assertEqual(list(await search("edge", None, None, 0)), [])
+        self.assert_ids(await search("edge", None, None, INT64_MAX + 1), stored[::-1])
+        self.assert_ids(await search("edge", None, INT64_MAX + 1, 10), stored[::-1])
+        self.assert_ids(await search("edge", None, stored[1].id, 10), [stored[0]])
+        self.assertEqual(list(await search("edge", None, INT64_MIN - 1, 10)), [])
+
+    async def test_search_query_is_plain_text(self) -> None:
+        """Quotes, operators and other search syntax never raise and are no syntax."""
+        store, _, _, stored = await self.searchable('say "hello" NEAR me', "hello world")
+        for query in (
+            '"', "'", '"hello', "hello*", "NEAR(hello me)", "hello AND", "OR", "NOT x",
+            "-hello", "^hello", "content:hello", "(hello", "a & b | !c", "hello:*", "%_\\",
+            "{x}", "*", "+", "hello'); DROP TABLE messages; --",
+        ):  # fmt: skip
+            await store.search_messages(query, None, None, 10)
+        self.assert_ids(await store.search_messages('"hello"', None, None, 10), stored[::-1])
+        self.assert_ids(await store.search_messages("NEAR(hello me)", None, None, 10), [stored[0]])
+        self.assertEqual(list(await store.search_messages("hel*", None, None, 10)), [])
+        self.assert_ids(await store.search_messages("-hello", None, None, 10), stored[::-1])
+
+    async def test_search_without_words_finds_nothing(self) -> None:
+        """A query with no letters or digits matches no message."""
+        store, _, _, _ = await self.searchable("hello", "")
+        for query in ("", "   ", "!?", "*"):
+            self.assertEqual(list(await store.search_messages(query, None, None, 10)), [])
+
+    async def test_search_finds_edits_by_their_new_words(self) -> None:
+        """An edited message is found by its new words, no longer by its old ones."""
+        store, _, user, stored = await self.searchable("old words here", "other")
+        await store.edit_message(stored[0].id, user.id, "new text here", 2_000)
+        [found] = await store.search_messages("new here", None, None, 10)
+        self.assertEqual(
+            (found.id, found.content, found.edited_at), (stored[0].id, "new text here", 2_000)
+        )
+        self.assertEqual(list(await store.search_messages("old", None, None, 10)), [])
+
+    async def test_search_never_finds_tombstones(self) -> None:
+        """A deleted message is not found by the words it had."""
+        store, _, user, stored = await self.searchable("secret plan", "public plan")
+        await store.delete_message(stored[0].id, user.id, 2_000)
+        self.assert_ids(await store.search_messages("plan", None, None, 10), [stored[1]])
+        self.assertEqual(list(await store.search_messages("secret", None, None, 10)), [])
+
+    async def test_restart_keeps_the_search_index(self) -> None:
+        """After close and reopen, old and new messages are both found."""
+        if not self.durable:
+            raise SkipTest("this backend keeps nothing across close()")
+        store, room, user, old = await self.searchable("durable words")
+        store = await self.reopen_store(store)
+        new = await self.post(store, new_message(room, user, "more durable words"))
+        self.assert_ids(await store.search_messages("durable words", None, None, 10), new + old)
+
 
 class SignallingClock(Clock):
     """A Clock that fires ``scheduled`` when the first call is scheduled on it.
@@ -644,6 +771,41 @@ class SQLStoreMixin(MixinBase):
         error = await failure_of(self, self.build_store().start(), SchemaTooNew)
         self.assertIn(str(newest + 998), str(error))
         self.assertIn(f"up to {newest}", str(error))
+
+    async def test_migration_indexes_existing_messages(self) -> None:
+        """Messages stored before the search migration are found once start() applies it."""
+        store = self.build_store()
+        store.database.open()
+        before_search = [m for m in load_migrations() if m.version < 3]
+        await store.run_interaction("migrate", migrate, before_search, 0)
+        user = await store.create_user("alice", b"h", 1)
+        room = await store.ensure_room("General", "", 1)
+        [posted] = await store.add_messages(
+            [NewMessage(room.id, user.id, "alice", "written before search existed", 1)]
+        )
+        await store.close()
+        store = await self.started()
+        self.assertEqual(
+            list(await store.search_messages("before search", None, None, 10)), [posted.message]
+        )
+
+    async def test_search_walks_the_index_newest_first(self) -> None:
+        """On SQLite, FTS5 hands out matches newest first: nothing is collected and sorted."""
+        store = await self.started()
+        if store.dialect.name != "sqlite":
+            raise SkipTest("PostgreSQL's plan depends on statistics: see bench/search_latency.py")
+        from chatservice.store.search_queries import sqlite_search_sql
+
+        params = {"match": '"a" "b"', "before": 9, "room_0": 1, "room_1": 2, "limit": 50}
+
+        def plan(txn: Txn, sql: str) -> list[str]:
+            return [str(row[-1]) for row in txn.query("EXPLAIN QUERY PLAN " + sql, params)]
+
+        for before, rooms in ((False, 0), (True, 2)):
+            steps = await store.run_read("plan", plan, sqlite_search_sql(before, rooms))
+            self.assertEqual(len(steps), 2, steps)
+            self.assertIn("SCAN messages_fts VIRTUAL TABLE", steps[0])
+            self.assertIn("SEARCH m USING INTEGER PRIMARY KEY", steps[1])
 
     # -- retries and errors ------------------------------------------------------
 

@@ -139,6 +139,21 @@ class IChatStore(Interface):
         the room exists.
         """
 
+    def search_messages(
+        query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+    ) -> Deferred[Sequence[Message]]:
+        """Fire with the newest ``limit`` messages containing every word of ``query``.
+
+        A word is a run of letters and digits; it matches whole words of the
+        content, case-insensitively, with no diacritics folding (``cafe``
+        does not find ``café``), so every backend finds the same messages.
+        ``query`` is plain text: quotes, ``*``, ``NEAR`` or ``-`` are never
+        search syntax, and a query without words finds nothing. Only
+        messages of ``room_ids`` (every room when None), never tombstones,
+        and only ``id < before`` when given; newest first (id descending),
+        each in its current state. Does not check that the rooms exist.
+        """
+
 
 class IWriteState(Interface):
     """A store that can tell it is refusing writes (a full disk, a read-only database).

@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from chatservice.errors import Conflict, NotFound, StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
-from chatservice.store import IChatStore, IWriteState, message_queries
+from chatservice.store import IChatStore, IWriteState, message_queries, search_queries
 from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
@@ -286,6 +286,15 @@ class SQLStore(SQLTimeline):
             bounds.before,
             bounds.after,
         )
+
+    def search_messages(
+        self, query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+    ) -> Deferred[Sequence[Message]]:
+        """Fire with the newest messages holding every word; see ``search_queries``."""
+        request = search_queries.search_request(query, room_ids, before, limit)
+        if request is None:
+            return succeed([])
+        return self.run_read("search_messages", search_queries.search_messages, request)
 
 
 # -- the interactions: each runs in a pool thread inside one transaction -------

@@ -1,0 +1,38 @@
+-- Full-text search on SQLite: an FTS5 index over messages.content.
+--
+-- External content (content='messages'): the index keeps only its inverted
+-- lists, the text stays in messages and is not stored twice. Tokens are runs
+-- of letters and digits, lower-cased, diacritics kept (remove_diacritics 0),
+-- the rule of chatservice.store.search_queries that every backend shares.
+--
+-- The triggers keep the index in step with the table: an edit updates
+-- content in place and a delete sets it to '', so an UPDATE OF content
+-- removes the old words and indexes the new ones. An external-content
+-- index is told what to remove ('delete' with the old text). The loader
+-- splits statements on a semicolon that ends a line, so each semicolon
+-- inside a trigger body has more text after it on its line.
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    content,
+    content = 'messages',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+
+CREATE TRIGGER messages_fts_after_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content)
+; END;
+
+CREATE TRIGGER messages_fts_after_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content)
+; END;
+
+CREATE TRIGGER messages_fts_after_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content)
+    ; INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content)
+; END;
+
+-- Index the messages already stored.
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');

@@ -1,0 +1,150 @@
+"""Full-text search: what a word is, and the SQL that finds messages by their words.
+
+Every backend has to find the same messages for the same query, so the
+word rule lives here, once: a word is a run of letters and digits (the
+underscore separates, as it does for SQLite's ``unicode61`` tokenizer and
+PostgreSQL's parser), compared in lower case, diacritics kept. The SQL
+stores index the same rule: SQLite with an FTS5 table over
+``messages.content`` (``unicode61 remove_diacritics 0``), PostgreSQL with a
+generated ``search_vector`` column (``simple`` config, ASCII punctuation
+turned into spaces first so ``example.com`` or ``3.14`` are split like
+elsewhere, not kept as one host or number token) under a GIN index; see
+``schema/0003_search.*.sql``. ``MemoryStore`` scans with ``matches``.
+
+The query is never handed to a search syntax: its words are extracted in
+Python and each is quoted (FTS5) or joined with spaces for
+``plainto_tsquery`` (PostgreSQL), so quotes, ``*``, ``NEAR``, ``-`` or
+``:`` in what a user typed are only separators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatservice.models import Message
+from chatservice.store.database import Txn
+from chatservice.store.message_queries import messages_by_ids
+from chatservice.store.ranges import INT64_MAX, INT64_MIN, fits
+
+# Letters and digits: ``\w`` without the underscore.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The distinct words of ``text``, lower-cased, in order of first appearance.
+
+    ``str.lower`` rather than ``casefold``: the databases lower-case letter
+    by letter (``Straße`` stays ``straße``), and the memory store must find
+    what they find.
+    """
+    return tuple(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+
+
+def matches(words: Sequence[str], content: str) -> bool:
+    """Whether ``content`` holds every one of ``words`` (from ``search_words``)."""
+    return set(words).issubset(search_words(content))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """A search brought into the 64-bit range, with at least one word and one possible room."""
+
+    words: tuple[str, ...]
+    room_ids: tuple[int, ...] | None
+    before: int | None
+    limit: int
+
+
+def search_request(
+    query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+) -> SearchRequest | None:
+    """Return the request the SQL runs, or None when no message can match.
+
+    Like ``ranges.page_bounds``: a room id past 64 bits names no room, a
+    ``before`` past the top of the range is no cursor and one at or below
+    the bottom leaves nothing, so the driver never sees an unbindable number.
+    """
+    words = search_words(query)
+    if not words or limit <= 0:
+        return None
+    rooms = None if room_ids is None else tuple(dict.fromkeys(r for r in room_ids if fits(r)))
+    if rooms is not None and not rooms:
+        return None
+    if before is not None:
+        if before <= INT64_MIN:
+            return None
+        if before > INT64_MAX:
+            before = None
+    return SearchRequest(words, rooms, before, min(limit, INT64_MAX))
+
+
+def search_messages(txn: Txn, request: SearchRequest) -> list[Message]:
+    """Return the matching messages in their current state, newest first.
+
+    The index query selects ids only; ``messages_by_ids`` reads the rows as
+    history does, so a found message is the same object history shows.
+    """
+    params: dict[str, object] = {"limit": request.limit}
+    if request.before is not None:
+        params["before"] = request.before
+    for index, room_id in enumerate(request.room_ids or ()):
+        params[f"room_{index}"] = room_id
+    if txn.dialect.name == "sqlite":
+        params["match"] = fts5_query(request.words)
+        sql = sqlite_search_sql(request.before is not None, len(request.room_ids or ()))
+    else:
+        params["words"] = " ".join(request.words)
+        sql = postgresql_search_sql(request.before is not None, len(request.room_ids or ()))
+    ids = [int(row[0]) for row in txn.query(sql, params)]
+    return messages_by_ids(txn, ids) if ids else []
+
+
+def fts5_query(words: Sequence[str]) -> str:
+    """An FTS5 query that needs every word: each a quoted string, so none is syntax.
+
+    Adjacent strings are an implicit AND. Words hold no quotes, but any
+    would be doubled, which is FTS5's escape.
+    """
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _room_filter(column: str, rooms: int) -> str:
+    if not rooms:
+        return ""
+    return f" AND {column} IN ({', '.join(f':room_{i}' for i in range(rooms))})"
+
+
+def sqlite_search_sql(before: bool, rooms: int) -> str:
+    """The SQLite query: walk the FTS5 matches newest first, keep those of the rooms.
+
+    ``CROSS JOIN`` fixes the FTS5 table as the outer loop (SQLite never
+    reorders a CROSS JOIN), and FTS5 itself delivers its matches in
+    ``rowid DESC`` order and applies ``rowid < :before``, so the query stops
+    after ``limit`` rows instead of collecting and sorting every match of a
+    frequent word; each match costs one primary-key lookup in ``messages``.
+    """
+    cursor = " AND messages_fts.rowid < :before" if before else ""
+    return (
+        "SELECT m.id FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid"
+        f" WHERE messages_fts MATCH :match{cursor}{_room_filter('m.room_id', rooms)}"
+        " AND NOT m.deleted ORDER BY messages_fts.rowid DESC LIMIT :limit"
+    )
+
+
+def postgresql_search_sql(before: bool, rooms: int) -> str:
+    """The PostgreSQL query over the GIN-indexed ``search_vector``, newest first.
+
+    ``plainto_tsquery`` ANDs the words and reads no operators. The planner
+    picks between the GIN index (rare words: fetch the few matches, sort)
+    and the ``(room_id, id)`` index backwards (frequent words: the first
+    ``limit`` rows that match come soon), from the column's statistics.
+    """
+    cursor = " AND id < :before" if before else ""
+    return (
+        "SELECT id FROM messages"
+        " WHERE search_vector @@ plainto_tsquery('simple', :words)"
+        f"{cursor}{_room_filter('room_id', rooms)}"
+        " AND NOT deleted ORDER BY id DESC LIMIT :limit"
+    )
