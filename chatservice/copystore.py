@@ -5,9 +5,10 @@ Run it with the service stopped::
     python -m chatservice.copystore --from sqlite:///chat.sqlite3 \
         --to postgresql://chat:secret@db.example/chat
 
-Users (with their password hashes), rooms and messages keep their ids,
-timestamps and ``client_msg_id``, so tokens, ``since=``/``after=`` cursors
-and client de-duplication stay valid across the move. The target is
+Users (with their password hashes), rooms, messages (edits, tombstones and
+replies as they are), the timeline's events and the reactions keep their
+ids, timestamps and ``client_msg_id``, so tokens, ``since=``/``after=``
+cursors and client de-duplication stay valid across the move. The target is
 migrated with the store's own migrations and filled in one transaction: a
 failure leaves it exactly as it was. A target that already holds chat data
 is refused (a General room that a service start created on its own, with no
@@ -36,15 +37,45 @@ from chatservice.store.migrations import SchemaTooNew, load_migrations, migrate
 
 DEFAULT_BATCH_SIZE = 5000
 
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table to copy: its columns, the order to read them in, whether it has an id."""
+
+    name: str
+    columns: tuple[str, ...]
+    order_by: str = "id"
+    has_id: bool = True
+
+
 # The tables in foreign-key order, each with every column of the newest
 # schema. Naming the columns (rather than SELECT *) makes a schema change
 # that this command does not know about fail loudly instead of half-copying.
-TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("users", ("id", "username", "username_key", "password_hash", "created_at")),
-    ("rooms", ("id", "name", "name_key", "description", "created_by", "created_at")),
-    (
+# Messages come in id order, so a reply follows the message it answers.
+TABLES: tuple[Table, ...] = (
+    Table("users", ("id", "username", "username_key", "password_hash", "created_at")),
+    Table("rooms", ("id", "name", "name_key", "description", "created_by", "created_at")),
+    Table(
         "messages",
-        ("id", "room_id", "sender_id", "username", "content", "ts", "client_msg_id"),
+        (
+            "id",
+            "room_id",
+            "sender_id",
+            "username",
+            "content",
+            "ts",
+            "client_msg_id",
+            "reply_to",
+            "edited_at",
+            "deleted",
+        ),
+    ),
+    Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
+    Table(
+        "reactions",
+        ("message_id", "user_id", "emoji", "event_id", "ts"),
+        order_by="message_id, event_id",
+        has_id=False,
     ),
 )
 
@@ -60,19 +91,26 @@ class CopyCounts:
     users: int
     rooms: int
     messages: int
+    events: int
+    reactions: int
 
     def __str__(self) -> str:
-        return f"{self.users} users, {self.rooms} rooms, {self.messages} messages"
+        return (
+            f"{self.users} users, {self.rooms} rooms, {self.messages} messages, "
+            f"{self.events} events, {self.reactions} reactions"
+        )
 
 
 def copy_store(
     source_url: str, target_url: str, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> CopyCounts:
-    """Copy every user, room and message from a SQLite URL into a PostgreSQL URL.
+    """Copy every user, room, message, event and reaction from SQLite into PostgreSQL.
 
     Rows are streamed in batches of ``batch_size`` with ``COPY``, so a table
     of millions of messages never sits in memory. Afterwards each id
-    sequence continues after the largest id ever handed out by the source.
+    sequence continues after the largest id ever handed out by the source
+    (for events, whose sequence also numbers messages, that includes every
+    message id).
 
     Args:
         source_url: ``sqlite:///relative`` or ``sqlite:////absolute``; opened
@@ -192,19 +230,24 @@ def _fill_target(
         raise CopyError(f"--to: {exc}") from None
     _claim_empty_target(txn)
     counts: dict[str, int] = {}
-    for table, columns in TABLES:
-        counts[table] = _copy_table(source, cursor, table, columns, batch_size)
-        row = txn.query_one(f"SELECT COUNT(*), MAX(id) FROM {table}")
+    for table in TABLES:
+        name = table.name
+        counts[name] = _copy_table(source, cursor, table, batch_size)
+        row = txn.query_one(f"SELECT COUNT(*) FROM {name}")
         assert row is not None
-        if int(row[0]) != counts[table]:
-            raise CopyError(f"{table}: copied {counts[table]} rows but the target holds {row[0]}")
-        last_id = max(int(row[1] or 0), sequences.get(table, 0))
+        if int(row[0]) != counts[name]:
+            raise CopyError(f"{name}: copied {counts[name]} rows but the target holds {row[0]}")
+        if not table.has_id:
+            continue
+        row = txn.query_one(f"SELECT MAX(id) FROM {name}")
+        assert row is not None
+        last_id = max(int(row[0] or 0), sequences.get(name, 0))
         # is_called=false with 1 on an empty table: the next id is 1.
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
-            [table, max(last_id, 1), last_id > 0],
+            [name, max(last_id, 1), last_id > 0],
         )
-    return CopyCounts(counts["users"], counts["rooms"], counts["messages"])
+    return CopyCounts(**counts)
 
 
 def _claim_empty_target(txn: Txn) -> None:
@@ -235,20 +278,18 @@ def _claim_empty_target(txn: Txn) -> None:
     )
 
 
-def _copy_table(
-    source: sqlite3.Connection,
-    cursor: Any,
-    table: str,
-    columns: tuple[str, ...],
-    batch_size: int,
-) -> int:
-    """Stream one table from SQLite into PostgreSQL with ``COPY``, in id order."""
-    names = ", ".join(columns)
-    reader = source.execute(f"SELECT {names} FROM {table} ORDER BY id")
+def _copy_table(source: sqlite3.Connection, cursor: Any, table: Table, batch_size: int) -> int:
+    """Stream one table from SQLite into PostgreSQL with ``COPY``, in its order."""
+    names = ", ".join(table.columns)
+    reader = source.execute(f"SELECT {names} FROM {table.name} ORDER BY {table.order_by}")
+    # SQLite keeps booleans as 0/1; PostgreSQL's boolean column wants bool.
+    flags = [i for i, column in enumerate(table.columns) if column == "deleted"]
     copied = 0
-    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         while rows := reader.fetchmany(batch_size):
             for row in rows:
+                if flags:
+                    row = tuple(bool(v) if i in flags else v for i, v in enumerate(row))
                 copy.write_row(row)
             copied += len(rows)
     return copied

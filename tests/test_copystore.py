@@ -19,7 +19,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.copystore import CopyCounts, CopyError, copy_store, main
-from chatservice.models import Message, NewMessage, Room, User
+from chatservice.models import Message, NewMessage, Room, TimelineEvent, User
 from chatservice.store.sql import SQLStore
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
@@ -114,7 +114,11 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         return copy_store(sqlite_url(self.sqlite_path), self.target, batch_size=batch_size)
 
     async def fill_sqlite(self) -> tuple[list[User], list[bytes], list[Room], list[Message]]:
-        """Fill a SQLite store the way the service does; close it before copying."""
+        """Fill a SQLite store the way the service does; close it before copying.
+
+        Besides 40 messages: a reply, an edit, a delete and three reactions,
+        so 46 events. The messages come back in their current state.
+        """
         store = SQLStore.sqlite(self.sqlite_path, reactor)
         await store.start()
         try:
@@ -144,15 +148,35 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
                         client_msg_id,
                     )
                 )
-            posted = await store.add_messages(batch)
+            posted = [p.message for p in await store.add_messages(batch)]
+            first, second, third = posted[0], posted[1], posted[2]
+            await store.add_messages(
+                [NewMessage(first.room_id, users[1].id, "Bob", "re ✓", 1, "r", first.id)]
+            )
+            await store.edit_message(first.id, first.sender_id, "edited ✓", 1_700_000_200_000)
+            await store.delete_message(second.id, second.sender_id, 1_700_000_200_001)
+            for user, emoji in ((users[0], "👍"), (users[1], "👍"), (users[2], ":tada:")):
+                await store.set_reaction(third.id, user.id, emoji, True, 1_700_000_200_002)
+            messages = []
+            for room in rooms:
+                messages += await self.history(store, room.id)
         finally:
             await store.close()
-        return users, hashes, rooms, [p.message for p in posted]
+        return users, hashes, rooms, sorted(messages, key=lambda m: m.id)
 
     async def open_target(self) -> SQLStore:
         store = self.build_store()
         await store.start()
         return store
+
+    async def events(self, store: SQLStore, room_id: int) -> list[TimelineEvent]:
+        """Every event of a room, paging forward with ``after=``."""
+        events: list[TimelineEvent] = []
+        after = 0
+        while page_of := await store.get_events(room_id, after, 5):
+            events.extend(page_of)
+            after = page_of[-1].id
+        return events
 
     async def history(self, store: SQLStore, room_id: int, page: int = 6) -> list[Message]:
         """Every message of a room, paging forward with ``after=``."""
@@ -167,13 +191,17 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         """Every row of the target's chat tables, to show that a refusal changed nothing."""
         return [
             self.admin(f"SELECT * FROM {table} ORDER BY 1")
-            for table in ("users", "rooms", "messages", "schema_version")
+            for table in ("users", "rooms", "messages", "events", "reactions", "schema_version")
         ]
 
     async def test_copy_keeps_users_rooms_and_messages_with_their_ids(self) -> None:
-        """Users (hashes too), rooms and every message arrive with the same ids and fields."""
+        """Users (hashes too), rooms, messages, events and reactions arrive the same, ids too."""
         users, hashes, rooms, messages = await self.fill_sqlite()
-        self.assertEqual(self.copy(), CopyCounts(3, 3, 40))
+        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        await source.start()
+        events = [await self.events(source, room.id) for room in rooms]
+        await source.close()
+        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 46, 3))
         store = await self.open_target()
         for user, hashed in zip(users, hashes, strict=True):
             self.assertEqual(await store.get_user(user.id), user)
@@ -184,13 +212,22 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
                 bcrypt.checkpw(f"pw-{user.username}".encode(), credentials.password_hash)
             )
         self.assertEqual(list(await store.list_rooms()), rooms)
-        for room in rooms:
+        for room, room_events in zip(rooms, events, strict=True):
             expected = [m for m in messages if m.room_id == room.id]
             self.assertEqual(await self.history(store, room.id), expected)
+            self.assertEqual(await self.events(store, room.id), room_events)
         self.assertIn("c-0", {m.client_msg_id for m in messages})
+        self.assertEqual(
+            [(m.edited_at, m.deleted, m.content) for m in messages[:2]],
+            [(1_700_000_200_000, False, "edited ✓"), (None, True, "")],
+        )
+        self.assertEqual(len(messages[2].reactions), 2)
+        replies = [m for m in messages if m.reply_to is not None]
+        self.assertEqual([m.reply_preview.excerpt for m in replies], ["edited ✓"])  # type: ignore[union-attr]
+        self.assertEqual(len([e for room_events in events for e in room_events]), 46)
 
     async def test_new_rows_get_ids_after_the_copied_ones(self) -> None:
-        """The id sequences continue after the copied maxima; client_msg_id still de-duplicates."""
+        """The id sequences continue after the copied events; client_msg_id still de-duplicates."""
         users, _, rooms, messages = await self.fill_sqlite()
         self.copy()
         store = await self.open_target()
@@ -200,7 +237,12 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.assertGreater(room.id, max(r.id for r in rooms))
         [fresh] = await store.add_messages([NewMessage(rooms[0].id, user.id, "dave", "hi", 2)])
         self.assertTrue(fresh.created)
-        self.assertGreater(fresh.message.id, max(m.id for m in messages))
+        events = [e for room in rooms for e in await self.events(store, room.id)]
+        *copied, newest = sorted(events, key=lambda event: event.id)
+        self.assertEqual(newest.message, fresh.message)
+        self.assertGreater(fresh.message.id, max(event.id for event in copied))
+        change = await store.set_reaction(fresh.message.id, user.id, "👍", True, 3)
+        self.assertGreater(change.event.id, fresh.message.id)
         original = messages[0]
         [again] = await store.add_messages(
             [
@@ -222,14 +264,20 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         _, _, _, messages = await self.fill_sqlite()
         deleted = messages[-1]
         with contextlib.closing(sqlite3.connect(self.sqlite_path)) as conn:
+            # The newest event of all: the last reaction (of the third message).
+            newest = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+            conn.execute("DELETE FROM reactions WHERE event_id = ?", (newest,))
+            conn.execute("DELETE FROM events WHERE id = ?", (newest,))
+            conn.execute("DELETE FROM events WHERE message_id = ?", (deleted.id,))
             conn.execute("DELETE FROM messages WHERE id = ?", (deleted.id,))
             conn.commit()
-        self.assertEqual(self.copy().messages, len(messages) - 1)
+        counts = self.copy()
+        self.assertEqual((counts.messages, counts.reactions), (len(messages) - 1, 2))
         store = await self.open_target()
         [fresh] = await store.add_messages(
             [NewMessage(deleted.room_id, deleted.sender_id, deleted.username, "x", 1)]
         )
-        self.assertGreater(fresh.message.id, deleted.id)
+        self.assertGreater(fresh.message.id, newest)
 
     async def test_non_empty_target_is_refused_and_unchanged(self) -> None:
         """A second copy into the same database fails and changes nothing."""
@@ -237,7 +285,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.copy()
         before = self.snapshot()
         error = self.assertRaises(CopyError, self.copy)
-        self.assertIn("already holds chat data (3 users, 3 rooms, 40 messages)", str(error))
+        self.assertIn("already holds chat data (3 users, 3 rooms, 41 messages)", str(error))
         self.assertEqual(self.snapshot(), before)
 
     async def test_target_with_only_a_user_is_refused(self) -> None:
@@ -283,7 +331,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         await self.fill_sqlite()
         status, out, err = run_main("--from", sqlite_url(self.sqlite_path), "--to", self.target)
         self.assertEqual((status, err), (0, ""))
-        self.assertIn("copied 3 users, 3 rooms, 40 messages", out)
+        self.assertIn("copied 3 users, 3 rooms, 41 messages, 46 events, 3 reactions", out)
 
     async def test_unreachable_target_is_one_line_error(self) -> None:
         """A PostgreSQL that cannot be reached is one line on stderr and status 1."""

@@ -186,7 +186,7 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertTrue(self.inner.closed)
 
     def test_other_calls_are_delegated(self) -> None:
-        """Users, rooms, history and whole batches go straight to the wrapped store."""
+        """Users, rooms, history, changes, events and whole batches go to the wrapped store."""
         user = self.successResultOf(self.store.create_user("alice", b"h", 1))
         room = self.successResultOf(self.store.ensure_room("General", "", 1))
         self.assertEqual(self.successResultOf(self.store.get_user(user.id)), user)
@@ -195,6 +195,11 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.store.get_credentials("ALICE")).user, user)
         self.successResultOf(self.store.ping())
         self.assertEqual(self.successResultOf(self.store.get_messages(room.id, 10)), [])
+        self.assertEqual(self.successResultOf(self.store.get_events(room.id, 0, 10)), [])
+        self.failureResultOf(self.store.get_message(1), NotFound)
+        self.failureResultOf(self.store.edit_message(1, user.id, "x", 1), NotFound)
+        self.failureResultOf(self.store.delete_message(1, user.id, 1), NotFound)
+        self.failureResultOf(self.store.set_reaction(1, user.id, "x", True, 1), NotFound)
         self.store.add_messages([message(1)])
         self.assertEqual(self.inner.calls[0][0], [message(1)])
 

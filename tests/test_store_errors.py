@@ -9,6 +9,7 @@ disk-full SQLSTATE 53100 is classified from a synthesized error.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -236,14 +237,18 @@ class SQLiteFullDiskTests(SQLiteFile, WriteEpisodeMixin, TestCase):
             conn.execute("PRAGMA busy_timeout = 5000")
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
+            # Ids far past the store's: it takes message ids from the events
+            # sequence, which these rows must neither clash with nor move.
+            newest = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0] or 0
+            filler_ids = itertools.count(max(newest + 1, 10**12))
             for size in (2000, 200, 20, 1):
                 while True:
                     try:
                         with conn:
                             conn.execute(
-                                "INSERT INTO messages (room_id, sender_id, username, content, ts)"
-                                " VALUES (?, ?, 'filler', ?, 1)",
-                                (self.room.id, self.user.id, "x" * size),
+                                "INSERT INTO messages (id, room_id, sender_id, username,"
+                                " content, ts) VALUES (?, ?, ?, 'filler', ?, 1)",
+                                (next(filler_ids), self.room.id, self.user.id, "x" * size),
                             )
                     except sqlite3.OperationalError:
                         break

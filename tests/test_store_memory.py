@@ -7,11 +7,11 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redact_url
 from chatservice.store.memory import MemoryStore
-from tests.store_contract import StoreContractMixin
+from tests.timeline_contract import TimelineContractMixin
 
 
-class MemoryStoreContractTests(StoreContractMixin, TestCase):
-    """MemoryStore keeps every rule of IChatStore."""
+class MemoryStoreContractTests(TimelineContractMixin, TestCase):
+    """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 
     async def make_store(self) -> IChatStore:
         store = MemoryStore(Clock())

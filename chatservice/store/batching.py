@@ -18,7 +18,16 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatservice.errors import InternalError
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.models import (
+    Change,
+    Credentials,
+    Message,
+    NewMessage,
+    Posted,
+    Room,
+    TimelineEvent,
+    User,
+)
 from chatservice.store import IChatStore
 
 DEFAULT_MAX_BATCH = 500
@@ -169,3 +178,37 @@ class GroupCommitStore:
     ) -> Deferred[Sequence[Message]]:
         """Delegate to the wrapped store."""
         return self._store.get_messages(room_id, limit, before, after)
+
+    def get_message(self, message_id: int) -> Deferred[Message]:
+        """Delegate to the wrapped store."""
+        return self._store.get_message(message_id)
+
+    def edit_message(
+        self, message_id: int, editor_id: int, content: str, edited_at: int
+    ) -> Deferred[Change]:
+        """Delegate to the wrapped store: a change has its own transaction, not a batch's."""
+        return self._store.edit_message(message_id, editor_id, content, edited_at)
+
+    def delete_message(
+        self, message_id: int, deleter_id: int, deleted_at: int
+    ) -> Deferred[Change]:
+        """Delegate to the wrapped store."""
+        return self._store.delete_message(message_id, deleter_id, deleted_at)
+
+    def set_reaction(
+        self, message_id: int, user_id: int, emoji: str, present: bool, ts: int
+    ) -> Deferred[Change]:
+        """Delegate to the wrapped store."""
+        return self._store.set_reaction(message_id, user_id, emoji, present, ts)
+
+    def get_events(
+        self, room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[TimelineEvent]]:
+        """Delegate to the wrapped store."""
+        return self._store.get_events(room_id, after, limit)
+
+    def search_messages(
+        self, query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+    ) -> Deferred[Sequence[Message]]:
+        """Delegate to the wrapped store."""
+        return self._store.search_messages(query, room_ids, before, limit)

@@ -2,20 +2,35 @@
 
 It keeps everything in dicts and fires its Deferreds synchronously, which
 makes REST tests through ``StubTreq`` run without spinning the reactor.
+Messages, events and reactions live in a ``MemoryTimeline``.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
+import sys
 from collections.abc import Sequence
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from chatservice.errors import Conflict, NotFound
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.errors import ChatError, Conflict, NotFound
+from chatservice.models import (
+    Change,
+    Credentials,
+    Message,
+    NewMessage,
+    Posted,
+    Room,
+    TimelineEvent,
+    User,
+)
 from chatservice.store import IChatStore
+from chatservice.store.memory_timeline import MemoryTimeline
+from chatservice.store.search_queries import matches, search_words
 
 
 @implementer(IChatStore)
@@ -28,12 +43,12 @@ class MemoryStore:
         self._user_ids_by_name: dict[str, int] = {}
         self._rooms: dict[int, Room] = {}
         self._room_ids_by_name: dict[str, int] = {}
-        self._messages: dict[int, list[Message]] = {}
-        self._message_ids: dict[int, list[int]] = {}  # parallel to _messages, for bisect
-        self._by_client_id: dict[tuple[int, int, str], Message] = {}
+        self._timeline = MemoryTimeline()
+        # Per room, oldest first, in their current state (the timeline's own lists).
+        self._messages = self._timeline.messages
+        self._message_ids = self._timeline.message_ids  # parallel to _messages, for bisect
         self._next_user_id = 1
         self._next_room_id = 1
-        self._next_message_id = 1
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
@@ -95,8 +110,7 @@ class MemoryStore:
         self._next_room_id += 1
         self._rooms[room.id] = room
         self._room_ids_by_name[name.casefold()] = room.id
-        self._messages[room.id] = []
-        self._message_ids[room.id] = []
+        self._timeline.add_room(room.id)
         return room
 
     def get_room(self, room_id: int) -> Deferred[Room]:
@@ -112,34 +126,10 @@ class MemoryStore:
 
     def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
         """Store messages in order; a repeated ``client_msg_id`` returns the original."""
-        for new in messages:
-            if new.room_id not in self._rooms:
-                return fail(NotFound("No such room."))
-        posted: list[Posted] = []
-        for new in messages:
-            key = None
-            if new.client_msg_id is not None:
-                key = (new.room_id, new.sender_id, new.client_msg_id)
-                original = self._by_client_id.get(key)
-                if original is not None:
-                    posted.append(Posted(original, created=False))
-                    continue
-            message = Message(
-                id=self._next_message_id,
-                room_id=new.room_id,
-                sender_id=new.sender_id,
-                username=new.username,
-                content=new.content,
-                ts=new.ts,
-                client_msg_id=new.client_msg_id,
-            )
-            self._next_message_id += 1
-            self._messages[new.room_id].append(message)
-            self._message_ids[new.room_id].append(message.id)
-            if key is not None:
-                self._by_client_id[key] = message
-            posted.append(Posted(message, created=True))
-        return succeed(posted)
+        try:
+            return succeed(self._timeline.add(messages))
+        except ChatError as error:
+            return fail(error)
 
     def get_messages(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
@@ -152,3 +142,71 @@ class MemoryStore:
             return succeed(history[start : start + limit])
         end = len(history) if before is None else bisect.bisect_left(ids, before)
         return succeed(history[max(0, end - limit) : end])
+
+    def get_message(self, message_id: int) -> Deferred[Message]:
+        """Fire with one message in its current state, or fail with ``NotFound``."""
+        message = self._timeline.get(message_id)
+        if message is None:
+            return fail(NotFound("No such message."))
+        return succeed(message)
+
+    def edit_message(
+        self, message_id: int, editor_id: int, content: str, edited_at: int
+    ) -> Deferred[Change]:
+        """Replace a message's content as an ``edit`` event."""
+        try:
+            return succeed(self._timeline.edit(message_id, editor_id, content, edited_at))
+        except ChatError as error:
+            return fail(error)
+
+    def delete_message(
+        self, message_id: int, deleter_id: int, deleted_at: int
+    ) -> Deferred[Change]:
+        """Turn a message into a tombstone as a ``delete`` event."""
+        try:
+            return succeed(self._timeline.delete(message_id, deleter_id))
+        except ChatError as error:
+            return fail(error)
+
+    def set_reaction(
+        self, message_id: int, user_id: int, emoji: str, present: bool, ts: int
+    ) -> Deferred[Change]:
+        """Add or remove a reaction as a ``react``/``unreact`` event."""
+        if user_id not in self._users:
+            return fail(NotFound("No such user."))
+        try:
+            return succeed(self._timeline.react(message_id, user_id, emoji, present))
+        except ChatError as error:
+            return fail(error)
+
+    def get_events(
+        self, room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[TimelineEvent]]:
+        """Fire with a page of the room's events, oldest first."""
+        return succeed(self._timeline.events(room_id, after, max(limit, 0)))
+
+    def search_messages(
+        self, query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+    ) -> Deferred[Sequence[Message]]:
+        """Fire with the newest ``limit`` messages holding every word: a plain scan.
+
+        Each room's list is walked from its newest message and the walks are
+        merged by id, so a search stops after ``limit`` matches; the word
+        rule is ``search_queries``', the one the SQL stores index.
+        """
+        words = search_words(query)
+        if not words or limit <= 0:
+            return succeed([])
+        rooms = self._messages if room_ids is None else dict.fromkeys(room_ids)
+        newest_first = heapq.merge(
+            *(reversed(self._messages.get(room_id, [])) for room_id in rooms),
+            key=lambda message: -message.id,
+        )
+        found = (
+            message
+            for message in newest_first
+            if (before is None or message.id < before)
+            and not message.deleted
+            and matches(words, message.content)
+        )
+        return succeed(list(itertools.islice(found, min(limit, sys.maxsize))))
