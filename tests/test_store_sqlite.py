@@ -84,6 +84,58 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             self.assertIn("USING INDEX messages_room_id_id", plan)
             self.assertNotIn("TEMP B-TREE", plan)
 
+    async def test_event_pages_use_the_room_index(self) -> None:
+        """get_events walks the (room_id, id) index of events and sorts nothing."""
+        from chatservice.store import timeline_queries
+
+        store = await self.started()
+
+        def plan(txn: Txn) -> str:
+            rows = txn.query(
+                "EXPLAIN QUERY PLAN " + timeline_queries._ROOM_EVENTS,
+                {"room_id": 1, "after": 1, "limit": 1},
+            )
+            return " ".join(str(row[-1]) for row in rows)
+
+        found = await store.run_read("plan", plan)
+        self.assertIn("INDEX events_room_id_id", found)
+        self.assertNotIn("TEMP B-TREE", found)
+
+    async def test_pages_cost_the_same_queries_for_any_number_of_messages(self) -> None:
+        """History is 3 queries and events 4, however many replies and reactions a page has."""
+        from chatservice.models import NewMessage
+        from chatservice.store import message_queries, timeline_queries
+
+        store = await self.started()
+        user = await store.create_user("alice", b"h", 1)
+        room = await store.ensure_room("General", "", 1)
+        posted = await store.add_messages(
+            [NewMessage(room.id, user.id, "alice", f"m{n}", n) for n in range(30)]
+        )
+        first = [p.message for p in posted]
+        await store.add_messages(
+            [NewMessage(room.id, user.id, "alice", "re", 1, None, m.id) for m in first[:10]]
+        )
+        for message in first[::3]:
+            await store.set_reaction(message.id, user.id, "👍", True, 1)
+            await store.edit_message(message.id, user.id, "edited", 2)
+
+        def traced(txn: Txn) -> tuple[list[str], list[str], int, int]:
+            connection = txn._cursor.connection
+            history: list[str] = []
+            connection.set_trace_callback(history.append)
+            page = message_queries.get_messages(txn, room.id, 100, None, None)
+            events: list[str] = []
+            connection.set_trace_callback(events.append)
+            timeline = timeline_queries.get_events(txn, room.id, 0, 200)
+            connection.set_trace_callback(None)
+            return history, events, len(page), len(timeline)
+
+        history, events, messages, changes = await store.run_read("traced", traced)
+        self.assertEqual((messages, changes), (40, 40 + 20))
+        self.assertEqual(len(history), 3, history)
+        self.assertEqual(len(events), 4, events)
+
     async def test_unopenable_file_is_store_unavailable(self) -> None:
         """start() on a path that cannot be opened fails with StoreUnavailable naming it."""
         self.path = os.path.join(self.mktemp(), "missing-dir", "chat.sqlite3")
