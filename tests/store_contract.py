@@ -554,6 +554,14 @@ class StoreContractMixin(MixinBase):
         self.assertEqual(list(await store.search_messages("cafe", None, None, 10)), [])
         self.assert_ids(await store.search_messages("CAFÉ", None, None, 10), [stored[3]])
 
+    async def test_search_agrees_on_accents_and_special_letters(self) -> None:
+        """A combining accent is part of its word; letters fold as the databases fold them."""
+        store, _, _, stored = await self.searchable("cafe\u0301 noir", "İstanbul", "cafe noir")
+        self.assert_ids(await store.search_messages("noir", None, None, 10), stored[2::-2])
+        self.assert_ids(await store.search_messages("cafe", None, None, 10), [stored[2]])
+        self.assert_ids(await store.search_messages("CAFE\u0301", None, None, 10), [stored[0]])
+        self.assert_ids(await store.search_messages("İstanbul", None, None, 10), [stored[1]])
+
     async def test_search_returns_whole_messages(self) -> None:
         """A found message is the same object history returns."""
         store, room, _, stored = await self.searchable("find me", "not this one")

@@ -28,8 +28,13 @@ from chatservice.store.database import Txn
 from chatservice.store.message_queries import messages_by_ids
 from chatservice.store.ranges import INT64_MAX, INT64_MIN, fits
 
-# Letters and digits: ``\w`` without the underscore.
-_WORD = re.compile(r"[^\W_]+")
+# Letters and digits (``\w`` without the underscore) and the combining
+# diacritics U+0300..U+036F, which FTS5 (remove_diacritics 0) and
+# PostgreSQL's parser keep inside a word: a decomposed "e\u0301" is part of
+# its word everywhere, not a separator. Known differences left: PostgreSQL
+# splits at superscript and other non-decimal digits (``x²``), and other
+# combining marks split words on SQLite only.
+_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
 
 
 def search_words(text: str) -> tuple[str, ...]:
@@ -40,6 +45,16 @@ def search_words(text: str) -> tuple[str, ...]:
     what they find.
     """
     return tuple(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+
+
+def query_words(text: str) -> tuple[str, ...]:
+    """The distinct words of ``text`` as typed, for a database to lower-case.
+
+    SQLite and PostgreSQL fold the query with the same function as the
+    content, which ``str.lower`` does not always equal (``İ`` becomes
+    ``i`` plus a combining dot in Python, stays ``İ`` in FTS5).
+    """
+    return tuple(dict.fromkeys(_WORD.findall(text)))
 
 
 def matches(words: Sequence[str], content: str) -> bool:
@@ -66,7 +81,7 @@ def search_request(
     ``before`` past the top of the range is no cursor and one at or below
     the bottom leaves nothing, so the driver never sees an unbindable number.
     """
-    words = search_words(query)
+    words = query_words(query)
     if not words or limit <= 0:
         return None
     rooms = None if room_ids is None else tuple(dict.fromkeys(r for r in room_ids if fits(r)))
