@@ -18,12 +18,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatservice.changes import MessageChanges, event_payload
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
+from chatservice.frames import DELETE, EDIT, ClientFrame
 from chatservice.hub import IHub, IRoomListener, RoomEvent
-from chatservice.messages import Messages, Replay, message_payload
-from chatservice.models import Posted
+from chatservice.messages import Messages, message_payload
+from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.ratelimit import RateLimiter
+from chatservice.timeline import Replay, Timeline
 from chatservice.websocket import (
     CLOSE_GOING_AWAY,
     MAX_FRAME_BYTES,
@@ -51,6 +54,8 @@ class ChatServerFactory(WebSocketServerFactory):
         self,
         *,
         messages: Messages,
+        timeline: Timeline,
+        changes: MessageChanges,
         hub: IHub,
         clock: IReactorTime,
         max_message_length: int,
@@ -61,6 +66,8 @@ class ChatServerFactory(WebSocketServerFactory):
         # No version in the 101 answer's Server header (Autobahn's default has one).
         super().__init__(server="chatservice")
         self._messages = messages
+        self._timeline = timeline
+        self._changes = changes
         self._hub = hub
         self.clock = clock
         self.max_message_length = max_message_length
@@ -222,7 +229,7 @@ class ChatServerFactory(WebSocketServerFactory):
 
         async def replay() -> Replay:
             await waited
-            return await self._messages.replay(state.room_id, state.since)
+            return await self._timeline.replay(state.room_id, state.since)
 
         def replayed(result: Replay) -> None:
             self._finish_resume(protocol, state.replayed(result))
@@ -239,7 +246,7 @@ class ChatServerFactory(WebSocketServerFactory):
     def _finish_resume(self, protocol: ChatServerProtocol, payloads: list[bytes]) -> None:
         """Send a resume's payloads in one burst and go live."""
         protocol.resuming = None
-        # Up to MAX_REPLAY messages and the held events at once, faster than
+        # Up to MAX_REPLAY events and the held ones at once, faster than
         # any peer reads: not a sign of a slow consumer.
         protocol.write_frames([self.prepareMessage(p).payloadHybi for p in payloads])
 
@@ -268,25 +275,64 @@ class ChatServerFactory(WebSocketServerFactory):
             RoomEvent(session.room_id, dumps(event), exclude=session.connection_id)
         ).addErrback(self._log_failure)
 
-    def post(self, protocol: ChatServerProtocol, content: str, client_msg_id: str | None) -> None:
-        """Store and broadcast a message; refusals go back as ``error`` frames."""
+    def _refuse_while_draining(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
         if self._draining:
-            protocol.send_json(
-                FrameError(
-                    StoreUnavailable("The server is shutting down."), client_msg_id
-                ).to_json()
-            )
+            error = StoreUnavailable("The server is shutting down.")
+            protocol.send_json(FrameError(error, frame.client_msg_id).to_json())
+        return self._draining
+
+    def post(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
+        """Store and broadcast a message; refusals go back as ``error`` frames."""
+        if self._refuse_while_draining(protocol, frame):
             return
         session = protocol.session
-        posting = self._messages.post(session.identity, session.room_id, content, client_msg_id)
+        posting = self._messages.post(
+            session.identity, session.room_id, frame.content, frame.client_msg_id, frame.reply_to
+        )
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.
         posting.addCallbacks(
             self._posted,
             self._refused,
             callbackArgs=(protocol, posting),
-            errbackArgs=(protocol, client_msg_id, posting),
+            errbackArgs=(protocol, frame.client_msg_id, posting),
         )
+
+    def change(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
+        """Edit, delete or react to a message of the socket's room, as ``frame`` says.
+
+        The change reaches every socket of the room as ``message_updated``
+        once it is stored; a repeat that changed nothing is answered to this
+        socket alone with the message's current state.
+        """
+        if self._refuse_while_draining(protocol, frame):
+            return
+        session = protocol.session
+        message_id = frame.message_id
+        assert message_id is not None
+        if frame.kind == EDIT:
+            work = self._changes.edit(session.identity, message_id, frame.content, session.room_id)
+        elif frame.kind == DELETE:
+            work = self._changes.delete(session.identity, message_id, session.room_id)
+        else:
+            work = self._changes.react(
+                session.identity, message_id, frame.emoji, not frame.remove, session.room_id
+            )
+        changing: Deferred[Change] = Deferred.fromCoroutine(work)
+        self._in_flight.add(changing)
+        changing.addCallbacks(
+            self._changed,
+            self._refused,
+            callbackArgs=(protocol, changing),
+            errbackArgs=(protocol, frame.client_msg_id, changing),
+        )
+
+    def _changed(
+        self, change: Change, protocol: ChatServerProtocol, changing: Deferred[Change]
+    ) -> None:
+        self._in_flight.discard(changing)
+        if not change.changed:
+            protocol.send_payload(event_payload(change.event))
 
     def _posted(
         self, posted: Posted, protocol: ChatServerProtocol, posting: Deferred[Posted]
@@ -301,13 +347,13 @@ class ChatServerFactory(WebSocketServerFactory):
         failure: Failure,
         protocol: ChatServerProtocol,
         client_msg_id: str | None,
-        posting: Deferred[Posted],
+        work: Deferred[Any],
     ) -> None:
-        self._in_flight.discard(posting)
+        self._in_flight.discard(work)
         error = failure.value
         if not isinstance(error, ChatError):
-            self._log.failure("posting a message failed", failure)
-            error = InternalError("The message could not be sent.")
+            self._log.failure("handling a message frame failed", failure)
+            error = InternalError("The message could not be sent or changed.")
         protocol.send_json(FrameError(error, client_msg_id).to_json())
 
     def log_failure(self, what: str) -> None:

@@ -35,7 +35,7 @@ from chatservice.wire import error_body
 
 SERVER_HEADER = b"chatservice"
 PREFLIGHT_MAX_AGE = b"600"
-ALLOWED_METHODS = b"GET, POST, OPTIONS"
+ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type"
 # After an early 413, how long and how much of the rest of the upload is read
 # and dropped before the connection is aborted: long and large enough for an

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 
@@ -84,3 +85,23 @@ class LocalHub:
         if self._listener is not None:
             self._listener.room_event(event)
         return succeed(None)
+
+
+_log = Logger()
+
+
+def publish_quietly(hub: IHub, event: RoomEvent, log: Logger | None = None) -> None:
+    """Publish an event after its commit; a delivery fault is logged, never raised.
+
+    The change is already stored: a hub that fails (Redis down) must not
+    turn it into an error for the client, who could then retry it.
+    """
+    logger = log or _log
+    try:
+        publishing = hub.publish(event)
+    except Exception:
+        logger.failure("publishing a room event failed")
+        return
+    publishing.addErrback(
+        lambda failure: logger.failure("publishing a room event failed", failure)
+    )

@@ -8,14 +8,14 @@ lost.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatservice.hub import IHub, RoomEvent
+from chatservice.errors import InvalidRequest, NotFound, RateLimited
+from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.models import Message, NewMessage, Posted
 from chatservice.ratelimit import Rate, RateLimiter
 from chatservice.store import IChatStore
@@ -23,21 +23,32 @@ from chatservice.store.batching import GroupCommitStore
 from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
 
-MAX_REPLAY = 500
 DEFAULT_MESSAGE_RATE = Rate(burst=20, per_second=10.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """What a resuming socket missed: the messages, or ``recovered=False`` if too many."""
+class ReplyNotInRoom(InvalidRequest):
+    """Not an error code of its own: ``invalid_request`` with this message."""
 
-    messages: Sequence[Message]
-    recovered: bool
+    message = "'reply_to' must name a message of this room."
 
 
 def message_payload(message: Message) -> bytes:
     """Encode a message once for every socket that receives it."""
     return dumps(message.to_json())
+
+
+def message_limiter(rate: Rate, clock: IReactorTime) -> RateLimiter:
+    """The one per-user limit that posts, edits and reactions all spend from."""
+    return RateLimiter("messages-per-user", rate, clock)
+
+
+def spend(limiter: RateLimiter, user_id: int, log: Logger) -> RateLimited | None:
+    """Take one of the user's message tokens; the ``RateLimited`` to answer if there was none."""
+    decision = limiter.take(str(user_id))
+    if decision.allowed:
+        return None
+    log.info("rate limited by {limiter} (user {user_id})", limiter=limiter.name, user_id=user_id)
+    return limiter.refusal(decision, "You are sending messages too fast.")
 
 
 class Messages:
@@ -52,7 +63,7 @@ class Messages:
         clock: IReactorTime,
         *,
         committer: GroupCommitStore | None = None,
-        message_rate: Rate = DEFAULT_MESSAGE_RATE,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         # Posts that arrive while a commit is in flight share the next one:
@@ -61,11 +72,18 @@ class Messages:
         self._committer = committer if committer is not None else GroupCommitStore(store)
         self._hub = hub
         self._clock = clock
-        # Per user, across all their sockets and processes' worth of this one.
-        self._limiter = RateLimiter("messages-per-user", message_rate, clock)
+        # Per user, across all their sockets; shared with edits and reactions.
+        self._limiter = (
+            limiter if limiter is not None else message_limiter(DEFAULT_MESSAGE_RATE, clock)
+        )
 
     def post(
-        self, sender: Identity, room_id: int, content: str, client_msg_id: str | None = None
+        self,
+        sender: Identity,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None = None,
+        reply_to: int | None = None,
     ) -> Deferred[Posted]:
         """Store a message, then publish it to the room.
 
@@ -77,16 +95,12 @@ class Messages:
 
         Fires with the ``Posted``; fails with ``RateLimited`` (the sender
         is over the message rate: nothing is stored), ``NotFound`` (no such
-        room) or ``StoreUnavailable`` (the store could not commit).
+        room), ``InvalidRequest`` (``reply_to`` is not a message of the room)
+        or ``StoreUnavailable`` (the store could not commit).
         """
-        decision = self._limiter.take(str(sender.user_id))
-        if not decision.allowed:
-            self.log.info(
-                "rate limited by {limiter} (user {user_id})",
-                limiter=self._limiter.name,
-                user_id=sender.user_id,
-            )
-            return fail(self._limiter.refusal(decision, "You are sending messages too fast."))
+        refused = spend(self._limiter, sender.user_id, self.log)
+        if refused is not None:
+            return fail(refused)
         new = NewMessage(
             room_id=room_id,
             sender_id=sender.user_id,
@@ -94,25 +108,36 @@ class Messages:
             content=content,
             ts=int(self._clock.seconds() * 1000),
             client_msg_id=client_msg_id,
+            reply_to=reply_to,
         )
-        return self._committer.add_message(new).addCallback(self._publish)
+        if reply_to is None:
+            return self._committer.add_message(new).addCallback(self._publish)
+        checking = self._store.get_message(reply_to)
+        checking.addCallbacks(self._reply_target, self._no_reply_target, callbackArgs=(room_id,))
+        return checking.addCallback(lambda _: self._committer.add_message(new)).addCallback(
+            self._publish
+        )
+
+    @staticmethod
+    def _reply_target(original: Message, room_id: int) -> None:
+        # Messages are never removed (a delete leaves a tombstone), so the
+        # original cannot vanish between this check and the commit.
+        if original.room_id != room_id:
+            raise ReplyNotInRoom()
+
+    @staticmethod
+    def _no_reply_target(failure: Failure) -> None:
+        failure.trap(NotFound)
+        raise ReplyNotInRoom()
 
     def _publish(self, posted: Posted) -> Posted:
         """After the commit: tell the room. A delivery fault never unstores a message."""
         if posted.created:
             message = posted.message
-            try:
-                publishing = self._hub.publish(
-                    RoomEvent(message.room_id, message_payload(message))
-                )
-            except Exception:
-                self.log.failure("publishing message {message_id} failed", message_id=message.id)
-            else:
-                publishing.addErrback(self._publish_failed, message.id)
+            publish_quietly(
+                self._hub, RoomEvent(message.room_id, message_payload(message)), self.log
+            )
         return posted
-
-    def _publish_failed(self, failure: Failure, message_id: int) -> None:
-        self.log.failure("publishing message {message_id} failed", failure, message_id=message_id)
 
     def close(self) -> Deferred[None]:
         """Commit the posts already accepted, then close the store."""
@@ -124,14 +149,3 @@ class Messages:
         return await self._store.get_messages(
             query.room_id, query.limit, before=query.before, after=query.after
         )
-
-    async def replay(self, room_id: int, since: int) -> Replay:
-        """Return the messages after ``since``, oldest first, if there are at most 500.
-
-        With more, nothing is returned and ``recovered`` is False: the client
-        pages through history over REST instead of getting a flood.
-        """
-        page = await self._store.get_messages(room_id, MAX_REPLAY + 1, after=since)
-        if len(page) > MAX_REPLAY:
-            return Replay((), recovered=False)
-        return Replay(page, recovered=True)

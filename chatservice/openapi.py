@@ -12,7 +12,6 @@ fails CI; ``tests/test_protocol_doc.py`` holds ``docs/protocol.md`` to it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from chatservice import __version__
 from chatservice.errors import (
     ChatError,
     Conflict,
+    ContentTooLong,
     Forbidden,
     InvalidCredentials,
     InvalidJSON,
@@ -29,23 +29,25 @@ from chatservice.errors import (
     PasswordTooLong,
     PayloadTooLarge,
     RateLimited,
-    StoreFull,
-    StoreReadOnly,
     StoreUnavailable,
     TokenExpired,
+    TooManyReactions,
     Unauthorized,
     UpgradeRequired,
     all_error_classes,
 )
-from chatservice.health import STORE_CANNOT_WRITE, STORE_OK, STORE_UNREACHABLE
+from chatservice.message_forms import (
+    DEFAULT_EVENTS_LIMIT,
+    DEFAULT_SEARCH_LIMIT,
+    MAX_EVENTS_LIMIT,
+    MAX_SEARCH_LIMIT,
+    MAX_SEARCH_QUERY,
+)
+from chatservice.openapi_schemas import SCHEMAS, ref
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
-    MAX_DESCRIPTION,
     MAX_HISTORY_LIMIT,
-    MAX_PASSWORD_BYTES,
-    MAX_ROOM_NAME,
-    MIN_PASSWORD_BYTES,
-    USERNAME_PATTERN,
+    MAX_ID,
 )
 
 Errors = tuple[type[ChatError], ...]
@@ -75,6 +77,11 @@ _NEW_ROOM: Errors = (*_AUTH, *_BODY, Conflict, *_WRITES)
 # errors all the same: declared here for docs/protocol.md.
 _HANDSHAKE: Errors = (InvalidRequest, *_AUTH, Forbidden, NotFound, UpgradeRequired, RateLimited)
 
+# Routes on one message (its id in the path): someone else's is 403.
+_ONE_MESSAGE: Errors = (InvalidRequest, Forbidden, NotFound)
+_EDIT: Errors = (*_AUTH, *_BODY, ContentTooLong, *_ONE_MESSAGE, RateLimited, *_WRITES)
+_REACT: Errors = (*_AUTH, InvalidRequest, TooManyReactions, NotFound, RateLimited, *_WRITES)
+
 # The error classes each route can answer with, (METHOD, path) -> classes: the
 # one hand-written part of the error answers. Statuses, codes and their
 # descriptions all come from the classes.
@@ -88,6 +95,13 @@ ROUTE_ERRORS: dict[tuple[str, str], Errors] = {
     ("POST", "/api/ws-ticket"): (*_AUTH, RateLimited, *_STORED),
     ("GET", "/api/openapi.json"): _ANY,
     ("GET", "/health"): _ANY,  # its 503 is its own body, not an error
+    ("POST", "/api/messages"): (*_AUTH, *_BODY, ContentTooLong, NotFound, RateLimited, *_WRITES),
+    ("PATCH", "/api/messages/{message_id}"): _EDIT,
+    ("DELETE", "/api/messages/{message_id}"): (*_AUTH, *_ONE_MESSAGE, *_WRITES),
+    ("PUT", "/api/messages/{message_id}/reactions/{emoji}"): _REACT,
+    ("DELETE", "/api/messages/{message_id}/reactions/{emoji}"): _REACT,
+    ("GET", "/api/events"): (*_AUTH, InvalidRequest, NotFound, *_STORED),
+    ("GET", "/api/search"): (*_AUTH, InvalidRequest, NotFound, *_STORED),
     ("GET", "/ws"): (*_HANDSHAKE, *_STORED),
 }
 
@@ -140,10 +154,6 @@ def _headers(group: Sequence[type[ChatError]]) -> dict[str, Any]:
     return headers
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -162,7 +172,7 @@ def error_responses(classes: Sequence[type[ChatError]]) -> dict[str, Any]:
     for status, group in sorted(by_status.items()):
         codes = list(dict.fromkeys(cls.code for cls in group))
         description = " ".join(f"`{cls.code}`: {cls.meaning()}" for cls in group)
-        schema = {**_ref("Error"), "properties": {"code": {"enum": codes}}}
+        schema = {**ref("Error"), "properties": {"code": {"enum": codes}}}
         response = _json(schema, description)
         headers = _headers(group)
         if headers:
@@ -194,7 +204,7 @@ def _operation(
     if body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
+            "content": {"application/json": {"schema": ref(body)}},
         }
     responses = {**answers, **error_responses(ROUTE_ERRORS[(method, path)])}
     operation["responses"] = dict(sorted(responses.items()))
@@ -210,143 +220,38 @@ def _query(name: str, minimum: int, description: str, **schema: Any) -> dict[str
     }
 
 
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "code"],
-        "properties": {
-            "error": {"type": "string"},
-            "code": {
-                "type": "string",
-                "enum": list(dict.fromkeys(cls.code for cls in all_error_classes())),
-            },
-        },
-    },
-    "User": {
-        "type": "object",
-        "required": ["id", "username", "created_at"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "username": {"type": "string"},
-            "created_at": {"type": "integer"},
-        },
-    },
-    "Room": {
-        "type": "object",
-        "required": ["id", "name", "description", "created_by", "created_at"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "created_by": {"type": ["integer", "null"]},
-            "created_at": {"type": "integer"},
-        },
-    },
-    "Message": {
-        "type": "object",
-        "required": ["type", "id", "room_id", "sender_id", "username", "content", "ts"],
-        "additionalProperties": False,
-        "properties": {
-            "type": {"const": "message"},
-            "id": {"type": "integer", "minimum": 1},
-            "room_id": {"type": "integer", "minimum": 1},
-            "sender_id": {"type": "integer", "minimum": 1},
-            "username": {"type": "string"},
-            "content": {"type": "string"},
-            "ts": {"type": "integer"},
-            "client_msg_id": {"type": "string"},
-        },
-    },
-    "Session": {
-        "type": "object",
-        "required": ["token", "user"],
-        "additionalProperties": False,
-        "properties": {"token": {"type": "string"}, "user": _ref("User")},
-    },
-    "Credentials": {
-        "type": "object",
-        "required": ["username", "password"],
-        "properties": {
-            "username": {"type": "string", "pattern": f"^{USERNAME_PATTERN.pattern}$"},
-            # The password limit is in UTF-8 bytes (bcrypt's), which a
-            # character count cannot state exactly: a character is 1 to 4
-            # bytes, so the bounds are the character counts that can fit.
-            # No NUL.
-            "password": {
-                "type": "string",
-                "minLength": math.ceil(MIN_PASSWORD_BYTES / 4),
-                "maxLength": MAX_PASSWORD_BYTES,
-                "pattern": "^[^\\u0000]*$",
-            },
-        },
-    },
-    "NewRoom": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
-            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
-        },
-    },
-    "Ticket": {
-        "type": "object",
-        "required": ["ticket", "expires_in"],
-        "additionalProperties": False,
-        "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}},
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "store", "version"],
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "unavailable"]},
-            "store": {
-                "type": "string",
-                "enum": [STORE_OK, STORE_UNREACHABLE, STORE_CANNOT_WRITE],
-            },
-            "reason": {
-                "description": "With store=cannot_write: the code writes fail with.",
-                "type": "string",
-                "enum": [cls.code for cls in (StoreFull, StoreReadOnly)],
-            },
-            "version": {"type": "string"},
-        },
-    },
-}
-
 _operation(
     "POST /api/register",
     "register",
     "Create an account and get a token.",
-    {"201": _json(_ref("Session"), "Registered.")},
+    {"201": _json(ref("Session"), "Registered.")},
     body="Credentials",
 )
 _operation(
     "POST /api/login",
     "login",
     "Exchange a username and password for a token.",
-    {"200": _json(_ref("Session"), "Logged in.")},
+    {"200": _json(ref("Session"), "Logged in.")},
     body="Credentials",
 )
 _operation(
     "GET /api/rooms",
     "listRooms",
     "Every room, ordered by id.",
-    {"200": _json({"type": "array", "items": _ref("Room")}, "The rooms.")},
+    {"200": _json({"type": "array", "items": ref("Room")}, "The rooms.")},
     authenticated=True,
 )
 for _route, _operation_id, _summary in (
     ("POST /api/rooms", "createRoomAlias", "Create a room (alias of /api/rooms/create)."),
     ("POST /api/rooms/create", "createRoom", "Create a room."),
 ):
-    _created = {"201": _json(_ref("Room"), "Created.")}
+    _created = {"201": _json(ref("Room"), "Created.")}
     _operation(_route, _operation_id, _summary, _created, authenticated=True, body="NewRoom")
 _operation(
     "GET /api/messages",
     "history",
     "A page of a room's history, oldest first.",
-    {"200": _json({"type": "array", "items": _ref("Message")}, "The messages.")},
+    {"200": _json({"type": "array", "items": ref("Message")}, "The messages.")},
     authenticated=True,
     parameters=[
         {**_query("roomId", 1, "The room (alias: room_id)."), "required": True},
@@ -365,8 +270,99 @@ _operation(
     "POST /api/ws-ticket",
     "wsTicket",
     "A single-use, 30-second ticket for the WebSocket handshake.",
-    {"201": _json(_ref("Ticket"), "The ticket.")},
+    {"201": _json(ref("Ticket"), "The ticket.")},
     authenticated=True,
+)
+_MESSAGE_ID = {
+    "name": "message_id",
+    "in": "path",
+    "required": True,
+    "description": "The message's id.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+_EMOJI = {
+    "name": "emoji",
+    "in": "path",
+    "required": True,
+    "description": "The reaction (percent-encoded UTF-8): 1-32 characters, no white space.",
+    "schema": {"type": "string", "minLength": 1, "pattern": "^[^\\s\\u0000-\\u001f]+$"},
+}
+_ONE = {"200": _json(ref("Message"), "The message in its current state.")}
+_operation(
+    "POST /api/messages",
+    "sendMessage",
+    "Send a message (for clients without a WebSocket).",
+    {
+        "201": _json(
+            ref("Message"), "Stored and broadcast (a repeated client_msg_id: the original)."
+        )
+    },
+    authenticated=True,
+    body="NewMessage",
+)
+_operation(
+    "PATCH /api/messages/{message_id}",
+    "editMessage",
+    "Edit one's own message.",
+    _ONE,
+    authenticated=True,
+    body="Edit",
+    parameters=[_MESSAGE_ID],
+)
+_operation(
+    "DELETE /api/messages/{message_id}",
+    "deleteMessage",
+    "Delete one's own message (a tombstone stays).",
+    _ONE,
+    authenticated=True,
+    parameters=[_MESSAGE_ID],
+)
+for _method, _operation_id, _summary in (
+    ("PUT", "addReaction", "Add one's reaction to a message."),
+    ("DELETE", "removeReaction", "Remove one's reaction from a message."),
+):
+    _operation(
+        f"{_method} /api/messages/{{message_id}}/reactions/{{emoji}}",
+        _operation_id,
+        _summary,
+        _ONE,
+        authenticated=True,
+        parameters=[_MESSAGE_ID, _EMOJI],
+    )
+_operation(
+    "GET /api/events",
+    "events",
+    "A room's timeline events after a cursor, in id order, as the WebSocket sends them.",
+    {"200": _json({"type": "array", "items": ref("Event")}, "The events.")},
+    authenticated=True,
+    parameters=[
+        {**_query("roomId", 1, "The room (alias: room_id)."), "required": True},
+        _query("after", 0, "Only events with a larger id.", default=0),
+        _query(
+            "limit", 1, "How many at most.", maximum=MAX_EVENTS_LIMIT, default=DEFAULT_EVENTS_LIMIT
+        ),
+    ],
+)
+_operation(
+    "GET /api/search",
+    "search",
+    "Messages containing every word of q, newest first.",
+    {"200": _json({"type": "array", "items": ref("Message")}, "The messages.")},
+    authenticated=True,
+    parameters=[
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "Words to find (1-8 words of letters and digits).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH_QUERY},
+        },
+        _query("roomId", 1, "Only this room (alias: room_id); all rooms by default."),
+        _query("before", 1, "Only messages with a smaller id (the next page)."),
+        _query(
+            "limit", 1, "How many at most.", maximum=MAX_SEARCH_LIMIT, default=DEFAULT_SEARCH_LIMIT
+        ),
+    ],
 )
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}
 _THIS_ANSWER = _json(_THIS, "The OpenAPI 3.1 description of the REST API.")
@@ -376,8 +372,8 @@ _operation(
     "health",
     "Whether the service can serve.",
     {
-        "200": _json(_ref("Health"), "Serving."),
-        "503": _json(_ref("Health"), "The store cannot be reached, or cannot write."),
+        "200": _json(ref("Health"), "Serving."),
+        "503": _json(ref("Health"), "The store cannot be reached, or cannot write."),
     },
 )
 
@@ -391,7 +387,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        "schemas": _SCHEMAS,
+        "schemas": SCHEMAS,
     },
     "paths": _PATHS,
 }

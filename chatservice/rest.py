@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from klein import Klein
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -21,6 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
 from chatservice import __version__
 from chatservice.accounts import Accounts, Session
+from chatservice.changes import MessageChanges
 from chatservice.errors import (
     ChatError,
     InternalError,
@@ -38,11 +38,15 @@ from chatservice.http import (
     respond_error,
     respond_json,
 )
+from chatservice.klein_app import app
 from chatservice.messages import Messages
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate, RateLimiter
+from chatservice.rest_messages import MessageRoutes
 from chatservice.rooms import Rooms
+from chatservice.search import Search
 from chatservice.tickets import TicketBook
+from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
 from chatservice.wire import (
     dumps,
@@ -57,10 +61,10 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI:
+class ChatAPI(MessageRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
-    app = Klein()
+    app = app
     log = Logger()
 
     def __init__(
@@ -69,6 +73,10 @@ class ChatAPI:
         accounts: Accounts,
         rooms: Rooms,
         messages: Messages,
+        changes: MessageChanges,
+        timeline: Timeline,
+        search: Search,
+        max_message_length: int,
         tickets: TicketBook,
         health: Health,
         handshakes: HandshakeGate,
@@ -79,6 +87,10 @@ class ChatAPI:
         self._accounts = accounts
         self._rooms = rooms
         self._messages = messages
+        self._changes = changes
+        self._timeline = timeline
+        self._search = search
+        self._max_message_length = max_message_length
         self._tickets = tickets
         self._health = health
         self._handshakes = handshakes

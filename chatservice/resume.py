@@ -1,7 +1,8 @@
 """A resuming socket's catch-up, without I/O: hold live events, replay, dedupe, release.
 
-A socket that reconnects with ``since=N`` must see every message after N
-exactly once, in id order, then the ``recovery`` frame, then live traffic.
+A socket that reconnects with ``since=N`` must see every timeline event
+after N (new messages, edits, deletes, reactions) exactly once, in id
+order, then the ``recovery`` frame, then live traffic.
 The socket joins its room's fan-out *before* the store is read, so nothing
 committed in between can fall into a gap; live events that arrive while the
 store is read are held here, and on release those the replay already
@@ -22,7 +23,7 @@ import json
 
 from chatservice.errors import ChatError
 from chatservice.hub import RoomEvent
-from chatservice.messages import Replay, message_payload
+from chatservice.timeline import Replay
 from chatservice.wire import FrameError, dumps
 
 
@@ -52,14 +53,14 @@ class ResumeState:
     def replayed(self, replay: Replay) -> list[bytes]:
         """The payloads to send, in order, once the store answered.
 
-        The replayed messages, the ``recovery`` frame, then the held live
-        events that came after the replay's last message.
+        The replayed events, the ``recovery`` frame, then the held live
+        events that came after the replay's last event.
         """
         last_id = self.since
         payloads = []
-        for message in replay.messages:
-            payloads.append(message_payload(message))
-            last_id = message.id
+        for event in replay.events:
+            payloads.append(dumps(event.to_json()))
+            last_id = event.id
         recovered = replay.recovered and not self.overflowed
         payloads.append(self._recovery(recovered, last_id))
         payloads.extend(self._release(last_id if replay.recovered else None))
@@ -90,16 +91,21 @@ class ResumeState:
         payloads = []
         for event in held:
             if replayed_up_to is not None:
-                message_id = _message_id(event.payload)
-                if message_id is not None and message_id <= replayed_up_to:
+                event_id = _event_id(event.payload)
+                if event_id is not None and event_id <= replayed_up_to:
                     continue
             payloads.append(event.payload)
         return payloads
 
 
-def _message_id(payload: bytes) -> int | None:
-    """The id of a message event's payload; None for other events (never dropped)."""
-    if not payload.startswith(b'{"type":"message"'):
+def _event_id(payload: bytes) -> int | None:
+    """The timeline event id of a live payload; None for others (presence, typing: never dropped).
+
+    A ``message`` frame's id is the id of the event that created it; a
+    ``message_updated`` frame names its event.
+    """
+    if not payload.startswith(b'{"type":"message'):
         return None
-    value = json.loads(payload).get("id")
-    return value if isinstance(value, int) else None
+    body = json.loads(payload)
+    value = body.get("event_id") if body.get("type") == "message_updated" else body.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -20,6 +20,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from chatservice.accounts import AccountLimits, Accounts
+from chatservice.changes import MessageChanges
 from chatservice.config import Config
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
@@ -27,14 +28,16 @@ from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
-from chatservice.messages import Messages
+from chatservice.messages import Messages, message_limiter
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.rooms import Rooms
+from chatservice.search import Search
 from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
+from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 
 if TYPE_CHECKING:
@@ -108,6 +111,10 @@ class ChatService(Service):
         )
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits)
         self.rooms = Rooms(self.store, clock)
+        # One message rate per user for posts, edits and reactions alike.
+        limiter = message_limiter(
+            Rate(burst=config.message_burst, per_second=config.message_rate), clock
+        )
         self.messages = Messages(
             self.store,
             self.hub,
@@ -115,11 +122,15 @@ class ChatService(Service):
             # Posts that arrive during a commit share the next one; closed
             # last on shutdown, through ``messages.close()``.
             committer=GroupCommitStore(self.store),
-            message_rate=Rate(burst=config.message_burst, per_second=config.message_rate),
+            limiter=limiter,
         )
+        self.changes = MessageChanges(self.store, self.hub, clock, limiter)
+        self.timeline = Timeline(self.store)
         cors = CorsPolicy(config.cors_origins)
         self.sockets = ChatServerFactory(
             messages=self.messages,
+            timeline=self.timeline,
+            changes=self.changes,
             hub=self.hub,
             clock=clock,
             max_message_length=config.max_message_length,
@@ -131,6 +142,10 @@ class ChatService(Service):
             accounts=self.accounts,
             rooms=self.rooms,
             messages=self.messages,
+            changes=self.changes,
+            timeline=self.timeline,
+            search=Search(self.store),
+            max_message_length=config.max_message_length,
             tickets=self.tickets,
             health=Health(self.store),
             handshakes=HandshakeGate(

@@ -16,11 +16,12 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.interfaces import IReactorTime
 
 from chatservice.errors import InternalError
+from chatservice.frames import MESSAGE, TYPING, ClientFrame, parse_client_frame
 from chatservice.outbox import Outbox
 from chatservice.ratelimit import Rate
 from chatservice.resume import ResumeState
 from chatservice.tokens import Identity
-from chatservice.wire import FrameError, dumps, parse_client_frame
+from chatservice.wire import FrameError, dumps
 
 MAX_FRAME_BYTES = 65536
 OPEN = WebSocketProtocol.STATE_OPEN
@@ -71,8 +72,11 @@ class SocketHost(Protocol):
     def relay_typing(self, protocol: ChatServerProtocol) -> None:
         """Tell the room this user is typing."""
 
-    def post(self, protocol: ChatServerProtocol, content: str, client_msg_id: str | None) -> None:
+    def post(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
         """Store and broadcast a message."""
+
+    def change(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
+        """Edit, delete or react to a message of the room."""
 
     def log_failure(self, what: str) -> None:
         """Log the exception being handled."""
@@ -167,10 +171,12 @@ class ChatServerProtocol(WebSocketServerProtocol):
             self.send_json(error.to_json())
             return
         try:
-            if frame.kind == "typing":
+            if frame.kind == TYPING:
                 self.factory.relay_typing(self)
+            elif frame.kind == MESSAGE:
+                self.factory.post(self, frame)
             else:
-                self.factory.post(self, frame.content, frame.client_msg_id)
+                self.factory.change(self, frame)
         except Exception:
             # A bug must cost one refused frame, not the connection: Autobahn
             # drops the socket on any exception that escapes onMessage.

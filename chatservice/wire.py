@@ -15,7 +15,6 @@ from typing import Any
 
 from chatservice.errors import (
     ChatError,
-    ContentTooLong,
     InvalidJSON,
     InvalidRequest,
     PasswordTooLong,
@@ -32,6 +31,9 @@ MAX_CLIENT_MSG_ID = 64
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
 MAX_JSON_DEPTH = 32
+# The largest id any store can hold (a signed 64-bit integer): ids a client
+# sends are checked against it at the edge.
+MAX_ID = 2**63 - 1
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -89,7 +91,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _text(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+def text_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     """Return a string field; wrong types, NUL bytes and lone surrogates are 400s."""
     value = body.get(key)
     if value is None:
@@ -114,8 +116,8 @@ class CredentialsForm:
 def parse_registration(data: bytes) -> CredentialsForm:
     """Validate a register body: the username rules and 8–72 UTF-8 bytes of password."""
     body = parse_object(data)
-    username = _text(body, "username") or ""
-    password = _text(body, "password") or ""
+    username = text_field(body, "username") or ""
+    password = text_field(body, "password") or ""
     if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidRequest("'username' must be 3-32 characters of letters, digits, _ . or -.")
     size = len(password.encode("utf-8"))
@@ -129,7 +131,7 @@ def parse_registration(data: bytes) -> CredentialsForm:
 def parse_login(data: bytes) -> CredentialsForm:
     """Check a login body's shape only: any bad credential must be a plain 401."""
     body = parse_object(data)
-    return CredentialsForm(_text(body, "username") or "", _text(body, "password") or "")
+    return CredentialsForm(text_field(body, "username") or "", text_field(body, "password") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +145,8 @@ class RoomForm:
 def parse_room(data: bytes) -> RoomForm:
     """Validate a create-room body: 1–64 characters of name, ≤512 of description."""
     body = parse_object(data)
-    name = (_text(body, "name") or "").strip()
-    description = _text(body, "description", required=False) or ""
+    name = (text_field(body, "name") or "").strip()
+    description = text_field(body, "description", required=False) or ""
     if not 1 <= len(name) <= MAX_ROOM_NAME:
         raise InvalidRequest(f"'name' must be 1-{MAX_ROOM_NAME} characters.")
     if len(description) > MAX_DESCRIPTION:
@@ -156,7 +158,7 @@ def query_int(
     args: Mapping[bytes, Sequence[bytes]],
     *names: str,
     low: int = 1,
-    high: int = 2**63 - 1,
+    high: int = MAX_ID,
     default: int | None = None,
 ) -> int | None:
     """Return an integer query parameter (the first of ``names`` present).
@@ -206,15 +208,6 @@ def parse_history_query(args: Mapping[bytes, Sequence[bytes]]) -> HistoryQuery:
     return HistoryQuery(room_id, limit, before, after)
 
 
-@dataclass(frozen=True, slots=True)
-class ClientFrame:
-    """A validated frame from a WebSocket client."""
-
-    kind: str  # "message" or "typing"
-    content: str = ""
-    client_msg_id: str | None = None
-
-
 class FrameError(ChatError):
     """A refused WebSocket frame; carries the ``client_msg_id`` to echo, if any."""
 
@@ -228,44 +221,3 @@ class FrameError(ChatError):
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
         return body
-
-
-def parse_client_frame(text: str, max_length: int) -> ClientFrame:
-    """Validate one text frame from a client.
-
-    Raises:
-        FrameError: the frame is refused; send it back as an ``error`` frame.
-    """
-    try:
-        body = parse_object(text)
-    except InvalidJSON:
-        raise FrameError(InvalidJSON("The frame is not valid JSON.")) from None
-    except ChatError as error:
-        raise FrameError(error) from None
-    raw_id = body.get("client_msg_id")
-    # Echoed in the error frame, so it must be encodable: a lone surrogate
-    # (valid as a JSON escape) cannot be written as UTF-8.
-    echo_id = (
-        raw_id
-        if isinstance(raw_id, str)
-        and len(raw_id) <= MAX_CLIENT_MSG_ID
-        and not _SURROGATES.search(raw_id)
-        else None
-    )
-    try:
-        kind = body.get("type", "message")
-        if kind not in ("message", "typing"):
-            raise InvalidRequest('\'type\' must be "message" or "typing".')
-        if kind == "typing":
-            return ClientFrame("typing")
-        client_msg_id = _text(body, "client_msg_id", required=False)
-        if client_msg_id is not None and not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID:
-            raise InvalidRequest(f"'client_msg_id' must be 1-{MAX_CLIENT_MSG_ID} characters.")
-        content = (_text(body, "content") or "").strip()
-        if not content:
-            raise InvalidRequest("'content' must not be empty.")
-        if len(content) > max_length:
-            raise ContentTooLong(f"'content' must be at most {max_length} characters.")
-        return ClientFrame("message", content, client_msg_id)
-    except ChatError as error:
-        raise FrameError(error, echo_id) from None

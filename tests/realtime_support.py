@@ -19,7 +19,7 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from chatservice.hub import IHub, IRoomListener, RoomEvent
-from chatservice.models import Message
+from chatservice.models import Message, TimelineEvent
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
 from chatservice.websocket import ChatServerProtocol
@@ -30,6 +30,7 @@ from tests.wsclient import (
     RecordingClient,
     Rest,
     memory_world,
+    result_now,
     use_txaio_clock,
 )
 
@@ -104,29 +105,29 @@ class TransportRecorder:
 
 
 class HeldReadStore(MemoryStore):
-    """A MemoryStore whose ``after=`` reads (the replay's) can be held and split in two steps.
+    """A MemoryStore whose event reads (the resume's replay) can be held and split in two steps.
 
-    While ``holding``, such a read returns a Deferred and waits. ``read()``
+    While ``holding``, ``get_events`` returns a Deferred and waits. ``read()``
     takes the snapshot, as the database would when the query runs;
     ``deliver()`` fires the Deferred with it, as when the result reaches the
-    reactor. Messages committed between the two are not in the result.
+    reactor. Events committed between the two are not in the result.
     """
 
     def __init__(self, clock: FakeReactor) -> None:
         super().__init__(clock)
         self.clock = clock
         self.holding = False
-        self._waiting: list[tuple[Deferred[Sequence[Message]], tuple[int, int, int]]] = []
-        self._read: list[tuple[Deferred[Sequence[Message]], Sequence[Message]]] = []
+        self._waiting: list[tuple[Deferred[Sequence[TimelineEvent]], tuple[int, int, int]]] = []
+        self._read: list[tuple[Deferred[Sequence[TimelineEvent]], Sequence[TimelineEvent]]] = []
 
-    def get_messages(
-        self, room_id: int, limit: int, before: int | None = None, after: int | None = None
-    ) -> Deferred[Sequence[Message]]:
-        """Hold ``after=`` reads while ``holding``; answer everything else at once."""
-        if not self.holding or after is None:
-            return super().get_messages(room_id, limit, before=before, after=after)
-        waiting: Deferred[Sequence[Message]] = Deferred()
-        self._waiting.append((waiting, (room_id, limit, after)))
+    def get_events(
+        self, room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[TimelineEvent]]:
+        """Hold event reads while ``holding``; answer at once otherwise."""
+        if not self.holding:
+            return super().get_events(room_id, after, limit)
+        waiting: Deferred[Sequence[TimelineEvent]] = Deferred()
+        self._waiting.append((waiting, (room_id, after, limit)))
         return waiting
 
     @property
@@ -134,13 +135,11 @@ class HeldReadStore(MemoryStore):
         """How many held reads have not run yet."""
         return len(self._waiting)
 
-    def read(self) -> Sequence[Message]:
+    def read(self) -> Sequence[TimelineEvent]:
         """Run every held read now; their results wait for ``deliver``."""
-        snapshot: Sequence[Message] = ()
-        for waiting, (room_id, limit, after) in self._waiting:
-            answered: list[Sequence[Message]] = []
-            super().get_messages(room_id, limit, after=after).addCallback(answered.append)
-            snapshot = answered[0]
+        snapshot: Sequence[TimelineEvent] = ()
+        for waiting, (room_id, after, limit) in self._waiting:
+            snapshot = result_now(super().get_events(room_id, after, limit))
             self._read.append((waiting, snapshot))
         self._waiting.clear()
         return snapshot
@@ -152,8 +151,9 @@ class HeldReadStore(MemoryStore):
             waiting.callback(snapshot)
 
     def history(self, room_id: int) -> list[Message]:
-        """The room's whole history, oldest first."""
-        return list(self._messages.get(room_id, []))
+        """The room's whole history, oldest first, in its current state."""
+        messages: Sequence[Message] = result_now(super().get_messages(room_id, 10**9))
+        return list(messages)
 
 
 @implementer(IHub)

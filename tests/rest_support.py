@@ -24,6 +24,13 @@ PASSWORD = "correct horse battery"
 _NO_JSON = object()
 
 
+# API.md's Message, and this service's additions (docs/protocol.md).
+MESSAGE_KEYS = {
+    *("type", "id", "room_id", "sender_id", "username", "content", "ts"),
+    *("reply_to", "reply_preview", "edited_at", "deleted", "reactions"),
+}
+
+
 @dataclass(frozen=True)
 class Reply:
     """A response read to the end: status, headers and body bytes."""

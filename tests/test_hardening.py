@@ -198,6 +198,20 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/rooms/create"): ("/api/rooms/create", {"name": "made by create"}),
     ("GET", "/api/messages"): ("/api/messages?roomId=1", None),
     ("POST", "/api/ws-ticket"): ("/api/ws-ticket", None),
+    # In this order: the first message alice sends is message 1.
+    ("POST", "/api/messages"): ("/api/messages", {"room_id": 1, "content": "hi"}),
+    ("PATCH", "/api/messages/{message_id}"): ("/api/messages/1", {"content": "edited"}),
+    ("PUT", "/api/messages/{message_id}/reactions/{emoji}"): (
+        "/api/messages/1/reactions/ok",
+        None,
+    ),
+    ("DELETE", "/api/messages/{message_id}/reactions/{emoji}"): (
+        "/api/messages/1/reactions/ok",
+        None,
+    ),
+    ("DELETE", "/api/messages/{message_id}"): ("/api/messages/1", None),
+    ("GET", "/api/events"): ("/api/events?roomId=1", None),
+    ("GET", "/api/search"): ("/api/search?q=hi", None),
 }
 
 

@@ -11,6 +11,7 @@ status it documents, so the document cannot promise what never happens.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -111,7 +112,8 @@ def refs(value: Any = DOCUMENT) -> Iterator[str]:
 def served_routes() -> set[tuple[str, str]]:
     """(METHOD, path) of every Klein route, without the HEAD werkzeug adds to each GET."""
     return {
-        (method, rule.rule)
+        # werkzeug writes a path parameter <name>, OpenAPI {name}.
+        (method, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule))
         for rule in ChatAPI.app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")

@@ -9,8 +9,8 @@ from twisted.internet.defer import Deferred, fail
 from chatservice.errors import StoreUnavailable
 from chatservice.fanout import SUBSCRIBE_WAIT
 from chatservice.hub import RoomEvent
-from chatservice.messages import MAX_REPLAY, Replay
 from chatservice.outbox import STALL_SECONDS
+from chatservice.timeline import MAX_REPLAY, Replay
 from chatservice.tokens import Identity
 from tests.realtime_support import (
     TRANSPORT_BUFFER,
@@ -410,7 +410,7 @@ class FailedReplayTests(RealtimeCase):
         def broken(room_id: int, since: int) -> Deferred[Replay]:
             return fail(StoreUnavailable())
 
-        self.world.service.messages.replay = broken  # type: ignore[assignment,method-assign]
+        self.world.service.timeline.replay = broken  # type: ignore[assignment,method-assign]
         alice = self.connect(self.alice, since=7)
         self.world.chat.flush()
         self.assertEqual(alice.of_type("error")[0]["code"], "store_unavailable")

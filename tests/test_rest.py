@@ -177,7 +177,10 @@ class RoutingErrorTests(RestTestCase):
             ("PUT", "/api/login"): {"POST"},
             ("DELETE", "/api/rooms"): {"GET", "POST"},
             ("GET", "/api/rooms/create"): {"POST"},
-            ("POST", "/api/messages"): {"GET"},
+            ("DELETE", "/api/messages"): {"GET", "POST"},
+            ("POST", "/api/messages/1"): {"PATCH", "DELETE"},
+            ("GET", "/api/messages/1/reactions/ok"): {"PUT", "DELETE"},
+            ("POST", "/api/events"): {"GET"},
             ("GET", "/api/ws-ticket"): {"POST"},
             ("POST", "/health"): {"GET"},
         }

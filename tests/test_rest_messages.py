@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from chatservice.tokens import Identity
-from tests.rest_support import Reply, RestTestCase
-
-MESSAGE_KEYS = {"type", "id", "room_id", "sender_id", "username", "content", "ts"}
+from tests.rest_support import MESSAGE_KEYS, Reply, RestTestCase
 
 
 class HistoryTests(RestTestCase):
@@ -44,7 +42,7 @@ class HistoryTests(RestTestCase):
         return [m["id"] for m in reply.json()]
 
     def test_messages_have_the_message_shape(self) -> None:
-        """Each entry is API.md's Message object."""
+        """Each entry is API.md's Message object, with this service's additions."""
         self.reactor.advance(5)
         self.run_coroutine(self.service.messages.post(self.identity, 1, "Hello, world!"))
         (message,) = self.history("roomId=1").json()
@@ -58,6 +56,11 @@ class HistoryTests(RestTestCase):
                 "username": "alice",
                 "content": "Hello, world!",
                 "ts": 5000,
+                "reply_to": None,
+                "reply_preview": None,
+                "edited_at": None,
+                "deleted": False,
+                "reactions": [],
             },
         )
         self.assertEqual(set(message), MESSAGE_KEYS)

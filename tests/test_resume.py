@@ -7,11 +7,13 @@ from typing import Any
 
 from twisted.trial import unittest
 
+from chatservice.changes import event_payload
 from chatservice.errors import StoreUnavailable
 from chatservice.hub import RoomEvent
-from chatservice.messages import Replay, message_payload
-from chatservice.models import Message
+from chatservice.messages import message_payload
+from chatservice.models import CREATED, Message, TimelineEvent
 from chatservice.resume import ResumeState
+from chatservice.timeline import Replay
 
 ROOM = 7
 
@@ -19,6 +21,11 @@ ROOM = 7
 def message(message_id: int, content: str = "hi") -> Message:
     """A stored message of room ROOM."""
     return Message(message_id, ROOM, 1, "alice", content, 1000 + message_id)
+
+
+def created(message_id: int) -> TimelineEvent:
+    """The event that created a message, as the store replays it."""
+    return TimelineEvent(message_id, CREATED, message(message_id))
 
 
 def live(message_id: int, content: str = "hi") -> RoomEvent:
@@ -58,11 +65,26 @@ class ReplayedTests(unittest.TestCase):
         state = ResumeState(ROOM, since=3, max_held_bytes=1 << 20)
         for event in (presence(), live(5), live(6), presence(), live(7)):
             state.hold(event)
-        payloads = state.replayed(Replay([message(4), message(5), message(6)], recovered=True))
+        payloads = state.replayed(Replay([created(4), created(5), created(6)], recovered=True))
         self.assertEqual(
             summary(payloads), [4, 5, 6, ("recovery", True, 6), "presence", "presence", 7]
         )
         self.assertEqual(state.held_bytes, 0)
+
+    def test_held_updates_the_replay_already_sent_are_dropped(self) -> None:
+        """A held ``message_updated`` is a duplicate when its event id was replayed."""
+        state = ResumeState(ROOM, since=3, max_held_bytes=1 << 20)
+        edited = TimelineEvent(5, "edit", message(4, "fixed"))
+        later = TimelineEvent(7, "edit", message(4, "again"))
+        for event in (edited, later):
+            state.hold(RoomEvent(ROOM, event_payload(event)))
+        payloads = state.replayed(Replay([created(4), edited], recovered=True))
+        bodies = decoded(payloads)
+        self.assertEqual(
+            [b["type"] for b in bodies],
+            ["message", "message_updated", "recovery", "message_updated"],
+        )
+        self.assertEqual((bodies[2]["last_id"], bodies[3]["event_id"]), (5, 7))
 
     def test_nothing_missed_recovers_at_since(self) -> None:
         state = ResumeState(ROOM, since=9, max_held_bytes=1 << 20)
@@ -104,7 +126,7 @@ class HeldBoundTests(unittest.TestCase):
         state = ResumeState(ROOM, since=0, max_held_bytes=300)
         for n in range(3, 10):
             state.hold(live(n, "x" * 100))
-        payloads = state.replayed(Replay([message(1), message(2)], recovered=True))
+        payloads = state.replayed(Replay([created(1), created(2)], recovered=True))
         self.assertEqual(summary(payloads), [1, 2, ("recovery", False, 2)])
 
     def test_under_the_bound_nothing_is_dropped(self) -> None:

@@ -16,6 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from chatservice.logs import make_observer
 from chatservice.websocket import ChatServerProtocol
+from tests.rest_support import MESSAGE_KEYS
 from tests.wsclient import RecordingClient, memory_world, result_now
 
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -78,10 +79,7 @@ class MessageTests(RoomTestCase):
         (stored,) = self.world.rest.history(self.bob, 1)
         for client in (alice, alice_again, bob):
             self.assertEqual(client.of_type("message"), [stored])
-        self.assertEqual(
-            set(stored),
-            {"type", "id", "room_id", "sender_id", "username", "content", "ts"},
-        )
+        self.assertEqual(set(stored), MESSAGE_KEYS)
         self.assertEqual(
             (stored["room_id"], stored["sender_id"], stored["username"]),
             (1, self.alice_id, "alice"),

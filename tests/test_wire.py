@@ -7,6 +7,7 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatservice.errors import ChatError, InvalidJSON, InvalidRequest
+from chatservice.frames import parse_client_frame
 from chatservice.wire import (
     MAX_JSON_DEPTH,
     CredentialsForm,
@@ -15,7 +16,6 @@ from chatservice.wire import (
     RoomForm,
     dumps,
     error_body,
-    parse_client_frame,
     parse_history_query,
     parse_json,
     parse_login,

@@ -1,0 +1,208 @@
+"""The JSON Schemas of the OpenAPI document: the objects the REST API sends and takes.
+
+Kept apart from ``openapi.py`` (which builds the operations and their error
+answers) because they are the shapes: limits come from the constants of
+the code that enforces them (``wire``, ``message_forms``, ``models``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chatservice.errors import StoreFull, StoreReadOnly, all_error_classes
+from chatservice.health import STORE_CANNOT_WRITE, STORE_OK, STORE_UNREACHABLE
+from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
+from chatservice.models import REPLY_EXCERPT_LENGTH
+from chatservice.wire import (
+    MAX_CLIENT_MSG_ID,
+    MAX_DESCRIPTION,
+    MAX_ID,
+    MAX_PASSWORD_BYTES,
+    MAX_ROOM_NAME,
+    MIN_PASSWORD_BYTES,
+    USERNAME_PATTERN,
+)
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to one of ``SCHEMAS``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "code"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {
+                "type": "string",
+                "enum": list(dict.fromkeys(cls.code for cls in all_error_classes())),
+            },
+        },
+    },
+    "User": {
+        "type": "object",
+        "required": ["id", "username", "created_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "username": {"type": "string"},
+            "created_at": {"type": "integer"},
+        },
+    },
+    "Room": {
+        "type": "object",
+        "required": ["id", "name", "description", "created_by", "created_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "created_by": {"type": ["integer", "null"]},
+            "created_at": {"type": "integer"},
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": [
+            "type",
+            "id",
+            "room_id",
+            "sender_id",
+            "username",
+            "content",
+            "ts",
+            "reply_to",
+            "reply_preview",
+            "edited_at",
+            "deleted",
+            "reactions",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "message"},
+            "id": _ID,
+            "room_id": _ID,
+            "sender_id": _ID,
+            "username": {"type": "string"},
+            "content": {"type": "string", "description": "Empty once deleted."},
+            "ts": {"type": "integer"},
+            "client_msg_id": {"type": "string"},
+            "reply_to": {"type": ["integer", "null"], "minimum": 1},
+            "reply_preview": {"oneOf": [{"type": "null"}, ref("ReplyPreview")]},
+            "edited_at": {"type": ["integer", "null"]},
+            "deleted": {"type": "boolean"},
+            "reactions": {"type": "array", "items": ref("Reaction")},
+        },
+    },
+    "ReplyPreview": {
+        "type": "object",
+        "required": ["id", "sender_id", "username", "excerpt", "deleted"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _ID,
+            "sender_id": _ID,
+            "username": {"type": "string"},
+            "excerpt": {"type": "string", "maxLength": REPLY_EXCERPT_LENGTH},
+            "deleted": {"type": "boolean"},
+        },
+    },
+    "Reaction": {
+        "type": "object",
+        "required": ["emoji", "count", "user_ids"],
+        "additionalProperties": False,
+        "properties": {
+            "emoji": {"type": "string", "minLength": 1, "maxLength": MAX_EMOJI_CODE_POINTS},
+            "count": {"type": "integer", "minimum": 1},
+            "user_ids": {"type": "array", "items": _ID},
+        },
+    },
+    "MessageUpdated": {
+        "type": "object",
+        "required": ["type", "event_id", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "message_updated"},
+            "event_id": _ID,
+            "message": ref("Message"),
+        },
+    },
+    "Event": {"oneOf": [ref("Message"), ref("MessageUpdated")]},
+    "NewMessage": {
+        "type": "object",
+        "required": ["room_id", "content"],
+        "properties": {
+            "room_id": _ID,
+            "content": {"type": "string", "minLength": 1},
+            "reply_to": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+            "client_msg_id": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": MAX_CLIENT_MSG_ID,
+            },
+        },
+    },
+    "Edit": {
+        "type": "object",
+        "required": ["content"],
+        "properties": {"content": {"type": "string", "minLength": 1}},
+    },
+    "Session": {
+        "type": "object",
+        "required": ["token", "user"],
+        "additionalProperties": False,
+        "properties": {"token": {"type": "string"}, "user": ref("User")},
+    },
+    "Credentials": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "pattern": f"^{USERNAME_PATTERN.pattern}$"},
+            # The password limit is in UTF-8 bytes (bcrypt's), which a
+            # character count cannot state exactly: a character is 1 to 4
+            # bytes, so the bounds are the character counts that can fit.
+            # No NUL.
+            "password": {
+                "type": "string",
+                "minLength": math.ceil(MIN_PASSWORD_BYTES / 4),
+                "maxLength": MAX_PASSWORD_BYTES,
+                "pattern": "^[^\\u0000]*$",
+            },
+        },
+    },
+    "NewRoom": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "required": ["ticket", "expires_in"],
+        "additionalProperties": False,
+        "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "store", "version"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "store": {
+                "type": "string",
+                "enum": [STORE_OK, STORE_UNREACHABLE, STORE_CANNOT_WRITE],
+            },
+            "reason": {
+                "description": "With store=cannot_write: the code writes fail with.",
+                "type": "string",
+                "enum": [cls.code for cls in (StoreFull, StoreReadOnly)],
+            },
+            "version": {"type": "string"},
+        },
+    },
+}

@@ -1,0 +1,35 @@
+"""Full-text search over the messages a user may read.
+
+The words were parsed at the edge (``message_forms.parse_search_query``:
+letters and digits, lower-cased, at most 8); every store matches them the
+same way — whole words, all of them, case-insensitively — with its own
+index (SQLite FTS5, a PostgreSQL ``tsvector``, a scan in memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chatservice.message_forms import SearchQuery
+from chatservice.models import Message
+from chatservice.store import IChatStore
+from chatservice.tokens import Identity
+
+
+class Search:
+    """The search use case, independent of HTTP."""
+
+    def __init__(self, store: IChatStore) -> None:
+        self._store = store
+
+    async def search(self, reader: Identity, query: SearchQuery) -> Sequence[Message]:
+        """Messages matching every word, newest first; ``NotFound`` for an unknown room.
+
+        Every room is public today, so ``reader`` may read them all; rooms
+        a user may not read are left out here once private rooms exist.
+        """
+        room_ids: list[int] | None = None
+        if query.room_id is not None:
+            await self._store.get_room(query.room_id)
+            room_ids = [query.room_id]
+        return await self._store.search_messages(query.text, room_ids, query.before, query.limit)

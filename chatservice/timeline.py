@@ -1,0 +1,50 @@
+"""Read a room's timeline by event: the resume's replay and ``GET /api/events``.
+
+Every change of a room (a new message, an edit, a delete, a reaction) is an
+event with an id from one increasing sequence, so one cursor (``since`` on
+the WebSocket, ``after`` over REST) catches a client up with everything:
+replaying the events after it in id order, each with its message's current
+state, ends in exactly the server's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatservice.message_forms import EventsQuery
+from chatservice.models import TimelineEvent
+from chatservice.store import IChatStore
+
+MAX_REPLAY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a resuming socket missed: the events, or ``recovered=False`` if too many."""
+
+    events: Sequence[TimelineEvent]
+    recovered: bool
+
+
+class Timeline:
+    """Event reads, independent of HTTP and WebSocket."""
+
+    def __init__(self, store: IChatStore) -> None:
+        self._store = store
+
+    async def events(self, query: EventsQuery) -> Sequence[TimelineEvent]:
+        """The oldest ``limit`` events after ``after``, in id order; ``NotFound`` for no room."""
+        await self._store.get_room(query.room_id)
+        return await self._store.get_events(query.room_id, query.after, query.limit)
+
+    async def replay(self, room_id: int, since: int) -> Replay:
+        """The events after ``since``, in id order, if there are at most 500.
+
+        With more, nothing is returned and ``recovered`` is False: the client
+        pages through ``GET /api/events`` instead of getting a flood.
+        """
+        page = await self._store.get_events(room_id, since, MAX_REPLAY + 1)
+        if len(page) > MAX_REPLAY:
+            return Replay((), recovered=False)
+        return Replay(page, recovered=True)
