@@ -168,7 +168,8 @@ def parse_search_query(args: Mapping[bytes, Sequence[bytes]]) -> SearchQuery:
         raise InvalidRequest("'q' must be UTF-8.") from None
     if len(text) > MAX_SEARCH_QUERY:
         raise InvalidRequest(f"'q' must be at most {MAX_SEARCH_QUERY} characters.")
-    words = tuple(dict.fromkeys(_WORD.findall(text.casefold())))
+    # lower(), not casefold(): the databases keep "ß" (casefold makes it "ss").
+    words = tuple(dict.fromkeys(_WORD.findall(text.lower())))
     if not words:
         raise InvalidRequest("'q' must contain at least one word.")
     if len(words) > MAX_SEARCH_WORDS:
