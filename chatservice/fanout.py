@@ -27,6 +27,7 @@ from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.ratelimit import RateLimiter
 from chatservice.timeline import Replay, Timeline
+from chatservice.waiting import within
 from chatservice.websocket import (
     CLOSE_GOING_AWAY,
     MAX_FRAME_BYTES,
@@ -225,7 +226,7 @@ class ChatServerFactory(WebSocketServerFactory):
         # A hub that cannot subscribe (Redis down) must not stall the resume:
         # after a bound, read anyway. Pub/sub is at-most-once; what another
         # process commits meanwhile is in the store for the next resume.
-        waited = _within(subscribed, SUBSCRIBE_WAIT, self.clock)
+        waited = within(subscribed, SUBSCRIBE_WAIT, self.clock)
 
         async def replay() -> Replay:
             await waited
@@ -376,34 +377,14 @@ class ChatServerFactory(WebSocketServerFactory):
         self._draining = True
         deadline = self.clock.seconds() + timeout
         if self._in_flight:
-            await _within(DeferredList(list(self._in_flight)), timeout, self.clock)
+            await within(DeferredList(list(self._in_flight)), timeout, self.clock)
         waiting = list(self._closed.values())
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.close_with(CLOSE_GOING_AWAY, "server shutting down")
         left = deadline - self.clock.seconds()
         if waiting and left > 0:
-            await _within(DeferredList(waiting), left, self.clock)
+            await within(DeferredList(waiting), left, self.clock)
         for room in list(self._sockets.values()):
             for protocol in list(room):
                 protocol.dropConnection(abort=True)
-
-
-def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Deferred[None]:
-    """Fire when ``d`` does or after ``timeout`` seconds, whichever is first."""
-    done: Deferred[None] = Deferred()
-
-    def expire() -> None:
-        if not done.called:
-            done.callback(None)
-
-    timer = clock.callLater(timeout, expire)
-
-    def finished(_: Any) -> None:
-        if timer.active():
-            timer.cancel()
-        if not done.called:
-            done.callback(None)
-
-    d.addBoth(finished)
-    return done

@@ -22,12 +22,14 @@ from chatservice.message_forms import (
 )
 from chatservice.wire import MAX_CLIENT_MSG_ID, FrameError, parse_object, text_field
 
-MESSAGE = "message"
-TYPING = "typing"
-EDIT = "edit"
-DELETE = "delete"
-REACT = "react"
-FRAME_TYPES = (MESSAGE, TYPING, EDIT, DELETE, REACT)
+# The ``type`` of a client frame; a frame without one is a message.
+FRAME_TYPES = MESSAGE, TYPING, EDIT, DELETE, REACT = (
+    "message",
+    "typing",
+    "edit",
+    "delete",
+    "react",
+)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 

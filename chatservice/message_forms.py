@@ -18,6 +18,7 @@ from chatservice.errors import ContentTooLong, InvalidRequest
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_ID,
+    field,
     parse_object,
     query_int,
     text_field,
@@ -76,10 +77,8 @@ def parse_client_msg_id(body: Mapping[str, Any]) -> str | None:
 
 def id_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> int | None:
     """A JSON integer id in 1..2^63-1 (booleans and floats are not ids)."""
-    value = body.get(key)
+    value = field(body, key, required)
     if value is None:
-        if required:
-            raise InvalidRequest(f"'{key}' is required.")
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise InvalidRequest(f"'{key}' must be an integer between 1 and {MAX_ID}.")

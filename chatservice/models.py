@@ -5,6 +5,7 @@ Times are integer milliseconds since the Unix epoch (docs/protocol.md).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,14 +79,8 @@ class ReplyPreview:
     deleted: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The ``reply_preview`` object of a message."""
-        return {
-            "id": self.id,
-            "sender_id": self.sender_id,
-            "username": self.username,
-            "excerpt": self.excerpt,
-            "deleted": self.deleted,
-        }
+        """The ``reply_preview`` object of a message: every field, by name."""
+        return dataclasses.asdict(self)
 
 
 # A reply's excerpt of the original, in code points.

@@ -91,12 +91,18 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def field(body: Mapping[str, Any], key: str, required: bool) -> Any:
+    """A body's ``key`` (None when absent or null); ``InvalidRequest`` if required and absent."""
+    value = body.get(key)
+    if value is None and required:
+        raise InvalidRequest(f"'{key}' is required.")
+    return value
+
+
 def text_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     """Return a string field; wrong types, NUL bytes and lone surrogates are 400s."""
-    value = body.get(key)
+    value = field(body, key, required)
     if value is None:
-        if required:
-            raise InvalidRequest(f"'{key}' is required.")
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"'{key}' must be a string.")

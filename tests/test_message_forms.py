@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from chatservice import message_forms as forms
 from chatservice.errors import ChatError, ContentTooLong, InvalidRequest
 from chatservice.frames import DELETE, EDIT, MESSAGE, REACT, parse_client_frame
-from chatservice.message_forms import (
-    MAX_SEARCH_WORDS,
-    parse_edit,
-    parse_emoji,
-    parse_events_query,
-    parse_message_id,
-    parse_post,
-    parse_search_query,
-)
 from chatservice.wire import MAX_ID, FrameError, dumps
 
 
@@ -35,7 +27,7 @@ class EmojiTests(SynchronousTestCase):
             "+1",
             "\U0001f44d\U0001f3fd",
         ):
-            self.assertEqual(parse_emoji(good), good)
+            self.assertEqual(forms.parse_emoji(good), good)
 
     def test_white_space_control_and_length_are_refused(self) -> None:
         for bad in (
@@ -52,7 +44,7 @@ class EmojiTests(SynchronousTestCase):
             "\U0001f44d" * 17,
         ):
             with self.assertRaises(InvalidRequest, msg=repr(bad)):
-                parse_emoji(bad)
+                forms.parse_emoji(bad)
 
 
 class PostFormTests(SynchronousTestCase):
@@ -60,7 +52,7 @@ class PostFormTests(SynchronousTestCase):
 
     def test_a_full_body(self) -> None:
         body = {"room_id": 3, "content": "  hi  ", "reply_to": 7, "client_msg_id": "c-1"}
-        form = parse_post(dumps(body), 10)
+        form = forms.parse_post(dumps(body), 10)
         self.assertEqual(
             (form.room_id, form.content, form.reply_to, form.client_msg_id), (3, "hi", 7, "c-1")
         )
@@ -68,43 +60,43 @@ class PostFormTests(SynchronousTestCase):
     def test_ids_must_be_integers_in_range(self) -> None:
         for room_id in (0, -1, MAX_ID + 1, True, 1.5, "3", None):
             with self.assertRaises(InvalidRequest, msg=repr(room_id)):
-                parse_post(dumps({"room_id": room_id, "content": "x"}), 10)
+                forms.parse_post(dumps({"room_id": room_id, "content": "x"}), 10)
         for reply_to in (0, MAX_ID + 1, False, "7"):
             with self.assertRaises(InvalidRequest, msg=repr(reply_to)):
-                parse_post(dumps({"room_id": 1, "content": "x", "reply_to": reply_to}), 10)
+                forms.parse_post(dumps({"room_id": 1, "content": "x", "reply_to": reply_to}), 10)
         self.assertEqual(
-            parse_post(dumps({"room_id": MAX_ID, "content": "x"}), 10).room_id, MAX_ID
+            forms.parse_post(dumps({"room_id": MAX_ID, "content": "x"}), 10).room_id, MAX_ID
         )
 
     def test_content_rules(self) -> None:
         with self.assertRaises(InvalidRequest):
-            parse_edit(dumps({"content": "   "}), 10)
+            forms.parse_edit(dumps({"content": "   "}), 10)
         with self.assertRaises(ContentTooLong):
-            parse_edit(dumps({"content": "x" * 11}), 10)
-        self.assertEqual(parse_edit(dumps({"content": " new "}), 10), "new")
+            forms.parse_edit(dumps({"content": "x" * 11}), 10)
+        self.assertEqual(forms.parse_edit(dumps({"content": " new "}), 10), "new")
 
     def test_message_id_in_a_path(self) -> None:
-        self.assertEqual(parse_message_id("42"), 42)
-        self.assertEqual(parse_message_id("0042"), 42)
-        self.assertEqual(parse_message_id(str(MAX_ID)), MAX_ID)
+        self.assertEqual(forms.parse_message_id("42"), 42)
+        self.assertEqual(forms.parse_message_id("0042"), 42)
+        self.assertEqual(forms.parse_message_id(str(MAX_ID)), MAX_ID)
         for bad in ("0", "-1", "x", "", "1.0", "\u0661", str(MAX_ID + 1), "9" * 5000):
             with self.assertRaises(InvalidRequest, msg=bad[:20]):
-                parse_message_id(bad)
+                forms.parse_message_id(bad)
 
 
 class QueryTests(SynchronousTestCase):
     """``GET /api/events`` and ``GET /api/search`` parameters."""
 
     def test_events_defaults_and_bounds(self) -> None:
-        query = parse_events_query(args(roomId="2"))
+        query = forms.parse_events_query(args(roomId="2"))
         self.assertEqual((query.room_id, query.after, query.limit), (2, 0, 100))
         with self.assertRaises(InvalidRequest):
-            parse_events_query(args())
+            forms.parse_events_query(args())
         with self.assertRaises(InvalidRequest):
-            parse_events_query(args(roomId="2", limit="501"))
+            forms.parse_events_query(args(roomId="2", limit="501"))
 
     def test_search_words_are_lower_cased_and_unique(self) -> None:
-        query = parse_search_query(args(q="Hello, hello WORLD!"))
+        query = forms.parse_search_query(args(q="Hello, hello WORLD!"))
         self.assertEqual(query.words, ("hello", "world"))
         self.assertEqual(query.text, "hello world")
         self.assertEqual((query.room_id, query.before, query.limit), (None, None, 20))
@@ -112,10 +104,10 @@ class QueryTests(SynchronousTestCase):
     def test_search_refusals(self) -> None:
         for bad in ("", "  ", "!!", "x" * 201, " ".join(f"w{n}" for n in range(9))):
             with self.assertRaises(InvalidRequest, msg=bad[:20]):
-                parse_search_query(args(q=bad))
-        self.assertEqual(MAX_SEARCH_WORDS, 8)
+                forms.parse_search_query(args(q=bad))
+        self.assertEqual(forms.MAX_SEARCH_WORDS, 8)
         with self.assertRaises(InvalidRequest):
-            parse_search_query({b"q": [b"\xff"]})
+            forms.parse_search_query({b"q": [b"\xff"]})
 
 
 class ClientFrameTests(SynchronousTestCase):
