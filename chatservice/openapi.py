@@ -39,6 +39,7 @@ from chatservice.errors import (
 from chatservice.message_forms import (
     DEFAULT_EVENTS_LIMIT,
     DEFAULT_SEARCH_LIMIT,
+    MAX_EMOJI_CODE_POINTS,
     MAX_EVENTS_LIMIT,
     MAX_SEARCH_LIMIT,
     MAX_SEARCH_QUERY,
@@ -285,7 +286,12 @@ _EMOJI = {
     "in": "path",
     "required": True,
     "description": "The reaction (percent-encoded UTF-8): 1-32 characters, no white space.",
-    "schema": {"type": "string", "minLength": 1, "pattern": "^[^\\s\\u0000-\\u001f]+$"},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_EMOJI_CODE_POINTS,
+        "pattern": "^[^\\s\\u0000-\\u001f]+$",
+    },
 }
 _ONE = {"200": _json(ref("Message"), "The message in its current state.")}
 _operation(
