@@ -40,12 +40,11 @@ DEFAULT_BATCH_SIZE = 5000
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """One table to copy: its columns, the order to read them in, whether it has an id."""
+    """One table to copy: its columns and the order to read them in."""
 
     name: str
     columns: tuple[str, ...]
     order_by: str = "id"
-    has_id: bool = True
 
 
 # The tables in foreign-key order, each with every column of the newest
@@ -72,12 +71,17 @@ TABLES: tuple[Table, ...] = (
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
     Table(
-        "reactions",
-        ("message_id", "user_id", "emoji", "event_id", "ts"),
-        order_by="message_id, event_id",
-        has_id=False,
+        "reactions", ("message_id", "user_id", "emoji", "event_id", "ts"), "message_id, event_id"
     ),
 )
+
+# Each id sequence of the target and the tables whose ids it handed out:
+# events have none of their own, the messages sequence numbers their changes.
+SEQUENCES: dict[str, tuple[str, ...]] = {
+    "users": ("users",),
+    "rooms": ("rooms",),
+    "messages": ("messages", "events"),
+}
 
 
 class CopyError(Exception):
@@ -109,8 +113,9 @@ def copy_store(
     Rows are streamed in batches of ``batch_size`` with ``COPY``, so a table
     of millions of messages never sits in memory. Afterwards each id
     sequence continues after the largest id ever handed out by the source
-    (for events, whose sequence also numbers messages, that includes every
-    message id).
+    (for messages, whose sequence also numbers the changes in events, that
+    includes every event id). PostgreSQL computes each copied message's
+    search vector as the row arrives, so the search index is complete.
 
     Args:
         source_url: ``sqlite:///relative`` or ``sqlite:////absolute``; opened
@@ -237,11 +242,12 @@ def _fill_target(
         assert row is not None
         if int(row[0]) != counts[name]:
             raise CopyError(f"{name}: copied {counts[name]} rows but the target holds {row[0]}")
-        if not table.has_id:
-            continue
-        row = txn.query_one(f"SELECT MAX(id) FROM {name}")
-        assert row is not None
-        last_id = max(int(row[0] or 0), sequences.get(name, 0))
+    for name, numbered in SEQUENCES.items():
+        last_id = sequences.get(name, 0)
+        for table_name in numbered:
+            row = txn.query_one(f"SELECT MAX(id) FROM {table_name}")
+            assert row is not None
+            last_id = max(last_id, int(row[0] or 0))
         # is_called=false with 1 on an empty table: the next id is 1.
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",

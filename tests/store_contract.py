@@ -640,6 +640,28 @@ class StoreContractMixin(MixinBase):
         )
         self.assertEqual(list(await store.search_messages("old", None, None, 10)), [])
 
+    async def test_search_finds_an_edit_of_one_message_of_a_batch(self) -> None:
+        """Messages stored in one batch are all found; an edit of one moves only its words.
+
+        On SQLite a batch is indexed in one statement after its rows, and an
+        edit removes the old words of the row it changes: the index must
+        hold exactly what the batch stored for that to leave it whole.
+        """
+        store, _, user, stored = await self.searchable(
+            "alpha one", "alpha two", "alpha three", "alpha four"
+        )
+        self.assert_ids(await store.search_messages("alpha", None, None, 10), stored[::-1])
+        await store.edit_message(stored[1].id, user.id, "beta two", 2_000)
+        await store.delete_message(stored[2].id, user.id, 2_000)
+        self.assert_ids(
+            await store.search_messages("alpha", None, None, 10), [stored[3], stored[0]]
+        )
+        self.assert_ids(await store.search_messages("beta two", None, None, 10), [stored[1]])
+        self.assertEqual(list(await store.search_messages("alpha two", None, None, 10)), [])
+        self.assertEqual(list(await store.search_messages("three", None, None, 10)), [])
+        for n, word in enumerate(("one", "four")):
+            self.assert_ids(await store.search_messages(word, None, None, 10), [stored[3 * n]])
+
     async def test_search_never_finds_tombstones(self) -> None:
         """A deleted message is not found by the words it had."""
         store, _, user, stored = await self.searchable("secret plan", "public plan")
@@ -788,14 +810,19 @@ class SQLStoreMixin(MixinBase):
         await store.run_interaction("migrate", migrate, before_search, 0)
         user = await store.create_user("alice", b"h", 1)
         room = await store.ensure_room("General", "", 1)
-        [posted] = await store.add_messages(
-            [NewMessage(room.id, user.id, "alice", "written before search existed", 1)]
+        # As the code of version 2 stored it: a plain insert, no index yet.
+        message_id = await store.run_interaction(
+            "insert",
+            lambda txn: txn.insert(
+                "INSERT INTO messages (room_id, sender_id, username, content, ts)"
+                " VALUES (:room_id, :sender_id, 'alice', 'written before search existed', 1)",
+                {"room_id": room.id, "sender_id": user.id},
+            ),
         )
         await store.close()
         store = await self.started()
-        self.assertEqual(
-            list(await store.search_messages("before search", None, None, 10)), [posted.message]
-        )
+        found = await store.search_messages("before search", None, None, 10)
+        self.assertEqual([m.id for m in found], [message_id])
 
     async def test_search_walks_the_index_newest_first(self) -> None:
         """On SQLite, FTS5 hands out matches newest first: nothing is collected and sorted."""

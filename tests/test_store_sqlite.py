@@ -85,21 +85,22 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             self.assertNotIn("TEMP B-TREE", plan)
 
     async def test_event_pages_use_the_room_index(self) -> None:
-        """get_events walks the (room_id, id) index of events and sorts nothing."""
+        """get_events walks the (room_id, id) indexes of messages and events, sorting nothing."""
         from chatservice.store import timeline_queries
 
         store = await self.started()
 
-        def plan(txn: Txn) -> str:
-            rows = txn.query(
-                "EXPLAIN QUERY PLAN " + timeline_queries._ROOM_EVENTS,
-                {"room_id": 1, "after": 1, "limit": 1},
-            )
+        def plan(txn: Txn, sql: str) -> str:
+            rows = txn.query("EXPLAIN QUERY PLAN " + sql, {"room_id": 1, "after": 1, "limit": 1})
             return " ".join(str(row[-1]) for row in rows)
 
-        found = await store.run_read("plan", plan)
-        self.assertIn("INDEX events_room_id_id", found)
-        self.assertNotIn("TEMP B-TREE", found)
+        for sql, index in (
+            (timeline_queries._ROOM_MESSAGES, "messages_room_id_id"),
+            (timeline_queries._ROOM_CHANGES, "events_room_id_id"),
+        ):
+            found = await store.run_read("plan", plan, sql)
+            self.assertIn(f"INDEX {index}", found)
+            self.assertNotIn("TEMP B-TREE", found)
 
     async def test_pages_cost_the_same_queries_for_any_number_of_messages(self) -> None:
         """History is 3 queries and events 4, however many replies and reactions a page has."""
@@ -120,7 +121,7 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             await store.set_reaction(message.id, user.id, "👍", True, 1)
             await store.edit_message(message.id, user.id, "edited", 2)
 
-        def traced(txn: Txn) -> tuple[list[str], list[str], int, int]:
+        def traced(txn: Txn) -> tuple[list[str], list[str], list[str], int, int, int]:
             connection = txn._cursor.connection
             history: list[str] = []
             connection.set_trace_callback(history.append)
@@ -128,13 +129,55 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             events: list[str] = []
             connection.set_trace_callback(events.append)
             timeline = timeline_queries.get_events(txn, room.id, 0, 200)
+            later: list[str] = []
+            connection.set_trace_callback(later.append)
+            changes = timeline_queries.get_events(txn, room.id, 40, 200)
             connection.set_trace_callback(None)
-            return history, events, len(page), len(timeline)
+            return history, events, later, len(page), len(timeline), len(changes)
 
-        history, events, messages, changes = await store.run_read("traced", traced)
-        self.assertEqual((messages, changes), (40, 40 + 20))
+        history, events, later, *counts = await store.run_read("traced", traced)
+        self.assertEqual(counts, [40, 40 + 20, 20])
         self.assertEqual(len(history), 3, history)
+        # New messages, changes, reactions, previews.
         self.assertEqual(len(events), 4, events)
+        # Changes of messages before the page: their rows are read by id
+        # instead (and none of them is a reply, so no previews).
+        self.assertEqual(len(later), 4, later)
+
+    async def test_batches_and_changes_keep_the_search_index_whole(self) -> None:
+        """FTS5's integrity check, against the messages table, passes after batches and changes.
+
+        add_messages indexes a batch in one statement instead of a trigger
+        per row; an edit or a delete of a row the index missed would corrupt
+        it, which the check (rank 1: compare with the content table) finds.
+        """
+        from chatservice.models import NewMessage
+
+        store = await self.started()
+        user = await store.create_user("alice", b"h", 1)
+        room = await store.ensure_room("General", "", 1)
+        for batch in range(3):
+            posted = await store.add_messages(
+                [
+                    NewMessage(room.id, user.id, "alice", f"batch {batch} word {n}", n, cid)
+                    for n, cid in enumerate((f"{batch}a", None, f"{batch}b", f"{batch}a", None))
+                ]
+            )
+            self.assertEqual([p.created for p in posted], [True, True, True, False, True])
+            await store.edit_message(posted[1].message.id, user.id, f"edited {batch}", 2)
+            await store.delete_message(posted[2].message.id, user.id, 3)
+
+        def check(txn: Txn) -> int:
+            txn.execute(
+                "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
+            )
+            row = txn.query_one(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'word'"
+            )
+            assert row is not None
+            return int(row[0])
+
+        self.assertEqual(await store.run_interaction("check", check), 3 * 2)
 
     async def test_unopenable_file_is_store_unavailable(self) -> None:
         """start() on a path that cannot be opened fails with StoreUnavailable naming it."""

@@ -473,7 +473,7 @@ class SQLTimelineMixin(MixinBase):
 
         Returns (id, room_id) of the messages kept. With ``delete_newest``
         the newest message is removed again, so its id was handed out but is
-        not in the table: the events sequence must still continue after it.
+        not in the table: the sequence must still continue after it.
         """
         store = self.build_store()
         store.database.open()
@@ -483,8 +483,13 @@ class SQLTimelineMixin(MixinBase):
         await store.close()
         return kept
 
-    async def test_version_1_database_gets_one_event_per_message(self) -> None:
-        """Start migrates: each old message is its ``message`` event, same id; ids continue."""
+    async def test_version_1_messages_are_their_creation_events(self) -> None:
+        """After the migration each old message is its ``message`` event; ids continue.
+
+        Nothing is copied: a message row is its creation event. New
+        messages and changes continue the one sequence after every id it
+        handed out, the deleted newest message's included.
+        """
         kept = await self.version_1_database(delete_newest=True)
         store = self.build_store()
         await store.start()
@@ -494,16 +499,24 @@ class SQLTimelineMixin(MixinBase):
             self.assertEqual([(e.id, e.kind) for e in events], [(i, CREATED) for i in in_room])
             history = await store.get_messages(room_id, 100)
             self.assertEqual([m.id for m in history], in_room)
+            self.assertEqual([e.message for e in events], list(history))
             self.assertTrue(
                 all(
                     (m.edited_at, m.deleted, m.reactions, m.reply_to) == (None, False, (), None)
                     for m in history
                 )
             )
-        posted = await store.add_messages([NewMessage(1, 1, "alice", "new", TS)])
-        self.assertGreater(posted[0].message.id, 6)
-        change = await store.edit_message(kept[0][0], 1, "edited", TS)
-        self.assertGreater(change.event.id, posted[0].message.id)
+        first = await store.edit_message(kept[0][0], 1, "edited", TS)
+        self.assertEqual(first.event.id, 7)  # after 6, handed out and deleted
+        [posted] = await store.add_messages([NewMessage(1, 1, "alice", "new", TS)])
+        self.assertGreater(posted.message.id, first.event.id)
+        change = await store.set_reaction(kept[0][0], 1, "👍", True, TS)
+        self.assertGreater(change.event.id, posted.message.id)
+        events = await store.get_events(1, 0, 100)
+        self.assertEqual(
+            [(e.id, e.kind) for e in events][-3:],
+            [(first.event.id, EDITED), (posted.message.id, CREATED), (change.event.id, REACTED)],
+        )
 
     async def test_empty_version_1_database_starts_at_1(self) -> None:
         """A database migrated without messages hands out id 1 first."""

@@ -67,10 +67,13 @@ class Dialect:
             not a driver exception at all.
         is_broken: whether a connection is unusable after an error and must
             be replaced.
-        next_id: an SQL expression for the id the next row of table
-            ``{table}`` would get from its sequence, consumed by using it. Lets
-            a row take its id from another table's sequence in the same
-            statement that inserts it (a message takes the next event id).
+        take_id: statements that take the next id of the messages sequence
+            without inserting a message; the last one returns it. A change
+            (edit, delete, reaction) is an event numbered in that one
+            sequence, so that a new message stays a plain insert.
+        index_messages: a statement that adds the messages of ``{ids}`` (an
+            ``in_lists`` list of ``:id`` parameters) to the search index, or
+            None when the database indexes a new row by itself.
     """
 
     name: str
@@ -82,15 +85,12 @@ class Dialect:
     lock_writers: str | None
     classify: Callable[[BaseException], ErrorKind | None] = field(repr=False)
     is_broken: Callable[[Any], bool] = field(repr=False)
-    next_id: str = field(repr=False)
+    take_id: tuple[str, ...] = field(repr=False)
+    index_messages: str | None = field(repr=False)
 
     def sql(self, text: str) -> str:
         """Return ``text`` with its ``:name`` placeholders in the driver's style."""
         return _convert(self.paramstyle, text)
-
-    def next_id_of(self, table: str) -> str:
-        """The ``next_id`` expression for ``table``."""
-        return self.next_id.format(table=table)
 
     def schema_sql(self, text: str) -> str:
         """Substitute ``{placeholder}`` names in a migration file.
@@ -180,6 +180,17 @@ def _sqlite_is_broken(conn: Any) -> bool:
     return False
 
 
+# AUTOINCREMENT gives a new row max(sqlite_sequence's seq, largest id) + 1,
+# so raising seq takes an id that no message will get; migration 0002 makes
+# sure the row exists. Only safe because writers are serialised (BEGIN
+# IMMEDIATE): nobody else can take the same value meanwhile.
+_SQLITE_BUMP = "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages'"
+_SQLITE_TAKE_ID = (
+    (_SQLITE_BUMP + " RETURNING seq",)
+    if sqlite3.sqlite_version_info >= (3, 35, 0)
+    else (_SQLITE_BUMP, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
+)
+
 SQLITE = Dialect(
     name="sqlite",
     paramstyle="named",
@@ -197,10 +208,13 @@ SQLITE = Dialect(
     lock_writers=None,
     classify=_classify_sqlite,
     is_broken=_sqlite_is_broken,
-    # AUTOINCREMENT keeps the largest id ever used in sqlite_sequence, and an
-    # explicit id raises it there. Only safe because writers are serialised
-    # (BEGIN IMMEDIATE): nobody else can read the same value meanwhile.
-    next_id=("(SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = '{table}')"),
+    take_id=_SQLITE_TAKE_ID,
+    # FTS5 (schema/0003_search.sqlite.sql) has no insert trigger: add_messages
+    # indexes a whole batch with this one statement instead of a trigger per row.
+    index_messages=(
+        "INSERT INTO messages_fts (rowid, content)"
+        " SELECT id, content FROM messages WHERE id IN ({ids})"
+    ),
 )
 
 
@@ -261,6 +275,8 @@ POSTGRESQL = Dialect(
     lock_writers=f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})",
     classify=_classify_psycopg,
     is_broken=_psycopg_is_broken,
-    # The identity column's own sequence, so explicit ids and defaults agree.
-    next_id="nextval(pg_get_serial_sequence('{table}', 'id'))",
+    # The identity column's own sequence: the next message continues after it.
+    take_id=("SELECT nextval(pg_get_serial_sequence('messages', 'id'))",),
+    # search_vector is a generated column: computed with the row itself.
+    index_messages=None,
 )

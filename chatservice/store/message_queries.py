@@ -16,7 +16,6 @@ from typing import Any
 
 from chatservice.errors import NotFound
 from chatservice.models import (
-    CREATED,
     REPLY_EXCERPT_LENGTH,
     Message,
     NewMessage,
@@ -52,7 +51,7 @@ def message_row(row: tuple[Any, ...]) -> Message:
 
 # -- reading the current state ---------------------------------------------------
 
-_BY_IDS = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({{ids}})"
+BY_IDS = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({{ids}})"
 # SUBSTR counts characters (code points) on both databases, so the excerpt
 # is cut in the database and a long original never crosses the wire whole.
 _PREVIEWS = (
@@ -71,7 +70,7 @@ def messages_by_ids(txn: Txn, ids: Sequence[int]) -> list[Message]:
     rows: dict[int, Message] = {}
     for chunk in chunks(wanted):
         placeholders, params = in_list("id", chunk)
-        for row in txn.query(_BY_IDS.format(ids=placeholders), params):
+        for row in txn.query(BY_IDS.format(ids=placeholders), params):
             rows[int(row[0])] = message_row(row)
     found = current_messages(txn, rows.values())
     by_id = {message.id: message for message in found}
@@ -140,34 +139,30 @@ _FIND_BY_CLIENT_ID = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages"
     " WHERE room_id = :room_id AND sender_id = :sender_id AND client_msg_id = :client_msg_id"
 )
-# The message takes the next id of the events sequence in the statement that
-# inserts it; its "message" event is then inserted with that id. Writers
-# are serialised, so nobody takes the same id in between.
+# The message takes the next id of its own sequence, which every timeline
+# event shares: a new message is this one statement and its row is its
+# creation event (changes take their ids from the same sequence).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages"
-    " (id, room_id, sender_id, username, content, ts, client_msg_id, reply_to)"
-    " VALUES ({next_id}, :room_id, :sender_id, :username, :content, :ts, :client_msg_id,"
-    " :reply_to)"
+    "INSERT INTO messages (room_id, sender_id, username, content, ts, client_msg_id, reply_to)"
+    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id, :reply_to)"
 )
 # Both SQLite (3.35+) and PostgreSQL: no row comes back when the unique
 # (room_id, sender_id, client_msg_id) key was already used, and then no id
-# is taken and no event written.
+# is taken.
 _INSERT_MESSAGE_ONCE = (
     _INSERT_MESSAGE + " ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING RETURNING id"
-)
-_INSERT_CREATED_EVENT = (
-    "INSERT INTO events (id, room_id, message_id, kind, user_id, ts)"
-    f" VALUES (:id, :room_id, :id, '{CREATED}', :sender_id, :ts)"
 )
 
 
 def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     """Store ``batch`` in order; a repeated ``client_msg_id`` gives back the original.
 
-    Each new message costs two statements, the message and its event; a
-    resend one or two, and no event. Fails with ``NotFound`` (rolling back
-    the whole batch) when a room or a sender does not exist, or a reply
-    names a message that is not in its room.
+    Each new message costs one statement (a resend one or two), as before
+    the timeline: its creation event is its row. The new rows are indexed
+    for search at the end in one statement for the whole batch, where the
+    dialect needs it (``Dialect.index_messages``). Fails with ``NotFound``
+    (rolling back the whole batch) when a room or a sender does not exist,
+    or a reply names a message that is not in its room.
     """
     # Taken first, so that ids become visible in the order they were assigned
     # and a client_msg_id lookup cannot race another writer's insert.
@@ -175,12 +170,11 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     for room_id in sorted({new.room_id for new in batch}):
         if txn.query_one("SELECT id FROM rooms WHERE id = :id", {"id": room_id}) is None:
             raise NotFound("No such room.")
-    replied = [new.reply_to for new in batch if new.reply_to is not None]
-    targets = reply_targets(txn, replied) if replied else {}
-    next_id = txn.dialect.next_id_of("events")
-    insert = _INSERT_MESSAGE.format(next_id=next_id)
-    insert_once = _INSERT_MESSAGE_ONCE.format(next_id=next_id)
+    replied = {new.reply_to for new in batch if new.reply_to is not None}
+    targets = reply_targets(txn, list(replied)) if replied else {}
+    look_up_first = not txn.dialect.supports_returning
     posted: list[Posted] = []
+    created: list[int] = []
     for new in batch:
         preview = None
         if new.reply_to is not None:
@@ -198,19 +192,19 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "reply_to": new.reply_to,
         }
         try:
-            if new.client_msg_id is not None and not txn.dialect.supports_returning:
+            if new.client_msg_id is None:
+                message_id = txn.insert(_INSERT_MESSAGE, params)
+            elif look_up_first:
                 # Old SQLite (< 3.35): look up first, then insert.
                 row = txn.query_one(_FIND_BY_CLIENT_ID, params)
                 if row is not None:
                     posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
                     continue
-                message_id = txn.insert(insert, params)
-            elif new.client_msg_id is None:
-                message_id = txn.insert(insert, params)
+                message_id = txn.insert(_INSERT_MESSAGE, params)
             else:
                 # One statement in the common case: the insert itself finds
                 # out whether (room, sender, client_msg_id) was used before.
-                inserted = txn.query_one(insert_once, params)
+                inserted = txn.query_one(_INSERT_MESSAGE_ONCE, params)
                 if inserted is None:
                     # A resend; sees rows inserted earlier in this batch, too.
                     row = txn.query_one(_FIND_BY_CLIENT_ID, params)
@@ -218,7 +212,6 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
                     posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
                     continue
                 message_id = int(inserted[0])
-            txn.execute(_INSERT_CREATED_EVENT, {**params, "id": message_id})
         except NotFound:
             raise NotFound("No such user.") from None
         message = Message(
@@ -233,9 +226,30 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             preview,
         )
         posted.append(Posted(message, created=True))
-        # A later message of this batch may answer this one.
-        targets[message_id] = (new.room_id, preview_of(message))
+        created.append(message_id)
+        if message_id in replied:
+            # A later message of this batch answers this one (its id guessed).
+            targets[message_id] = (new.room_id, preview_of(message))
+    if created:
+        index_messages(txn, created)
     return posted
+
+
+def index_messages(txn: Txn, ids: Sequence[int]) -> None:
+    """Add new messages to the search index, in one statement per 512 ids.
+
+    For a dialect whose index is not kept by the database itself (SQLite's
+    FTS5 table has no insert trigger: one statement per batch costs less
+    than a trigger per row). It must run in the transaction that inserts
+    them, so that an edit or a delete, whose trigger removes the old words,
+    only ever meets indexed rows.
+    """
+    statement = txn.dialect.index_messages
+    if statement is None:
+        return
+    for chunk in chunks(ids):
+        placeholders, params = in_list("id", chunk)
+        txn.execute(statement.format(ids=placeholders), params)
 
 
 # -- history pages ----------------------------------------------------------------

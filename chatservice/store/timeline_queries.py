@@ -1,18 +1,25 @@
 """The SQL of changes to existing messages, and of reading the events of a room.
 
-An edit, a delete or a reaction is one row of ``events`` plus the change it
-describes, in one transaction under the writers' lock: the lock serialises
-changes of one message (the later event id is the state that stays) and
-makes ids visible in increasing order, as ``add_messages`` does. A change
-that changes nothing writes nothing and answers with the message's latest
-event. Each function runs in a pool thread inside one ``Database``
+The timeline's one sequence is the messages table's own: a message row is
+its creation event (kind ``message``, the message's id), so posting stays
+one insert. An edit, a delete or a reaction is one row of ``events``, with
+an id taken from that same sequence (``Dialect.take_id``), plus the change
+it describes, in one transaction under the writers' lock: the lock
+serialises changes of one message (the later event id is the state that
+stays) and makes ids visible in increasing order, as ``add_messages`` does.
+A change that changes nothing writes nothing and answers with the message's
+latest event. Each function runs in a pool thread inside one ``Database``
 transaction; ``SQLStore`` has already refused ids past 64 bits.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+
 from chatservice.errors import Forbidden, NotFound, TooManyReactions
 from chatservice.models import (
+    CREATED,
     DELETED,
     EDITED,
     MAX_REACTIONS_PER_MESSAGE,
@@ -25,15 +32,21 @@ from chatservice.models import (
 )
 from chatservice.store import message_queries, reaction_queries
 from chatservice.store.database import Txn
+from chatservice.store.in_lists import chunks, in_list
 
 _INSERT_EVENT = (
-    "INSERT INTO events (room_id, message_id, kind, user_id, ts)"
-    " VALUES (:room_id, :message_id, :kind, :user_id, :ts)"
+    "INSERT INTO events (id, room_id, message_id, kind, user_id, ts)"
+    " VALUES (:id, :room_id, :message_id, :kind, :user_id, :ts)"
 )
-_LATEST_EVENT = (
+_LATEST_CHANGE = (
     "SELECT id, kind FROM events WHERE message_id = :message_id ORDER BY id DESC LIMIT 1"
 )
-_ROOM_EVENTS = (
+# The two halves of a page of events, each a walk of its (room_id, id) index.
+_ROOM_MESSAGES = (
+    f"SELECT {message_queries.MESSAGE_COLUMNS} FROM messages"
+    " WHERE room_id = :room_id AND id > :after ORDER BY id LIMIT :limit"
+)
+_ROOM_CHANGES = (
     "SELECT id, kind, message_id FROM events WHERE room_id = :room_id AND id > :after"
     " ORDER BY id LIMIT :limit"
 )
@@ -51,13 +64,34 @@ def get_message(txn: Txn, message_id: int) -> Message:
 def get_events(txn: Txn, room_id: int, after: int, limit: int) -> list[TimelineEvent]:
     """Return a page of a room's events with their messages as they are now.
 
-    Walks the (room_id, id) index of ``events`` like history walks that of
-    ``messages``, then reads the page's messages in three queries.
+    The first ``limit`` new messages (their creation events) and the first
+    ``limit`` changes after ``after``, each read by walking its table's
+    (room_id, id) index as history does, merged by id and cut at ``limit``.
+    Then the page's messages in their current state: the rows already read,
+    those named only by a change (one more query, when there are any), and
+    their reactions and reply previews (two).
     """
-    rows = txn.query(_ROOM_EVENTS, {"room_id": room_id, "after": after, "limit": limit})
-    messages = message_queries.messages_by_ids(txn, [int(row[2]) for row in rows])
-    by_id = {message.id: message for message in messages}
-    return [TimelineEvent(int(row[0]), row[1], by_id[int(row[2])]) for row in rows]
+    params = {"room_id": room_id, "after": after, "limit": limit}
+    rows = {int(row[0]): row for row in txn.query(_ROOM_MESSAGES, params)}
+    changes = txn.query(_ROOM_CHANGES, params)
+    page = heapq.merge(
+        ((message_id, CREATED, message_id) for message_id in rows),
+        ((int(row[0]), str(row[1]), int(row[2])) for row in changes),
+    )
+    events = list(itertools.islice(page, limit))
+    # Rows read for messages whose creation fell off the page are still the
+    # current state of those messages: keep them, read only what is missing.
+    missing = sorted({message_id for _, _, message_id in events if message_id not in rows})
+    for chunk in chunks(missing):
+        placeholders, chunk_params = in_list("id", chunk)
+        for row in txn.query(message_queries.BY_IDS.format(ids=placeholders), chunk_params):
+            rows[int(row[0])] = row
+    wanted = {message_id for _, _, message_id in events}
+    bare = [message_queries.message_row(row) for key, row in rows.items() if key in wanted]
+    by_id = {message.id: message for message in message_queries.current_messages(txn, bare)}
+    return [
+        TimelineEvent(event_id, kind, by_id[message_id]) for event_id, kind, message_id in events
+    ]
 
 
 def edit_message(
@@ -141,10 +175,22 @@ def _live_message(txn: Txn, message_id: int) -> Message:
 
 
 def _insert_event(txn: Txn, message: Message, kind: str, user_id: int, ts: int) -> int:
+    """Store a change with the next id of the messages sequence, and return the id.
+
+    The caller holds the writers' lock (``_message``), so no message or
+    other change takes an id between this one and its commit.
+    """
+    *bumps, take = txn.dialect.take_id
+    for statement in bumps:
+        txn.execute(statement)
+    row = txn.query_one(take)
+    assert row is not None  # migration 0002 makes sure the sequence exists
+    event_id = int(row[0])
     try:
-        return txn.insert(
+        txn.execute(
             _INSERT_EVENT,
             {
+                "id": event_id,
                 "room_id": message.room_id,
                 "message_id": message.id,
                 "kind": kind,
@@ -154,6 +200,7 @@ def _insert_event(txn: Txn, message: Message, kind: str, user_id: int, ts: int) 
         )
     except NotFound:
         raise NotFound("No such user.") from None
+    return event_id
 
 
 def _changed(txn: Txn, event_id: int, kind: str, message_id: int) -> Change:
@@ -162,8 +209,11 @@ def _changed(txn: Txn, event_id: int, kind: str, message_id: int) -> Change:
 
 
 def _unchanged(txn: Txn, message_id: int) -> Change:
-    """The message's latest event with its current state: the answer to a repeat."""
-    row = txn.query_one(_LATEST_EVENT, {"message_id": message_id})
-    assert row is not None  # every message has at least its "message" event
-    event = TimelineEvent(int(row[0]), row[1], get_message(txn, message_id))
+    """The message's latest event with its current state: the answer to a repeat.
+
+    That is its latest change, or else its creation, whose id is its own.
+    """
+    row = txn.query_one(_LATEST_CHANGE, {"message_id": message_id})
+    event_id, kind = (message_id, CREATED) if row is None else (int(row[0]), str(row[1]))
+    event = TimelineEvent(event_id, kind, get_message(txn, message_id))
     return Change(event, changed=False)

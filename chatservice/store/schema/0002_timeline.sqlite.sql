@@ -1,7 +1,10 @@
 -- The timeline (issue 10): every change of a room is an event with an id
--- from one sequence, and a message's id is the id of its "message" event.
--- Kept in step with 0002_timeline.postgresql.sql: only the types and the
--- way the events sequence is moved on differ.
+-- from one sequence, the messages table's own. A new message is its row
+-- alone: its creation event is implied, with the message's id. The events
+-- table holds only the later changes (edit, delete, react, unreact), each
+-- taking the next id of the messages sequence under the writers' lock
+-- (dialects.Dialect.take_id), so one message insert stays one statement.
+-- Kept in step with 0002_timeline.postgresql.sql: only the types differ.
 
 -- reply_to: the message answered, in the same room. edited_at: the last
 -- edit (NULL if never). deleted: a tombstone, whose content is ''.
@@ -9,35 +12,28 @@ ALTER TABLE messages ADD COLUMN reply_to BIGINT REFERENCES messages (id);
 ALTER TABLE messages ADD COLUMN edited_at BIGINT;
 ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 
--- One row per change. The message row is inserted with the next events id
--- (dialects.next_id) and its event right after, under the writers' lock.
+-- One row per change of an existing message. No sequence of its own: the
+-- id is always given, taken from the messages sequence.
 CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     room_id BIGINT NOT NULL REFERENCES rooms (id),
     message_id BIGINT NOT NULL REFERENCES messages (id),
-    kind TEXT NOT NULL CHECK (kind IN ('message', 'edit', 'delete', 'react', 'unreact')),
+    kind TEXT NOT NULL CHECK (kind IN ('edit', 'delete', 'react', 'unreact')),
     user_id BIGINT NOT NULL REFERENCES users (id),
     ts BIGINT NOT NULL
 );
 
--- get_events reads "room_id = ? AND id > ? ORDER BY id LIMIT ?"; a repeat
--- looks up a message's latest event by (message_id, id).
+-- get_events reads "room_id = ? AND id > ? ORDER BY id LIMIT ?" here and in
+-- messages; a repeat looks up a message's latest change by (message_id, id).
 CREATE INDEX events_room_id_id ON events (room_id, id);
 CREATE INDEX events_message_id_id ON events (message_id, id);
 
--- Every existing message is its own creation event, with its id.
-INSERT INTO events (id, room_id, message_id, kind, user_id, ts)
-SELECT id, room_id, id, 'message', sender_id, ts FROM messages ORDER BY id;
-
--- The events sequence continues after every id messages ever handed out,
--- even one whose row is gone: an id is never used twice.
+-- A change bumps sqlite_sequence's row for messages, which SQLite only
+-- creates with the first message ever inserted: make sure it is there
+-- (seq 0 gives the next message id 1, as an empty table would).
 INSERT INTO sqlite_sequence (name, seq)
-SELECT 'events', seq FROM sqlite_sequence
-WHERE name = 'messages' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
-
-UPDATE sqlite_sequence
-SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'messages')
-WHERE name = 'events' AND seq < (SELECT seq FROM sqlite_sequence WHERE name = 'messages');
+SELECT 'messages', 0
+WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages');
 
 -- A user's reactions on a message; event_id (of the "react" event) orders
 -- users oldest first and emoji by their first reaction.

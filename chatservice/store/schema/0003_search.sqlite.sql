@@ -5,12 +5,20 @@
 -- of letters and digits, lower-cased, diacritics kept (remove_diacritics 0),
 -- the rule of chatservice.store.search_queries that every backend shares.
 --
--- The triggers keep the index in step with the table: an edit updates
--- content in place and a delete sets it to '', so an UPDATE OF content
--- removes the old words and indexes the new ones. An external-content
--- index is told what to remove ('delete' with the old text). The loader
--- splits statements on a semicolon that ends a line, so each semicolon
--- inside a trigger body has more text after it on its line.
+-- New messages are indexed by add_messages, in one statement per batch
+-- in the transaction that inserts them (dialects.Dialect.index_messages):
+-- an insert trigger would run once per row inside the writers' lock, on
+-- the hot path. Anything else that inserts messages must index them in the
+-- same way, or rebuild ('rebuild' below); a row left out of the index must
+-- never be edited or deleted, since 'delete' of words that were never
+-- indexed corrupts an external-content index.
+--
+-- The triggers keep the index in step with changes, which are rare: an
+-- edit updates content in place and a delete sets it to '', so an UPDATE
+-- OF content removes the old words and indexes the new ones. An
+-- external-content index is told what to remove ('delete' with the old
+-- text). The loader splits statements on a semicolon that ends a line, so
+-- each semicolon inside a trigger body has more text after it on its line.
 
 CREATE VIRTUAL TABLE messages_fts USING fts5(
     content,
@@ -18,10 +26,6 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 0'
 );
-
-CREATE TRIGGER messages_fts_after_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content)
-; END;
 
 CREATE TRIGGER messages_fts_after_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, content)
