@@ -76,6 +76,9 @@ class Messages:
         self._limiter = (
             limiter if limiter is not None else message_limiter(DEFAULT_MESSAGE_RATE, clock)
         )
+        # Bound once: each read of the class's Logger descriptor builds a new
+        # Logger, and post and _publish hand one on for every message.
+        self._log = self.log
 
     def post(
         self,
@@ -98,7 +101,7 @@ class Messages:
         room), ``InvalidRequest`` (``reply_to`` is not a message of the room)
         or ``StoreUnavailable`` (the store could not commit).
         """
-        refused = spend(self._limiter, sender.user_id, self.log)
+        refused = spend(self._limiter, sender.user_id, self._log)
         if refused is not None:
             return fail(refused)
         new = NewMessage(
@@ -135,7 +138,7 @@ class Messages:
         if posted.created:
             message = posted.message
             publish_quietly(
-                self._hub, RoomEvent(message.room_id, message_payload(message)), self.log
+                self._hub, RoomEvent(message.room_id, message_payload(message)), self._log
             )
         return posted
 

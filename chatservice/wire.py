@@ -37,9 +37,15 @@ MAX_ID = 2**63 - 1
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+# One encoder for every dumps: json.dumps builds a new JSONEncoder on each
+# call that passes any option, which costs as much as a small message's
+# encoding itself, and dumps runs once per message on the hot path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
     """Encode a JSON value compactly as UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def error_body(error: ChatError) -> bytes:
