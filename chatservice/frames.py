@@ -77,12 +77,9 @@ def _parse(body: dict[str, Any], max_length: int) -> ClientFrame:
         return ClientFrame(TYPING)
     client_msg_id = parse_client_msg_id(body)
     if kind == MESSAGE:
-        return ClientFrame(
-            MESSAGE,
-            parse_content(body, max_length),
-            client_msg_id,
-            reply_to=id_field(body, "reply_to", required=False),
-        )
+        # Most messages answer nothing: no id to check (this runs per message).
+        reply_to = id_field(body, "reply_to", required=False) if "reply_to" in body else None
+        return ClientFrame(MESSAGE, parse_content(body, max_length), client_msg_id, reply_to)
     message_id = id_field(body, "message_id")
     if kind == EDIT:
         return ClientFrame(
