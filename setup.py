@@ -24,6 +24,7 @@ setup(
         "treq>=24.9",
         "pyjwt>=2.13",
         "bcrypt>=4.2",
+        "orjson>=3.10",  # the hot path's JSON encoder
         "zope.interface>=6",
     ],
     extras_require={
