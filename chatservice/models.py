@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from chatservice.errors import TooManyReactions
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -88,6 +90,19 @@ REPLY_EXCERPT_LENGTH = 100
 # Distinct emoji on one message, and reactions of one user on one message.
 MAX_REACTIONS_PER_MESSAGE = 20
 MAX_REACTIONS_PER_USER = 10
+
+
+def check_reaction_limits(new_emoji: bool, distinct_emoji: int, by_user: int) -> None:
+    """Raise ``TooManyReactions`` if adding a reaction would pass either bound.
+
+    ``new_emoji``: the emoji is not on the message yet; ``distinct_emoji``
+    and ``by_user`` count what the message has before it. One rule, so the
+    memory and the SQL stores refuse the same reactions with the same words.
+    """
+    if new_emoji and distinct_emoji >= MAX_REACTIONS_PER_MESSAGE:
+        raise TooManyReactions()
+    if by_user >= MAX_REACTIONS_PER_USER:
+        raise TooManyReactions("You have too many reactions on this message.")
 
 
 @dataclass(frozen=True, slots=True)

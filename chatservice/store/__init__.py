@@ -13,17 +13,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
 
+from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
-from chatservice.models import (
-    Change,
-    Credentials,
-    Message,
-    NewMessage,
-    Posted,
-    Room,
-    TimelineEvent,
-    User,
-)
 
 
 class UnsupportedStoreURL(ChatError):
@@ -46,33 +37,33 @@ class IChatStore(Interface):
     def ping() -> Deferred[None]:
         """Fire when the store answers; fail with ``StoreUnavailable`` otherwise."""
 
-    def create_user(username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
+    def create_user(username: str, password_hash: bytes, created_at: int) -> Deferred[models.User]:
         """Store a new account.
 
         Fails with ``Conflict`` if the name is taken (case-insensitively).
         """
 
-    def get_user(user_id: int) -> Deferred[User]:
+    def get_user(user_id: int) -> Deferred[models.User]:
         """Fire with the user; fail with ``NotFound``."""
 
-    def get_credentials(username: str) -> Deferred[Credentials]:
+    def get_credentials(username: str) -> Deferred[models.Credentials]:
         """Fire with the user (looked up case-insensitively) and its hash; ``NotFound``."""
 
     def create_room(
         name: str, description: str, created_by: int | None, created_at: int
-    ) -> Deferred[Room]:
+    ) -> Deferred[models.Room]:
         """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively)."""
 
-    def ensure_room(name: str, description: str, created_at: int) -> Deferred[Room]:
+    def ensure_room(name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Fire with the room of that name, creating it (with no creator) if missing."""
 
-    def get_room(room_id: int) -> Deferred[Room]:
+    def get_room(room_id: int) -> Deferred[models.Room]:
         """Fire with the room; fail with ``NotFound``."""
 
-    def list_rooms() -> Deferred[Sequence[Room]]:
+    def list_rooms() -> Deferred[Sequence[models.Room]]:
         """Fire with every room, ordered by id."""
 
-    def add_messages(messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+    def add_messages(messages: Sequence[models.NewMessage]) -> Deferred[Sequence[models.Posted]]:
         """Store messages in one transaction, in order; fire after the commit.
 
         Each new message is a ``message`` event of its room: its id is the
@@ -89,7 +80,7 @@ class IChatStore(Interface):
 
     def get_messages(
         room_id: int, limit: int, before: int | None = None, after: int | None = None
-    ) -> Deferred[Sequence[Message]]:
+    ) -> Deferred[Sequence[models.Message]]:
         """Fire with messages of a room, oldest first.
 
         Without ``after``: the newest ``limit`` messages (with ``id < before``
@@ -97,12 +88,12 @@ class IChatStore(Interface):
         ``id > after``. Does not check that the room exists.
         """
 
-    def get_message(message_id: int) -> Deferred[Message]:
+    def get_message(message_id: int) -> Deferred[models.Message]:
         """Fire with one message in its current state; fail with ``NotFound``."""
 
     def edit_message(
         message_id: int, editor_id: int, content: str, edited_at: int
-    ) -> Deferred[Change]:
+    ) -> Deferred[models.Change]:
         """Replace a message's content, as a new ``edit`` event of its room.
 
         Only the author may edit (``Forbidden``); an unknown or deleted
@@ -111,7 +102,9 @@ class IChatStore(Interface):
         the one with the higher event id is the content that stays.
         """
 
-    def delete_message(message_id: int, deleter_id: int, deleted_at: int) -> Deferred[Change]:
+    def delete_message(
+        message_id: int, deleter_id: int, deleted_at: int
+    ) -> Deferred[models.Change]:
         """Turn a message into a tombstone, as a new ``delete`` event.
 
         Only the author may delete (``Forbidden``); unknown is ``NotFound``.
@@ -122,7 +115,7 @@ class IChatStore(Interface):
 
     def set_reaction(
         message_id: int, user_id: int, emoji: str, present: bool, ts: int
-    ) -> Deferred[Change]:
+    ) -> Deferred[models.Change]:
         """Add (``present``) or remove a user's reaction, as a ``react``/``unreact`` event.
 
         An unknown or deleted message is ``NotFound``. Adding a reaction that
@@ -132,7 +125,9 @@ class IChatStore(Interface):
         it, adding is ``TooManyReactions``.
         """
 
-    def get_events(room_id: int, after: int, limit: int) -> Deferred[Sequence[TimelineEvent]]:
+    def get_events(
+        room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[models.TimelineEvent]]:
         """Fire with the oldest ``limit`` events of a room with ``id > after``, in id order.
 
         Each carries its message in its current state. Does not check that
@@ -141,7 +136,7 @@ class IChatStore(Interface):
 
     def search_messages(
         query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[Message]]:
+    ) -> Deferred[Sequence[models.Message]]:
         """Fire with the newest ``limit`` messages containing every word of ``query``.
 
         A word is a run of letters and digits; it matches whole words of the

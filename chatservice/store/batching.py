@@ -17,17 +17,8 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatservice import models
 from chatservice.errors import InternalError
-from chatservice.models import (
-    Change,
-    Credentials,
-    Message,
-    NewMessage,
-    Posted,
-    Room,
-    TimelineEvent,
-    User,
-)
 from chatservice.store import IChatStore
 
 DEFAULT_MAX_BATCH = 500
@@ -54,11 +45,11 @@ class GroupCommitStore:
             raise ValueError("max_batch must be at least 1")
         self._store = store
         self._max_batch = max_batch
-        self._queue: deque[tuple[NewMessage, Deferred[Posted]]] = deque()
+        self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
         self._drained: list[Deferred[None]] = []
 
-    def add_message(self, new: NewMessage) -> Deferred[Posted]:
+    def add_message(self, new: models.NewMessage) -> Deferred[models.Posted]:
         """Store one message, sharing a transaction with concurrent ones.
 
         Fires with this message's ``Posted`` after the transaction that holds
@@ -66,7 +57,7 @@ class GroupCommitStore:
         if any message of the batch names an unknown room, or
         ``StoreUnavailable``), which every message of the batch shares.
         """
-        result: Deferred[Posted] = Deferred()
+        result: Deferred[models.Posted] = Deferred()
         self._queue.append((new, result))
         if not self._in_flight:
             self._commit_next()
@@ -81,15 +72,15 @@ class GroupCommitStore:
         count = min(len(self._queue), self._max_batch)
         batch = [self._queue.popleft() for _ in range(count)]
         self._in_flight = True
-        committed: Deferred[Sequence[Posted]] = maybeDeferred(
+        committed: Deferred[Sequence[models.Posted]] = maybeDeferred(
             self._store.add_messages, [new for new, _ in batch]
         )
         committed.addBoth(self._committed, batch)
 
     def _committed(
         self,
-        result: Sequence[Posted] | Failure,
-        batch: list[tuple[NewMessage, Deferred[Posted]]],
+        result: Sequence[models.Posted] | Failure,
+        batch: list[tuple[models.NewMessage, Deferred[models.Posted]]],
     ) -> None:
         if not isinstance(result, Failure) and len(result) != len(batch):
             result = Failure(
@@ -135,37 +126,41 @@ class GroupCommitStore:
         """Ping the wrapped store."""
         return self._store.ping()
 
-    def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
+    def create_user(
+        self, username: str, password_hash: bytes, created_at: int
+    ) -> Deferred[models.User]:
         """Delegate to the wrapped store."""
         return self._store.create_user(username, password_hash, created_at)
 
-    def get_user(self, user_id: int) -> Deferred[User]:
+    def get_user(self, user_id: int) -> Deferred[models.User]:
         """Delegate to the wrapped store."""
         return self._store.get_user(user_id)
 
-    def get_credentials(self, username: str) -> Deferred[Credentials]:
+    def get_credentials(self, username: str) -> Deferred[models.Credentials]:
         """Delegate to the wrapped store."""
         return self._store.get_credentials(username)
 
     def create_room(
         self, name: str, description: str, created_by: int | None, created_at: int
-    ) -> Deferred[Room]:
+    ) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""
         return self._store.create_room(name, description, created_by, created_at)
 
-    def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
+    def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""
         return self._store.ensure_room(name, description, created_at)
 
-    def get_room(self, room_id: int) -> Deferred[Room]:
+    def get_room(self, room_id: int) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""
         return self._store.get_room(room_id)
 
-    def list_rooms(self) -> Deferred[Sequence[Room]]:
+    def list_rooms(self) -> Deferred[Sequence[models.Room]]:
         """Delegate to the wrapped store."""
         return self._store.list_rooms()
 
-    def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
+    def add_messages(
+        self, messages: Sequence[models.NewMessage]
+    ) -> Deferred[Sequence[models.Posted]]:
         """Store a caller's own batch in one transaction, beside the queued ones.
 
         It does not wait in the queue: it already is a batch, and splitting it
@@ -175,40 +170,40 @@ class GroupCommitStore:
 
     def get_messages(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
-    ) -> Deferred[Sequence[Message]]:
+    ) -> Deferred[Sequence[models.Message]]:
         """Delegate to the wrapped store."""
         return self._store.get_messages(room_id, limit, before, after)
 
-    def get_message(self, message_id: int) -> Deferred[Message]:
+    def get_message(self, message_id: int) -> Deferred[models.Message]:
         """Delegate to the wrapped store."""
         return self._store.get_message(message_id)
 
     def edit_message(
         self, message_id: int, editor_id: int, content: str, edited_at: int
-    ) -> Deferred[Change]:
+    ) -> Deferred[models.Change]:
         """Delegate to the wrapped store: a change has its own transaction, not a batch's."""
         return self._store.edit_message(message_id, editor_id, content, edited_at)
 
     def delete_message(
         self, message_id: int, deleter_id: int, deleted_at: int
-    ) -> Deferred[Change]:
+    ) -> Deferred[models.Change]:
         """Delegate to the wrapped store."""
         return self._store.delete_message(message_id, deleter_id, deleted_at)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int
-    ) -> Deferred[Change]:
+    ) -> Deferred[models.Change]:
         """Delegate to the wrapped store."""
         return self._store.set_reaction(message_id, user_id, emoji, present, ts)
 
     def get_events(
         self, room_id: int, after: int, limit: int
-    ) -> Deferred[Sequence[TimelineEvent]]:
+    ) -> Deferred[Sequence[models.TimelineEvent]]:
         """Delegate to the wrapped store."""
         return self._store.get_events(room_id, after, limit)
 
     def search_messages(
         self, query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[Message]]:
+    ) -> Deferred[Sequence[models.Message]]:
         """Delegate to the wrapped store."""
         return self._store.search_messages(query, room_ids, before, limit)

@@ -15,13 +15,11 @@ import bisect
 import dataclasses
 from collections.abc import Sequence
 
-from chatservice.errors import Forbidden, NotFound, TooManyReactions
+from chatservice.errors import Forbidden, NotFound
 from chatservice.models import (
     CREATED,
     DELETED,
     EDITED,
-    MAX_REACTIONS_PER_MESSAGE,
-    MAX_REACTIONS_PER_USER,
     REACTED,
     REPLY_EXCERPT_LENGTH,
     UNREACTED,
@@ -32,6 +30,7 @@ from chatservice.models import (
     Reaction,
     ReplyPreview,
     TimelineEvent,
+    check_reaction_limits,
 )
 
 
@@ -193,10 +192,11 @@ class MemoryTimeline:
         if (user_id in users) == present:
             return self._unchanged(message_id)
         if present:
-            if emoji not in by_emoji and len(by_emoji) >= MAX_REACTIONS_PER_MESSAGE:
-                raise TooManyReactions()
-            if sum(user_id in who for who in by_emoji.values()) >= MAX_REACTIONS_PER_USER:
-                raise TooManyReactions("You have too many reactions on this message.")
+            check_reaction_limits(
+                emoji not in by_emoji,
+                len(by_emoji),
+                sum(user_id in who for who in by_emoji.values()),
+            )
             self._reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
         else:
             users.remove(user_id)

@@ -17,18 +17,17 @@ from __future__ import annotations
 import heapq
 import itertools
 
-from chatservice.errors import Forbidden, NotFound, TooManyReactions
+from chatservice.errors import Forbidden, NotFound
 from chatservice.models import (
     CREATED,
     DELETED,
     EDITED,
-    MAX_REACTIONS_PER_MESSAGE,
-    MAX_REACTIONS_PER_USER,
     REACTED,
     UNREACTED,
     Change,
     Message,
     TimelineEvent,
+    check_reaction_limits,
 )
 from chatservice.store import message_queries, reaction_queries
 from chatservice.store.database import Txn
@@ -141,10 +140,7 @@ def set_reaction(
             raise NotFound("No such user.")
         return _unchanged(txn, message_id)
     if present:
-        if not counts.emoji_known and counts.distinct_emoji >= MAX_REACTIONS_PER_MESSAGE:
-            raise TooManyReactions()
-        if counts.by_user >= MAX_REACTIONS_PER_USER:
-            raise TooManyReactions("You have too many reactions on this message.")
+        check_reaction_limits(not counts.emoji_known, counts.distinct_emoji, counts.by_user)
         event_id = _insert_event(txn, message, REACTED, user_id, ts)
         reaction_queries.add_reaction(txn, message_id, user_id, emoji, event_id, ts)
         return _changed(txn, event_id, REACTED, message_id)
