@@ -210,6 +210,20 @@ class NewMessage:
     client_msg_id: str | None = None
     reply_to: int | None = None
 
+    def stored(self, message_id: int, reply_preview: ReplyPreview | None) -> Message:
+        """The ``Message`` this becomes once stored under ``message_id``: new, so unedited."""
+        return Message(
+            message_id,
+            self.room_id,
+            self.sender_id,
+            self.username,
+            self.content,
+            self.ts,
+            self.client_msg_id,
+            self.reply_to,
+            reply_preview,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Posted:

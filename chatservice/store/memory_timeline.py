@@ -113,17 +113,7 @@ class MemoryTimeline:
             if target is None or target.room_id != new.room_id:
                 raise NotFound("No such message.")
             preview = _preview(target)
-        message = Message(
-            self._take_id(),
-            new.room_id,
-            new.sender_id,
-            new.username,
-            new.content,
-            new.ts,
-            new.client_msg_id,
-            new.reply_to,
-            preview,
-        )
+        message = new.stored(self._take_id(), preview)
         self._where[message.id] = (new.room_id, len(self.messages[new.room_id]))
         self.messages[new.room_id].append(message)
         self.message_ids[new.room_id].append(message.id)

@@ -214,17 +214,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
                 message_id = int(inserted[0])
         except NotFound:
             raise NotFound("No such user.") from None
-        message = Message(
-            message_id,
-            new.room_id,
-            new.sender_id,
-            new.username,
-            new.content,
-            new.ts,
-            new.client_msg_id,
-            new.reply_to,
-            preview,
-        )
+        message = new.stored(message_id, preview)
         posted.append(Posted(message, created=True))
         created.append(message_id)
         if message_id in replied:
