@@ -11,7 +11,8 @@ import bisect
 import heapq
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -126,10 +127,7 @@ class MemoryStore:
 
     def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
         """Store messages in order; a repeated ``client_msg_id`` returns the original."""
-        try:
-            return succeed(self._timeline.add(messages))
-        except ChatError as error:
-            return fail(error)
+        return _settle(self._timeline.add, messages)
 
     def get_messages(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
@@ -154,19 +152,13 @@ class MemoryStore:
         self, message_id: int, editor_id: int, content: str, edited_at: int
     ) -> Deferred[Change]:
         """Replace a message's content as an ``edit`` event."""
-        try:
-            return succeed(self._timeline.edit(message_id, editor_id, content, edited_at))
-        except ChatError as error:
-            return fail(error)
+        return _settle(self._timeline.edit, message_id, editor_id, content, edited_at)
 
     def delete_message(
         self, message_id: int, deleter_id: int, deleted_at: int
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
-        try:
-            return succeed(self._timeline.delete(message_id, deleter_id))
-        except ChatError as error:
-            return fail(error)
+        return _settle(self._timeline.delete, message_id, deleter_id)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int
@@ -174,10 +166,7 @@ class MemoryStore:
         """Add or remove a reaction as a ``react``/``unreact`` event."""
         if user_id not in self._users:
             return fail(NotFound("No such user."))
-        try:
-            return succeed(self._timeline.react(message_id, user_id, emoji, present))
-        except ChatError as error:
-            return fail(error)
+        return _settle(self._timeline.react, message_id, user_id, emoji, present)
 
     def get_events(
         self, room_id: int, after: int, limit: int
@@ -210,3 +199,19 @@ class MemoryStore:
             and matches(words, message.content)
         )
         return succeed(list(itertools.islice(found, min(limit, sys.maxsize))))
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _settle(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]:
+    """Call ``fn`` now; fire with its result, or fail with the ``ChatError`` it raised.
+
+    ``MemoryTimeline`` raises our errors, and the store answers every call
+    with a Deferred already fired, as the other backends' callers expect.
+    """
+    try:
+        return succeed(fn(*args, **kwargs))
+    except ChatError as error:
+        return fail(error)

@@ -9,7 +9,7 @@ author, a reacting user past it does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -35,13 +35,11 @@ class SQLTimeline:
         self, message_id: int, editor_id: int, content: str, edited_at: int
     ) -> Deferred[Change]:
         """Replace a message's content as an ``edit`` event."""
-        if not fits(message_id):
-            return fail(NotFound("No such message."))
-        return self.database.run_interaction(
+        return self._authored_change(
             "edit_message",
             timeline_queries.edit_message,
             message_id,
-            editor_id if fits(editor_id) else None,
+            editor_id,
             content,
             edited_at,
         )
@@ -50,14 +48,27 @@ class SQLTimeline:
         self, message_id: int, deleter_id: int, deleted_at: int
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
+        return self._authored_change(
+            "delete_message", timeline_queries.delete_message, message_id, deleter_id, deleted_at
+        )
+
+    def _authored_change(
+        self,
+        desc: str,
+        change: Callable[..., Change],
+        message_id: int,
+        author_id: int,
+        *args: object,
+    ) -> Deferred[Change]:
+        """Run a change only the author may make: ``change(txn, message_id, author_id, *args)``.
+
+        A message id past 64 bits is not found; an author id past them is
+        passed as None, which is no one's id, so the change is ``Forbidden``.
+        """
         if not fits(message_id):
             return fail(NotFound("No such message."))
         return self.database.run_interaction(
-            "delete_message",
-            timeline_queries.delete_message,
-            message_id,
-            deleter_id if fits(deleter_id) else None,
-            deleted_at,
+            desc, change, message_id, author_id if fits(author_id) else None, *args
         )
 
     def set_reaction(
