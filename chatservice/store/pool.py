@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred
 
+from chatservice.store import UnsupportedStoreURL, redact_url
+
 _T = TypeVar("_T")
 
 
@@ -117,3 +119,47 @@ def sqlite_on_connect(busy_timeout_ms: int) -> Callable[[Any], None]:
         conn.execute("PRAGMA foreign_keys = ON")
 
     return on_connect
+
+
+def postgresql_config(
+    dsn: str, pool_size: int, connect_kwargs: Mapping[str, object]
+) -> PoolConfig:
+    """Return the pool settings for PostgreSQL via psycopg 3 (see ``SQLStore.postgresql``).
+
+    Raises:
+        UnsupportedStoreURL: ``dsn`` is not a libpq URL or key/value string.
+    """
+    # Imported here: psycopg is optional, needed only for PostgreSQL.
+    from psycopg.conninfo import conninfo_to_dict
+
+    # Keyword arguments override the DSN's own settings, so each default
+    # only goes in when the DSN does not set it. Against a database host
+    # that silently drops packets: connect_timeout bounds a new
+    # connection, and TCP keepalives plus tcp_user_timeout (ms) make a
+    # query on an already open connection fail in about 15 s instead of
+    # waiting for the kernel's retransmission limit (many minutes).
+    defaults: dict[str, object] = {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 15000,
+    }
+    try:
+        given = conninfo_to_dict(dsn)
+    except Exception:  # psycopg.ProgrammingError: not a libpq connection string
+        raise UnsupportedStoreURL(
+            f"{redact_url(dsn)!r} is not a valid PostgreSQL connection URL"
+        ) from None
+    kwargs = {key: value for key, value in defaults.items() if key not in given}
+    kwargs.update(connect_kwargs)
+    return PoolConfig(
+        dbapi_name="psycopg",
+        connect_args=(dsn,),
+        connect_kwargs=kwargs,
+        min_connections=1,
+        max_connections=pool_size,
+        reconnect=True,
+        description=redact_url(dsn),
+    )

@@ -20,7 +20,7 @@ from chatservice.store import IChatStore, IWriteState, message_queries, search_q
 from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
-from chatservice.store.pool import PoolConfig, sqlite_on_connect
+from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
 from chatservice.store.sql_timeline import SQLTimeline
 
@@ -95,43 +95,7 @@ class SQLStore(SQLTimeline):
             **connect_kwargs: more ``psycopg.connect`` arguments, e.g.
                 ``options="-c search_path=..."``.
         """
-        from chatservice.store import redact_url
-
-        # Keyword arguments override the DSN's own settings, so each default
-        # only goes in when the DSN does not set it. Against a database host
-        # that silently drops packets: connect_timeout bounds a new
-        # connection, and TCP keepalives plus tcp_user_timeout (ms) make a
-        # query on an already open connection fail in about 15 s instead of
-        # waiting for the kernel's retransmission limit (many minutes).
-        defaults: dict[str, object] = {
-            "connect_timeout": 5,
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-            "tcp_user_timeout": 15000,
-        }
-        from psycopg.conninfo import conninfo_to_dict
-
-        from chatservice.store import UnsupportedStoreURL
-
-        try:
-            given = conninfo_to_dict(dsn)
-        except Exception:  # psycopg.ProgrammingError: not a libpq connection string
-            raise UnsupportedStoreURL(
-                f"{redact_url(dsn)!r} is not a valid PostgreSQL connection URL"
-            ) from None
-        kwargs = {key: value for key, value in defaults.items() if key not in given}
-        kwargs.update(connect_kwargs)
-        config = PoolConfig(
-            dbapi_name="psycopg",
-            connect_args=(dsn,),
-            connect_kwargs=kwargs,
-            min_connections=1,
-            max_connections=pool_size,
-            reconnect=True,
-            description=redact_url(dsn),
-        )
+        config = postgresql_config(dsn, pool_size, connect_kwargs)
         return cls(Database(POSTGRESQL, config, clock, reactor=reactor, retry_delays=retry_delays))
 
     @property
