@@ -293,7 +293,7 @@ class ChatServerFactory(WebSocketServerFactory):
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.
         posting.addCallbacks(
-            self._posted,
+            self._answered,
             self._refused,
             callbackArgs=(protocol, posting),
             errbackArgs=(protocol, frame.client_msg_id, posting),
@@ -322,26 +322,22 @@ class ChatServerFactory(WebSocketServerFactory):
         changing: Deferred[Change] = Deferred.fromCoroutine(work)
         self._in_flight.add(changing)
         changing.addCallbacks(
-            self._changed,
+            self._answered,
             self._refused,
             callbackArgs=(protocol, changing),
             errbackArgs=(protocol, frame.client_msg_id, changing),
         )
 
-    def _changed(
-        self, change: Change, protocol: ChatServerProtocol, changing: Deferred[Change]
+    def _answered(
+        self, result: Posted | Change, protocol: ChatServerProtocol, work: Deferred[Any]
     ) -> None:
-        self._in_flight.discard(changing)
-        if not change.changed:
-            protocol.send_payload(event_payload(change.event))
-
-    def _posted(
-        self, posted: Posted, protocol: ChatServerProtocol, posting: Deferred[Posted]
-    ) -> None:
-        self._in_flight.discard(posting)
-        if not posted.created:
-            # A resend: the original goes to this connection only.
-            protocol.send_payload(message_payload(posted.message))
+        """Stored: the room heard of it through the hub. A repeat goes to this socket only."""
+        self._in_flight.discard(work)
+        if isinstance(result, Posted):
+            if not result.created:
+                protocol.send_payload(message_payload(result.message))
+        elif not result.changed:
+            protocol.send_payload(event_payload(result.event))
 
     def _refused(
         self,

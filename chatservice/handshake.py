@@ -9,7 +9,9 @@ that one request.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.logger import Logger
@@ -48,32 +50,22 @@ class _BoundFactory:
         return self._factory.build_for(self._session, addr)
 
 
+@dataclass(kw_only=True)
 class HandshakeGate:
     """Decides whether a ``/ws`` request may become a WebSocket, and as whom."""
 
-    log = Logger()
+    log: ClassVar[Logger] = Logger()
 
-    def __init__(
-        self,
-        *,
-        accounts: Accounts,
-        rooms: Rooms,
-        tickets: TicketBook,
-        cors: CorsPolicy,
-        sockets: ChatServerFactory,
-        max_sockets_per_user: int,
-        instance: str = "",
-    ) -> None:
-        self._accounts = accounts
-        self._rooms = rooms
-        self._tickets = tickets
-        self._cors = cors
-        self._sockets = sockets
-        self._max_sockets_per_user = max_sockets_per_user
-        # Connection ids are unique across processes (typing notices name the
-        # connection that must not get them back, through Redis too).
-        self._instance = instance or instance_id()
-        self._connection_ids = itertools.count(1)
+    accounts: Accounts
+    rooms: Rooms
+    tickets: TicketBook
+    cors: CorsPolicy
+    sockets: ChatServerFactory
+    max_sockets_per_user: int
+    # Connection ids are unique across processes (typing notices name the
+    # connection that must not get them back, through Redis too).
+    instance: str = field(default_factory=instance_id)
+    _connection_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
 
     async def accept(self, request: IRequest) -> IResource:
         """Authenticate a ``/ws`` request; return the resource that upgrades it.
@@ -86,24 +78,24 @@ class HandshakeGate:
         # A ticket is used up by the first handshake that presents it,
         # whatever the outcome.
         ticket = _first(args, b"ticket")
-        ticket_identity = self._tickets.redeem(ticket) if ticket is not None else None
-        if self._sockets.draining:
+        ticket_identity = self.tickets.redeem(ticket) if ticket is not None else None
+        if self.sockets.draining:
             # A socket opened now would never get its 1001 (keep-alive HTTP
             # connections and host Sites still reach this route).
             raise StoreUnavailable("The server is shutting down.")
         origin = request.getHeader(b"origin")
-        if origin is not None and not self._cors.allows(origin.decode("latin-1")):
+        if origin is not None and not self.cors.allows(origin.decode("latin-1")):
             raise Forbidden()
         identity = await self._identity(request, ticket, ticket_identity)
         room_id = query_int(args, "roomId", "room_id")
         if room_id is None:
             raise InvalidRequest("'roomId' is required.")
         since = query_int(args, "since", low=0)
-        await self._rooms.get(room_id)
+        await self.rooms.get(room_id)
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             raise UpgradeRequired()
-        if self._sockets.sockets_of(identity.user_id) >= self._max_sockets_per_user:
+        if self.sockets.sockets_of(identity.user_id) >= self.max_sockets_per_user:
             self.log.info(
                 "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
             )
@@ -111,14 +103,14 @@ class HandshakeGate:
                 CONNECTION_LIMIT_RETRY_AFTER,
                 "Too many connections for this user.",
                 limiter="sockets-per-user",
-                limit=self._max_sockets_per_user,
+                limit=self.max_sockets_per_user,
             )
-        if self._sockets.draining:
+        if self.sockets.draining:
             # Shutdown began while this handshake awaited the store.
             raise StoreUnavailable("The server is shutting down.")
-        connection_id = f"{self._instance}-{next(self._connection_ids)}"
+        connection_id = f"{self.instance}-{next(self._connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
-        return WebSocketResource(_BoundFactory(self._sockets, session))
+        return WebSocketResource(_BoundFactory(self.sockets, session))
 
     async def _identity(
         self, request: IRequest, ticket: str | None, ticket_identity: Identity | None
@@ -126,15 +118,15 @@ class HandshakeGate:
         """The header wins; then a ticket; then a ``token=`` query parameter."""
         header_token = bearer_token(request)
         if header_token is not None:
-            return await self._accounts.authenticate(header_token)
+            return await self.accounts.authenticate(header_token)
         if ticket is not None:
             if ticket_identity is None:
                 raise Unauthorized("The ticket is invalid, used or expired.")
-            await self._accounts.check_exists(ticket_identity)
+            await self.accounts.check_exists(ticket_identity)
             return ticket_identity
         query_token = _first(request.args, b"token")
         if query_token is not None:
-            return await self._accounts.authenticate(query_token)
+            return await self.accounts.authenticate(query_token)
         raise Unauthorized("A token or ticket is required.")
 
 

@@ -15,34 +15,22 @@ def args(**values: str) -> dict[bytes, list[bytes]]:
     return {key.encode(): [value.encode()] for key, value in values.items()}
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # a zero-width-joined sequence
+GOOD_EMOJI = ("\U0001f44d", FAMILY, "\u2764\ufe0f", ":thumbsup:", "+1", "\U0001f44d\U0001f3fd")
+# Empty, white space, control, line separator, NBSP, a lone surrogate, too long.
+BAD_EMOJI = ("", " ", "a b", "\t", "\x00", "\x7f", "\u2028", "\u00a0x", "\ud83d")
+TOO_LONG_EMOJI = ("x" * 33, "\U0001f44d" * 17)
+
+
 class EmojiTests(SynchronousTestCase):
     """A reaction: a short string without white space or control characters."""
 
     def test_emoji_sequences_and_names_are_accepted(self) -> None:
-        for good in (
-            "\U0001f44d",
-            "\U0001f468\u200d\U0001f469\u200d\U0001f467",
-            "\u2764\ufe0f",
-            ":thumbsup:",
-            "+1",
-            "\U0001f44d\U0001f3fd",
-        ):
+        for good in GOOD_EMOJI:
             self.assertEqual(forms.parse_emoji(good), good)
 
     def test_white_space_control_and_length_are_refused(self) -> None:
-        for bad in (
-            "",
-            " ",
-            "a b",
-            "\t",
-            "\x00",
-            "\x7f",
-            "\u2028",
-            "\u00a0x",
-            "\ud83d",
-            "x" * 33,
-            "\U0001f44d" * 17,
-        ):
+        for bad in (*BAD_EMOJI, *TOO_LONG_EMOJI):
             with self.assertRaises(InvalidRequest, msg=repr(bad)):
                 forms.parse_emoji(bad)
 

@@ -24,6 +24,7 @@ from chatservice.models import (
     REACTED,
     REPLY_EXCERPT_LENGTH,
     UNREACTED,
+    Change,
     Message,
     NewMessage,
     Reaction,
@@ -66,6 +67,14 @@ class TimelineContractMixin(StoreContractMixin):
     async def all_events(self, store: IChatStore, room_id: int) -> list[TimelineEvent]:
         """Every event of a room, in one page."""
         return list(await store.get_events(room_id, 0, 10_000))
+
+    async def assert_a_repeat(
+        self, store: IChatStore, room_id: int, first: Change, again: Change
+    ) -> None:
+        """``again`` changed nothing and answers with ``first``'s event: still 2 events."""
+        self.assertFalse(again.changed)
+        self.assertEqual(again.event, first.event)
+        self.assertEqual(len(await self.all_events(store, room_id)), 2)
 
     # -- events ------------------------------------------------------------------
 
@@ -196,9 +205,7 @@ class TimelineContractMixin(StoreContractMixin):
         self.assertEqual(unchanged.event, TimelineEvent(message.id, CREATED, message))
         first = await store.edit_message(message.id, alice.id, "new", TS + 2)
         again = await store.edit_message(message.id, alice.id, "new", TS + 3)
-        self.assertFalse(again.changed)
-        self.assertEqual(again.event, first.event)
-        self.assertEqual(len(await self.all_events(store, room.id)), 2)
+        await self.assert_a_repeat(store, room.id, first, again)
 
     async def test_only_the_author_edits(self) -> None:
         """Another user's edit is Forbidden and changes nothing."""
@@ -272,9 +279,7 @@ class TimelineContractMixin(StoreContractMixin):
         [message] = await self.post(store, new_message(room, alice))
         first = await store.delete_message(message.id, alice.id, TS)
         again = await store.delete_message(message.id, alice.id, TS + 1)
-        self.assertFalse(again.changed)
-        self.assertEqual(again.event, first.event)
-        self.assertEqual(len(await self.all_events(store, room.id)), 2)
+        await self.assert_a_repeat(store, room.id, first, again)
 
     async def test_only_the_author_deletes(self) -> None:
         """Another user's delete is Forbidden; an unknown message is NotFound."""
@@ -320,9 +325,7 @@ class TimelineContractMixin(StoreContractMixin):
         self.assertFalse(absent.changed)
         first = await store.set_reaction(message.id, bob.id, "👍", True, TS)
         again = await store.set_reaction(message.id, bob.id, "👍", True, TS + 1)
-        self.assertFalse(again.changed)
-        self.assertEqual(again.event, first.event)
-        self.assertEqual(len(await self.all_events(store, room.id)), 2)
+        await self.assert_a_repeat(store, room.id, first, again)
 
     async def test_reactions_are_bounded(self) -> None:
         """Past the bounds per user and per message, adding is TooManyReactions."""
