@@ -5,8 +5,9 @@ vocabulary of ``--vocabulary`` made-up words whose frequencies follow
 Zipf's law (the most common word is in about two messages of three, the
 rarest in a few dozen), 3 to 20 words a message, seeded, so every run
 searches the same text. The rows are bulk-loaded into a database at
-schema version 1 (plain messages), migrated to version 2 (the timeline:
-reply, edit and delete columns, and an empty table of changes), then ``SQLStore.start()`` applies the search
+schema version 1 (plain messages), migrated to version 2 (the
+timeline: reply, edit and delete columns, and an empty table of
+changes), then ``SQLStore.start()`` applies the search
 migration, which indexes them all; both times are printed. Then
 ``SQLStore.search_messages(words, [room], None, 50)`` runs
 ``--queries`` times for each kind of two-word query (frequent+frequent,

@@ -75,7 +75,7 @@ class ChatServerFactory(WebSocketServerFactory):
         self.outbox_limit = outbox_limit
         self._sockets_per_user: dict[int, int] = defaultdict(int)
         self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
-        self._subscribed: dict[int, Deferred[None]] = {}
+        self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
         self._presence: dict[tuple[int, int], int] = defaultdict(int)
         self._in_flight: set[Deferred[Any]] = set()
@@ -135,8 +135,11 @@ class ChatServerFactory(WebSocketServerFactory):
         session = protocol.session
         room = self._sockets[session.room_id]
         if not room:
-            subscribing = self._hub.subscribe(session.room_id)
-            subscribing.addErrback(self._log_failure)
+            # Fires True once the hub confirms it delivers the room's events,
+            # False if it failed (logged); a resume waits for it.
+            subscribing: Deferred[bool] = self._hub.subscribe(session.room_id).addCallbacks(
+                lambda _: True, self._subscribe_failed
+            )
             self._subscribed[session.room_id] = subscribing
         room.add(protocol)
         self._closed[protocol] = Deferred()
@@ -213,23 +216,30 @@ class ChatServerFactory(WebSocketServerFactory):
         state = protocol.resuming
         assert state is not None
         subscribed: Deferred[None] = Deferred()
+        confirmed: list[bool] = []  # set once the hub answered
 
-        def pass_on(result: object) -> object:
+        def pass_on(result: bool) -> bool:
+            confirmed.append(result)
             subscribed.callback(None)
             return result
 
         subscribing = self._subscribed.get(state.room_id)
         if subscribing is None:
+            confirmed.append(True)
             subscribed.callback(None)
         else:
             subscribing.addBoth(pass_on)
         # A hub that cannot subscribe (Redis down) must not stall the resume:
-        # after a bound, read anyway. Pub/sub is at-most-once; what another
-        # process commits meanwhile is in the store for the next resume.
+        # after a bound, read anyway.
         waited = within(subscribed, SUBSCRIBE_WAIT, self.clock)
 
         async def replay() -> Replay:
             await waited
+            if confirmed != [True]:
+                # Events other processes published before the subscription
+                # took effect may never reach this socket: the replay must
+                # not claim a full recovery (the client pages on instead).
+                state.unconfirmed()
             return await self._timeline.replay(state.room_id, state.since)
 
         def replayed(result: Replay) -> None:
@@ -356,6 +366,10 @@ class ChatServerFactory(WebSocketServerFactory):
     def log_failure(self, what: str) -> None:
         """Log the exception being handled, with a traceback, for a protocol."""
         self._log.failure(what)
+
+    def _subscribe_failed(self, failure: Failure) -> bool:
+        self._log.failure("subscribing to a room failed", failure)
+        return False
 
     def _log_failure(self, failure: Failure) -> None:
         self._log.failure("publishing a room event failed", failure)

@@ -37,6 +37,9 @@ class ResumeState:
         self._held: list[RoomEvent] = []
         self.held_bytes = 0
         self.overflowed = False
+        # False when this process could not confirm it receives the room's
+        # live events from the others (see ``unconfirmed``).
+        self.live_confirmed = True
 
     def hold(self, event: RoomEvent) -> None:
         """Keep a live event for after the replay, unless the bound was passed."""
@@ -50,6 +53,15 @@ class ResumeState:
             self.held_bytes = 0
             self.overflowed = True
 
+    def unconfirmed(self) -> None:
+        """The hub did not confirm the room's subscription before the store was read.
+
+        What other processes published in between may never arrive, so the
+        recovery frame will say ``recovered: false`` (at the last replayed
+        id: the client pages on from there and misses nothing).
+        """
+        self.live_confirmed = False
+
     def replayed(self, replay: Replay) -> list[bytes]:
         """The payloads to send, in order, once the store answered.
 
@@ -61,7 +73,7 @@ class ResumeState:
         for event in replay.events:
             payloads.append(dumps(event.to_json()))
             last_id = event.id
-        recovered = replay.recovered and not self.overflowed
+        recovered = replay.recovered and not self.overflowed and self.live_confirmed
         payloads.append(self._recovery(recovered, last_id))
         payloads.extend(self._release(last_id if replay.recovered else None))
         return payloads

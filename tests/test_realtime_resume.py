@@ -386,10 +386,15 @@ class StalledSubscriptionResumeTests(RealtimeCase):
         return self.hub
 
     def test_replay_goes_ahead_after_the_subscribe_wait(self) -> None:
-        """With the subscription never confirmed, the replay and recovery frame still come."""
+        """With the subscription never confirmed, the replay and recovery frame still come.
+
+        But the recovery is not claimed: what other processes published
+        before the subscription took effect was never seen, so the frame says
+        ``recovered: false`` at the last replayed id, and the client pages on.
+        """
         bob = Identity(self.bob_id, "bob", expires_at=1e12)
         messages = self.world.service.messages
-        result_now(messages.post(bob, 1, "missed"))
+        missed = result_now(messages.post(bob, 1, "missed")).message
         alice = self.connect(self.alice, since=0)
         self.world.chat.flush()
         self.assertNotIn("recovery", kinds(alice))
@@ -398,7 +403,20 @@ class StalledSubscriptionResumeTests(RealtimeCase):
         self.assertEqual([f["content"] for f in alice.of_type("message")], ["missed"])
         recovery = alice.of_type("recovery")
         self.assertEqual(len(recovery), 1)
-        self.assertTrue(recovery[0]["recovered"])
+        self.assertFalse(recovery[0]["recovered"])
+        self.assertEqual(recovery[0]["last_id"], missed.id)
+
+    def test_a_failed_subscription_is_not_a_full_recovery(self) -> None:
+        """A subscription the hub reports as failed: replayed, but ``recovered: false``."""
+        bob = Identity(self.bob_id, "bob", expires_at=1e12)
+        missed = result_now(self.world.service.messages.post(bob, 1, "missed")).message
+        alice = self.connect(self.alice, since=0)
+        self.hub.pending[1].errback(ConnectionError("redis went away"))
+        self.world.chat.flush()
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+        self.assertEqual([f["content"] for f in alice.of_type("message")], ["missed"])
+        (recovery,) = alice.of_type("recovery")
+        self.assertEqual((recovery["recovered"], recovery["last_id"]), (False, missed.id))
 
 
 class FailedReplayTests(RealtimeCase):
