@@ -111,5 +111,6 @@ class MessageChanges:
         """After the commit: tell the room, once, if something changed."""
         if change.changed:
             event = change.event
-            publish_quietly(self._hub, RoomEvent(event.room_id, event_payload(event)), self.log)
+            room_event = RoomEvent(event.room_id, event_payload(event), event_id=event.id)
+            publish_quietly(self._hub, room_event, self.log)
         return change

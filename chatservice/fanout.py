@@ -3,12 +3,14 @@
 It keeps room membership and presence, posts messages through the use case,
 writes each room event to every open socket of the room (framed once per
 process), runs the I/O of a resuming socket's catch-up (``resume.py`` decides
-what to send), and drains on shutdown.
+what to send), hands the hub's lost-connection notices to ``catchup.py``,
+and drains on shutdown.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory
@@ -18,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, event_payload
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
@@ -81,6 +84,8 @@ class ChatServerFactory(WebSocketServerFactory):
         self._in_flight: set[Deferred[Any]] = set()
         self._closed: dict[ChatServerProtocol, Deferred[None]] = {}
         self._draining = False
+        frame = lambda payload: self.prepareMessage(payload).payloadHybi  # noqa: E731
+        self._catchup = RoomCatchUp(timeline, self._sockets, frame, outbox_limit)
         # Every Autobahn option in one call: each call resets allowNullOrigin.
         # Origins are checked in the handshake route (JSON 403), so Autobahn
         # allows all here.
@@ -164,6 +169,7 @@ class ChatServerFactory(WebSocketServerFactory):
         if not room:
             del self._sockets[session.room_id]
             self._subscribed.pop(session.room_id, None)
+            self._catchup.forget(session.room_id)
             self._hub.unsubscribe(session.room_id)
         key = (session.room_id, session.identity.user_id)
         self._presence[key] -= 1
@@ -187,8 +193,8 @@ class ChatServerFactory(WebSocketServerFactory):
     def room_event(self, event: RoomEvent) -> None:
         """Frame the event once and write those bytes to every open socket of the room."""
         sockets = self._sockets.get(event.room_id)
-        if not sockets:
-            return
+        if not sockets or not self._catchup.passes(event):
+            return  # no socket here, or held until the room's catch-up read is sent
         frame = self.prepareMessage(event.payload).payloadHybi
         exclude = event.exclude
         # The loop runs once per delivery: write_frame's checks are inlined.
@@ -205,6 +211,14 @@ class ChatServerFactory(WebSocketServerFactory):
                     outbox.write(frame)
                 else:
                     protocol.write_frame(frame)
+
+    def rooms_interrupted(self, room_ids: Sequence[int]) -> None:
+        """The hub lost other processes' events: remember each room's cursor (``catchup.py``)."""
+        self._catchup.interrupted(room_ids)
+
+    def rooms_restored(self, room_ids: Sequence[int]) -> None:
+        """Events flow again: catch every socket of these rooms up from the store."""
+        self._catchup.restored(room_ids)
 
     def resume(self, protocol: ChatServerProtocol) -> None:
         """Read what a reconnecting socket missed and send it, then what it held.

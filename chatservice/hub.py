@@ -8,6 +8,7 @@ process; ``RedisHub`` carries the same events between processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, succeed
@@ -31,12 +32,16 @@ class RoomEvent:
     """An encoded event for one room's sockets.
 
     ``exclude`` names a connection that must not receive it (a typing frame's
-    sender); ids are unique across processes.
+    sender); ids are unique across processes. ``event_id`` is the timeline
+    event id of a stored change (a new message's id, a change's event id),
+    None for presence and typing: it travels beside the payload so that
+    fan-out can keep each room's cursor without parsing JSON per event.
     """
 
     room_id: int
     payload: bytes
     exclude: str | None = None
+    event_id: int | None = None
 
 
 class IRoomListener(Interface):
@@ -44,6 +49,21 @@ class IRoomListener(Interface):
 
     def room_event(event: RoomEvent) -> None:
         """Deliver ``event`` to this process's sockets in its room."""
+
+    def rooms_interrupted(room_ids: Sequence[int]) -> None:
+        """The hub lost the connection that brought these rooms' events from other processes.
+
+        Events published elsewhere from now on until ``rooms_restored`` are
+        not delivered; the listener notes where its sockets were. A hub that
+        cannot lose events (``LocalHub``) never calls it.
+        """
+
+    def rooms_restored(room_ids: Sequence[int]) -> None:
+        """The hub receives these rooms' events again after ``rooms_interrupted``.
+
+        Called once the subscriptions are confirmed (not on the first
+        subscribe), so a store read started now misses nothing.
+        """
 
 
 class IHub(Interface):

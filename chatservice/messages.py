@@ -138,7 +138,9 @@ class Messages:
         if posted.created:
             message = posted.message
             publish_quietly(
-                self._hub, RoomEvent(message.room_id, message_payload(message)), self._log
+                self._hub,
+                RoomEvent(message.room_id, message_payload(message), event_id=message.id),
+                self._log,
             )
         return posted
 

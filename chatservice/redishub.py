@@ -98,6 +98,8 @@ class RedisHub:
         self._subscriber_factory: HubSubscriberFactory | None = None
         self._publisher: RedisPublisher | None = None
         self._stopped = False
+        # True from a lost subscriber connection until the next one is ready.
+        self._interrupted = False
 
     @classmethod
     def from_url(cls, url: str, reactor: Any, **kwargs: Any) -> RedisHub:
@@ -308,6 +310,7 @@ class RedisHub:
             return
         self._subscriber = subscriber
         self._confirmed.clear()
+        interrupted, self._interrupted = self._interrupted, False
         subscriber.execute_command("CLIENT", "SETNAME", self.client_name).addErrback(
             self._ignore  # an ACL may forbid CLIENT; the name is only a convenience
         )
@@ -318,10 +321,15 @@ class RedisHub:
             count=len(restoring),
         )
         waiters, self._restore_waiters = self._restore_waiters, []
-        if waiters:
+        if waiters or interrupted:
             count = len(restoring)
 
             def restored(_: object) -> None:
+                # Events of the rooms confirmed on this connection flow again:
+                # the listener catches its sockets up from the store now.
+                if interrupted and subscriber is self._subscriber and self._listener is not None:
+                    rooms = [room for c, room in self._desired.items() if c in self._confirmed]
+                    self._listener.rooms_restored(rooms)
                 for waiter in waiters:
                     waiter.callback(count)
 
@@ -353,6 +361,9 @@ class RedisHub:
         self._subscriber = None
         self._confirmed.clear()
         if not self._stopped:
+            self._interrupted = True
+            if self._listener is not None:
+                self._listener.rooms_interrupted(list(self._desired.values()))
             self.log.warn(
                 "lost the Redis subscriber connection to {address} ({reason}); reconnecting. "
                 "Events of other processes are missed until then (clients catch up from "
@@ -373,7 +384,7 @@ class RedisHub:
             return
         if envelope.origin == self._origin:
             return  # our own event, already delivered locally
-        self._deliver(RoomEvent(room_id, envelope.payload, envelope.exclude))
+        self._deliver(RoomEvent(room_id, envelope.payload, envelope.exclude, envelope.event_id))
 
     def _ignore(self, failure: Failure) -> None:
         self.log.debug("Redis subscriber command failed: {error}", error=failure.getErrorMessage())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import reactor as global_reactor
@@ -42,7 +43,17 @@ class RecordingListener:
 
     def __init__(self) -> None:
         self.events: list[RoomEvent] = []
+        self.notices: list[tuple[str, list[int]]] = []
+        self.restored: Deferred[list[int]] = Deferred()
         self._waiting: list[tuple[int, Deferred[list[RoomEvent]]]] = []
+
+    def rooms_interrupted(self, room_ids: Sequence[int]) -> None:
+        self.notices.append(("interrupted", sorted(room_ids)))
+
+    def rooms_restored(self, room_ids: Sequence[int]) -> None:
+        self.notices.append(("restored", sorted(room_ids)))
+        if not self.restored.called:
+            self.restored.callback(sorted(room_ids))
 
     def room_event(self, event: RoomEvent) -> None:
         self.events.append(event)
@@ -101,8 +112,21 @@ class EnvelopeTests(SynchronousTestCase):
     def test_envelope_without_exclude_decodes_to_none(self) -> None:
         """An event without ``exclude`` travels as an empty field and comes back as None."""
         data = encode_envelope(b"o", RoomEvent(1, b"{}"))
-        self.assertEqual(data, b"o\x1f\x1f{}")
+        self.assertEqual(data, b"o\x1f\x1f\x1f{}")
         self.assertEqual(decode_envelope(data), Envelope(b"o", None, b"{}"))
+
+    def test_event_id_travels_beside_the_payload(self) -> None:
+        """A stored event's id survives the trip, so the receiver keeps cursors without JSON."""
+        data = encode_envelope(b"o", RoomEvent(1, b'{"id":42}\x1f', event_id=42))
+        self.assertEqual(decode_envelope(data), Envelope(b"o", None, b'{"id":42}\x1f', 42))
+
+    def test_previous_format_still_decodes_without_an_event_id(self) -> None:
+        """An envelope from a process not yet upgraded (three fields) decodes as before."""
+        self.assertEqual(
+            decode_envelope(b'o\x1fp1-2\x1f{"a":"\x1f"}'),
+            Envelope(b"o", "p1-2", b'{"a":"\x1f"}'),
+        )
+        self.assertEqual(decode_envelope(b"o\x1f\x1f{}"), Envelope(b"o", None, b"{}"))
 
     def test_separator_in_exclude_is_refused(self) -> None:
         """An exclude holding the separator would be ambiguous, so encoding refuses it."""
@@ -303,8 +327,19 @@ class RedisHubTests(TestCase):
         restored = b.wait_for_resubscribe()
         await _kill_client(self, REDIS_URL, b.client_name)
         self.assertEqual(await restored, 2)
-        await a.publish(RoomEvent(1, b"after"))
-        self.assertEqual(await heard_b.wait_for(1), [RoomEvent(1, b"after")])
+        await a.publish(RoomEvent(1, b"after", event_id=7))
+        self.assertEqual(await heard_b.wait_for(1), [RoomEvent(1, b"after", event_id=7)])
+
+    async def test_listener_hears_of_the_lost_connection_and_the_restored_rooms(self) -> None:
+        """Not on the first subscribe; after a kill, which rooms were cut and are back."""
+        assert REDIS_URL is not None
+        _, _, b, heard_b = await self._pair()
+        await b.subscribe(1)
+        await b.subscribe(2)
+        self.assertEqual(heard_b.notices, [])
+        await _kill_client(self, REDIS_URL, b.client_name)
+        self.assertEqual(await heard_b.restored, [1, 2])
+        self.assertEqual(heard_b.notices, [("interrupted", [1, 2]), ("restored", [1, 2])])
 
     async def test_subscribe_while_disconnected_fires_once_restored(self) -> None:
         """A room joined while the subscriber is down is subscribed on reconnection."""
