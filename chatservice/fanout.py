@@ -33,11 +33,11 @@ from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
 from chatservice.websocket import (
     CLOSE_GOING_AWAY,
-    MAX_FRAME_BYTES,
     OPEN,
     TYPING_RATE,
     ChatServerProtocol,
     SocketSession,
+    protocol_options,
 )
 from chatservice.wire import FrameError, dumps
 
@@ -87,23 +87,7 @@ class ChatServerFactory(WebSocketServerFactory):
         frame = lambda payload: self.prepareMessage(payload).payloadHybi  # noqa: E731
         self._catchup = RoomCatchUp(timeline, self._sockets, frame, outbox_limit)
         # Every Autobahn option in one call: each call resets allowNullOrigin.
-        # Origins are checked in the handshake route (JSON 403), so Autobahn
-        # allows all here.
-        self.setProtocolOptions(
-            webStatus=False,
-            maxFramePayloadSize=MAX_FRAME_BYTES,
-            maxMessagePayloadSize=MAX_FRAME_BYTES,
-            failByDrop=False,
-            openHandshakeTimeout=10,
-            closeHandshakeTimeout=2,
-            tcpNoDelay=True,
-            autoPingInterval=ping_interval,
-            autoPingTimeout=ping_timeout,
-            autoPingSize=12,
-            allowedOrigins=["*"],
-            allowNullOrigin=True,
-            perMessageCompressionAccept=None,
-        )
+        self.setProtocolOptions(**protocol_options(ping_interval, ping_timeout))
         hub.set_listener(self)
 
     # -- membership and fan-out -----------------------------------------------

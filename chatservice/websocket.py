@@ -32,6 +32,30 @@ CLOSE_POLICY_VIOLATION = 1008
 TYPING_RATE = Rate(burst=3, per_second=1.0)
 
 
+def protocol_options(ping_interval: float, ping_timeout: float) -> dict[str, Any]:
+    """Autobahn's options for every connection of the service (``setProtocolOptions``).
+
+    Origins are checked in the handshake route (a JSON 403), so Autobahn
+    allows all; frames and messages are bounded at ``MAX_FRAME_BYTES``
+    (close 1009); no compression is negotiated; the server pings.
+    """
+    return {
+        "webStatus": False,
+        "maxFramePayloadSize": MAX_FRAME_BYTES,
+        "maxMessagePayloadSize": MAX_FRAME_BYTES,
+        "failByDrop": False,
+        "openHandshakeTimeout": 10,
+        "closeHandshakeTimeout": 2,
+        "tcpNoDelay": True,
+        "autoPingInterval": ping_interval,
+        "autoPingTimeout": ping_timeout,
+        "autoPingSize": 12,
+        "allowedOrigins": ["*"],
+        "allowNullOrigin": True,
+        "perMessageCompressionAccept": None,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SocketSession:
     """Who a WebSocket belongs to and where it is, fixed at the handshake."""
