@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatservice.errors import StoreUnavailable
+from chatservice.hub import IHub, IHubStatus
 from chatservice.store import IChatStore, IWriteState
 
 STORE_OK = "ok"
 STORE_UNREACHABLE = "unreachable"
 STORE_CANNOT_WRITE = "cannot_write"
+REDIS_OK = "ok"
+REDIS_DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,15 @@ class HealthReport:
             (it answers, but its last write was refused).
         reason: with ``cannot_write``, the error code writes fail with right
             now (``store_full`` or ``store_read_only``); otherwise None.
+        redis: with ``REDIS_URL``, ``"ok"`` or ``"down"``; otherwise None.
+            A hub that is down degrades the service (other processes' events
+            arrive late, through catch-up) but does not stop it: it is
+            shown, and the status stays 200.
     """
 
     store: str
     reason: str | None = None
+    redis: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,16 +56,19 @@ class HealthReport:
         body = {"status": "ok" if self.ok else "unavailable", "store": self.store}
         if self.reason is not None:
             body["reason"] = self.reason
+        if self.redis is not None:
+            body["redis"] = self.redis
         return body
 
 
 class Health:
     """Checks the store: its ping, then whether writes are being refused."""
 
-    def __init__(self, store: IChatStore) -> None:
-        """Check ``store``; if it provides ``IWriteState``, its write episodes count too."""
+    def __init__(self, store: IChatStore, hub: IHub | None = None) -> None:
+        """Check ``store`` (its write episodes too, with ``IWriteState``) and ``hub``'s reach."""
         self._store = store
         self._writes: IWriteState | None = IWriteState(store, None)
+        self._hub: IHubStatus | None = IHubStatus(hub, None) if hub is not None else None
 
     async def check(self) -> HealthReport:
         """Return the service's health now.
@@ -67,11 +78,14 @@ class Health:
         not a fresh probe, since no probe can tell a full disk from a page
         with some room left.
         """
+        redis = None
+        if self._hub is not None:
+            redis = REDIS_OK if self._hub.reachable() else REDIS_DOWN
         try:
             await self._store.ping()
         except StoreUnavailable:
-            return HealthReport(STORE_UNREACHABLE)
+            return HealthReport(STORE_UNREACHABLE, redis=redis)
         fault = self._writes.write_fault() if self._writes is not None else None
         if fault is not None:
-            return HealthReport(STORE_CANNOT_WRITE, fault.code)
-        return HealthReport(STORE_OK)
+            return HealthReport(STORE_CANNOT_WRITE, fault.code, redis)
+        return HealthReport(STORE_OK, redis=redis)

@@ -16,6 +16,16 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 
+class IHubStatus(Interface):
+    """A hub that can tell whether it reaches the other processes (``RedisHub``).
+
+    Optional: ``LocalHub`` has no one to reach. Use ``IHubStatus(hub, None)``.
+    """
+
+    def reachable() -> bool:
+        """True while events to and from other processes flow."""
+
+
 def instance_id() -> str:
     """A new random id for one service instance.
 

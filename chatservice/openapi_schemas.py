@@ -11,7 +11,13 @@ import math
 from typing import Any
 
 from chatservice.errors import StoreFull, StoreReadOnly, all_error_classes
-from chatservice.health import STORE_CANNOT_WRITE, STORE_OK, STORE_UNREACHABLE
+from chatservice.health import (
+    REDIS_DOWN,
+    REDIS_OK,
+    STORE_CANNOT_WRITE,
+    STORE_OK,
+    STORE_UNREACHABLE,
+)
 from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
 from chatservice.wire import (
@@ -201,6 +207,11 @@ SCHEMAS: dict[str, Any] = {
                 "description": "With store=cannot_write: the code writes fail with.",
                 "type": "string",
                 "enum": [cls.code for cls in (StoreFull, StoreReadOnly)],
+            },
+            "redis": {
+                "description": "With REDIS_URL: whether other processes are reached.",
+                "type": "string",
+                "enum": [REDIS_OK, REDIS_DOWN],
             },
             "version": {"type": "string"},
         },

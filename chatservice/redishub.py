@@ -31,14 +31,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice.hub import IHub, IRoomListener, RoomEvent, instance_id
+from chatservice.hub import IHub, IHubStatus, IRoomListener, RoomEvent, instance_id
 from chatservice.redisenvelope import decode_envelope
 from chatservice.redispublisher import RedisPublisher, describe_failure
 from chatservice.redissubscriber import HubSubscriber, HubSubscriberFactory
 from chatservice.redisurl import RedisAddress, parse_redis_url
 
 
-@implementer(IHub)
+@implementer(IHub, IHubStatus)
 class RedisHub:
     """Room events for this process's listener and, through Redis, for every other process.
 
@@ -217,6 +217,16 @@ class RedisHub:
 
         done = gatherResults(stopping, consumeErrors=True).addBoth(cancel_publishes)
         return done
+
+    def reachable(self) -> bool:
+        """True while subscribed to Redis and publishes go through (``/health``)."""
+        publisher = self._publisher
+        return (
+            not self._stopped
+            and self._subscriber is not None
+            and publisher is not None
+            and not publisher.failing
+        )
 
     @property
     def address(self) -> str:

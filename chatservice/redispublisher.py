@@ -78,6 +78,11 @@ class RedisPublisher:
         self._stopped = False
 
     @property
+    def failing(self) -> bool:
+        """True while publishes fail (since the last failure, nothing went through)."""
+        return self._failing
+
+    @property
     def connected(self) -> Deferred[object]:
         """Fires once the first connection is made; fails if Redis refuses it (AUTH, SELECT)."""
         connected: Deferred[object] = self._pool.deferred

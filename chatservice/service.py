@@ -147,7 +147,7 @@ class ChatService(Service):
             search=Search(self.store),
             max_message_length=config.max_message_length,
             tickets=self.tickets,
-            health=Health(self.store),
+            health=Health(self.store, self.hub),
             handshakes=HandshakeGate(
                 accounts=self.accounts,
                 rooms=self.rooms,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from chatservice import __version__
 from chatservice.errors import StoreFull, StoreReadOnly, StoreUnavailable
+from chatservice.health import Health
+from chatservice.hub import IHub, IHubStatus, LocalHub
 from chatservice.store import IChatStore, IWriteState
 from chatservice.store.memory import MemoryStore
 from tests.fakes import FakeReactor
@@ -88,3 +91,52 @@ class HealthRouteTests(RestTestCase):
         self.assertEqual(self.health()[0], 503)
         self.store.fault = None
         self.assertEqual(self.health()[0], 200)
+
+
+@implementer(IHub, IHubStatus)
+class StatusHub(LocalHub):
+    """A local hub that says whether "Redis" is reachable, as the test sets."""
+
+    up = True
+
+    def reachable(self) -> bool:
+        return self.up
+
+
+class HubHealthTests(SynchronousTestCase):
+    """With a hub that reaches other processes, ``/health`` names its state and stays 200."""
+
+    def check(self, hub: IHub, store: IChatStore | None = None) -> dict[str, object]:
+        report = self.successResultOf(
+            Deferred.fromCoroutine(Health(store or MemoryStore(), hub).check())
+        )
+        body: dict[str, object] = {"status_code": report.http_status, **report.to_json()}
+        return body
+
+    def test_redis_ok_and_down(self) -> None:
+        hub = StatusHub()
+        self.assertEqual(
+            self.check(hub), {"status_code": 200, "status": "ok", "store": "ok", "redis": "ok"}
+        )
+        hub.up = False
+        self.assertEqual(
+            self.check(hub), {"status_code": 200, "status": "ok", "store": "ok", "redis": "down"}
+        )
+
+    def test_a_local_hub_says_nothing_of_redis(self) -> None:
+        self.assertEqual(
+            self.check(LocalHub()), {"status_code": 200, "status": "ok", "store": "ok"}
+        )
+
+    def test_the_store_still_decides_the_status(self) -> None:
+        store = FaultyStore()
+        store.reachable = False
+        self.assertEqual(self.check(StatusHub(), store)["status_code"], 503)
+        self.assertEqual(self.check(StatusHub(), store)["redis"], "ok")
+
+    def test_a_stopped_redis_hub_is_down(self) -> None:
+        """A RedisHub never started (or whose connection is gone) is ``down``."""
+        from chatservice.redishub import RedisHub
+
+        hub = RedisHub.from_url("redis://127.0.0.1:6379/15", FakeReactor())
+        self.assertFalse(hub.reachable())

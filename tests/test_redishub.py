@@ -295,6 +295,17 @@ class RedisHubTests(TestCase):
         self.assertEqual(await heard_b.wait_for(3), [first, reply, third])
         self.assertEqual(heard_a.events, [first, reply, third])
 
+    async def test_a_started_hub_is_reachable_and_a_stopped_one_is_not(self) -> None:
+        """What ``/health`` reports as ``redis``: ok once started, down once stopped."""
+        assert REDIS_URL is not None
+        hub = RedisHub.from_url(REDIS_URL, global_reactor, channel_prefix=_unique_prefix())
+        self.assertFalse(hub.reachable())
+        self.assertIs(await hub.start(), True)
+        await hub.subscribe(1)
+        self.assertTrue(hub.reachable())
+        await hub.stop()
+        self.assertFalse(hub.reachable())
+
     async def test_exclude_and_payload_bytes_survive_the_trip(self) -> None:
         """``exclude`` and every payload byte (large, binary, separator included) arrive intact."""
         a, _, b, heard_b = await self._pair()
