@@ -28,6 +28,18 @@ def event_payload(event: TimelineEvent) -> bytes:
     return dumps(event.to_json())
 
 
+def repeat_payload(event: TimelineEvent) -> bytes:
+    """The answer to a change that changed nothing: always a ``message_updated`` frame.
+
+    Even when the message was never changed (its latest event is its
+    creation), so a client that appends ``message`` frames shows no
+    duplicate; ``event_id`` is then the message's own id.
+    """
+    return dumps(
+        {"type": "message_updated", "event_id": event.id, "message": event.message.to_json()}
+    )
+
+
 class MessageChanges:
     """Changes to sent messages, independent of HTTP and WebSocket."""
 

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatservice.catchup import RoomCatchUp
-from chatservice.changes import MessageChanges, event_payload
+from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
 from chatservice.hub import IHub, IRoomListener, RoomEvent
@@ -345,7 +345,7 @@ class ChatServerFactory(WebSocketServerFactory):
             if not result.created:
                 protocol.send_payload(message_payload(result.message))
         elif not result.changed:
-            protocol.send_payload(event_payload(result.event))
+            protocol.send_payload(repeat_payload(result.event))
 
     def _refused(
         self,

@@ -8,7 +8,6 @@ bytes or strings in, a record or a ``ChatError`` out.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from chatservice.wire import (
     query_int,
     text_field,
 )
+from chatservice.words import query_words, search_words
 
 MAX_EMOJI_CODE_POINTS = 32
 MAX_EMOJI_BYTES = 64
@@ -30,17 +30,24 @@ MAX_EMOJI_BYTES = 64
 # format characters (the zero-width joiner of emoji sequences) are allowed;
 # white space, control characters, surrogates and unassigned code points are not.
 _EMOJI_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Format characters and marks show nothing on their own.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
 DEFAULT_EVENTS_LIMIT = 100
 MAX_EVENTS_LIMIT = 500
 DEFAULT_SEARCH_LIMIT = 20
 MAX_SEARCH_LIMIT = 100
 MAX_SEARCH_QUERY = 200
 MAX_SEARCH_WORDS = 8
-_WORD = re.compile(r"\w+")
 
 
 def parse_emoji(raw: str) -> str:
-    """Check a reaction: 1-32 code points (64 bytes) of no white space or control character.
+    """Check a reaction: 1-32 code points (64 bytes) that show something.
+
+    Refused: white space, control characters, surrogates, unassigned code
+    points, ``/`` (a REST path could not carry it), bidirectional overrides
+    (they reorder what follows them on screen), and a string of only
+    invisible characters (joiners, variation selectors, combining marks).
 
     Raises:
         InvalidRequest: anything else.
@@ -49,10 +56,15 @@ def parse_emoji(raw: str) -> str:
         not raw
         or len(raw) > MAX_EMOJI_CODE_POINTS
         or len(raw.encode("utf-8", "surrogatepass")) > MAX_EMOJI_BYTES
-        or any(unicodedata.category(char) in _EMOJI_REFUSED_CATEGORIES for char in raw)
+        or "/" in raw
+        or any(
+            unicodedata.category(char) in _EMOJI_REFUSED_CATEGORIES or char in _BIDI_CONTROLS
+            for char in raw
+        )
+        or all(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in raw)
     ):
         raise InvalidRequest(
-            "A reaction is 1-32 characters without white space or control characters."
+            "A reaction is 1-32 visible characters without white space, '/' or control characters."
         )
     return raw
 
@@ -153,7 +165,7 @@ class SearchQuery:
 
     @property
     def text(self) -> str:
-        """The words, lower-cased and space-separated: what the store matches."""
+        """The words, space-separated, as typed: what the store matches."""
         return " ".join(self.words)
 
 
@@ -167,11 +179,12 @@ def parse_search_query(args: Mapping[bytes, Sequence[bytes]]) -> SearchQuery:
         raise InvalidRequest("'q' must be UTF-8.") from None
     if len(text) > MAX_SEARCH_QUERY:
         raise InvalidRequest(f"'q' must be at most {MAX_SEARCH_QUERY} characters.")
-    # lower(), not casefold(): the databases keep "ß" (casefold makes it "ss").
-    words = tuple(dict.fromkeys(_WORD.findall(text.lower())))
+    # As typed: the stores lower-case with their own function (the words
+    # are counted as they will match them: ``chatservice.words``).
+    words = query_words(text)
     if not words:
         raise InvalidRequest("'q' must contain at least one word.")
-    if len(words) > MAX_SEARCH_WORDS:
+    if len(search_words(text)) > MAX_SEARCH_WORDS:
         raise InvalidRequest(f"'q' may have at most {MAX_SEARCH_WORDS} words.")
     limit = query_int(args, "limit", high=MAX_SEARCH_LIMIT, default=DEFAULT_SEARCH_LIMIT)
     assert limit is not None

@@ -115,8 +115,12 @@ class Messages:
         )
         if reply_to is None:
             return self._committer.add_message(new).addCallback(self._publish)
-        checking = self._store.get_message(reply_to)
-        checking.addCallbacks(self._reply_target, self._no_reply_target, callbackArgs=(room_id,))
+        # The room first: an unknown room is a 404 whatever the reply names.
+        checking = self._store.get_room(room_id).addCallback(
+            lambda _: self._store.get_message(reply_to).addCallbacks(
+                self._reply_target, self._no_reply_target, callbackArgs=(room_id,)
+            )
+        )
         return checking.addCallback(lambda _: self._committer.add_message(new)).addCallback(
             self._publish
         )

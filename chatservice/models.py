@@ -54,6 +54,10 @@ class Room:
         }
 
 
+# How many of a reaction's users a frame names (``count`` counts them all).
+REACTION_USERS_SHOWN = 50
+
+
 @dataclass(frozen=True, slots=True)
 class Reaction:
     """One emoji on a message and who put it there (oldest first)."""
@@ -62,8 +66,17 @@ class Reaction:
     user_ids: tuple[int, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """``{"emoji", "count", "user_ids"}``: the same for every reader of the room."""
-        return {"emoji": self.emoji, "count": len(self.user_ids), "user_ids": list(self.user_ids)}
+        """``{"emoji", "count", "user_ids"}``: the same for every reader of the room.
+
+        ``user_ids`` names the first ``REACTION_USERS_SHOWN`` only: a frame
+        goes to every socket of the room on each change, and must not grow
+        with the room.
+        """
+        return {
+            "emoji": self.emoji,
+            "count": len(self.user_ids),
+            "user_ids": list(self.user_ids[:REACTION_USERS_SHOWN]),
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,9 @@ def args(**values: str) -> dict[bytes, list[bytes]]:
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # a zero-width-joined sequence
 GOOD_EMOJI = ("\U0001f44d", FAMILY, "\u2764\ufe0f", ":thumbsup:", "+1", "\U0001f44d\U0001f3fd")
 # Empty, white space, control, line separator, NBSP, a lone surrogate, too long.
-BAD_EMOJI = ("", " ", "a b", "\t", "\x00", "\x7f", "\u2028", "\u00a0x", "\ud83d")
+BAD_EMOJI = ("", " ", "a b", "\t", "\x00", "\x7f", "\u2028", "\u00a0x", "\ud83d", "a/b")
+# Nothing visible, or reordering what follows: a joiner, a variation selector, RLO.
+INVISIBLE_EMOJI = ("\u200d", "\ufe0f\u200d", "\u202e", "x\u202e")
 TOO_LONG_EMOJI = ("x" * 33, "\U0001f44d" * 17)
 
 
@@ -30,7 +32,7 @@ class EmojiTests(SynchronousTestCase):
             self.assertEqual(forms.parse_emoji(good), good)
 
     def test_white_space_control_and_length_are_refused(self) -> None:
-        for bad in (*BAD_EMOJI, *TOO_LONG_EMOJI):
+        for bad in (*BAD_EMOJI, *INVISIBLE_EMOJI, *TOO_LONG_EMOJI):
             with self.assertRaises(InvalidRequest, msg=repr(bad)):
                 forms.parse_emoji(bad)
 
@@ -83,14 +85,21 @@ class QueryTests(SynchronousTestCase):
         with self.assertRaises(InvalidRequest):
             forms.parse_events_query(args(roomId="2", limit="501"))
 
-    def test_search_words_are_lower_cased_and_unique(self) -> None:
-        query = forms.parse_search_query(args(q="Hello, hello WORLD!"))
-        self.assertEqual(query.words, ("hello", "world"))
-        self.assertEqual(query.text, "hello world")
+    def test_search_words_are_kept_as_typed_and_unique(self) -> None:
+        """The stores lower-case with their own function (İ, decomposed accents)."""
+        query = forms.parse_search_query(args(q="Hello, hello WORLD! Hello"))
+        self.assertEqual(query.words, ("Hello", "hello", "WORLD"))
+        self.assertEqual(query.text, "Hello hello WORLD")
         self.assertEqual((query.room_id, query.before, query.limit), (None, None, 20))
+        self.assertEqual(forms.parse_search_query(args(q="caf\u00e9")).words, ("caf\u00e9",))
+        self.assertEqual(forms.parse_search_query(args(q="cafe\u0301")).words, ("cafe\u0301",))
+        self.assertEqual(
+            forms.parse_search_query(args(q="\u0130stanbul")).words, ("\u0130stanbul",)
+        )
 
     def test_search_refusals(self) -> None:
-        for bad in ("", "  ", "!!", "x" * 201, " ".join(f"w{n}" for n in range(9))):
+        nine = " ".join(f"w{n}" for n in range(9))
+        for bad in ("", "  ", "!!", "___", "x" * 201, nine, "a_b_c_d_e_f_g_h_i"):
             with self.assertRaises(InvalidRequest, msg=bad[:20]):
                 forms.parse_search_query(args(q=bad))
         self.assertEqual(forms.MAX_SEARCH_WORDS, 8)

@@ -60,6 +60,24 @@ class ChangeFrameTests(RealtimeCase):
         self.assertEqual(self.updates(self.alice_ws), [first, first])
         self.assertEqual(self.updates(self.alice_too), [first])
 
+    def test_a_repeat_of_a_never_changed_message_is_a_message_updated_frame(self) -> None:
+        """Its current content again: the sender gets ``message_updated`` (event id = its id)."""
+        self.send(
+            self.alice_ws,
+            {"type": "edit", "message_id": self.message["id"], "content": "original"},
+        )
+        self.send(
+            self.bob_ws,
+            {"type": "react", "message_id": self.message["id"], "emoji": "x", "remove": True},
+        )
+        for client in (self.alice_ws, self.bob_ws):
+            (update,) = self.updates(client)
+            self.assertEqual(
+                (update["event_id"], update["message"]), (self.message["id"], self.message)
+            )
+            self.assertEqual(client.of_type("message"), [self.message])
+        self.assertEqual(self.updates(self.alice_too), [])
+
     def test_reactions_and_delete(self) -> None:
         target = self.message["id"]
         self.send(self.bob_ws, {"type": "react", "message_id": target, "emoji": THUMBS})

@@ -103,6 +103,7 @@ class SendTests(RichMessagingCase):
 
     def test_refusals(self) -> None:
         self.assert_error(self.send("x", room_id=999), 404, "not_found")
+        self.assert_error(self.send("x", room_id=999, reply_to=1), 404, "not_found")
         self.assert_error(self.send("   "), 400, "invalid_request")
         self.assert_error(self.send("x" * 1001), 400, "content_too_long")
         self.assert_error(self.send("x", room_id="1"), 400, "invalid_request")
@@ -316,6 +317,12 @@ class SearchTests(RichMessagingCase):
         self.assertEqual(self.search("q=nothing"), [])
         self.assertEqual(self.search("q=quick&limit=1"), ["quick brown edit"])
 
+    def test_words_typed_as_stored_are_found(self) -> None:
+        """A dotted capital I and a decomposed accent match as typed (the store lower-cases)."""
+        self.sent("\u0130stanbul and cafe\u0301 noir")
+        for query in ("%C4%B0stanbul", "cafe%CC%81", "CAFE%CC%81+noir"):
+            self.assertEqual(len(self.search(f"q={query}")), 1, query)
+
     def test_room_filter_and_paging(self) -> None:
         other = self.request("POST", "/api/rooms", json={"name": "other"}, token=self.bob)
         other_id = other.json()["id"]
@@ -325,7 +332,7 @@ class SearchTests(RichMessagingCase):
         self.assertEqual(self.search(f"q=word&before={there['id']}"), ["word one"])
 
     def test_refusals(self) -> None:
-        for query in ("", "q=", "q=%21%21", "q=x&limit=101", "q=" + "x" * 201):
+        for query in ("", "q=", "q=%21%21", "q=___", "q=x&limit=101", "q=" + "x" * 201):
             reply = self.request("GET", f"/api/search?{query}", token=self.bob)
             self.assert_error(reply, 400, "invalid_request")
         reply = self.request("GET", "/api/search?q=x&roomId=999", token=self.bob)

@@ -31,7 +31,7 @@ from chatservice.models import (
 )
 from chatservice.store import IChatStore
 from chatservice.store.memory_timeline import MemoryTimeline
-from chatservice.store.search_queries import matches, search_words
+from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)

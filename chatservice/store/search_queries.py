@@ -1,7 +1,7 @@
 """Full-text search: what a word is, and the SQL that finds messages by their words.
 
 Every backend has to find the same messages for the same query, so the
-word rule lives here, once: a word is a run of letters and digits (the
+word rule lives once, in ``chatservice.words``: a word is a run of letters and digits (the
 underscore separates, as it does for SQLite's ``unicode61`` tokenizer and
 PostgreSQL's parser), compared in lower case, diacritics kept. The SQL
 stores index the same rule: SQLite with an FTS5 table over
@@ -19,7 +19,6 @@ Python and each is quoted (FTS5) or joined with spaces for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,39 +26,7 @@ from chatservice.models import Message
 from chatservice.store.database import Txn
 from chatservice.store.message_queries import messages_by_ids
 from chatservice.store.ranges import INT64_MAX, INT64_MIN, fits
-
-# Letters and digits (``\w`` without the underscore) and the combining
-# diacritics U+0300..U+036F, which FTS5 (remove_diacritics 0) and
-# PostgreSQL's parser keep inside a word: a decomposed "e\u0301" is part of
-# its word everywhere, not a separator. Known differences left: PostgreSQL
-# splits at superscript and other non-decimal digits (``x²``), and other
-# combining marks split words on SQLite only.
-_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
-
-
-def search_words(text: str) -> tuple[str, ...]:
-    """The distinct words of ``text``, lower-cased, in order of first appearance.
-
-    ``str.lower`` rather than ``casefold``: the databases lower-case letter
-    by letter (``Straße`` stays ``straße``), and the memory store must find
-    what they find.
-    """
-    return tuple(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
-
-
-def query_words(text: str) -> tuple[str, ...]:
-    """The distinct words of ``text`` as typed, for a database to lower-case.
-
-    SQLite and PostgreSQL fold the query with the same function as the
-    content, which ``str.lower`` does not always equal (``İ`` becomes
-    ``i`` plus a combining dot in Python, stays ``İ`` in FTS5).
-    """
-    return tuple(dict.fromkeys(_WORD.findall(text)))
-
-
-def matches(words: Sequence[str], content: str) -> bool:
-    """Whether ``content`` holds every one of ``words`` (from ``search_words``)."""
-    return set(words).issubset(search_words(content))
+from chatservice.words import query_words
 
 
 @dataclass(frozen=True, slots=True)
