@@ -35,6 +35,10 @@ from chatservice.timeline import Replay, Timeline
 from chatservice.websocket import ChatServerProtocol
 from chatservice.wire import dumps
 
+# Ids of this process's own events delivered during one gap, kept to skip
+# them in the catch-up: bounded, as a gap may last as long as an outage.
+MAX_SEEN = 10_000
+
 
 @dataclass(slots=True)
 class _Gap:
@@ -81,7 +85,12 @@ class RoomCatchUp:
                     self._hold(gap, event)
                     return False
                 if event.event_id is not None:
-                    gap.seen.add(event.event_id)
+                    if len(gap.seen) < MAX_SEEN:
+                        gap.seen.add(event.event_id)
+                    else:
+                        # A long outage of a busy room: past the bound the
+                        # clients page (recovered: false) instead.
+                        gap.overflowed = True
         event_id = event.event_id
         if event_id is not None and event_id > self._last.get(event.room_id, 0):
             self._last[event.room_id] = event_id
@@ -98,6 +107,11 @@ class RoomCatchUp:
         # A busy room and a slow store: past the bound the clients page instead.
         held.clear()
         gap.overflowed = True
+
+    def delivered(self, room_id: int, event_id: int) -> None:
+        """A resume's replay sent the room's events up to ``event_id``: a cursor too."""
+        if event_id > self._last.get(room_id, 0):
+            self._last[room_id] = event_id
 
     def forget(self, room_id: int) -> None:
         """The room's last socket left: its cursor means nothing to the next one."""

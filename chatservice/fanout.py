@@ -241,6 +241,8 @@ class ChatServerFactory(WebSocketServerFactory):
             return await self._timeline.replay(state.room_id, state.since)
 
         def replayed(result: Replay) -> None:
+            if result.events:
+                self._catchup.delivered(state.room_id, result.events[-1].id)
             self._finish_resume(protocol, state.replayed(result))
 
         def failed(failure: Failure) -> None:

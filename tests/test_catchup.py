@@ -16,6 +16,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
+from chatservice import catchup as catchup_module
 from chatservice.errors import StoreUnavailable
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.models import TimelineEvent
@@ -182,6 +183,38 @@ class CatchUpTests(RealtimeCase):
             received = ids(client)
             self.assertEqual(len(received), len(set(received)), "a message arrived twice")
             self.assertEqual(sorted(received), self.stored_ids())
+
+    def test_a_resumed_socket_gives_the_room_a_cursor(self) -> None:
+        """No live traffic before the loss, but a resume replayed up to an id: caught up."""
+        self.post(1, "before")
+        for client in self.clients:
+            self.close(client)
+        catchup = self.world.service.sockets._catchup
+        catchup.forget(1)  # as when the room's last socket left
+        self.clients = [self.connect(self.alice, since=0)]
+        self.hub.cut()
+        self.post(2, "missed")
+        self.hub.restore()
+        self.world.chat.flush()
+        (client,) = self.clients
+        self.assertEqual(ids(client), self.stored_ids())
+        # Only the resume's own recovery frame: the catch-up had a cursor.
+        self.assertEqual([f["recovered"] for f in client.of_type("recovery")], [True])
+
+    def test_a_long_gap_of_a_busy_room_is_bounded(self) -> None:
+        """Past MAX_SEEN of this process's own ids during one gap: page instead (bounded)."""
+        self.post(1, "before")
+        last_seen = self.stored_ids()[-1]
+        self.hub.cut(lambda event: False)  # this process's own events still arrive
+        self.patch(catchup_module, "MAX_SEEN", 5)
+        self.post(8, "own")
+        gap = self.world.service.sockets._catchup._gaps[1]
+        self.assertLessEqual(len(gap.seen), 5)
+        self.hub.restore()
+        self.world.chat.flush()
+        expected = {"type": "recovery", "room_id": 1, "recovered": False, "last_id": last_seen}
+        for client in self.clients:
+            self.assertEqual(client.of_type("recovery"), [expected])
 
     def test_presence_and_typing_are_held_during_the_read_too(self) -> None:
         """Events without an id that arrive during the read come after the catch-up."""
