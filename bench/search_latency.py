@@ -23,6 +23,13 @@ under 50 ms.
 SQLite runs in a temporary directory, removed at the end; with
 ``--database`` PostgreSQL runs too, in a schema of its own that is dropped
 at the end. ``--explain`` prints each kind's query plan on PostgreSQL.
+
+``--other-room-rows N`` also fills a second room with N messages saying
+"hello" (a word the generated text never has) and times searching "hello"
+in the big room: no match there, so a room-filtered search that reads every
+match of its words in all rooms shows up as a cost that grows with N.
+
+    PYTHONPATH=. python bench/search_latency.py --rows 1000 --other-room-rows 400000
 """
 
 from __future__ import annotations
@@ -140,16 +147,17 @@ async def migrate_below(store: SQLStore, version: int) -> None:
         await store.close()
 
 
-async def prepare(store: SQLStore) -> tuple[int, int]:
-    """Bring an empty database to version 1 with a user and a room; return their ids."""
+async def prepare(store: SQLStore) -> tuple[int, int, int]:
+    """Bring an empty database to version 1 with a user and two rooms; return their ids."""
     await migrate_below(store, 2)
     store.database.open()
     try:
         user = await store.create_user("bench", b"not a password hash", 1)
         room = await store.create_room("Big", "a million messages", user.id, 1)
+        other = await store.create_room("Other", "--other-room-rows messages", user.id, 1)
     finally:
         await store.close()
-    return room.id, user.id
+    return room.id, other.id, user.id
 
 
 Query = tuple[str, int | None]  # the words, and the cursor or None
@@ -207,6 +215,15 @@ async def measure(store: SQLStore, room_id: int, corpus: Corpus, args: argparse.
                 + "\n    ".join(await store.run_read("explain", _explain, make()[0], room_id))
             )
     print(f"  {'all kinds':<34}{percentiles(everything)}")
+    if args.other_room_rows:
+        latencies = []
+        for _ in range(args.queries):
+            started = time.perf_counter()
+            page = await store.search_messages("hello", [room_id], None, LIMIT)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert not page, page
+        label = f"hello (in {args.other_room_rows} other)"
+        print(f"  {label:<34}{percentiles(latencies)}")
 
 
 def _explain(txn: Txn, words: str, room_id: int) -> list[str]:
@@ -228,9 +245,10 @@ def _analyze(txn: Txn) -> None:
 async def run(label: str, store_for: Callable[[], SQLStore], load: Any, args: Any) -> None:
     """Prepare, load, migrate (index) and measure one database."""
     corpus = Corpus.build(args.vocabulary, args.seed)
-    room_id, user_id = await prepare(store_for())
+    room_id, other_id, user_id = await prepare(store_for())
     started = time.perf_counter()
     await load(room_id, user_id, corpus.messages(args.rows))
+    await load(other_id, user_id, itertools.repeat("hello", args.other_room_rows))
     loaded = time.perf_counter() - started
     started = time.perf_counter()
     await migrate_below(store_for(), SEARCH_VERSION)
@@ -305,6 +323,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dir", default=None, help="where the SQLite file goes")
     parser.add_argument("--database", default="", help="also run on this PostgreSQL URL")
+    parser.add_argument("--other-room-rows", type=int, default=0, help="'hello' in room 2")
     parser.add_argument("--explain", action="store_true", help="print PostgreSQL query plans")
     options = parser.parse_args()
     react(lambda reactor: Deferred.fromCoroutine(main(reactor, options)))

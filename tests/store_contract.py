@@ -584,6 +584,28 @@ class StoreContractMixin(MixinBase):
         self.assertEqual(list(await search("news", [], None, 10)), [])
         self.assertEqual(list(await search("news", [999, INT64_MAX + 1], None, 10)), [])
 
+    async def test_search_never_takes_a_number_for_a_room(self) -> None:
+        """A room id in a text is only a word, and a room is never a word of its messages.
+
+        SQLite indexes each message's room next to its words; the query
+        filters every term to its own column, which this holds it to.
+        """
+        store = await self.make_store()
+        user = await self.make_user(store)
+        one, two = [await store.create_room(name, "", None, 1) for name in ("one", "two")]
+        number = str(two.id)
+        stored = await self.post(
+            store,
+            new_message(one, user, f"room {number} news"),
+            new_message(two, user, "news"),
+            new_message(one, user, f"-{number} news"),
+        )
+        search = store.search_messages
+        self.assert_ids(await search(number, None, None, 10), stored[2::-2])
+        self.assert_ids(await search(f"news {number}", [two.id], None, 10), [])
+        self.assert_ids(await search("news", [two.id], None, 10), [stored[1]])
+        self.assert_ids(await search("news", [-two.id], None, 10), [])
+
     async def test_search_pages_back_with_before(self) -> None:
         """before= and limit page back through the matches, newest first, each once."""
         store, room, user, _ = await self.searchable()
@@ -829,15 +851,24 @@ class SQLStoreMixin(MixinBase):
         store = await self.started()
         if store.dialect.name != "sqlite":
             raise SkipTest("PostgreSQL's plan depends on statistics: see bench/search_latency.py")
-        from chatservice.store.search_queries import sqlite_search_sql
+        from chatservice.store.search_queries import sqlite_probe_sql, sqlite_search_sql
 
-        params = {"match": '"a" "b"', "before": 9, "room_0": 1, "room_1": 2, "limit": 50}
+        params = {
+            "match": '"a" "b"',
+            "probe": 200,
+            "before": 9,
+            "room_0": 1,
+            "room_1": 2,
+            "limit": 50,
+        }
 
         def plan(txn: Txn, sql: str) -> list[str]:
             return [str(row[-1]) for row in txn.query("EXPLAIN QUERY PLAN " + sql, params)]
 
-        for before, rooms in ((False, 0), (True, 2)):
-            steps = await store.run_read("plan", plan, sqlite_search_sql(before, rooms))
+        queries = [sqlite_search_sql(before, rooms) for before, rooms in ((False, 0), (True, 2))]
+        queries += [sqlite_probe_sql(before, 2) for before in (False, True)]
+        for sql in queries:
+            steps = await store.run_read("plan", plan, sql)
             self.assertEqual(len(steps), 2, steps)
             self.assertIn("SCAN messages_fts VIRTUAL TABLE", steps[0])
             self.assertIn("SEARCH m USING INTEGER PRIMARY KEY", steps[1])

@@ -155,8 +155,9 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
 
         store = await self.started()
         user = await store.create_user("alice", b"h", 1)
-        room = await store.ensure_room("General", "", 1)
+        rooms = [await store.ensure_room(name, "", 1) for name in ("General", "Other")]
         for batch in range(3):
+            room = rooms[batch % 2]
             posted = await store.add_messages(
                 [
                     NewMessage(room.id, user.id, "alice", f"batch {batch} word {n}", n, cid)
@@ -167,17 +168,74 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             await store.edit_message(posted[1].message.id, user.id, f"edited {batch}", 2)
             await store.delete_message(posted[2].message.id, user.id, 3)
 
-        def check(txn: Txn) -> int:
+        def check(txn: Txn, match: str) -> int:
             txn.execute(
                 "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
             )
             row = txn.query_one(
-                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'word'"
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH :match",
+                {"match": match},
             )
             assert row is not None
             return int(row[0])
 
-        self.assertEqual(await store.run_interaction("check", check), 3 * 2)
+        # Batches 0 and 2 went to the first room, 1 to the second; the
+        # room column is checked with the words, so it agrees with messages.
+        for match, count in (
+            ("word", 3 * 2),
+            (f'word AND room_id : "{rooms[0].id}"', 2 * 2),
+            (f'room_id : "{rooms[1].id}"', 5 - 1),
+        ):
+            self.assertEqual(await store.run_interaction("check", check, match), count, match)
+
+    async def test_room_filtered_search_reads_only_that_rooms_matches(self) -> None:
+        """Past the probe, FTS5 hands the join only the room's matches, not every room's.
+
+        The review's case: a word in many messages of one room, searched in
+        another. The probe reads at most ``PROBE_ROWS`` of the words'
+        matches; what FTS5's MATCH of the rooms then yields (the plan's
+        outer loop, pinned by the newest-first test) is counted here: it
+        follows the searched room, whatever the other rooms hold. The
+        quiet room's messages sit before, inside and past the probe, and
+        every page still comes newest first, each message once.
+        """
+        from chatservice.models import NewMessage
+        from chatservice.store.search_queries import PROBE_ROWS, fts5_query
+
+        store = await self.started()
+        user = await store.create_user("alice", b"h", 1)
+        busy, quiet = [await store.ensure_room(name, "", 1) for name in ("Busy", "Quiet")]
+
+        def noise(count: int) -> list[NewMessage]:
+            return [NewMessage(busy.id, user.id, "alice", f"hello {n}", n) for n in range(count)]
+
+        def said(text: str) -> list[NewMessage]:
+            return [NewMessage(quiet.id, user.id, "alice", text, 1)]
+
+        posted = await store.add_messages(
+            said("hello a") + noise(PROBE_ROWS) + said("hello b") + noise(PROBE_ROWS - 10)
+            + said("hello c") + noise(5)
+        )  # fmt: skip
+        a, b, c = [p.message.id for p in posted if p.message.room_id == quiet.id]
+
+        def handed_out(txn: Txn, rooms: list[int] | None) -> int:
+            row = txn.query_one(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH :match",
+                {"match": fts5_query(("hello",), rooms)},
+            )
+            assert row is not None
+            return int(row[0])
+
+        everything = 3 + 2 * PROBE_ROWS - 5
+        for rooms, count in (
+            ([quiet.id], 3),
+            ([busy.id, quiet.id], everything),
+            (None, everything),
+        ):
+            self.assertEqual(await store.run_read("count", handed_out, rooms), count, rooms)
+        for before, limit, expected in ((None, 10, [c, b, a]), (None, 2, [c, b]), (b, 10, [a])):
+            found = await store.search_messages("hello", [quiet.id], before, limit)
+            self.assertEqual([m.id for m in found], expected, (before, limit))
 
     async def test_unopenable_file_is_store_unavailable(self) -> None:
         """start() on a path that cannot be opened fails with StoreUnavailable naming it."""

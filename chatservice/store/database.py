@@ -12,7 +12,7 @@ placeholders; the ``Dialect`` adapts it to SQLite or PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -99,6 +99,17 @@ class Txn:
         """Run a query and return all its rows."""
         self.execute(sql, params)
         return [tuple(row) for row in self._cursor.fetchall()]
+
+    def rows(
+        self, sql: str, params: Mapping[str, object] | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Run a query and hand out its rows as the driver reads them.
+
+        For a reader that may stop early (the SQLite search's probe): on
+        SQLite the rows it never takes are never computed.
+        """
+        self.execute(sql, params)
+        return (tuple(row) for row in self._cursor)
 
     def query_one(
         self, sql: str, params: Mapping[str, object] | None = None

@@ -224,9 +224,10 @@ SQLITE = Dialect(
     take_id=_SQLITE_TAKE_ID,
     # FTS5 (schema/0003_search.sqlite.sql) has no insert trigger: add_messages
     # indexes a whole batch with this one statement instead of a trigger per row.
+    # Both indexed columns, as the triggers' 'delete' will name them.
     index_messages=(
-        "INSERT INTO messages_fts (rowid, content)"
-        " SELECT id, content FROM messages WHERE id IN ({ids})"
+        "INSERT INTO messages_fts (rowid, content, room_id)"
+        " SELECT id, content, room_id FROM messages WHERE id IN ({ids})"
     ),
 )
 
