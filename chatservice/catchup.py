@@ -29,9 +29,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatservice.changes import event_payload
 from chatservice.hub import RoomEvent
-from chatservice.timeline import Replay, Timeline
+from chatservice.timeline import Replay, Timeline, event_payload
 from chatservice.websocket import ChatServerProtocol
 from chatservice.wire import dumps
 

@@ -19,13 +19,9 @@ from chatservice.messages import spend
 from chatservice.models import Change, TimelineEvent
 from chatservice.ratelimit import RateLimiter
 from chatservice.store import IChatStore
+from chatservice.timeline import event_payload
 from chatservice.tokens import Identity
 from chatservice.wire import dumps
-
-
-def event_payload(event: TimelineEvent) -> bytes:
-    """Encode an event once for every socket that receives it."""
-    return dumps(event.to_json())
 
 
 def repeat_payload(event: TimelineEvent) -> bytes:
@@ -35,9 +31,7 @@ def repeat_payload(event: TimelineEvent) -> bytes:
     creation), so a client that appends ``message`` frames shows no
     duplicate; ``event_id`` is then the message's own id.
     """
-    return dumps(
-        {"type": "message_updated", "event_id": event.id, "message": event.message.to_json()}
-    )
+    return dumps(event.update_json())
 
 
 class MessageChanges:

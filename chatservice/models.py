@@ -194,6 +194,14 @@ class TimelineEvent:
         """The frame: ``message`` for a new message, ``message_updated`` for any change."""
         if self.kind == CREATED:
             return self.message.to_json()
+        return self.update_json()
+
+    def update_json(self) -> dict[str, Any]:
+        """The ``message_updated`` frame of this event, whatever its kind.
+
+        What a repeated change is answered with, even when the message's
+        latest event is its creation.
+        """
         return {"type": "message_updated", "event_id": self.id, "message": self.message.to_json()}
 
 

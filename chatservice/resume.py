@@ -23,7 +23,7 @@ import json
 
 from chatservice.errors import ChatError
 from chatservice.hub import RoomEvent
-from chatservice.timeline import Replay
+from chatservice.timeline import Replay, event_payload
 from chatservice.wire import FrameError, dumps
 
 
@@ -71,7 +71,7 @@ class ResumeState:
         last_id = self.since
         payloads = []
         for event in replay.events:
-            payloads.append(dumps(event.to_json()))
+            payloads.append(event_payload(event))
             last_id = event.id
         recovered = replay.recovered and not self.overflowed and self.live_confirmed
         payloads.append(self._recovery(recovered, last_id))

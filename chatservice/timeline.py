@@ -15,8 +15,14 @@ from dataclasses import dataclass
 from chatservice.message_forms import EventsQuery
 from chatservice.models import TimelineEvent
 from chatservice.store import IChatStore
+from chatservice.wire import dumps
 
 MAX_REPLAY = 500
+
+
+def event_payload(event: TimelineEvent) -> bytes:
+    """Encode an event once for every socket that receives it (live, replayed, caught up)."""
+    return dumps(event.to_json())
 
 
 @dataclass(frozen=True, slots=True)

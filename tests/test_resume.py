@@ -7,13 +7,12 @@ from typing import Any
 
 from twisted.trial import unittest
 
-from chatservice.changes import event_payload
 from chatservice.errors import StoreUnavailable
 from chatservice.hub import RoomEvent
 from chatservice.messages import message_payload
 from chatservice.models import CREATED, Message, TimelineEvent
 from chatservice.resume import ResumeState
-from chatservice.timeline import Replay
+from chatservice.timeline import Replay, event_payload
 
 ROOM = 7
 
