@@ -30,9 +30,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatservice.hub import RoomEvent
+from chatservice.resume import recovery_payload
 from chatservice.timeline import Replay, Timeline, event_payload
 from chatservice.websocket import ChatServerProtocol
-from chatservice.wire import dumps
 
 # Ids of this process's own events delivered during one gap, kept to skip
 # them in the catch-up: bounded, as a gap may last as long as an outage.
@@ -168,8 +168,7 @@ class RoomCatchUp:
         else:
             # The cursor where the gap began: the client pages from there (or
             # from its own cursor, if larger) and de-duplicates by event id.
-            recovery = {"type": "recovery", "room_id": room_id, "recovered": False}
-            burst.append(RoomEvent(room_id, dumps({**recovery, "last_id": last})))
+            burst.append(RoomEvent(room_id, recovery_payload(room_id, False, last)))
         held, gap.held, gap.held_bytes, gap.overflowed = gap.held or [], None, 0, False
         if gap.losses == losses:
             del self._gaps[room_id]

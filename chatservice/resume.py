@@ -27,6 +27,13 @@ from chatservice.timeline import Replay, event_payload
 from chatservice.wire import FrameError, dumps
 
 
+def recovery_payload(room_id: int, recovered: bool, last_id: int) -> bytes:
+    """The ``recovery`` frame: after a resume's replay, or a catch-up that could not be made."""
+    return dumps(
+        {"type": "recovery", "room_id": room_id, "recovered": recovered, "last_id": last_id}
+    )
+
+
 class ResumeState:
     """The live events one resuming socket holds until its replay is sent."""
 
@@ -89,14 +96,7 @@ class ResumeState:
         return payloads
 
     def _recovery(self, recovered: bool, last_id: int) -> bytes:
-        return dumps(
-            {
-                "type": "recovery",
-                "room_id": self.room_id,
-                "recovered": recovered,
-                "last_id": last_id,
-            }
-        )
+        return recovery_payload(self.room_id, recovered, last_id)
 
     def _release(self, replayed_up_to: int | None) -> list[bytes]:
         held, self._held, self.held_bytes = self._held, [], 0
