@@ -1,9 +1,10 @@
 """Full-text search over the messages a user may read.
 
-The words were parsed at the edge (``message_forms.parse_search_query``:
-letters and digits, lower-cased, at most 8); every store matches them the
-same way — whole words, all of them, case-insensitively — with its own
-index (SQLite FTS5, a PostgreSQL ``tsvector``, a scan in memory).
+The words were checked at the edge (``message_forms.parse_search_query``,
+by the rule of ``chatservice.words``: at most 8, kept as typed); every
+store matches them the same way — whole words, all of them, lower-cased by
+the database's own function — with its own index (SQLite FTS5, a
+PostgreSQL ``tsvector``, a scan in memory).
 """
 
 from __future__ import annotations
