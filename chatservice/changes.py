@@ -13,11 +13,11 @@ from __future__ import annotations
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chatservice.cluster import SharedRate
 from chatservice.errors import NotFound
 from chatservice.hub import IHub, RoomEvent, publish_quietly
-from chatservice.messages import spend
+from chatservice.messages import check_rate
 from chatservice.models import Change, TimelineEvent
-from chatservice.ratelimit import RateLimiter
 from chatservice.store import IChatStore
 from chatservice.timeline import event_payload
 from chatservice.tokens import Identity
@@ -40,7 +40,7 @@ class MessageChanges:
     log = Logger()
 
     def __init__(
-        self, store: IChatStore, hub: IHub, clock: IReactorTime, limiter: RateLimiter
+        self, store: IChatStore, hub: IHub, clock: IReactorTime, limiter: SharedRate
     ) -> None:
         self._store = store
         self._hub = hub
@@ -67,9 +67,7 @@ class MessageChanges:
             NotFound: no such message (or deleted, or not in ``room_id``).
             Forbidden: someone else's message.
         """
-        refused = spend(self._limiter, editor.user_id, self.log)
-        if refused is not None:
-            raise refused
+        await check_rate(self._limiter, editor.user_id, self.log)
         await self._check_room(message_id, room_id)
         change = await self._store.edit_message(
             message_id, editor.user_id, content, self._now_ms()
@@ -104,9 +102,7 @@ class MessageChanges:
             NotFound: no such message (or deleted, or not in ``room_id``).
             TooManyReactions: the message or the user is at the reaction bound.
         """
-        refused = spend(self._limiter, user.user_id, self.log)
-        if refused is not None:
-            raise refused
+        await check_rate(self._limiter, user.user_id, self.log)
         await self._check_room(message_id, room_id)
         change = await self._store.set_reaction(
             message_id, user.user_id, emoji, present, self._now_ms()

@@ -22,12 +22,14 @@ from zope.interface import implementer
 
 from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, repeat_payload
+from chatservice.cluster import ICluster, LocalCluster
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, message_payload
 from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
+from chatservice.presence import Presence
 from chatservice.ratelimit import RateLimiter
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
@@ -66,6 +68,7 @@ class ChatServerFactory(WebSocketServerFactory):
         ping_interval: float,
         ping_timeout: float,
         outbox_limit: int = DEFAULT_LIMIT,
+        cluster: ICluster | None = None,
     ) -> None:
         # No version in the 101 answer's Server header (Autobahn's default has one).
         super().__init__(server="chatservice")
@@ -76,11 +79,12 @@ class ChatServerFactory(WebSocketServerFactory):
         self.clock = clock
         self.max_message_length = max_message_length
         self.outbox_limit = outbox_limit
-        self._sockets_per_user: dict[int, int] = defaultdict(int)
+        # Socket counts and presence are the whole service's (``cluster.py``).
+        self._cluster = cluster if cluster is not None else LocalCluster(clock)
+        self._presence = Presence(self._cluster, hub)
         self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
         self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
-        self._presence: dict[tuple[int, int], int] = defaultdict(int)
         self._in_flight: set[Deferred[Any]] = set()
         self._closed: dict[ChatServerProtocol, Deferred[None]] = {}
         self._draining = False
@@ -99,25 +103,29 @@ class ChatServerFactory(WebSocketServerFactory):
 
     def sockets_of(self, user_id: int) -> int:
         """How many sockets of this user exist (open or opening) in this process."""
-        return self._sockets_per_user.get(user_id, 0)
+        return self._cluster.sockets_of(user_id)
+
+    def reserve(self, user_id: int, limit: int) -> Deferred[bool]:
+        """Count a socket about to open if the user has fewer than ``limit`` anywhere."""
+        return self._cluster.reserve_socket(user_id, limit)
+
+    def release(self, user_id: int) -> None:
+        """Uncount a reserved socket that was never built."""
+        self._cluster.release_socket(user_id)
 
     def build_for(self, session: SocketSession, addr: Any) -> ChatServerProtocol:
-        """Build the protocol of one authenticated handshake, counted against its user."""
+        """Build the protocol of one handshake whose socket ``reserve`` counted."""
         protocol = self.buildProtocol(addr)
         assert isinstance(protocol, ChatServerProtocol)
         protocol.session = session
         protocol._counted = True
-        self._sockets_per_user[session.identity.user_id] += 1
         return protocol
 
     def _uncount_socket(self, protocol: ChatServerProtocol) -> None:
         if not protocol._counted:
             return
         protocol._counted = False
-        user_id = protocol.session.identity.user_id
-        self._sockets_per_user[user_id] -= 1
-        if self._sockets_per_user[user_id] <= 0:
-            del self._sockets_per_user[user_id]
+        self._cluster.release_socket(protocol.session.identity.user_id)
 
     def join(self, protocol: ChatServerProtocol) -> None:
         """Add an open socket to its room; announce the user if it is their first."""
@@ -132,15 +140,12 @@ class ChatServerFactory(WebSocketServerFactory):
             self._subscribed[session.room_id] = subscribing
         room.add(protocol)
         self._closed[protocol] = Deferred()
-        key = (session.room_id, session.identity.user_id)
-        self._presence[key] += 1
         self._log.debug(
             "user {user_id} joined room {room_id}",
             user_id=session.identity.user_id,
             room_id=session.room_id,
         )
-        if self._presence[key] == 1:
-            self._publish_presence(session, "online")
+        self._presence.joined(session)
 
     def leave(self, protocol: ChatServerProtocol) -> None:
         """Remove a closed socket; announce the user if it was their last."""
@@ -155,24 +160,10 @@ class ChatServerFactory(WebSocketServerFactory):
             self._subscribed.pop(session.room_id, None)
             self._catchup.forget(session.room_id)
             self._hub.unsubscribe(session.room_id)
-        key = (session.room_id, session.identity.user_id)
-        self._presence[key] -= 1
-        if self._presence[key] <= 0:
-            del self._presence[key]
-            self._publish_presence(session, "offline")
+        self._presence.left(session)
         closed = self._closed.pop(protocol, None)
         if closed is not None:
             closed.callback(None)
-
-    def _publish_presence(self, session: SocketSession, status: str) -> None:
-        event = {
-            "type": "presence",
-            "room_id": session.room_id,
-            "user_id": session.identity.user_id,
-            "username": session.identity.username,
-            "status": status,
-        }
-        self._hub.publish(RoomEvent(session.room_id, dumps(event))).addErrback(self._log_failure)
 
     def room_event(self, event: RoomEvent) -> None:
         """Frame the event once and write those bytes to every open socket of the room."""

@@ -19,6 +19,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
 from chatservice.accounts import Accounts
+from chatservice.cluster import ICluster
 from chatservice.errors import (
     Forbidden,
     InvalidRequest,
@@ -31,7 +32,6 @@ from chatservice.fanout import ChatServerFactory
 from chatservice.http import CorsPolicy, bearer_token
 from chatservice.hub import instance_id
 from chatservice.rooms import Rooms
-from chatservice.tickets import TicketBook
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
@@ -40,14 +40,27 @@ CONNECTION_LIMIT_RETRY_AFTER = 5
 
 
 class _BoundFactory:
-    """Builds the protocol for one authenticated request, with its session attached."""
+    """Builds the protocol for one authenticated request, with its session attached.
+
+    The socket was counted against its user before the upgrade; if the
+    request ends without a protocol (the client went away first), the
+    count is given back.
+    """
 
     def __init__(self, factory: ChatServerFactory, session: SocketSession) -> None:
         self._factory = factory
         self._session = session
+        self._built = False
 
     def buildProtocol(self, addr: Any) -> ChatServerProtocol:
+        self._built = True
         return self._factory.build_for(self._session, addr)
+
+    def unused(self, _: object) -> None:
+        """The request is over: uncount the socket if it never became one."""
+        if not self._built:
+            self._built = True
+            self._factory.release(self._session.identity.user_id)
 
 
 @dataclass(kw_only=True)
@@ -58,7 +71,8 @@ class HandshakeGate:
 
     accounts: Accounts
     rooms: Rooms
-    tickets: TicketBook
+    # Tickets are redeemed once across every process.
+    cluster: ICluster
     cors: CorsPolicy
     sockets: ChatServerFactory
     max_sockets_per_user: int
@@ -78,7 +92,7 @@ class HandshakeGate:
         # A ticket is used up by the first handshake that presents it,
         # whatever the outcome.
         ticket = _first(args, b"ticket")
-        ticket_identity = self.tickets.redeem(ticket) if ticket is not None else None
+        ticket_identity = await self.cluster.redeem_ticket(ticket) if ticket is not None else None
         if self.sockets.draining:
             # A socket opened now would never get its 1001 (keep-alive HTTP
             # connections and host Sites still reach this route).
@@ -95,7 +109,9 @@ class HandshakeGate:
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             raise UpgradeRequired()
-        if self.sockets.sockets_of(identity.user_id) >= self.max_sockets_per_user:
+        # Counted on every process at once (``cluster.py``): a refusal here
+        # holds whichever process the user's other sockets are on.
+        if not await self.sockets.reserve(identity.user_id, self.max_sockets_per_user):
             self.log.info(
                 "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
             )
@@ -105,12 +121,18 @@ class HandshakeGate:
                 limiter="sockets-per-user",
                 limit=self.max_sockets_per_user,
             )
-        if self.sockets.draining:
-            # Shutdown began while this handshake awaited the store.
-            raise StoreUnavailable("The server is shutting down.")
         connection_id = f"{self.instance}-{next(self._connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
-        return WebSocketResource(_BoundFactory(self.sockets, session))
+        bound = _BoundFactory(self.sockets, session)
+        if self.sockets.draining:
+            # Shutdown began while this handshake awaited the store.
+            bound.unused(None)
+            raise StoreUnavailable("The server is shutting down.")
+        # Fires if the request ends before the upgrade built the protocol.
+        notify_finish = getattr(request, "notifyFinish", None)  # not in IRequest
+        if notify_finish is not None:
+            notify_finish().addBoth(bound.unused)
+        return WebSocketResource(bound)
 
     async def _identity(
         self, request: IRequest, ticket: str | None, ticket_identity: Identity | None

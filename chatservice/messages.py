@@ -14,10 +14,11 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatservice.cluster import SharedRate
 from chatservice.errors import InvalidRequest, NotFound, RateLimited
 from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.models import Message, NewMessage, Posted
-from chatservice.ratelimit import Rate, RateLimiter
+from chatservice.ratelimit import Decision, Rate, RateLimiter
 from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
 from chatservice.tokens import Identity
@@ -37,18 +38,45 @@ def message_payload(message: Message) -> bytes:
     return dumps(message.to_json())
 
 
+# The one per-user limit that posts, edits and reactions all spend from.
+MESSAGE_LIMITER = "messages-per-user"
+
+
 def message_limiter(rate: Rate, clock: IReactorTime) -> RateLimiter:
-    """The one per-user limit that posts, edits and reactions all spend from."""
-    return RateLimiter("messages-per-user", rate, clock)
+    """The in-process form of that limit (a service takes it from its cluster)."""
+    return RateLimiter(MESSAGE_LIMITER, rate, clock)
 
 
-def spend(limiter: RateLimiter, user_id: int, log: Logger) -> RateLimited | None:
-    """Take one of the user's message tokens; the ``RateLimited`` to answer if there was none."""
+def spend(
+    limiter: SharedRate, user_id: int, log: Logger
+) -> RateLimited | None | Deferred[RateLimited | None]:
+    """Take one of the user's message tokens; the ``RateLimited`` to answer if there was none.
+
+    A shared rate answers later (a Deferred); the local one at once, which
+    keeps the Deferred machinery off the hot path of a single process.
+    """
     decision = limiter.take(str(user_id))
+    if isinstance(decision, Deferred):
+        return decision.addCallback(_refusal, limiter, user_id, log)
+    return _refusal(decision, limiter, user_id, log)
+
+
+def _refusal(
+    decision: Decision, limiter: SharedRate, user_id: int, log: Logger
+) -> RateLimited | None:
     if decision.allowed:
         return None
     log.info("rate limited by {limiter} (user {user_id})", limiter=limiter.name, user_id=user_id)
     return limiter.refusal(decision, "You are sending messages too fast.")
+
+
+async def check_rate(limiter: SharedRate, user_id: int, log: Logger) -> None:
+    """``spend`` for coroutines: raise the ``RateLimited`` instead of returning it."""
+    refused = spend(limiter, user_id, log)
+    if isinstance(refused, Deferred):
+        refused = await refused
+    if refused is not None:
+        raise refused
 
 
 class Messages:
@@ -63,7 +91,7 @@ class Messages:
         clock: IReactorTime,
         *,
         committer: GroupCommitStore | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: SharedRate | None = None,
     ) -> None:
         self._store = store
         # Posts that arrive while a commit is in flight share the next one:
@@ -73,7 +101,7 @@ class Messages:
         self._hub = hub
         self._clock = clock
         # Per user, across all their sockets; shared with edits and reactions.
-        self._limiter = (
+        self._limiter: SharedRate = (
             limiter if limiter is not None else message_limiter(DEFAULT_MESSAGE_RATE, clock)
         )
         # Bound once: each read of the class's Logger descriptor builds a new
@@ -102,6 +130,22 @@ class Messages:
         or ``StoreUnavailable`` (the store could not commit).
         """
         refused = spend(self._limiter, sender.user_id, self._log)
+        if isinstance(refused, Deferred):
+            return refused.addCallback(
+                self._store_post, sender, room_id, content, client_msg_id, reply_to
+            )
+        return self._store_post(refused, sender, room_id, content, client_msg_id, reply_to)
+
+    def _store_post(
+        self,
+        refused: RateLimited | None,
+        sender: Identity,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None,
+        reply_to: int | None,
+    ) -> Deferred[Posted]:
+        """The rest of ``post``, once the rate has answered."""
         if refused is not None:
             return fail(refused)
         new = NewMessage(

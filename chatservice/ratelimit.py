@@ -60,6 +60,19 @@ class Decision:
     reset_after: float  # seconds until the bucket is full again
 
 
+def decision_for(rate: Rate, tokens: float, allowed: bool, cost: float = 1.0) -> Decision:
+    """The ``Decision`` for a bucket left with ``tokens`` (also for buckets kept elsewhere)."""
+    missing = max(0.0, cost - tokens)
+    per_second = rate.per_second
+    return Decision(
+        allowed=allowed,
+        limit=rate.burst,
+        remaining=max(0, math.floor(tokens)),
+        retry_after=0.0 if allowed else missing / per_second,
+        reset_after=(rate.burst - tokens) / per_second,
+    )
+
+
 class RateLimiter:
     """The buckets of one rule; ``take(key)`` spends a token if there is one."""
 
@@ -143,15 +156,7 @@ class RateLimiter:
             self._bytes -= entry_bytes(key)
 
     def _decide(self, tokens: float, allowed: bool, cost: float = 1.0) -> Decision:
-        missing = max(0.0, cost - tokens)
-        rate = self.rate.per_second
-        return Decision(
-            allowed=allowed,
-            limit=self.rate.burst,
-            remaining=max(0, math.floor(tokens)),
-            retry_after=0.0 if allowed else missing / rate,
-            reset_after=(self.rate.burst - tokens) / rate,
-        )
+        return decision_for(self.rate, tokens, allowed, cost)
 
     def _prune(self, now: float) -> None:
         # The least recently touched bucket is the first to be full again.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import CancelledError
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -21,6 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from chatservice import __version__
 from chatservice.accounts import Accounts, Session
 from chatservice.changes import MessageChanges
+from chatservice.cluster import ICluster, take
 from chatservice.errors import (
     ChatError,
     InternalError,
@@ -41,11 +41,10 @@ from chatservice.http import (
 from chatservice.klein_app import app
 from chatservice.messages import Messages
 from chatservice.openapi import DOCUMENT
-from chatservice.ratelimit import Rate, RateLimiter
+from chatservice.ratelimit import Rate
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rooms import Rooms
 from chatservice.search import Search
-from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
 from chatservice.wire import (
@@ -77,11 +76,10 @@ class ChatAPI(MessageRoutes):
         timeline: Timeline,
         search: Search,
         max_message_length: int,
-        tickets: TicketBook,
+        cluster: ICluster,
         health: Health,
         handshakes: HandshakeGate,
         max_body: int,
-        clock: IReactorTime,
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
@@ -91,12 +89,13 @@ class ChatAPI(MessageRoutes):
         self._timeline = timeline
         self._search = search
         self._max_message_length = max_message_length
-        self._tickets = tickets
+        self._cluster = cluster
         self._health = health
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
-        self._ticket_limiter = RateLimiter("tickets-per-user", TICKET_RATE, clock)
+        # Counted across processes, like the tickets themselves.
+        self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)
 
     def resource(self) -> IResource:
         """Return the Klein resource serving these routes."""
@@ -156,13 +155,13 @@ class ChatAPI(MessageRoutes):
     async def ws_ticket(self, request: IRequest) -> bytes:
         """Issue a single-use, 30-second WebSocket ticket (any body is ignored)."""
         identity = await self._identity(request)
-        decision = self._ticket_limiter.take(str(identity.user_id))
+        decision = await take(self._ticket_limiter, str(identity.user_id))
         if not decision.allowed:
             # The ticket book is bounded; one user must not evict everyone's.
             self.log.info("rate limited by {limiter}", limiter=self._ticket_limiter.name)
             raise self._ticket_limiter.refusal(decision)
-        ticket = self._tickets.issue(identity)
-        body = {"ticket": ticket, "expires_in": self._tickets.lifetime}
+        ticket = await self._cluster.issue_ticket(identity)
+        body = {"ticket": ticket, "expires_in": self._cluster.ticket_lifetime}
         return respond_json(request, 201, dumps(body))
 
     @app.route("/api/openapi.json", methods=["GET"])

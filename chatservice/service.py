@@ -21,6 +21,7 @@ from twisted.web.server import Site
 
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.changes import MessageChanges
+from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
@@ -28,7 +29,7 @@ from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
-from chatservice.messages import Messages, message_limiter
+from chatservice.messages import MESSAGE_LIMITER, Messages
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
@@ -62,6 +63,7 @@ class ChatService(Service):
         *,
         store: IChatStore | None = None,
         hub: IHub | None = None,
+        cluster: ICluster | None = None,
         password_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
     ) -> None:
@@ -74,6 +76,9 @@ class ChatService(Service):
             store: a store to use instead of opening ``config.database_url``.
             hub: a hub instead of the ``LocalHub`` (or, with ``config.redis_url``,
                 the ``RedisHub`` this service starts and stops).
+            cluster: where per-user limits, presence and tickets are counted
+                (by default in Redis with ``config.redis_url`` and no ``hub``
+                given, else in this process).
             password_pool: a thread pool for bcrypt instead of a dedicated one.
             stop_reactor_on_failure: stop the reactor if start-up fails (what
                 ``twistd chat`` wants: nobody else would notice); an
@@ -98,13 +103,22 @@ class ChatService(Service):
                 config.redis_url, reactor, origin=self.instance_id
             )
         self.hub = hub if hub is not None else LocalHub()
+        self.tickets = TicketBook(clock)
+        if cluster is None:
+            cluster = LocalCluster(clock, self.tickets)
+            if self._redis is not None and config.redis_url:
+                from chatservice.rediscluster import RedisCluster
+
+                cluster = RedisCluster.from_url(
+                    config.redis_url, reactor, instance=self.instance_id, local=cluster
+                )
+        self.cluster = cluster
         self._owns_pool = password_pool is None
         self._password_pool = password_pool or ThreadPool(
             minthreads=0, maxthreads=config.bcrypt_threads, name="chatservice-bcrypt"
         )
         hasher = PasswordHasher(reactor, self._password_pool, config.bcrypt_rounds)
         tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
-        self.tickets = TicketBook(clock)
         limits = AccountLimits(
             login_failures=Rate.per(config.login_failure_limit, config.login_failure_window),
             registrations=Rate.per(config.register_limit, config.register_window),
@@ -112,8 +126,8 @@ class ChatService(Service):
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits)
         self.rooms = Rooms(self.store, clock)
         # One message rate per user for posts, edits and reactions alike.
-        limiter = message_limiter(
-            Rate(burst=config.message_burst, per_second=config.message_rate), clock
+        limiter = cluster.rate(
+            MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
         )
         self.messages = Messages(
             self.store,
@@ -137,6 +151,7 @@ class ChatService(Service):
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
             outbox_limit=config.ws_max_buffer,
+            cluster=cluster,
         )
         api = ChatAPI(
             accounts=self.accounts,
@@ -146,19 +161,18 @@ class ChatService(Service):
             timeline=self.timeline,
             search=Search(self.store),
             max_message_length=config.max_message_length,
-            tickets=self.tickets,
+            cluster=cluster,
             health=Health(self.store, self.hub),
             handshakes=HandshakeGate(
                 accounts=self.accounts,
                 rooms=self.rooms,
-                tickets=self.tickets,
+                cluster=cluster,
                 cors=cors,
                 sockets=self.sockets,
                 max_sockets_per_user=config.max_sockets_per_user,
                 instance=self.instance_id,
             ),
             max_body=config.max_body_bytes,
-            clock=clock,
             trusted_proxies=config.trust_x_forwarded_for,
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
@@ -229,6 +243,7 @@ class ChatService(Service):
         if self._redis is not None:
             # Bounded: if Redis is down this warns and start-up goes on.
             await self._redis.start()
+        await self.cluster.start()
         site = self.site()
         for description in self.config.listen:
             port = await serverFromString(self._reactor, description).listen(site)
@@ -287,6 +302,7 @@ class ChatService(Service):
         self._ports.clear()
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         await self.sockets.drain(self.config.shutdown_timeout)
+        await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()
         # Through the committer: it commits whatever it already accepted

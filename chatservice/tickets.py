@@ -28,6 +28,11 @@ DEFAULT_MAX_BYTES = 8 * 2**20
 ENTRY_OVERHEAD = 240
 
 
+def new_ticket() -> str:
+    """A new random ticket string (192 bits, URL-safe, 32 characters)."""
+    return secrets.token_urlsafe(24)
+
+
 def entry_bytes(ticket: str, identity: Identity) -> int:
     """The bytes one ticket is accounted as."""
     return ENTRY_OVERHEAD + sys.getsizeof(ticket) + sys.getsizeof(identity.username)
@@ -62,7 +67,7 @@ class TicketBook:
     def issue(self, identity: Identity) -> str:
         """Return a new ticket for ``identity``, valid for ``lifetime`` seconds."""
         self._prune()
-        ticket = secrets.token_urlsafe(24)
+        ticket = new_ticket()
         size = entry_bytes(ticket, identity)
         while self._tickets and (
             len(self._tickets) >= MAX_OUTSTANDING or self._bytes + size > self.max_bytes

@@ -1,0 +1,395 @@
+"""RedisCluster: the per-user limits, presence and tickets of every process, kept in Redis.
+
+Each process mirrors its own sockets and presence into hashes of its own
+(``cluster_scripts`` describes the keys) and decides with one atomic script
+that sees every live process's mirror: a user's fourth socket is refused
+whichever process it reaches, and they go offline only when their last
+socket anywhere closes. A process proves it is alive with a heartbeat; one
+that crashed stops counting within ``ttl`` seconds, and the next heartbeat
+of another process announces its users offline.
+
+While Redis cannot be reached, decisions fall back to this process's own
+counts (``LocalCluster``, which is always kept as the local truth), with one
+warning per outage. The mirror is then stale, so once Redis answers again
+it is rebuilt from the local truth before it is trusted.
+
+Importing this module imports txredisapi, and so the global reactor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from txredisapi import RedisFactory
+from zope.interface import implementer
+
+from chatservice import cluster_scripts as scripts
+from chatservice.cluster import ICluster, LocalCluster, PresenceCallback
+from chatservice.errors import RateLimited
+from chatservice.ratelimit import Decision, Rate, RateLimiter, decision_for
+from chatservice.redispublisher import describe_failure
+from chatservice.redisurl import RedisAddress, parse_redis_url
+from chatservice.tickets import new_ticket
+from chatservice.tokens import Identity
+
+# A crashed process's sockets and presence stop counting after TTL seconds;
+# the live ones refresh theirs every HEARTBEAT seconds.
+TTL = 45.0
+HEARTBEAT = 15.0
+# Tickets are 32 characters; anything much longer is not one of ours.
+MAX_TICKET_LENGTH = 64
+
+
+@implementer(ICluster)
+class RedisCluster:
+    """``ICluster`` in Redis for every process sharing ``prefix``, local while Redis is down."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        address: RedisAddress,
+        *,
+        prefix: str,
+        instance: str,
+        clock: IReactorTime | None = None,
+        timeout: float = 2.0,
+        ttl: float = TTL,
+        heartbeat: float = HEARTBEAT,
+        local: LocalCluster | None = None,
+    ) -> None:
+        """Build the cluster; nothing connects before ``start()``.
+
+        Args:
+            reactor: connects the endpoint (and times, unless ``clock``).
+            address: where Redis is.
+            prefix: the deployment's key prefix (``chat:<db>:``), shared by
+                every process of the service.
+            instance: this process's id (the service's instance id).
+            clock: times heartbeats and timeouts (``reactor`` by default).
+            timeout: seconds a decision waits for Redis before deciding locally.
+            ttl: seconds after which a silent process's counts stop counting.
+            heartbeat: seconds between heartbeats (well under ``ttl``).
+            local: the local truth and fallback (a new ``LocalCluster`` by default).
+        """
+        self._reactor = reactor
+        self._address = address
+        self._clock: IReactorTime = clock if clock is not None else reactor
+        self._prefix = prefix
+        self._instances = prefix + "instances"
+        self._instance = instance
+        self._timeout = timeout
+        self._ttl = ttl
+        self.local = local if local is not None else LocalCluster(self._clock)
+        self._pool: Any = RedisFactory(
+            address.location,
+            address.db,
+            1,
+            isLazy=True,
+            charset="utf-8",
+            password=address.password,
+            replyTimeout=timeout,
+            username=address.username,
+        )
+        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat.clock = self._clock
+        self._interval = heartbeat
+        self._on_presence: PresenceCallback | None = None
+        self._dirty = True  # the mirror may differ from the local truth
+        self._mirroring = 0  # mirror scripts sent and not yet answered
+        self._degraded = False
+        self._started = False
+        self._stopped = False
+
+    @classmethod
+    def from_url(cls, url: str, reactor: Any, *, instance: str, **kwargs: Any) -> RedisCluster:
+        """Build from ``REDIS_URL``; the prefix names the database, as the hub's channels do."""
+        address = parse_redis_url(url)
+        kwargs.setdefault("prefix", f"chat:{address.db or 0}:")
+        return cls(reactor, address, instance=instance, **kwargs)
+
+    @property
+    def ticket_lifetime(self) -> int:
+        """Seconds a ticket stays valid (the local book's lifetime)."""
+        return self.local.ticket_lifetime
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> Deferred[None]:
+        """Connect in the background and start heartbeating; never waits for Redis."""
+        if self._started:
+            raise RuntimeError("RedisCluster.start() was already called")
+        self._started = True
+        endpoint = HostnameEndpoint(
+            self._reactor, self._address.host, self._address.port, timeout=self._timeout
+        )
+        self._pool.startConnecting(endpoint)
+        self._pool.deferred.addErrback(self._refused)
+        self._heartbeat.start(self._interval, now=False)
+        self._pool.deferred.addCallback(lambda _: self._beat())
+        return succeed(None)
+
+    def stop(self) -> Deferred[None]:
+        """Withdraw this process's counts (if Redis answers in time) and disconnect."""
+        self._stopped = True
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if not self._started:
+            return succeed(None)
+        withdrawing: Deferred[Any] = succeed(None)
+        if self._pool.size:
+            withdrawing = self._eval(scripts.WITHDRAW, [self._prefix, self._instance])
+            withdrawing.addErrback(lambda _: None)
+
+        def disconnect(_: object) -> Deferred[None]:
+            done: Deferred[None] = self._pool.disconnect()
+            return done
+
+        return withdrawing.addCallback(disconnect)
+
+    def on_presence(self, callback: PresenceCallback) -> None:
+        """Set who announces the users of a dead process offline."""
+        self._on_presence = callback
+
+    # -- sockets ------------------------------------------------------------------
+
+    def reserve_socket(self, user_id: int, limit: int) -> Deferred[bool]:
+        """Count the socket if the user has fewer than ``limit`` on every live process."""
+        if not self._mirror_ready():
+            return succeed(self.local.reserve_here(user_id, limit))
+
+        def answered(counted: object) -> bool:
+            if counted == 1:
+                self.local.count_socket(user_id)
+                return True
+            return False
+
+        def failed(failure: Failure) -> bool:
+            self.note_failure(failure)
+            return self.local.reserve_here(user_id, limit)
+
+        reserving = self._mirror(scripts.SOCKET_RESERVE, str(user_id), str(limit))
+        return reserving.addCallbacks(answered, failed)
+
+    def release_socket(self, user_id: int) -> None:
+        """Uncount one socket here and in the mirror."""
+        self.local.release_socket(user_id)
+        if self._mirror_ready():
+            self._mirror(scripts.SOCKET_RELEASE, str(user_id)).addErrback(self.note_failure)
+
+    def sockets_of(self, user_id: int) -> int:
+        """How many of the user's sockets this process counts."""
+        return self.local.sockets_of(user_id)
+
+    # -- presence -----------------------------------------------------------------
+
+    def arrive(self, room_id: int, user_id: int, username: str) -> Deferred[bool]:
+        """True if this is the user's first socket in the room on any live process."""
+        if not self.local.arrive_here(room_id, user_id, username):
+            return succeed(False)
+        return self._presence(scripts.PRESENCE_ARRIVE, f"{room_id}:{user_id}", username)
+
+    def depart(self, room_id: int, user_id: int) -> Deferred[bool]:
+        """True if that was the user's last socket in the room on any live process."""
+        if not self.local.depart_here(room_id, user_id):
+            return succeed(False)
+        return self._presence(scripts.PRESENCE_DEPART, f"{room_id}:{user_id}")
+
+    def _presence(self, script: str, *args: str) -> Deferred[bool]:
+        if not self._mirror_ready():
+            return succeed(True)  # the first or last here: the local answer
+
+        def failed(failure: Failure) -> bool:
+            self.note_failure(failure)
+            return True
+
+        return self._mirror(script, *args).addCallbacks(lambda alone: alone == 1, failed)
+
+    # -- tickets ------------------------------------------------------------------
+
+    def issue_ticket(self, identity: Identity) -> Deferred[str]:
+        """A ticket any process can redeem once (this process's own book while degraded)."""
+        if not self.reachable():
+            return succeed(self.local.tickets.issue(identity))
+        ticket = new_ticket()
+        value = json.dumps([identity.user_id, identity.username, identity.expires_at])
+        lifetime = self.local.ticket_lifetime
+        setting: Deferred[Any] = self._pool.handler.execute_command(
+            "SET", self._prefix + "ticket:" + ticket, value, "EX", lifetime
+        )
+        setting.addTimeout(self._timeout, self._clock)
+
+        def failed(failure: Failure) -> str:
+            self.note_failure(failure)
+            return self.local.tickets.issue(identity)
+
+        return setting.addCallbacks(lambda _: self._healthy(ticket), failed)
+
+    def redeem_ticket(self, ticket: str) -> Deferred[Identity | None]:
+        """Use a ticket up: one from this process's book, else one from Redis (GETDEL)."""
+        identity = self.local.tickets.redeem(ticket)
+        if identity is not None or len(ticket) > MAX_TICKET_LENGTH or not self.reachable():
+            return succeed(identity)
+        taking: Deferred[Any] = self._pool.handler.execute_command(
+            "GETDEL", self._prefix + "ticket:" + ticket
+        )
+        taking.addTimeout(self._timeout, self._clock)
+
+        def failed(failure: Failure) -> None:
+            self.note_failure(failure)
+
+        return taking.addCallbacks(self._ticket_identity, failed)
+
+    def _ticket_identity(self, value: object) -> Identity | None:
+        self._healthy(None)
+        if not isinstance(value, str):
+            return None
+        user_id, username, expires_at = json.loads(value)
+        if float(expires_at) <= self._clock.seconds():
+            return None
+        return Identity(int(user_id), str(username), float(expires_at))
+
+    # -- rates --------------------------------------------------------------------
+
+    def rate(self, name: str, rate: Rate) -> SharedRedisRate:
+        """A per-user rate whose buckets live in Redis (in this process while degraded)."""
+        return SharedRedisRate(self, name, rate, self.local.rate(name, rate))
+
+    def take_token(self, name: str, rate: Rate, key: str) -> Deferred[tuple[bool, float]]:
+        """Spend one token of the shared bucket; (allowed, tokens left). Fails if Redis does."""
+        bucket = f"{self._prefix}rate:{name}:{key}"
+        args = [str(rate.burst), repr(rate.per_second), "1"]
+        taking: Deferred[Any] = self._pool.handler.eval(scripts.RATE_TAKE, [bucket], args)
+        taking.addTimeout(self._timeout, self._clock)
+        return taking.addCallback(lambda r: self._healthy((r[0] == 1, float(r[1]))))
+
+    # -- Redis plumbing -----------------------------------------------------------
+
+    def reachable(self) -> bool:
+        """True if a command can be sent now; otherwise the outage is noted."""
+        if self._stopped:
+            return False
+        if not self._pool.size:
+            self._dirty = True
+            self._degrade("no connection")
+            return False
+        return True
+
+    def _mirror_ready(self) -> bool:
+        """True if the mirror may decide: reachable, and rebuilt since any outage."""
+        if not self.reachable():
+            return False
+        if self._dirty:
+            if self._mirroring:
+                return False  # rebuild once the scripts in flight have answered
+            self._resync()
+        return True
+
+    def _mirror(self, script: str, *args: str) -> Deferred[Any]:
+        """Run a script that reads or changes this process's mirror."""
+        self._mirroring += 1
+        running = self._eval(script, [self._prefix, self._instance, repr(self._ttl), *args])
+
+        def answered(result: object) -> object:
+            self._mirroring -= 1
+            return self._healthy(result)
+
+        return running.addBoth(answered)
+
+    def _eval(self, script: str, args: list[str]) -> Deferred[Any]:
+        running: Deferred[Any] = self._pool.handler.eval(script, [self._instances], args)
+        return running.addTimeout(self._timeout, self._clock)
+
+    def _resync(self) -> None:
+        """Rebuild the mirror from the local truth (sent before any later script)."""
+        self._dirty = False
+        counts = self.local.socket_counts()
+        args = [str(len(counts))]
+        for user_id, count in counts.items():
+            args += [str(user_id), str(count)]
+        for (room_id, user_id), username in self.local.present_here().items():
+            args += [f"{room_id}:{user_id}", username]
+        self._mirror(scripts.RESYNC, *args).addErrback(self.note_failure)
+
+    def _beat(self) -> None:
+        """Stay alive, rebuild a stale mirror, and announce the users of dead processes."""
+        if not self._mirror_ready():
+            return
+        self._mirror(scripts.HEARTBEAT).addCallbacks(self._ended, self.note_failure)
+
+    def _ended(self, flat: list[str]) -> None:
+        if self._on_presence is None:
+            return
+        for field, username in zip(flat[::2], flat[1::2], strict=True):
+            room_id, user_id = field.split(":")
+            self._on_presence(int(room_id), int(user_id), username, "offline")
+
+    def _healthy(self, result: Any) -> Any:
+        if self._degraded:
+            self._degraded = False
+            self.log.info(
+                "Redis at {address} answers again: limits, presence and tickets are shared",
+                address=self._address.location,
+            )
+        return result
+
+    def note_failure(self, failure: Failure) -> None:
+        """A command failed: decide locally and rebuild the mirror once Redis answers."""
+        self._dirty = True
+        self._degrade(describe_failure(failure))
+
+    def _degrade(self, reason: str) -> None:
+        if self._stopped or self._degraded:
+            return
+        self._degraded = True
+        self.log.warn(
+            "Redis at {address} cannot be reached ({reason}): socket limits, message rates, "
+            "presence and tickets are counted per process until it answers again",
+            address=self._address.location,
+            reason=reason,
+        )
+
+    def _refused(self, failure: Failure) -> None:
+        self.log.error(
+            "Redis at {address} refused the connection ({error}); limits, presence and "
+            "tickets stay per process",
+            address=self._address.location,
+            error=describe_failure(failure),
+        )
+
+
+class SharedRedisRate:
+    """One per-user rate in Redis; this process's limiter while Redis is down."""
+
+    def __init__(self, cluster: RedisCluster, name: str, rate: Rate, local: RateLimiter) -> None:
+        self.name = name
+        self.rate = rate
+        self._cluster = cluster
+        self._local = local
+
+    def take(self, key: str) -> Decision | Deferred[Decision]:
+        """Spend one token of the user's shared bucket."""
+        if not self._cluster.reachable():
+            return self._local.take(key)
+
+        def decided(answer: tuple[bool, float]) -> Decision:
+            allowed, tokens = answer
+            return decision_for(self.rate, tokens, allowed)
+
+        def failed(failure: Failure) -> Decision:
+            self._cluster.note_failure(failure)
+            return self._local.take(key)
+
+        return self._cluster.take_token(self.name, self.rate, key).addCallbacks(decided, failed)
+
+    def refusal(self, decision: Decision, message: str | None = None) -> RateLimited:
+        """The 429 / ``rate_limited`` error, named like the local limiter."""
+        return self._local.refusal(decision, message)
