@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -99,12 +99,12 @@ class RedisCluster:
             replyTimeout=timeout,
             username=address.username,
         )
-        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat = LoopingCall(self.beat)
         self._heartbeat.clock = self._clock
         self._interval = heartbeat
         self._on_presence: PresenceCallback | None = None
         self._dirty = True  # the mirror may differ from the local truth
-        self._mirroring = 0  # mirror scripts sent and not yet answered
+        self._mirroring: set[Deferred[Any]] = set()  # mirror scripts not yet answered
         self._degraded = False
         self._started = False
         self._stopped = False
@@ -134,7 +134,7 @@ class RedisCluster:
         self._pool.startConnecting(endpoint)
         self._pool.deferred.addErrback(self._refused)
         self._heartbeat.start(self._interval, now=False)
-        self._pool.deferred.addCallback(lambda _: self._beat())
+        self._pool.deferred.addCallback(lambda _: self.beat())
         return succeed(None)
 
     def stop(self) -> Deferred[None]:
@@ -295,12 +295,12 @@ class RedisCluster:
 
     def _mirror(self, script: str, *args: str) -> Deferred[Any]:
         """Run a script that reads or changes this process's mirror."""
-        self._mirroring += 1
         running = self._eval(script, [self._prefix, self._instance, repr(self._ttl), *args])
+        self._mirroring.add(running)
 
         def answered(result: object) -> object:
-            self._mirroring -= 1
-            return self._healthy(result)
+            self._mirroring.discard(running)
+            return result if isinstance(result, Failure) else self._healthy(result)
 
         return running.addBoth(answered)
 
@@ -319,11 +319,34 @@ class RedisCluster:
             args += [f"{room_id}:{user_id}", username]
         self._mirror(scripts.RESYNC, *args).addErrback(self.note_failure)
 
-    def _beat(self) -> None:
-        """Stay alive, rebuild a stale mirror, and announce the users of dead processes."""
+    def beat(self) -> Deferred[None]:
+        """Stay alive, rebuild a stale mirror, and announce the users of dead processes.
+
+        Runs every ``heartbeat`` seconds; tests call it to make that moment now.
+        """
+        if self._dirty and self._mirroring and self.reachable():
+            # The mirror is rebuilt once the scripts sent before are answered.
+            settled = DeferredList(list(self._mirroring), consumeErrors=True)
+            return settled.addCallback(lambda _: self.beat())
         if not self._mirror_ready():
-            return
-        self._mirror(scripts.HEARTBEAT).addCallbacks(self._ended, self.note_failure)
+            return succeed(None)
+        beating = self._mirror(scripts.HEARTBEAT).addCallbacks(self._ended, self.note_failure)
+        return beating.addErrback(self._beat_failed)
+
+    def _beat_failed(self, failure: Failure) -> None:
+        # Logged, not raised: a failing heartbeat must not stop the next one.
+        self.log.failure("a Redis heartbeat went wrong", failure)
+
+    def when_connected(self) -> Deferred[None]:
+        """Fire once Redis answers a PING (commands wait for a connection; a lost one retries)."""
+        pinging: Deferred[object] = self._pool.handler.ping()
+
+        def again(failure: Failure) -> Deferred[None]:
+            if self._stopped:
+                return succeed(None)
+            return self.when_connected()
+
+        return pinging.addCallbacks(lambda _: None, again)
 
     def _ended(self, flat: list[str]) -> None:
         if self._on_presence is None:
