@@ -19,6 +19,7 @@ must stay well below a core, or it is what is being measured.
 
     PYTHONPATH=. python bench/ws_throughput.py [--senders 200] [--rooms 20] [--window 10]
     PYTHONPATH=. python bench/ws_throughput.py --database postgresql://postgres@127.0.0.1:5432/test
+    PYTHONPATH=. python bench/ws_throughput.py --redis redis://127.0.0.1:6379/14
 
 SQLite (the default, a temporary file) runs with the store's own settings:
 WAL and ``synchronous=FULL``. With ``--database postgresql://...`` the
@@ -334,8 +335,12 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
     else:
         database_url = f"sqlite:///{os.path.join(args.workdir, 'chat.sqlite3')}"
         where = f"SQLite {database_url} (WAL, synchronous=FULL)"
-    server = TwistdServer(database_url, args.workdir, BCRYPT_ROUNDS="4", LOG_LEVEL="info")
-    print(f"store: {where}")
+    settings = {"BCRYPT_ROUNDS": "4", "LOG_LEVEL": "info"}
+    if args.redis:
+        # Room events, message rates and socket counts then go through Redis.
+        settings["REDIS_URL"] = args.redis
+    server = TwistdServer(database_url, args.workdir, **settings)
+    print(f"store: {where}; Redis: {args.redis or 'none'}")
     try:
         with server:
             users = server.register_users("sender", args.senders)
@@ -371,6 +376,9 @@ if __name__ == "__main__":
         choices=("gil", "all"),
         default=None,
         help="sample the server with py-spy: only the thread holding the GIL, or all busy ones",
+    )
+    parser.add_argument(
+        "--redis", default=None, help="a redis:// URL: share through Redis as several processes do"
     )
     parser.add_argument("--dir", default=None, help="where the temporary folder goes")
     parser.add_argument("--keep", action="store_true", help="keep the folder (log, profile)")
