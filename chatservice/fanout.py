@@ -25,7 +25,7 @@ from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
-from chatservice.hub import IHub, IRoomListener, RoomEvent
+from chatservice.hub import IHub, IRoomListener, RoomEvent, publish_quietly
 from chatservice.messages import Messages, message_payload
 from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
@@ -273,9 +273,8 @@ class ChatServerFactory(WebSocketServerFactory):
             "user_id": session.identity.user_id,
             "username": session.identity.username,
         }
-        self._hub.publish(
-            RoomEvent(session.room_id, dumps(event), exclude=session.connection_id)
-        ).addErrback(self._log_failure)
+        typing = RoomEvent(session.room_id, dumps(event), exclude=session.connection_id)
+        publish_quietly(self._hub, typing, self._log)
 
     def _refuse_while_draining(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
         if self._draining:
@@ -361,9 +360,6 @@ class ChatServerFactory(WebSocketServerFactory):
     def _subscribe_failed(self, failure: Failure) -> bool:
         self._log.failure("subscribing to a room failed", failure)
         return False
-
-    def _log_failure(self, failure: Failure) -> None:
-        self._log.failure("publishing a room event failed", failure)
 
     # -- shutdown ---------------------------------------------------------------
 
