@@ -23,6 +23,7 @@ from zope.interface import implementer
 from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.cluster import ICluster, LocalCluster
+from chatservice.control import CLOSE_SOCKETS, CONTROL_ROOM, Control, close_matching
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
 from chatservice.hub import IHub, IRoomListener, RoomEvent, publish_quietly
@@ -82,6 +83,9 @@ class ChatServerFactory(WebSocketServerFactory):
         # Socket counts and presence are the whole service's (``cluster.py``).
         self._cluster = cluster if cluster is not None else LocalCluster(clock)
         self._presence = Presence(self._cluster, hub)
+        # Kicks, bans and revocations close sockets on every process.
+        self.control = Control(hub)
+        self.control.on(CLOSE_SOCKETS, lambda event: close_matching(self._sockets, event))
         self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
         self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
@@ -93,6 +97,7 @@ class ChatServerFactory(WebSocketServerFactory):
         # Every Autobahn option in one call: each call resets allowNullOrigin.
         self.setProtocolOptions(**protocol_options(ping_interval, ping_timeout))
         hub.set_listener(self)
+        hub.subscribe(CONTROL_ROOM).addErrback(self._subscribe_failed)
 
     # -- membership and fan-out -----------------------------------------------
 
@@ -167,6 +172,9 @@ class ChatServerFactory(WebSocketServerFactory):
 
     def room_event(self, event: RoomEvent) -> None:
         """Frame the event once and write those bytes to every open socket of the room."""
+        if event.room_id == CONTROL_ROOM:
+            self.control.handle(event.payload)
+            return
         sockets = self._sockets.get(event.room_id)
         if not sockets or not self._catchup.passes(event):
             return  # no socket here, or held until the room's catch-up read is sent

@@ -34,6 +34,8 @@ class Identity:
     user_id: int
     username: str
     expires_at: float  # seconds since the epoch
+    # The token's session id, when it has one: what a logout revokes.
+    session: str | None = None
 
 
 class TokenIssuer:

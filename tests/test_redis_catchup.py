@@ -89,7 +89,7 @@ class RedisReconnectCatchUpTests(PostgreSQLDatabase, TestCase):
         await self.say(alice, "during")  # stored and published; B hears nothing
         restored = hub_b.wait_for_resubscribe()
         proxy.restore()
-        self.assertEqual(await restored, 1)
+        self.assertEqual(await restored, 2)  # room 1 and the control channel
         await self.say(alice, "after")
         alice.send_json({"content": "marker"})
         while (await bob.next_of("message"))["content"] != "marker":

@@ -24,6 +24,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from chatservice.control import CONTROL_ROOM
 from chatservice.rediscluster import RedisCluster
 from chatservice.redishub import RedisHub
 from chatservice.service import ChatService
@@ -182,6 +183,15 @@ class TwoServicesTests(PostgreSQLDatabase, TestCase):
     async def http_get(self, url: str, **kwargs: Any) -> Any:
         """GET over a connection of its own, closed with the answer (a clean reactor)."""
         return await treq.get(url, pool=self.pool, **kwargs)
+
+    async def test_a_control_event_from_one_closes_a_socket_on_the_other(self) -> None:
+        """A kick decided on A closes bob's socket on B with the code A chose."""
+        await self.setup_pair()
+        await self.hubs[1].subscribe(CONTROL_ROOM)
+        bob_id = (await self.a.accounts.authenticate(self.bob)).user_id
+        self.a.sockets.control.close_sockets(4003, "removed", user_id=bob_id, room_id=1)
+        self.assertEqual(await self.bob_b.closed, 4003)
+        self.assertTrue(self.alice_a.ws_open)
 
     async def history(self, port: int) -> list[dict[str, Any]]:
         """Room 1's history as service ``port`` answers it over HTTP."""
