@@ -144,32 +144,37 @@ redis.call('DEL', ARGV[1] .. 'sockets:' .. ARGV[2], ARGV[1] .. 'presence:' .. AR
 return 1
 """
 
-# A token bucket. KEYS[1] = the bucket; ARGV: burst, per_second, cost.
-# Returns {allowed (0/1), tokens left as a string} (Lua numbers would be
-# truncated to integers on the way out).
+# Token buckets, one per key, each taken once, in order (a key may repeat).
+# ARGV holds (burst, per_second) for each key. Returns {allowed (0/1),
+# tokens left as a string, ...} per key (Lua numbers would be truncated to
+# integers on the way out).
 RATE_TAKE = """
-local burst = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(bucket[1])
-if tokens == nil then
-  tokens = burst
-else
-  tokens = math.min(burst, tokens + math.max(0, now - tonumber(bucket[2])) * rate)
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local burst = tonumber(ARGV[2 * i - 1])
+  local rate = tonumber(ARGV[2 * i])
+  local bucket = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(bucket[1])
+  if tokens == nil then
+    tokens = burst
+  else
+    tokens = math.min(burst, tokens + math.max(0, now - tonumber(bucket[2])) * rate)
+  end
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  end
+  if tokens >= burst then
+    redis.call('DEL', key)
+  else
+    redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+    redis.call('PEXPIRE', key, math.ceil((burst - tokens) / rate * 1000) + 1000)
+  end
+  table.insert(answers, allowed)
+  table.insert(answers, tostring(tokens))
 end
-local allowed = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-end
-if tokens >= burst then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-  redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-end
-return {allowed, tostring(tokens)}
+return answers
 """

@@ -32,9 +32,9 @@ from zope.interface import implementer
 
 from chatservice import cluster_scripts as scripts
 from chatservice.cluster import ICluster, LocalCluster, PresenceCallback
-from chatservice.errors import RateLimited
-from chatservice.ratelimit import Decision, Rate, RateLimiter, decision_for
+from chatservice.ratelimit import Rate
 from chatservice.redispublisher import describe_failure
+from chatservice.redisrates import RateBatch, SharedRedisRate
 from chatservice.redisurl import RedisAddress, parse_redis_url
 from chatservice.tickets import new_ticket
 from chatservice.tokens import Identity
@@ -103,6 +103,8 @@ class RedisCluster:
         self._heartbeat.clock = self._clock
         self._interval = heartbeat
         self._on_presence: PresenceCallback | None = None
+        # Every rate's takes of one reactor turn go to Redis in one script.
+        self._rates = RateBatch(self, self._clock, prefix + "rate:")
         self._dirty = True  # the mirror may differ from the local truth
         self._mirroring: set[Deferred[Any]] = set()  # mirror scripts not yet answered
         self._degraded = False
@@ -261,15 +263,13 @@ class RedisCluster:
 
     def rate(self, name: str, rate: Rate) -> SharedRedisRate:
         """A per-user rate whose buckets live in Redis (in this process while degraded)."""
-        return SharedRedisRate(self, name, rate, self.local.rate(name, rate))
+        return SharedRedisRate(self, self._rates, name, rate, self.local.rate(name, rate))
 
-    def take_token(self, name: str, rate: Rate, key: str) -> Deferred[tuple[bool, float]]:
-        """Spend one token of the shared bucket; (allowed, tokens left). Fails if Redis does."""
-        bucket = f"{self._prefix}rate:{name}:{key}"
-        args = [str(rate.burst), repr(rate.per_second), "1"]
-        taking: Deferred[Any] = self._pool.handler.eval(scripts.RATE_TAKE, [bucket], args)
-        taking.addTimeout(self._timeout, self._clock)
-        return taking.addCallback(lambda r: self._healthy((r[0] == 1, float(r[1]))))
+    def run_script(self, script: str, keys: list[str], args: list[str]) -> Deferred[Any]:
+        """Run a script that is not about this process's mirror (a rate); bounded in time."""
+        running: Deferred[Any] = self._pool.handler.eval(script, keys, args)
+        running.addTimeout(self._timeout, self._clock)
+        return running.addCallback(self._healthy)
 
     # -- Redis plumbing -----------------------------------------------------------
 
@@ -387,32 +387,3 @@ class RedisCluster:
             address=self._address.location,
             error=describe_failure(failure),
         )
-
-
-class SharedRedisRate:
-    """One per-user rate in Redis; this process's limiter while Redis is down."""
-
-    def __init__(self, cluster: RedisCluster, name: str, rate: Rate, local: RateLimiter) -> None:
-        self.name = name
-        self.rate = rate
-        self._cluster = cluster
-        self._local = local
-
-    def take(self, key: str) -> Decision | Deferred[Decision]:
-        """Spend one token of the user's shared bucket."""
-        if not self._cluster.reachable():
-            return self._local.take(key)
-
-        def decided(answer: tuple[bool, float]) -> Decision:
-            allowed, tokens = answer
-            return decision_for(self.rate, tokens, allowed)
-
-        def failed(failure: Failure) -> Decision:
-            self._cluster.note_failure(failure)
-            return self._local.take(key)
-
-        return self._cluster.take_token(self.name, self.rate, key).addCallbacks(decided, failed)
-
-    def refusal(self, decision: Decision, message: str | None = None) -> RateLimited:
-        """The 429 / ``rate_limited`` error, named like the local limiter."""
-        return self._local.refusal(decision, message)
