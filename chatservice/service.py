@@ -7,11 +7,11 @@ in its own ``Site``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -29,6 +29,7 @@ from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
+from chatservice.listening import AdoptedPort, open_ports
 from chatservice.messages import MESSAGE_LIMITER, Messages
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
@@ -66,6 +67,7 @@ class ChatService(Service):
         cluster: ICluster | None = None,
         password_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
+        adopted: Sequence[AdoptedPort] = (),
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -83,6 +85,8 @@ class ChatService(Service):
             stop_reactor_on_failure: stop the reactor if start-up fails (what
                 ``twistd chat`` wants: nobody else would notice); an
                 embedding application hears of it through ``ready`` instead.
+            adopted: listening sockets handed to this process (a worker of
+                ``twistd chat --workers``) to serve instead of ``config.listen``.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -177,6 +181,7 @@ class ChatService(Service):
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
+        self._adopted = tuple(adopted)
         self._stop_reactor_on_failure = stop_reactor_on_failure
         self._started = False
         self._start_failure: Failure | None = None
@@ -245,12 +250,12 @@ class ChatService(Service):
             await self._redis.start()
         await self.cluster.start()
         site = self.site()
-        for description in self.config.listen:
-            port = await serverFromString(self._reactor, description).listen(site)
-            self._ports.append(port)
+        await open_ports(self._reactor, site, self.config.listen, self._adopted, self._ports)
         endpoints = ", ".join(self.config.listen) if self.config.listen else "(embedded)"
         self.log.info(
-            "chatservice listening on {endpoints}; store {store}",
+            "chatservice {how} {endpoints}; store {store}",
+            # A worker's line must not read as the supervisor's "listening on".
+            how="serving the shared sockets of" if self._adopted else "listening on",
             endpoints=endpoints,
             store=redact_url(self.config.database_url),
         )
