@@ -62,7 +62,16 @@ SCHEMAS: dict[str, Any] = {
     },
     "Room": {
         "type": "object",
-        "required": ["id", "name", "description", "created_by", "created_at"],
+        "required": [
+            "id",
+            "name",
+            "description",
+            "created_by",
+            "created_at",
+            "visibility",
+            "archived",
+            "direct",
+        ],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "integer", "minimum": 1},
@@ -70,6 +79,9 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "created_by": {"type": ["integer", "null"]},
             "created_at": {"type": "integer"},
+            "visibility": {"enum": ["public", "private"]},
+            "archived": {"type": "boolean"},
+            "direct": {"type": "boolean"},
         },
     },
     "Message": {

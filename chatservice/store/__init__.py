@@ -15,13 +15,14 @@ from zope.interface import Interface
 
 from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
+from chatservice.store.access_interface import IAccessStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(Interface):
+class IChatStore(IAccessStore):
     """Users, rooms and messages, durable or not depending on the backend."""
 
     def start() -> Deferred[None]:
@@ -50,18 +51,25 @@ class IChatStore(Interface):
         """Fire with the user (looked up case-insensitively) and its hash; ``NotFound``."""
 
     def create_room(
-        name: str, description: str, created_by: int | None, created_at: int
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[models.Room]:
-        """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively)."""
+        """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively).
+
+        Its creator (if any) joins it as its ``owner`` in the same transaction.
+        """
 
     def ensure_room(name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Fire with the room of that name, creating it (with no creator) if missing."""
 
     def get_room(room_id: int) -> Deferred[models.Room]:
-        """Fire with the room; fail with ``NotFound``."""
+        """Fire with the room; fail with ``NotFound`` (also for a deleted room)."""
 
     def list_rooms() -> Deferred[Sequence[models.Room]]:
-        """Fire with every room, ordered by id."""
+        """Fire with every room that is not deleted, public and private, ordered by id."""
 
     def add_messages(messages: Sequence[models.NewMessage]) -> Deferred[Sequence[models.Posted]]:
         """Store messages in one transaction, in order; fire after the commit.

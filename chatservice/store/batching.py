@@ -20,12 +20,13 @@ from zope.interface import implementer
 from chatservice import models
 from chatservice.errors import InternalError
 from chatservice.store import IChatStore
+from chatservice.store.access_delegate import DelegatedAccess
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore:
+class GroupCommitStore(DelegatedAccess):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -43,7 +44,7 @@ class GroupCommitStore:
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._store = store
+        self._store = self._access = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
@@ -141,10 +142,15 @@ class GroupCommitStore:
         return self._store.get_credentials(username)
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[models.Room]:
-        """Delegate to the wrapped store."""
-        return self._store.create_room(name, description, created_by, created_at)
+        """Passed to the wrapped store."""
+        return self._store.create_room(name, description, created_by, created_at, visibility)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""
