@@ -58,6 +58,9 @@ class AccessContractMixin(StoreContractMixin):
         self.assertEqual(ids(await store.rooms_of(bob.id)), [general.id])
         self.assertEqual(ids(await store.list_rooms()), [general.id, secret.id])
         self.assertEqual(ids(await store.rooms_of(carol.id)), [general.id])
+        rows = await store.memberships_of(bob.id)
+        self.assertEqual([(m.room_id, m.state) for m in rows], [(secret.id, BANNED)])
+        self.assertEqual(await store.memberships_of(carol.id), [])
 
     async def test_a_change_records_an_event_on_the_timeline_and_a_repeat_does_not(self) -> None:
         """Member events take ids from the messages' sequence; nothing changed, no event."""

@@ -111,11 +111,12 @@ class IChatStore(IAccessStore):
         """
 
     def delete_message(
-        message_id: int, deleter_id: int, deleted_at: int
+        message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[models.Change]:
         """Turn a message into a tombstone, as a new ``delete`` event.
 
-        Only the author may delete (``Forbidden``); unknown is ``NotFound``.
+        Only the author may delete (``Forbidden``), unless ``any_author``
+        (a moderator, whose right the use case checked); unknown is ``NotFound``.
         The content and reactions are removed from the store, not hidden;
         the id, sender and place stay. Deleting a tombstone stores nothing
         (``changed=False``).

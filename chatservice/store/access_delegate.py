@@ -33,6 +33,10 @@ class DelegatedAccess:
         """See ``IAccessStore``."""
         return self._access.list_members(room_id)
 
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+        """See ``IAccessStore``."""
+        return self._access.memberships_of(user_id)
+
     def change_member(self, room_id: int, user_id: int, **fields: Any) -> Deferred[MemberChange]:
         """See ``IAccessStore``."""
         return self._access.change_member(room_id, user_id, **fields)

@@ -36,6 +36,9 @@ class IAccessStore(Interface):
     def list_members(room_id: int) -> Deferred[Sequence[Member]]:
         """Fire with every membership row of the room (any state), by user id."""
 
+    def memberships_of(user_id: int) -> Deferred[Sequence[Member]]:
+        """Fire with every membership row of the user (any state), by room id."""
+
     def change_member(
         room_id: int,
         user_id: int,

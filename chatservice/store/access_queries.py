@@ -116,6 +116,14 @@ def list_members(txn: Txn, room_id: int) -> list[Member]:
     return [_member(row) for row in rows]
 
 
+def memberships_of(txn: Txn, user_id: int) -> list[Member]:
+    """Every row of the user, by room id."""
+    rows = txn.query(
+        _MEMBER + " WHERE m.user_id = :user_id ORDER BY m.room_id", {"user_id": user_id}
+    )
+    return [_member(row) for row in rows]
+
+
 def record_event(
     txn: Txn,
     room_id: int,

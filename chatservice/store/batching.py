@@ -191,10 +191,10 @@ class GroupCommitStore(DelegatedAccess):
         return self._store.edit_message(message_id, editor_id, content, edited_at)
 
     def delete_message(
-        self, message_id: int, deleter_id: int, deleted_at: int
+        self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[models.Change]:
         """Delegate to the wrapped store."""
-        return self._store.delete_message(message_id, deleter_id, deleted_at)
+        return self._store.delete_message(message_id, deleter_id, deleted_at, any_author)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int

@@ -175,10 +175,10 @@ class MemoryStore(MemoryAccess):
         return _settle(self._timeline.edit, message_id, editor_id, content, edited_at)
 
     def delete_message(
-        self, message_id: int, deleter_id: int, deleted_at: int
+        self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
-        return _settle(self._timeline.delete, message_id, deleter_id)
+        return _settle(self._timeline.delete, message_id, deleter_id, any_author)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int

@@ -131,6 +131,11 @@ class MemoryAccess:
         rows = [m for (r, _), m in self._members.items() if r == room_id]
         return succeed(sorted(rows, key=lambda m: m.user_id))
 
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+        """Every row of the user, by room id."""
+        rows = [m for (_, u), m in self._members.items() if u == user_id]
+        return succeed(sorted(rows, key=lambda m: m.room_id))
+
     def change_member(
         self,
         room_id: int,

@@ -52,6 +52,12 @@ class SQLAccess:
             return succeed([])
         return self.database.run_read("list_members", access_queries.list_members, room_id)
 
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+        """Every row of the user, by room id."""
+        if not fits(user_id):
+            return succeed([])
+        return self.database.run_read("memberships_of", access_queries.memberships_of, user_id)
+
     def change_member(
         self,
         room_id: int,
