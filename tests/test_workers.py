@@ -79,11 +79,12 @@ class WorkersEndToEndTests(TestCase):
         schema.spread_ids()
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.call = partial(json_call, self.pool)
+        self.base = f"http://127.0.0.1:{self.port}"
         return process, self.port
 
     async def room_with_users(self) -> tuple[list[str], int]:
         """Register two users (alice owns a new room); return their tokens and the room."""
-        base = f"http://127.0.0.1:{self.port}"
+        base = self.base
         tokens = []
         for name in ("alice", "bob"):
             body = {"username": name, "password": "correct horse"}
@@ -136,6 +137,14 @@ class WorkersEndToEndTests(TestCase):
             # Its own worker delivers it at once; the other one hears it through Redis.
             self.assertEqual((await next_message(by_worker[sender]))["content"], content)
             self.assertEqual((await next_message(by_worker[receiver]))["content"], content)
+
+        # A ticket is redeemed by whichever worker gets the handshake (they are in Redis).
+        for _ in range(4):
+            ticket = await self.call("POST", f"{self.base}/api/ws-ticket", tokens[1], expect=201)
+            target = f"/ws?roomId={room_id}&ticket={ticket['ticket']}"
+            client = await connect_tcp(reactor, port, target)
+            self.addCleanup(close_tcp, client)
+            opened.append(client)
 
         self.transport.signalProcess("TERM")
         for client in opened:
