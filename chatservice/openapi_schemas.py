@@ -20,6 +20,7 @@ from chatservice.health import (
 )
 from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
+from chatservice.openapi_access_schemas import ACCESS_SCHEMAS
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
@@ -149,7 +150,7 @@ SCHEMAS: dict[str, Any] = {
             "message": ref("Message"),
         },
     },
-    "Event": {"oneOf": [ref("Message"), ref("MessageUpdated")]},
+    "Event": {"oneOf": [ref("Message"), ref("MessageUpdated"), ref("MemberEvent")]},
     "NewMessage": {
         "type": "object",
         "required": ["room_id", "content"],
@@ -198,8 +199,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
             "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
+            "visibility": {"enum": ["public", "private"]},
         },
     },
+    **ACCESS_SCHEMAS,
     "Ticket": {
         "type": "object",
         "required": ["ticket", "expires_in"],

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
 from chatservice import __version__
+from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
@@ -39,11 +40,13 @@ from chatservice.http import (
     respond_json,
 )
 from chatservice.klein_app import app
+from chatservice.membership import Membership
 from chatservice.messages import Messages
+from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
 from chatservice.rest_messages import MessageRoutes
-from chatservice.rooms import Rooms
+from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
@@ -52,7 +55,6 @@ from chatservice.wire import (
     parse_history_query,
     parse_login,
     parse_registration,
-    parse_room,
 )
 
 OPENAPI_JSON = dumps(DOCUMENT)
@@ -60,7 +62,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -70,7 +72,9 @@ class ChatAPI(MessageRoutes):
         self,
         *,
         accounts: Accounts,
-        rooms: Rooms,
+        access: RoomAccess,
+        membership: Membership,
+        moderation: Moderation,
         messages: Messages,
         changes: MessageChanges,
         timeline: Timeline,
@@ -83,7 +87,9 @@ class ChatAPI(MessageRoutes):
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
-        self._rooms = rooms
+        self._access = access
+        self._membership = membership
+        self._moderation = moderation
         self._messages = messages
         self._changes = changes
         self._timeline = timeline
@@ -127,27 +133,12 @@ class ChatAPI(MessageRoutes):
         address = client_address(request, self._trusted_proxies)
         return self._session(request, 200, await self._accounts.login(form, address))
 
-    @app.route("/api/rooms", methods=["GET"])
-    async def list_rooms(self, request: IRequest) -> bytes:
-        """List every room, ordered by id."""
-        await self._identity(request)
-        rooms = await self._rooms.list()
-        return respond_json(request, 200, dumps([room.to_json() for room in rooms]))
-
-    @app.route("/api/rooms", methods=["POST"])
-    @app.route("/api/rooms/create", methods=["POST"])
-    async def create_room(self, request: IRequest) -> bytes:
-        """Create a room: 201, or 409 if the name is taken."""
-        identity = await self._identity(request)
-        form = parse_room(read_body(request, self._max_body))
-        room = await self._rooms.create(form, identity.user_id)
-        return respond_json(request, 201, dumps(room.to_json()))
-
     @app.route("/api/messages", methods=["GET"])
     async def history(self, request: IRequest) -> bytes:
         """Return a page of a room's history, oldest first."""
-        await self._identity(request)
+        identity = await self._identity(request)
         query = parse_history_query(request.args)
+        await self._access.readable(identity, query.room_id)
         messages = await self._messages.history(query)
         return respond_json(request, 200, dumps([m.to_json() for m in messages]))
 

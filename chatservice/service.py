@@ -19,10 +19,12 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
+from chatservice.access import RoomAccess
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
+from chatservice.control import Control
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
@@ -30,7 +32,9 @@ from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.listening import AdoptedPort, open_ports
+from chatservice.membership import Membership
 from chatservice.messages import MESSAGE_LIMITER, Messages
+from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
@@ -142,7 +146,16 @@ class ChatService(Service):
             committer=GroupCommitStore(self.store),
             limiter=limiter,
         )
-        self.changes = MessageChanges(self.store, self.hub, clock, limiter)
+        # Access control: who reads and posts where (access), rooms and their
+        # members (membership), their moderators' rights (moderation); the
+        # control events close and restrict sockets on every process.
+        control = Control(self.hub)
+        self.access = RoomAccess(self.store, self.hub, clock)
+        self.membership = Membership(self.store, self.access, control)
+        self.moderation = Moderation(self.store, self.access, control)
+        self.changes = MessageChanges(
+            self.store, self.hub, clock, limiter, access=self.access, moderation=self.moderation
+        )
         self.timeline = Timeline(self.store)
         cors = CorsPolicy(config.cors_origins)
         self.sockets = ChatServerFactory(
@@ -156,20 +169,23 @@ class ChatService(Service):
             ping_timeout=config.ws_ping_timeout,
             outbox_limit=config.ws_max_buffer,
             cluster=cluster,
+            control=control,
         )
         api = ChatAPI(
             accounts=self.accounts,
-            rooms=self.rooms,
+            access=self.access,
+            membership=self.membership,
+            moderation=self.moderation,
             messages=self.messages,
             changes=self.changes,
             timeline=self.timeline,
-            search=Search(self.store),
+            search=Search(self.store, self.access),
             max_message_length=config.max_message_length,
             cluster=cluster,
             health=Health(self.store, self.hub),
             handshakes=HandshakeGate(
                 accounts=self.accounts,
-                rooms=self.rooms,
+                access=self.access,
                 cluster=cluster,
                 cors=cors,
                 sockets=self.sockets,

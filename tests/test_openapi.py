@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
+from chatservice.access_models import Member
 from chatservice.errors import StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
@@ -113,7 +114,7 @@ def served_routes() -> set[tuple[str, str]]:
     """(METHOD, path) of every Klein route, without the HEAD werkzeug adds to each GET."""
     return {
         # werkzeug writes a path parameter <name>, OpenAPI {name}.
-        (method, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule))
+        (method, re.sub(r"<(?:int:)?([a-z_]+)>", r"{\1}", rule.rule))
         for rule in ChatAPI.app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
@@ -199,11 +200,22 @@ class SwitchableStore(MemoryStore):
         return self._unavailable() or super().get_credentials(username)
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[Room]:
         return self._unavailable() or super().create_room(
-            name, description, created_by, created_at
+            name, description, created_by, created_at, visibility
         )
+
+    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+        return self._unavailable() or super().get_member(room_id, user_id)
+
+    def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
+        return self._unavailable() or super().rooms_of(user_id)
 
     def get_room(self, room_id: int) -> Deferred[Room]:
         return self._unavailable() or super().get_room(room_id)
@@ -282,6 +294,15 @@ class ConformanceTests(RestTestCase):
     def too_big(self) -> bytes:
         return b"{" + b" " * 4096 + b"}"
 
+    def banned_from(self) -> int:
+        """A public room of bob's that alice is banned from (her reads are 403)."""
+        bob, _ = self.register("bob")
+        room = self.request("POST", "/api/rooms", token=bob, json={"name": "Bob's"}).json()
+        ban = {"user_id": self.user_id}
+        self.request("POST", f"/api/rooms/{room['id']}/ban", token=bob, json=ban)
+        room_id: int = room["id"]
+        return room_id
+
     def store_down(self, method: str, target: str, **kwargs: Any) -> None:
         """With the store unreachable the operation answers 503."""
         self.store.down = True
@@ -352,6 +373,7 @@ class ConformanceTests(RestTestCase):
         for query in ("", "roomId=x", "roomId=1&limit=0", "roomId=1&before=1&after=1"):
             self.call("GET", f"/api/messages?{query}")
         self.call("GET", "/api/messages?roomId=999")
+        self.call("GET", f"/api/messages?roomId={self.banned_from()}")
         self.call("GET", "/api/messages?roomId=1", auth=False)
         self.call("GET", "/api/messages?roomId=1", data=self.too_big())
         self.store_down("GET", "/api/messages?roomId=1")
