@@ -5,8 +5,10 @@ request-body limit of its own) and then closes the connection the way nginx's
 lingering close does, so that a client still sending can read the 413;
 ``ApiRoot`` wraps the Klein resource to answer CORS preflights, set the
 security headers, and check the size again for hosts that mount us in a
-``Site`` of their own. JSON answers are sized (``Content-Length``) rather
-than chunked: every body here is produced whole.
+``Site`` of their own; it also serves the web client's page and assets
+(``chatservice/web/``) at ``/``, which are no API routes. JSON answers are
+sized (``Content-Length``) rather than chunked: every body here is produced
+whole.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from chatservice.errors import (
     PayloadTooLarge,
     RateLimited,
 )
+from chatservice.web.files import WebClient
 from chatservice.wire import error_body
 
 SERVER_HEADER = b"chatservice"
@@ -300,14 +303,22 @@ class CorsPolicy:
 
 @implementer(IResource)
 class ApiRoot:
-    """The service's root resource: CORS and security headers around the Klein app."""
+    """The service's root resource: CORS and security headers around the Klein app.
+
+    The web client's paths (``/`` and ``/static/...``, below wherever the
+    resource is mounted) go to ``web`` instead: they are files, not routes
+    of the API or of its OpenAPI document.
+    """
 
     isLeaf = True
 
-    def __init__(self, app: IResource, cors: CorsPolicy, max_body: int) -> None:
+    def __init__(
+        self, app: IResource, cors: CorsPolicy, max_body: int, web: WebClient | None = None
+    ) -> None:
         self._app = app
         self._cors = cors
         self._max_body = max_body
+        self._web = web if web is not None else WebClient.from_package()
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:  # noqa: N802
         """Never called: this resource is a leaf."""
@@ -342,6 +353,9 @@ class ApiRoot:
         length = request.getHeader(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             return respond_error(request, PayloadTooLarge())
+        postpath: list[bytes] = getattr(request, "postpath", None) or []
+        if self._web.serves(postpath):
+            return self._web.render(request)
         return self._app.render(request)
 
     def _preflight(self, request: IRequest, origin: str | None) -> Any:
