@@ -39,6 +39,8 @@ DURING_RESTART = "Posted by carol while the pages were away"
 SENT_WHILE_DOWN = "Sent while the server was down"
 # More than the 500 events a resume replays (docs/protocol.md, "Resume").
 MISSED = 520
+# The page's history page size (chatservice/web/static/js/room.js).
+PAGE = 50
 LOBBY = [
     "Hello Bob, edited",
     "This message was deleted.",
@@ -99,6 +101,15 @@ class ChatPageTests(TestCase):
             expect(tab.messages()).to_have_count(1 + MISSED + 1)
             recoveries = [json.loads(f) for f in frames if '"recovery"' in f]
             self.assertEqual([r["recovered"] for r in recoveries], [True, False])
+            # A reload keeps the tab's session and shows the newest page;
+            # "load older" adds the page before it, above.
+            tab.page.reload()
+            tab.expect_connected()
+            expect(tab.messages()).to_have_count(PAGE)
+            expect(tab.messages().last).to_contain_text("After the gap")
+            tab.page.get_by_role("button", name="Load older messages").click()
+            expect(tab.messages()).to_have_count(2 * PAGE)
+            expect(tab.messages().last).to_contain_text("After the gap")
             self.assertEqual(tab.errors, [])
 
         await in_browser(scenario)
