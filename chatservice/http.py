@@ -109,15 +109,16 @@ def client_address(request: IRequest, trusted_proxies: int = 0) -> str:
     With N trusted proxies, the Nth address from the right of
     ``X-Forwarded-For`` is the client (each proxy appends the address it saw);
     anything left of it could be forged. Off (0) by default: a client could
-    otherwise pick its own address and dodge every per-address limit.
+    otherwise pick its own address and dodge every per-address limit. Every
+    line of the header counts, in order: a proxy may add a line of its own
+    instead of appending to the one it received (HAProxy does).
     """
     if trusted_proxies > 0:
-        header = request.getHeader(b"x-forwarded-for")
-        if header is not None:
-            text: str = header.decode("latin-1")
-            hops = [h.strip() for h in text.split(",") if h.strip()]
-            if len(hops) >= trusted_proxies:
-                return hops[-trusted_proxies]
+        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        text = ",".join(line.decode("latin-1") for line in lines)
+        hops = [h.strip() for h in text.split(",") if h.strip()]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
     peer = request.getClientAddress()
     host: str = getattr(peer, "host", "") or str(peer)
     return host
