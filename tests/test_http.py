@@ -528,7 +528,7 @@ class CorsPolicyTests(SynchronousTestCase):
 class ClientAddressTests(SynchronousTestCase):
     """``client_address``: the TCP peer, or the trusted hop of ``X-Forwarded-For``."""
 
-    def request(self, *lines: str) -> DummyRequest:
+    def request(self, *lines: str) -> Any:  # a DummyRequest, as an IRequest
         request = DummyRequest([b"api"])
         request.client = IPv4Address("TCP", "192.0.2.1", 40000)
         for line in lines:
