@@ -170,6 +170,7 @@ class ChatService(Service):
             outbox_limit=config.ws_max_buffer,
             cluster=cluster,
             control=control,
+            store=self.store,
         )
         api = ChatAPI(
             accounts=self.accounts,
