@@ -35,6 +35,13 @@ from chatservice.wire import RoomForm
 CLOSE_REMOVED = 4003
 
 
+def _membership(member: Member | None) -> dict[str, object] | None:
+    """What ``GET /api/rooms`` says of the caller's own place in a room."""
+    if member is None:
+        return None
+    return {"state": member.state, "role": member.role, "muted": member.muted}
+
+
 class Membership:
     """Rooms as a user sees them, and their own place in them."""
 
@@ -58,9 +65,15 @@ class Membership:
         )
         return room
 
-    async def rooms(self, identity: Identity) -> Sequence[Room]:
-        """The rooms the user sees: public ones, and private ones they are in or invited to."""
-        return await self._store.rooms_of(identity.user_id)
+    async def rooms(self, identity: Identity) -> list[dict[str, object]]:
+        """The rooms the user sees, each with the user's ``membership`` in it (None: no row).
+
+        Public rooms, and private ones they are in or invited to. Two reads,
+        whatever the number of rooms.
+        """
+        rooms = await self._store.rooms_of(identity.user_id)
+        mine = {m.room_id: m for m in await self._store.memberships_of(identity.user_id)}
+        return [{**room.to_json(), "membership": _membership(mine.get(room.id))} for room in rooms]
 
     async def join(self, identity: Identity, room_id: int) -> Member:
         """Join a public room, or accept an invitation to a private one."""

@@ -83,6 +83,17 @@ SCHEMAS: dict[str, Any] = {
             "visibility": {"enum": ["public", "private"]},
             "archived": {"type": "boolean"},
             "direct": {"type": "boolean"},
+            # Only in GET /api/rooms: the caller's own place in the room.
+            "membership": {
+                "type": ["object", "null"],
+                "required": ["state", "role", "muted"],
+                "additionalProperties": False,
+                "properties": {
+                    "state": {"enum": ["joined", "invited", "banned", "left"]},
+                    "role": {"enum": ["owner", "moderator", "member"]},
+                    "muted": {"type": "boolean"},
+                },
+            },
         },
     },
     "Message": {

@@ -40,7 +40,7 @@ class RoomRoutes:
         """The rooms the caller sees: public ones, and private ones they are in or invited to."""
         identity = await self._identity(request)
         rooms = await self._membership.rooms(identity)
-        return respond_json(request, 200, dumps([room.to_json() for room in rooms]))
+        return respond_json(request, 200, dumps(rooms))
 
     @app.route("/api/rooms", methods=["POST"])
     @app.route("/api/rooms/create", methods=["POST"])

@@ -101,7 +101,10 @@ class PrivateRoomTests(AccessCase):
             "POST", f"/api/rooms/{self.secret}/invites", self.alice, {"user_id": self.bob_id}
         )
         self.assertEqual((member["state"], member["role"]), ("invited", "member"))
-        self.assertIn(self.secret, [r["id"] for r in self.ok("GET", "/api/rooms", self.bob)])
+        listed = {r["id"]: r["membership"] for r in self.ok("GET", "/api/rooms", self.bob)}
+        self.assertEqual(
+            listed[self.secret], {"state": "invited", "role": "member", "muted": False}
+        )
         self.assertEqual(
             self.refused("GET", f"/api/messages?roomId={self.secret}", self.bob),
             (403, "forbidden"),
