@@ -17,6 +17,7 @@ from typing import Any
 
 from chatservice import __version__
 from chatservice.errors import (
+    AccountDisabled,
     ChatError,
     Conflict,
     ContentTooLong,
@@ -29,6 +30,7 @@ from chatservice.errors import (
     PasswordTooLong,
     PayloadTooLarge,
     RateLimited,
+    SessionRevoked,
     StoreUnavailable,
     TokenExpired,
     TooManyReactions,
@@ -44,6 +46,7 @@ from chatservice.message_forms import (
     MAX_SEARCH_LIMIT,
     MAX_SEARCH_QUERY,
 )
+from chatservice.openapi_accounts import ACCOUNT_OPERATIONS, ACCOUNT_SCHEMAS, account_route_errors
 from chatservice.openapi_schemas import SCHEMAS, ref
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
@@ -66,8 +69,8 @@ _ANY: Errors = (PayloadTooLarge,)
 _STORED: Errors = (PayloadTooLarge, StoreUnavailable)
 # ... and one that writes, for every reason the store can refuse to write.
 _WRITES: Errors = (PayloadTooLarge, *_family(StoreUnavailable))
-# Routes that take a token, checked before anything else.
-_AUTH: Errors = (Unauthorized, TokenExpired)
+# Routes that take a token, checked before anything else (revoked, disabled too).
+_AUTH: Errors = (Unauthorized, TokenExpired, SessionRevoked, AccountDisabled)
 # Routes that parse a JSON object body (``wire.parse_object``).
 _BODY: Errors = (InvalidJSON, InvalidRequest)
 # Routes that hash a password: limited per client, and refused while the
@@ -88,7 +91,7 @@ _REACT: Errors = (*_AUTH, InvalidRequest, TooManyReactions, NotFound, RateLimite
 # descriptions all come from the classes.
 ROUTE_ERRORS: dict[tuple[str, str], Errors] = {
     ("POST", "/api/register"): (*_BODY, PasswordTooLong, Conflict, *_HASHING, *_WRITES),
-    ("POST", "/api/login"): (*_BODY, InvalidCredentials, *_HASHING, *_STORED),
+    ("POST", "/api/login"): (*_BODY, InvalidCredentials, AccountDisabled, *_HASHING, *_STORED),
     ("GET", "/api/rooms"): (*_AUTH, *_STORED),
     ("POST", "/api/rooms"): _NEW_ROOM,
     ("POST", "/api/rooms/create"): _NEW_ROOM,
@@ -104,6 +107,7 @@ ROUTE_ERRORS: dict[tuple[str, str], Errors] = {
     ("GET", "/api/events"): (*_AUTH, InvalidRequest, NotFound, *_STORED),
     ("GET", "/api/search"): (*_AUTH, InvalidRequest, NotFound, *_STORED),
     ("GET", "/ws"): (*_HANDSHAKE, *_STORED),
+    **account_route_errors(_AUTH, _WRITES, _STORED),
 }
 
 WEBSOCKET_ROUTES = frozenset({("GET", "/ws")})
@@ -194,6 +198,7 @@ def _operation(
     authenticated: bool = False,
     body: str | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    request_body: dict[str, Any] | None = None,
 ) -> None:
     """Add the operation of ``route`` ("METHOD /path"): its success ``answers``, its errors."""
     method, path = route.split(" ")
@@ -203,10 +208,9 @@ def _operation(
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": ref(body)}},
-        }
+        request_body = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    if request_body is not None:
+        operation["requestBody"] = request_body
     responses = {**answers, **error_responses(ROUTE_ERRORS[(method, path)])}
     operation["responses"] = dict(sorted(responses.items()))
     _PATHS.setdefault(path, {})[method.lower()] = operation
@@ -370,6 +374,8 @@ _operation(
         ),
     ],
 )
+for _account_operation in ACCOUNT_OPERATIONS:
+    _operation(**_account_operation)
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}
 _THIS_ANSWER = _json(_THIS, "The OpenAPI 3.1 description of the REST API.")
 _operation("GET /api/openapi.json", "openapi", "This document.", {"200": _THIS_ANSWER})
@@ -393,7 +399,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **ACCOUNT_SCHEMAS},
     },
     "paths": _PATHS,
 }

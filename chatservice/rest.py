@@ -19,6 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
 from chatservice import __version__
 from chatservice.accounts import Accounts, Session
+from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
 from chatservice.errors import (
@@ -42,9 +43,12 @@ from chatservice.klein_app import app
 from chatservice.messages import Messages
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
+from chatservice.rest_accounts import AccountRoutes
+from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rooms import Rooms
 from chatservice.search import Search
+from chatservice.sessions import Sessions
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
 from chatservice.wire import (
@@ -60,7 +64,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes):
+class ChatAPI(MessageRoutes, AccountRoutes, AdminRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -70,6 +74,8 @@ class ChatAPI(MessageRoutes):
         self,
         *,
         accounts: Accounts,
+        sessions: Sessions,
+        admin: UserAdmin,
         rooms: Rooms,
         messages: Messages,
         changes: MessageChanges,
@@ -83,6 +89,8 @@ class ChatAPI(MessageRoutes):
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
+        self._sessions = sessions
+        self._admin = admin
         self._rooms = rooms
         self._messages = messages
         self._changes = changes

@@ -7,10 +7,11 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redact_url
 from chatservice.store.memory import MemoryStore
+from tests.account_contract import AccountContractMixin
 from tests.timeline_contract import TimelineContractMixin
 
 
-class MemoryStoreContractTests(TimelineContractMixin, TestCase):
+class MemoryStoreContractTests(TimelineContractMixin, AccountContractMixin, TestCase):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 
     async def make_store(self) -> IChatStore:

@@ -24,6 +24,7 @@ from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
+from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
@@ -82,7 +83,11 @@ class PostgreSQLDatabase(MixinBase):
 
 
 class PostgreSQLContractTests(
-    PostgreSQLDatabase, SQLStoreContractMixin, TimelineContractMixin, TestCase
+    PostgreSQLDatabase,
+    SQLStoreContractMixin,
+    TimelineContractMixin,
+    AccountContractMixin,
+    TestCase,
 ):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""
 

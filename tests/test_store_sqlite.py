@@ -15,6 +15,7 @@ from chatservice.errors import StoreUnavailable
 from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
+from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
@@ -39,7 +40,9 @@ class SQLiteDatabase(MixinBase):
         return store
 
 
-class SQLiteContractTests(SQLiteDatabase, SQLStoreContractMixin, TimelineContractMixin, TestCase):
+class SQLiteContractTests(
+    SQLiteDatabase, SQLStoreContractMixin, TimelineContractMixin, AccountContractMixin, TestCase
+):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
 
 

@@ -15,14 +15,18 @@ from zope.interface import Interface
 
 from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
+from chatservice.store.account_store import IAccountStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(Interface):
-    """Users, rooms and messages, durable or not depending on the backend."""
+class IChatStore(IAccountStore):
+    """Users, rooms and messages, durable or not depending on the backend.
+
+    Accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    """
 
     def start() -> Deferred[None]:
         """Open connections and bring the schema up to date.

@@ -20,12 +20,13 @@ from zope.interface import implementer
 from chatservice import models
 from chatservice.errors import InternalError
 from chatservice.store import IChatStore
+from chatservice.store.account_store import DelegatedAccounts
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore:
+class GroupCommitStore(DelegatedAccounts):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.

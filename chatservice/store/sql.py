@@ -22,6 +22,7 @@ from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
+from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_timeline import SQLTimeline
 
 _P = ParamSpec("_P")
@@ -29,12 +30,13 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState)
-class SQLStore(SQLTimeline):
+class SQLStore(SQLTimeline, SQLAccounts):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
     The timeline's methods (edits, deletes, reactions, events) come from
-    ``SQLTimeline``.
+    ``SQLTimeline``, the accounts' (generations, sessions, admins) from
+    ``SQLAccounts``.
     """
 
     log = Logger()
