@@ -1,5 +1,0 @@
--- PLACEHOLDER on the accounts branch only: version 4 is reserved for the
--- membership/roles/audit migration being written on main. Migrations must be
--- numbered without gaps, so this empty file stands in for it until main's
--- 0004 is merged; then DELETE THIS FILE (two version-4 files make
--- load_migrations refuse to start, so the merge cannot miss it).
