@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chatservice.errors import InvalidRequest, PasswordTooLong
+from chatservice.room_forms import MAX_REASON
 from chatservice.wire import (
     MAX_ID,
     MAX_PASSWORD_BYTES,
@@ -20,7 +21,6 @@ from chatservice.wire import (
     text_field,
 )
 
-MAX_REASON = 500
 MAX_USER_QUERY = 64
 DEFAULT_USERS_LIMIT = 50
 MAX_USERS_LIMIT = 200

@@ -13,11 +13,13 @@ from __future__ import annotations
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chatservice.access import RoomAccess, refuse_post
 from chatservice.cluster import SharedRate
 from chatservice.errors import NotFound
 from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.messages import check_rate
-from chatservice.models import Change, TimelineEvent
+from chatservice.models import Change, Message, TimelineEvent
+from chatservice.moderation import Moderation
 from chatservice.store import IChatStore
 from chatservice.timeline import event_payload
 from chatservice.tokens import Identity
@@ -40,7 +42,14 @@ class MessageChanges:
     log = Logger()
 
     def __init__(
-        self, store: IChatStore, hub: IHub, clock: IReactorTime, limiter: SharedRate
+        self,
+        store: IChatStore,
+        hub: IHub,
+        clock: IReactorTime,
+        limiter: SharedRate,
+        *,
+        access: RoomAccess | None = None,
+        moderation: Moderation | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -48,14 +57,41 @@ class MessageChanges:
         # The message rate: an edit or a reaction is a message's worth of
         # traffic for every reader of the room.
         self._limiter = limiter
+        # Who may act on a message found by id alone (REST), and who may
+        # delete other members' messages; None: anyone, and nobody.
+        self._access = access
+        self._moderation = moderation
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
 
-    async def _check_room(self, message_id: int, room_id: int | None) -> None:
-        """A socket acts on its own room's messages: another room's is ``NotFound``."""
-        if room_id is not None and (await self._store.get_message(message_id)).room_id != room_id:
-            raise NotFound("No such message in this room.")
+    async def _message(
+        self, identity: Identity, message_id: int, room_id: int | None, *, post: bool = True
+    ) -> Message:
+        """The message acted on, if the user may act in its room.
+
+        A socket acts on its own room's messages (another room's is
+        ``NotFound``); its rights were checked at the handshake and are kept
+        by ``roompolicy``. A message named by id alone (REST) is checked
+        here: a private room's message is ``NotFound`` to a non-member, as
+        if it did not exist; an archived room's messages do not change.
+        """
+        message = await self._store.get_message(message_id)
+        if room_id is not None:
+            if message.room_id != room_id:
+                raise NotFound("No such message in this room.")
+            return message
+        if self._access is not None:
+            try:
+                if post:
+                    await self._access.postable(identity, message.room_id)
+                else:
+                    refuse_post(
+                        (await self._access.readable(identity, message.room_id)).room, False
+                    )
+            except NotFound:
+                raise NotFound("No such message.") from None
+        return message
 
     async def edit(
         self, editor: Identity, message_id: int, content: str, room_id: int | None = None
@@ -68,7 +104,7 @@ class MessageChanges:
             Forbidden: someone else's message.
         """
         await check_rate(self._limiter, editor.user_id, self.log)
-        await self._check_room(message_id, room_id)
+        await self._message(editor, message_id, room_id)
         change = await self._store.edit_message(
             message_id, editor.user_id, content, self._now_ms()
         )
@@ -77,14 +113,29 @@ class MessageChanges:
     async def delete(
         self, deleter: Identity, message_id: int, room_id: int | None = None
     ) -> Change:
-        """Turn one's own message into a tombstone (its content is removed from the store).
+        """Turn a message into a tombstone (its content is removed from the store).
+
+        One's own, or, for the room's owner and moderators, anyone's (an
+        entry of the audit log).
 
         Raises:
             NotFound: no such message (or not in ``room_id``).
-            Forbidden: someone else's message.
+            Forbidden: someone else's message, and not a moderator of its room.
         """
-        await self._check_room(message_id, room_id)
-        change = await self._store.delete_message(message_id, deleter.user_id, self._now_ms())
+        message = await self._message(deleter, message_id, room_id, post=False)
+        now = self._now_ms()
+        if message.sender_id == deleter.user_id or self._moderation is None:
+            change = await self._store.delete_message(message_id, deleter.user_id, now)
+            return self._published(change)
+        right = "delete other members' messages"
+        await self._moderation.moderator(deleter, message.room_id, right)
+        change = await self._store.delete_message(
+            message_id, deleter.user_id, now, any_author=True
+        )
+        if change.changed:
+            await self._moderation.record(
+                deleter, "message_deleted", message.room_id, message.sender_id, ""
+            )
         return self._published(change)
 
     async def react(
@@ -103,7 +154,7 @@ class MessageChanges:
             TooManyReactions: the message or the user is at the reaction bound.
         """
         await check_rate(self._limiter, user.user_id, self.log)
-        await self._check_room(message_id, room_id)
+        await self._message(user, message_id, room_id)
         change = await self._store.set_reaction(
             message_id, user.user_id, emoji, present, self._now_ms()
         )

@@ -16,6 +16,7 @@ DEV_JWT_SECRET = "dev-super-secret-change-me"
 MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("text", "json")
+MAX_WORKERS = 64
 
 T = TypeVar("T")
 
@@ -54,6 +55,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The store: sqlite:///path, postgresql://..., or memory:.",
     ),
     Setting("redis-url", "REDIS_URL", None, "Redis URL to share rooms between processes."),
+    Setting(
+        "workers",
+        "WORKERS",
+        "1",
+        "Worker processes sharing the port (2 or more need REDIS_URL and a shared database).",
+    ),
     Setting("cors-origins", "CORS_ORIGINS", "*", "Comma-separated allowed origins, or *."),
     Setting("bcrypt-rounds", "BCRYPT_ROUNDS", "12", "bcrypt cost factor, 4-31."),
     Setting(
@@ -121,6 +128,7 @@ class Config:
     max_message_length: int
     database_url: str
     redis_url: str | None
+    workers: int
     cors_origins: tuple[str, ...]
     bcrypt_rounds: int
     bcrypt_threads: int
@@ -248,6 +256,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         max_message_length=_number("max-message-length", raw["max-message-length"], int, 1, 60000),
         database_url=database_url,
         redis_url=(raw["redis-url"] or None),
+        workers=_number("workers", raw["workers"], int, 1, MAX_WORKERS),
         cors_origins=origins,
         bcrypt_rounds=_number("bcrypt-rounds", raw["bcrypt-rounds"], int, 4, 31),
         bcrypt_threads=threads,

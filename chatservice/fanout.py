@@ -32,6 +32,7 @@ from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.presence import Presence
 from chatservice.ratelimit import RateLimiter
+from chatservice.roompolicy import PostingPolicy
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
 from chatservice.websocket import (
@@ -70,6 +71,7 @@ class ChatServerFactory(WebSocketServerFactory):
         ping_timeout: float,
         outbox_limit: int = DEFAULT_LIMIT,
         cluster: ICluster | None = None,
+        control: Control | None = None,
     ) -> None:
         # No version in the 101 answer's Server header (Autobahn's default has one).
         super().__init__(server="chatservice")
@@ -80,12 +82,13 @@ class ChatServerFactory(WebSocketServerFactory):
         self.clock = clock
         self.max_message_length = max_message_length
         self.outbox_limit = outbox_limit
-        # Socket counts and presence are the whole service's (``cluster.py``).
+        # Socket counts and presence are the service's (``cluster.py``); control
+        # events close and restrict sockets on every process (kicks, mutes).
         self._cluster = cluster if cluster is not None else LocalCluster(clock)
         self._presence = Presence(self._cluster, hub)
-        # Kicks, bans and revocations close sockets on every process.
-        self.control = Control(hub)
+        self.control = control if control is not None else Control(hub)
         self.control.on(CLOSE_SOCKETS, lambda event: close_matching(self._sockets, event))
+        self.policy = PostingPolicy(self.control)
         self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
         self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
@@ -290,15 +293,19 @@ class ChatServerFactory(WebSocketServerFactory):
         typing = RoomEvent(session.room_id, dumps(event), exclude=session.connection_id)
         publish_quietly(self._hub, typing, self._log)
 
-    def _refuse_while_draining(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
+    def _refuse(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
+        """Answer a frame the socket may not send now (shutdown, archive, mute) with an error."""
+        session = protocol.session
+        error: ChatError | None = self.policy.refusal(session.room_id, session.identity.user_id)
         if self._draining:
             error = StoreUnavailable("The server is shutting down.")
+        if error is not None:
             protocol.send_json(FrameError(error, frame.client_msg_id).to_json())
-        return self._draining
+        return error is not None
 
     def post(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
         """Store and broadcast a message; refusals go back as ``error`` frames."""
-        if self._refuse_while_draining(protocol, frame):
+        if self._refuse(protocol, frame):
             return
         session = protocol.session
         posting = self._messages.post(
@@ -320,7 +327,7 @@ class ChatServerFactory(WebSocketServerFactory):
         once it is stored; a repeat that changed nothing is answered to this
         socket alone with the message's current state.
         """
-        if self._refuse_while_draining(protocol, frame):
+        if self._refuse(protocol, frame):
             return
         session = protocol.session
         message_id = frame.message_id

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts
 from chatservice.cluster import ICluster
 from chatservice.errors import (
@@ -31,7 +32,6 @@ from chatservice.errors import (
 from chatservice.fanout import ChatServerFactory
 from chatservice.http import CorsPolicy, bearer_token
 from chatservice.hub import instance_id
-from chatservice.rooms import Rooms
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
@@ -70,7 +70,7 @@ class HandshakeGate:
     log: ClassVar[Logger] = Logger()
 
     accounts: Accounts
-    rooms: Rooms
+    access: RoomAccess
     # Tickets are redeemed once across every process.
     cluster: ICluster
     cors: CorsPolicy
@@ -105,7 +105,9 @@ class HandshakeGate:
         if room_id is None:
             raise InvalidRequest("'roomId' is required.")
         since = query_int(args, "since", low=0)
-        await self.rooms.get(room_id)
+        # A public room is joined by opening its socket; a private one must
+        # have been joined; a banned user is refused (``access.py``).
+        admission = await self.access.enter(identity, room_id)
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             raise UpgradeRequired()
@@ -130,6 +132,7 @@ class HandshakeGate:
         connection_id = f"{self.instance}-{next(self._connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
         bound = _BoundFactory(self.sockets, session)
+        self.sockets.policy.admit(identity.user_id, admission)
         if self.sockets.draining:
             # Shutdown began while this handshake awaited the store.
             bound.unused(None)

@@ -125,12 +125,17 @@ def parse_edit(data: bytes, max_length: int) -> str:
 
 def parse_message_id(raw: str) -> int:
     """A message id from a URL path segment: decimal digits in 1..2^63-1."""
+    return parse_path_id(raw, "message")
+
+
+def parse_path_id(raw: str, what: str) -> int:
+    """An id (of a ``what``) from a URL path segment: decimal digits in 1..2^63-1."""
     digits = raw.lstrip("0")
     if not raw.isascii() or not raw.isdigit() or len(digits) > len(str(MAX_ID)):
-        raise InvalidRequest(f"The message id must be an integer between 1 and {MAX_ID}.")
+        raise InvalidRequest(f"The {what} id must be an integer between 1 and {MAX_ID}.")
     value = int(digits or "0")
     if not 1 <= value <= MAX_ID:
-        raise InvalidRequest(f"The message id must be an integer between 1 and {MAX_ID}.")
+        raise InvalidRequest(f"The {what} id must be an integer between 1 and {MAX_ID}.")
     return value
 
 

@@ -87,15 +87,28 @@ class Room:
     description: str
     created_by: int | None
     created_at: int
+    # Access control (docs/protocol.md): 'public' or 'private'; an archived
+    # room is read-only; a direct room is the private room of two users.
+    visibility: str = "public"
+    archived: bool = False
+    direct: bool = False
+
+    @property
+    def public(self) -> bool:
+        """True if anyone may read and join it."""
+        return self.visibility == "public"
 
     def to_json(self) -> dict[str, Any]:
-        """Return API.md's ``Room`` object."""
+        """Return API.md's ``Room`` object, with the access fields added since."""
         return {
             "id": self.id,
             "name": self.name,
             "description": self.description,
             "created_by": self.created_by,
             "created_at": self.created_at,
+            "visibility": self.visibility,
+            "archived": self.archived,
+            "direct": self.direct,
         }
 
 

@@ -20,6 +20,8 @@ from chatservice.health import (
 )
 from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
+from chatservice.openapi_access_schemas import ACCESS_SCHEMAS
+from chatservice.openapi_account_schemas import ACCOUNT_SCHEMAS
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
@@ -62,7 +64,16 @@ SCHEMAS: dict[str, Any] = {
     },
     "Room": {
         "type": "object",
-        "required": ["id", "name", "description", "created_by", "created_at"],
+        "required": [
+            "id",
+            "name",
+            "description",
+            "created_by",
+            "created_at",
+            "visibility",
+            "archived",
+            "direct",
+        ],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "integer", "minimum": 1},
@@ -70,6 +81,9 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "created_by": {"type": ["integer", "null"]},
             "created_at": {"type": "integer"},
+            "visibility": {"enum": ["public", "private"]},
+            "archived": {"type": "boolean"},
+            "direct": {"type": "boolean"},
         },
     },
     "Message": {
@@ -137,7 +151,7 @@ SCHEMAS: dict[str, Any] = {
             "message": ref("Message"),
         },
     },
-    "Event": {"oneOf": [ref("Message"), ref("MessageUpdated")]},
+    "Event": {"oneOf": [ref("Message"), ref("MessageUpdated"), ref("MemberEvent")]},
     "NewMessage": {
         "type": "object",
         "required": ["room_id", "content"],
@@ -186,8 +200,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
             "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
+            "visibility": {"enum": ["public", "private"]},
         },
     },
+    **ACCESS_SCHEMAS,
+    **ACCOUNT_SCHEMAS,
     "Ticket": {
         "type": "object",
         "required": ["ticket", "expires_in"],

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
 from chatservice import __version__
+from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
 from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
@@ -40,13 +41,15 @@ from chatservice.http import (
     respond_json,
 )
 from chatservice.klein_app import app
+from chatservice.membership import Membership
 from chatservice.messages import Messages
+from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_messages import MessageRoutes
-from chatservice.rooms import Rooms
+from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
 from chatservice.sessions import Sessions
 from chatservice.timeline import Timeline
@@ -56,7 +59,6 @@ from chatservice.wire import (
     parse_history_query,
     parse_login,
     parse_registration,
-    parse_room,
 )
 
 OPENAPI_JSON = dumps(DOCUMENT)
@@ -64,7 +66,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, AccountRoutes, AdminRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -76,7 +78,9 @@ class ChatAPI(MessageRoutes, AccountRoutes, AdminRoutes):
         accounts: Accounts,
         sessions: Sessions,
         admin: UserAdmin,
-        rooms: Rooms,
+        access: RoomAccess,
+        membership: Membership,
+        moderation: Moderation,
         messages: Messages,
         changes: MessageChanges,
         timeline: Timeline,
@@ -91,7 +95,9 @@ class ChatAPI(MessageRoutes, AccountRoutes, AdminRoutes):
         self._accounts = accounts
         self._sessions = sessions
         self._admin = admin
-        self._rooms = rooms
+        self._access = access
+        self._membership = membership
+        self._moderation = moderation
         self._messages = messages
         self._changes = changes
         self._timeline = timeline
@@ -135,27 +141,12 @@ class ChatAPI(MessageRoutes, AccountRoutes, AdminRoutes):
         address = client_address(request, self._trusted_proxies)
         return self._session(request, 200, await self._accounts.login(form, address))
 
-    @app.route("/api/rooms", methods=["GET"])
-    async def list_rooms(self, request: IRequest) -> bytes:
-        """List every room, ordered by id."""
-        await self._identity(request)
-        rooms = await self._rooms.list()
-        return respond_json(request, 200, dumps([room.to_json() for room in rooms]))
-
-    @app.route("/api/rooms", methods=["POST"])
-    @app.route("/api/rooms/create", methods=["POST"])
-    async def create_room(self, request: IRequest) -> bytes:
-        """Create a room: 201, or 409 if the name is taken."""
-        identity = await self._identity(request)
-        form = parse_room(read_body(request, self._max_body))
-        room = await self._rooms.create(form, identity.user_id)
-        return respond_json(request, 201, dumps(room.to_json()))
-
     @app.route("/api/messages", methods=["GET"])
     async def history(self, request: IRequest) -> bytes:
         """Return a page of a room's history, oldest first."""
-        await self._identity(request)
+        identity = await self._identity(request)
         query = parse_history_query(request.args)
+        await self._access.readable(identity, query.room_id)
         messages = await self._messages.history(query)
         return respond_json(request, 200, dumps([m.to_json() for m in messages]))
 

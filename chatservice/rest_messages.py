@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from twisted.web.iweb import IRequest
 
+from chatservice.access import RoomAccess
 from chatservice.changes import MessageChanges
 from chatservice.http import read_body, respond_json
 from chatservice.klein_app import app
@@ -32,6 +33,7 @@ from chatservice.wire import dumps
 class MessageRoutes:
     """Message routes; ``ChatAPI`` inherits them and provides the use cases."""
 
+    _access: RoomAccess
     _messages: Messages
     _changes: MessageChanges
     _timeline: Timeline
@@ -52,6 +54,7 @@ class MessageRoutes:
         """Send a message: 201 with it (a repeated ``client_msg_id``: the original)."""
         identity = await self._identity(request)
         form = parse_post(read_body(request, self._max_body), self._max_message_length)
+        await self._access.postable(identity, form.room_id)
         posted = await self._messages.post(
             identity, form.room_id, form.content, form.client_msg_id, form.reply_to
         )
@@ -84,8 +87,10 @@ class MessageRoutes:
     @app.route("/api/events", methods=["GET"])
     async def events(self, request: IRequest) -> bytes:
         """A room's events after a cursor, in id order, as the WebSocket's frames."""
-        await self._identity(request)
-        events = await self._timeline.events(parse_events_query(request.args))
+        identity = await self._identity(request)
+        query = parse_events_query(request.args)
+        await self._access.readable(identity, query.room_id)
+        events = await self._timeline.events(query)
         return respond_json(request, 200, dumps([event.to_json() for event in events]))
 
     @app.route("/api/search", methods=["GET"])

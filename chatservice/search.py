@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chatservice.access import RoomAccess
 from chatservice.message_forms import SearchQuery
 from chatservice.models import Message
 from chatservice.store import IChatStore
@@ -20,17 +21,20 @@ from chatservice.tokens import Identity
 class Search:
     """The search use case, independent of HTTP."""
 
-    def __init__(self, store: IChatStore) -> None:
+    def __init__(self, store: IChatStore, access: RoomAccess) -> None:
+        self._access = access
         self._store = store
 
     async def search(self, reader: Identity, query: SearchQuery) -> Sequence[Message]:
         """Messages matching every word, newest first; ``NotFound`` for an unknown room.
 
-        Every room is public today, so ``reader`` may read them all; rooms
-        a user may not read are left out here once private rooms exist.
+        Only rooms the reader may read are searched (``access.py``): one
+        room, or every room they read; a private room they are not in is
+        ``NotFound``, as if it did not exist.
         """
-        room_ids: list[int] | None = None
         if query.room_id is not None:
-            await self._store.get_room(query.room_id)
-            room_ids = [query.room_id]
+            await self._access.readable(reader, query.room_id)
+            room_ids: Sequence[int] = [query.room_id]
+        else:
+            room_ids = await self._access.readable_room_ids(reader)
         return await self._store.search_messages(query.text, room_ids, query.before, query.limit)

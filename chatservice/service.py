@@ -7,11 +7,11 @@ in its own ``Site``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -19,18 +19,23 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
+from chatservice.access import RoomAccess
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
+from chatservice.control import Control
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
+from chatservice.listening import AdoptedPort, open_ports
+from chatservice.membership import Membership
 from chatservice.messages import MESSAGE_LIMITER, Messages
+from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
@@ -69,6 +74,7 @@ class ChatService(Service):
         cluster: ICluster | None = None,
         password_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
+        adopted: Sequence[AdoptedPort] = (),
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -86,6 +92,8 @@ class ChatService(Service):
             stop_reactor_on_failure: stop the reactor if start-up fails (what
                 ``twistd chat`` wants: nobody else would notice); an
                 embedding application hears of it through ``ready`` instead.
+            adopted: listening sockets handed to this process (a worker of
+                ``twistd chat --workers``) to serve instead of ``config.listen``.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -144,7 +152,16 @@ class ChatService(Service):
             committer=GroupCommitStore(self.store),
             limiter=limiter,
         )
-        self.changes = MessageChanges(self.store, self.hub, clock, limiter)
+        # Access control: who reads and posts where (access), rooms and their
+        # members (membership), their moderators' rights (moderation); the
+        # control events close and restrict sockets on every process.
+        control = Control(self.hub)
+        self.access = RoomAccess(self.store, self.hub, clock)
+        self.membership = Membership(self.store, self.access, control)
+        self.moderation = Moderation(self.store, self.access, control)
+        self.changes = MessageChanges(
+            self.store, self.hub, clock, limiter, access=self.access, moderation=self.moderation
+        )
         self.timeline = Timeline(self.store)
         cors = CorsPolicy(config.cors_origins)
         self.sockets = ChatServerFactory(
@@ -158,23 +175,26 @@ class ChatService(Service):
             ping_timeout=config.ws_ping_timeout,
             outbox_limit=config.ws_max_buffer,
             cluster=cluster,
+            control=control,
         )
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
             admin=UserAdmin(self.store, self.revocation, self.hub, clock),
-            rooms=self.rooms,
+            access=self.access,
+            membership=self.membership,
+            moderation=self.moderation,
             messages=self.messages,
             changes=self.changes,
             timeline=self.timeline,
-            search=Search(self.store),
+            search=Search(self.store, self.access),
             max_message_length=config.max_message_length,
             cluster=cluster,
             health=Health(self.store, self.hub),
             handshakes=HandshakeGate(
                 accounts=self.accounts,
-                rooms=self.rooms,
+                access=self.access,
                 cluster=cluster,
                 cors=cors,
                 sockets=self.sockets,
@@ -186,6 +206,7 @@ class ChatService(Service):
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
+        self._adopted = tuple(adopted)
         self._stop_reactor_on_failure = stop_reactor_on_failure
         self._started = False
         self._start_failure: Failure | None = None
@@ -255,12 +276,12 @@ class ChatService(Service):
             await self._redis.start()
         await self.cluster.start()
         site = self.site()
-        for description in self.config.listen:
-            port = await serverFromString(self._reactor, description).listen(site)
-            self._ports.append(port)
+        await open_ports(self._reactor, site, self.config.listen, self._adopted, self._ports)
         endpoints = ", ".join(self.config.listen) if self.config.listen else "(embedded)"
         self.log.info(
-            "chatservice listening on {endpoints}; store {store}",
+            "chatservice {how} {endpoints}; store {store}",
+            # A worker's line must not read as the supervisor's "listening on".
+            how="serving the shared sockets of" if self._adopted else "listening on",
             endpoints=endpoints,
             store=redact_url(self.config.database_url),
         )

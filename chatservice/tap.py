@@ -19,6 +19,7 @@ from chatservice.config import SETTINGS, Config, ConfigError
 from chatservice.errors import ChatError
 from chatservice.logs import make_observer, twistd_log_stream
 from chatservice.service import ChatService
+from chatservice.workers import WorkerPool, check_supported
 
 
 class Options(usage.Options):
@@ -30,7 +31,9 @@ class Options(usage.Options):
         "Every option falls back to the environment variable named in brackets, "
         "then to the default. --listen takes a Twisted endpoint description "
         "(tcp:8081, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock) "
-        "and may be repeated; it replaces --port."
+        "and may be repeated; it replaces --port. With --workers N (N > 1) the "
+        "tcp: endpoints are shared by N worker processes, which need REDIS_URL and "
+        "a database they can all open."
     )
     optParameters = [
         [s.name, None, None, f"{s.doc} [{s.env}, default: {s.default or 'unset'}]"]
@@ -78,14 +81,30 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
     parent = getattr(options, "parent", None) or {}
     stream = twistd_log_stream(parent.get("logfile"), bool(parent.get("nodaemon")))
     root = _TwistdRoot(make_observer(config.log_level, config.log_format, stream))
-    try:
-        service = ChatService(config, stop_reactor_on_failure=True)
-    except ChatError as error:
-        # twistd would print a traceback; a bad DATABASE_URL deserves one line.
-        raise SystemExit(f"twistd chat: DATABASE_URL (--database-url): {error.message}") from None
-    except ValueError as error:
-        # A bad REDIS_URL; the message names the setting.
-        raise SystemExit(f"twistd chat: {error}") from None
+    service: ChatService | WorkerPool
+    if config.workers > 1:
+        try:
+            check_supported(config)
+        except ConfigError as error:
+            raise SystemExit(f"twistd chat: {error}") from None
+        # The supervisor serves nothing: each worker is a ChatService.
+        service = WorkerPool(
+            config,
+            stream=stream,
+            reactor_name=parent.get("reactor"),
+            stop_reactor_on_failure=True,
+        )
+    else:
+        try:
+            service = ChatService(config, stop_reactor_on_failure=True)
+        except ChatError as error:
+            # twistd would print a traceback; a bad DATABASE_URL deserves one line.
+            raise SystemExit(
+                f"twistd chat: DATABASE_URL (--database-url): {error.message}"
+            ) from None
+        except ValueError as error:
+            # A bad REDIS_URL; the message names the setting.
+            raise SystemExit(f"twistd chat: {error}") from None
     service.setServiceParent(root)
     # twistd exits 0 whatever happened; a supervisor (systemd, a container
     # runtime) must see a failed start. Runs after twistd's own clean-up.
@@ -93,7 +112,7 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
     return root
 
 
-def _exit_1_if_failed(service: ChatService) -> None:
+def _exit_1_if_failed(service: ChatService | WorkerPool) -> None:
     if service.failed_to_start:
         sys.stdout.flush()
         sys.stderr.flush()

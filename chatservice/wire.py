@@ -161,11 +161,18 @@ def parse_room(data: bytes) -> RoomForm:
     body = parse_object(data)
     name = (text_field(body, "name") or "").strip()
     description = text_field(body, "description", required=False) or ""
-    if not 1 <= len(name) <= MAX_ROOM_NAME:
-        raise InvalidRequest(f"'name' must be 1-{MAX_ROOM_NAME} characters.")
+    check_room_name(name)
     if len(description) > MAX_DESCRIPTION:
         raise InvalidRequest(f"'description' must be at most {MAX_DESCRIPTION} characters.")
     return RoomForm(name, description)
+
+
+def check_room_name(name: str) -> None:
+    """1-64 characters, none of them a control character (direct rooms' keys start with one)."""
+    if not 1 <= len(name) <= MAX_ROOM_NAME:
+        raise InvalidRequest(f"'name' must be 1-{MAX_ROOM_NAME} characters.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidRequest("'name' must not contain control characters.")
 
 
 def query_int(

@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
+from chatservice.access_models import Member
 from chatservice.errors import StoreUnavailable
 from chatservice.models import Account, Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
@@ -100,11 +101,22 @@ class SwitchableStore(MemoryStore):
         return self._unavailable() or super().get_credentials(username)
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[Room]:
         return self._unavailable() or super().create_room(
-            name, description, created_by, created_at
+            name, description, created_by, created_at, visibility
         )
+
+    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+        return self._unavailable() or super().get_member(room_id, user_id)
+
+    def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
+        return self._unavailable() or super().rooms_of(user_id)
 
     def get_room(self, room_id: int) -> Deferred[Room]:
         return self._unavailable() or super().get_room(room_id)
@@ -207,6 +219,15 @@ class ConformanceCase(RestTestCase):
 
     def too_big(self) -> bytes:
         return b"{" + b" " * 4096 + b"}"
+
+    def banned_from(self) -> int:
+        """A public room of bob's that alice is banned from (her reads are 403)."""
+        bob, _ = self.register("bob")
+        room = self.request("POST", "/api/rooms", token=bob, json={"name": "Bob's"}).json()
+        ban = {"user_id": self.user_id}
+        self.request("POST", f"/api/rooms/{room['id']}/ban", token=bob, json=ban)
+        room_id: int = room["id"]
+        return room_id
 
     def disabled(self, method: str, target: str, **kwargs: Any) -> None:
         """With the token of a disabled account the operation answers 403 ``account_disabled``."""

@@ -206,6 +206,12 @@ class RealtimeCase(TestCase):
         self.connect = self.world.chat.open
         self.alice, self.alice_id = self.world.rest.register("alice")
         self.bob, self.bob_id = self.world.rest.register("bob")
+        # Both join General now, so that their first sockets add no member
+        # event to its timeline; ``base`` is the last of those events.
+        for token in (self.alice, self.bob):
+            status, _ = self.world.rest.call("POST", "/api/rooms/1/join", token=token)
+            assert status == 200, status
+        self.base = max(self.timeline_ids())
 
     def make_hub(self) -> IHub | None:
         """The hub to run on; None for the service's own ``LocalHub``."""
@@ -263,6 +269,11 @@ class RealtimeCase(TestCase):
     def stored_ids(self, room_id: int = 1) -> list[int]:
         """The ids of the room's whole history, oldest first."""
         return [message.id for message in self.stored(room_id)]
+
+    def timeline_ids(self, room_id: int = 1) -> list[int]:
+        """The ids of every event of the room's timeline: messages and member events."""
+        members = result_now(self.store.get_member_events(room_id, 0, 10**6))
+        return sorted([*self.stored_ids(room_id), *(event.id for event in members)])
 
 
 def ids(client: RecordingClient) -> list[int]:

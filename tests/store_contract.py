@@ -830,17 +830,27 @@ class SQLStoreMixin(MixinBase):
         store.database.open()
         before_search = [m for m in load_migrations() if m.version < 3]
         await store.run_interaction("migrate", migrate, before_search, 0)
-        user = await store.create_user("alice", b"h", 1)
-        room = await store.ensure_room("General", "", 1)
-        # As the code of version 2 stored it: a plain insert, no index yet.
-        message_id = await store.run_interaction(
-            "insert",
-            lambda txn: txn.insert(
+
+        # As the code of version 2 stored them: plain inserts (no search
+        # index yet, and none of the columns later versions add).
+        def insert_v2(txn: Txn) -> int:
+            user_id = txn.insert(
+                "INSERT INTO users (username, username_key, password_hash, created_at)"
+                " VALUES ('alice', 'alice', :hash, 1)",
+                {"hash": b"h"},
+            )
+            room_id = txn.insert(
+                "INSERT INTO rooms (name, name_key, description, created_at)"
+                " VALUES ('General', 'general', '', 1)",
+                {},
+            )
+            return txn.insert(
                 "INSERT INTO messages (room_id, sender_id, username, content, ts)"
                 " VALUES (:room_id, :sender_id, 'alice', 'written before search existed', 1)",
-                {"room_id": room.id, "sender_id": user.id},
-            ),
-        )
+                {"room_id": room_id, "sender_id": user_id},
+            )
+
+        message_id = await store.run_interaction("insert", insert_v2)
         await store.close()
         store = await self.started()
         found = await store.search_messages("before search", None, None, 10)

@@ -76,7 +76,7 @@ def served_routes() -> set[tuple[str, str]]:
     """(METHOD, path) of every Klein route, without the HEAD werkzeug adds to each GET."""
     return {
         # werkzeug writes a path parameter <name>, OpenAPI {name}.
-        (method, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule))
+        (method, re.sub(r"<(?:int:)?([a-z_]+)>", r"{\1}", rule.rule))
         for rule in ChatAPI.app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
@@ -212,6 +212,7 @@ class ConformanceTests(ConformanceCase):
         for query in ("", "roomId=x", "roomId=1&limit=0", "roomId=1&before=1&after=1"):
             self.call("GET", f"/api/messages?{query}")
         self.call("GET", "/api/messages?roomId=999")
+        self.call("GET", f"/api/messages?roomId={self.banned_from()}")
         self.call("GET", "/api/messages?roomId=1", auth=False)
         self.disabled("GET", "/api/messages?roomId=1")
         self.call("GET", "/api/messages?roomId=1", data=self.too_big())

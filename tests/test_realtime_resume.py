@@ -108,10 +108,12 @@ class ResumeTests(RealtimeCase):
         self.resume_to_nothing(last_seen, recovered=True)
 
     def test_since_zero_replays_the_whole_short_history(self) -> None:
-        """since=0 replays a room's whole history when it is short enough."""
+        """since=0 replays a room's whole timeline when it is short enough (joins included)."""
         self.missed(2)
         alice = self.connect(self.alice, since=0)
-        self.assertEqual([f["id"] for f in self.replay_part(alice)[:-1]], self.stored_ids())
+        replayed = self.replay_part(alice)[:-1]
+        self.assertEqual([f["id"] for f in replayed], self.timeline_ids())
+        self.assertEqual([f["type"] for f in replayed[:2]], ["member_event"] * 2)
 
     def test_replay_holds_only_this_rooms_messages(self) -> None:
         """Messages of another room are not replayed."""
@@ -217,9 +219,10 @@ class ResumeUnderLoadTests(RealtimeCase):
         """Events that are not messages, held while replaying, are released, not dropped."""
         bob = self.connect(self.bob)
         self.say(bob, 2, "missed")
-        self.store.holding = True
-        alice = self.connect(self.alice, since=0)
         carol, _ = self.world.rest.register("carol")
+        self.world.rest.call("POST", "/api/rooms/1/join", token=carol)  # no join event below
+        self.store.holding = True
+        alice = self.connect(self.alice, since=self.base)
         self.connect(carol)
         self.send(bob, {"type": "typing"})
         self.store.read()
@@ -231,6 +234,7 @@ class ResumeUnderLoadTests(RealtimeCase):
             [
                 ("message", "bob"),
                 ("message", "bob"),
+                ("member_event", None),  # carol's join, after base: replayed
                 ("recovery", None),
                 ("presence", "carol"),
                 ("typing", "bob"),
@@ -328,7 +332,7 @@ class LargeReplayTests(RealtimeCase):
             bob.send_json({"content": f"{n:04d}" + "\u4e2d" * 996})
         self.world.chat.flush()
         transports = TransportRecorder()
-        alice = self.connect(self.alice, since=0, server_transport=transports)
+        alice = self.connect(self.alice, since=self.base, server_transport=transports)
         self.assertTrue(alice.ws_open)
         self.assertEqual(alice.close_code, None)
         self.assertEqual(kinds(alice)[: MAX_REPLAY + 1], ["message"] * MAX_REPLAY + ["recovery"])
@@ -350,7 +354,7 @@ class LargeReplayTests(RealtimeCase):
         self.world.chat.flush()
         transports = TransportRecorder()
         self.store.holding = True
-        alice = self.connect(self.alice, since=0, server_transport=transports)
+        alice = self.connect(self.alice, since=self.base, server_transport=transports)
         outbox = transports.last.chat_protocol.outbox
         assert outbox is not None and alice.pump is not None
         limit = self.world.service.config.ws_max_buffer

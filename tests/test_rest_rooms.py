@@ -6,7 +6,16 @@ from typing import Any
 
 from tests.rest_support import Reply, RestTestCase
 
-ROOM_KEYS = {"id", "name", "description", "created_by", "created_at"}
+ROOM_KEYS = {
+    "id",
+    "name",
+    "description",
+    "created_by",
+    "created_at",
+    "visibility",
+    "archived",
+    "direct",
+}
 
 
 class RoomsTests(RestTestCase):
@@ -48,6 +57,9 @@ class RoomsTests(RestTestCase):
                 "description": "Say hi",
                 "created_by": self.user_id,
                 "created_at": 42000,
+                "visibility": "public",
+                "archived": False,
+                "direct": False,
             },
         )
 

@@ -24,6 +24,7 @@ from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
+from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
@@ -86,6 +87,7 @@ class PostgreSQLContractTests(
     PostgreSQLDatabase,
     SQLStoreContractMixin,
     TimelineContractMixin,
+    AccessContractMixin,
     AccountContractMixin,
     TestCase,
 ):

@@ -291,6 +291,15 @@ class TimelineContractMixin(StoreContractMixin):
             await self.assertFailure(store.delete_message(missing, alice.id, 1), NotFound)
         self.assertEqual(await store.get_message(message.id), message)
 
+    async def test_a_moderator_deletes_anyone_s_message(self) -> None:
+        """With ``any_author`` (the use case checked the right) bob's delete is a tombstone."""
+        store, room, alice, bob = await self.cast()
+        [message] = await self.post(store, new_message(room, alice, "spam"))
+        change = await store.delete_message(message.id, bob.id, TS, any_author=True)
+        self.assertTrue(change.changed)
+        self.assertEqual((change.event.kind, change.event.message.deleted), ("delete", True))
+        self.assertEqual((await store.get_message(message.id)).content, "")
+
     # -- reactions ---------------------------------------------------------------
 
     async def test_reactions_add_and_remove(self) -> None:

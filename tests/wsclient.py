@@ -368,6 +368,13 @@ class Rest:
         self, method: str, path: str, token: str | None = None, body: Any = None
     ) -> tuple[int, Any]:
         """Make one request; return the status and the decoded JSON body."""
+        status, data = self.call_raw(method, path, token, body)
+        return status, json.loads(data) if data else None
+
+    def call_raw(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> tuple[int, bytes]:
+        """Make one request; return the status and the body's bytes."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
@@ -379,8 +386,8 @@ class Rest:
         response = result_now(answer)
         content = response.content()
         self.treq.flush()
-        data = result_now(content)
-        return response.code, json.loads(data) if data else None
+        data: bytes = result_now(content)
+        return response.code, data
 
     def register(self, username: str, password: str = "password-1") -> tuple[str, int]:
         """Create an account; return its token and user id."""

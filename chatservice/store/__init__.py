@@ -15,6 +15,7 @@ from zope.interface import Interface
 
 from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
+from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
 
 
@@ -22,10 +23,11 @@ class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccountStore):
+class IChatStore(IAccessStore, IAccountStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
-    Accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    Memberships, room settings and the audit log are ``IAccessStore``'s;
+    accounts (token generations, sessions, admins) are ``IAccountStore``'s.
     """
 
     def start() -> Deferred[None]:
@@ -54,18 +56,25 @@ class IChatStore(IAccountStore):
         """Fire with the user (looked up case-insensitively) and its hash; ``NotFound``."""
 
     def create_room(
-        name: str, description: str, created_by: int | None, created_at: int
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[models.Room]:
-        """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively)."""
+        """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively).
+
+        Its creator (if any) joins it as its ``owner`` in the same transaction.
+        """
 
     def ensure_room(name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Fire with the room of that name, creating it (with no creator) if missing."""
 
     def get_room(room_id: int) -> Deferred[models.Room]:
-        """Fire with the room; fail with ``NotFound``."""
+        """Fire with the room; fail with ``NotFound`` (also for a deleted room)."""
 
     def list_rooms() -> Deferred[Sequence[models.Room]]:
-        """Fire with every room, ordered by id."""
+        """Fire with every room that is not deleted, public and private, ordered by id."""
 
     def add_messages(messages: Sequence[models.NewMessage]) -> Deferred[Sequence[models.Posted]]:
         """Store messages in one transaction, in order; fire after the commit.
@@ -107,11 +116,12 @@ class IChatStore(IAccountStore):
         """
 
     def delete_message(
-        message_id: int, deleter_id: int, deleted_at: int
+        message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[models.Change]:
         """Turn a message into a tombstone, as a new ``delete`` event.
 
-        Only the author may delete (``Forbidden``); unknown is ``NotFound``.
+        Only the author may delete (``Forbidden``), unless ``any_author``
+        (a moderator, whose right the use case checked); unknown is ``NotFound``.
         The content and reactions are removed from the store, not hidden;
         the id, sender and place stay. Deleting a tombstone stores nothing
         (``changed=False``).

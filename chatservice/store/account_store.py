@@ -11,15 +11,11 @@ process.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
 from chatservice import models
-
-if TYPE_CHECKING:
-    from chatservice.store import IChatStore
 
 
 class IAccountStore(Interface):
@@ -116,50 +112,50 @@ class IAccountStore(Interface):
 
 
 class DelegatedAccounts:
-    """``IAccountStore`` passed straight to ``self._store``: for wrappers of a store.
+    """``IAccountStore`` passed straight to ``self._account_store``: for wrappers of a store.
 
     ``GroupCommitStore`` batches messages only; accounts are not its business.
     """
 
-    _store: IChatStore
+    _account_store: IAccountStore
 
     def get_accounts(
         self, user_ids: Sequence[int], now: int
     ) -> Deferred[Mapping[int, models.Account]]:
         """Delegate to the wrapped store."""
-        return self._store.get_accounts(user_ids, now)
+        return self._account_store.get_accounts(user_ids, now)
 
     def list_accounts(
         self, query: str | None, after: int, limit: int, admins_only: bool = False
     ) -> Deferred[Sequence[models.Account]]:
         """Delegate to the wrapped store."""
-        return self._store.list_accounts(query, after, limit, admins_only)
+        return self._account_store.list_accounts(query, after, limit, admins_only)
 
     def revoke_session(
         self, user_id: int, session: str, expires_at: int, now: int
     ) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.revoke_session(user_id, session, expires_at, now)
+        return self._account_store.revoke_session(user_id, session, expires_at, now)
 
     def revoke_all_sessions(self, user_id: int) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.revoke_all_sessions(user_id)
+        return self._account_store.revoke_all_sessions(user_id)
 
     def set_password(self, user_id: int, password_hash: bytes) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.set_password(user_id, password_hash)
+        return self._account_store.set_password(user_id, password_hash)
 
     def set_disabled(self, user_id: int, disabled_at: int | None) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.set_disabled(user_id, disabled_at)
+        return self._account_store.set_disabled(user_id, disabled_at)
 
     def set_admin(self, username: str, admin: bool) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.set_admin(username, admin)
+        return self._account_store.set_admin(username, admin)
 
     def delete_account(self, user_id: int, deleted_at: int) -> Deferred[models.Account]:
         """Delegate to the wrapped store."""
-        return self._store.delete_account(user_id, deleted_at)
+        return self._account_store.delete_account(user_id, deleted_at)
 
     def erase_messages(
         self,
@@ -171,4 +167,4 @@ class DelegatedAccounts:
         after: int = 0,
     ) -> Deferred[Sequence[models.Change]]:
         """Delegate to the wrapped store."""
-        return self._store.erase_messages(user_id, eraser_id, limit, ts, rename, after)
+        return self._account_store.erase_messages(user_id, eraser_id, limit, ts, rename, after)

@@ -20,13 +20,14 @@ from zope.interface import implementer
 from chatservice import models
 from chatservice.errors import InternalError
 from chatservice.store import IChatStore
+from chatservice.store.access_delegate import DelegatedAccess
 from chatservice.store.account_store import DelegatedAccounts
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccounts):
+class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -44,7 +45,7 @@ class GroupCommitStore(DelegatedAccounts):
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._store = store
+        self._store = self._access = self._account_store = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
@@ -142,10 +143,15 @@ class GroupCommitStore(DelegatedAccounts):
         return self._store.get_credentials(username)
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[models.Room]:
-        """Delegate to the wrapped store."""
-        return self._store.create_room(name, description, created_by, created_at)
+        """Passed to the wrapped store."""
+        return self._store.create_room(name, description, created_by, created_at, visibility)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""
@@ -186,10 +192,10 @@ class GroupCommitStore(DelegatedAccounts):
         return self._store.edit_message(message_id, editor_id, content, edited_at)
 
     def delete_message(
-        self, message_id: int, deleter_id: int, deleted_at: int
+        self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[models.Change]:
         """Delegate to the wrapped store."""
-        return self._store.delete_message(message_id, deleter_id, deleted_at)
+        return self._store.delete_message(message_id, deleter_id, deleted_at, any_author)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int

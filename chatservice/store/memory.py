@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
+from chatservice.access_models import JOINED, OWNER
 from chatservice.errors import ChatError, Conflict, NotFound
 from chatservice.models import (
     Account,
@@ -31,13 +32,14 @@ from chatservice.models import (
     User,
 )
 from chatservice.store import IChatStore
+from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)
-class MemoryStore(MemoryAccounts):
+class MemoryStore(MemoryAccess, MemoryAccounts):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
@@ -57,6 +59,7 @@ class MemoryStore(MemoryAccounts):
         self._message_ids = self._timeline.message_ids  # parallel to _messages, for bisect
         self._next_user_id = 1
         self._next_room_id = 1
+        self._init_access()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
@@ -97,12 +100,22 @@ class MemoryStore(MemoryAccounts):
         return succeed(Credentials(self._users[user_id], self._hashes[user_id]))
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[Room]:
-        """Store a new room; ``Conflict`` if the name is taken."""
+        """Store a new room, its creator as owner; ``Conflict`` if the name is taken."""
         if name.casefold() in self._room_ids_by_name:
             return fail(Conflict("That room name is already taken."))
-        return succeed(self._insert_room(name, description, created_by, created_at))
+        if created_by is not None and created_by not in self._users:
+            return fail(NotFound("No such user."))
+        room = self._insert_room(name, description, created_by, created_at, visibility)
+        if created_by is not None:
+            self._set_member(room.id, created_by, created_at, JOINED, OWNER, False)
+        return succeed(room)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
         """Fire with the named room, creating it if missing."""
@@ -112,25 +125,32 @@ class MemoryStore(MemoryAccounts):
         return succeed(self._insert_room(name, description, None, created_at))
 
     def _insert_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
+        name_key: str | None = None,
     ) -> Room:
-        room = Room(self._next_room_id, name, description, created_by, created_at)
+        room = Room(self._next_room_id, name, description, created_by, created_at, visibility)
         self._next_room_id += 1
         self._rooms[room.id] = room
-        self._room_ids_by_name[name.casefold()] = room.id
+        self._room_ids_by_name[name_key or name.casefold()] = room.id
         self._timeline.add_room(room.id)
         return room
 
     def get_room(self, room_id: int) -> Deferred[Room]:
         """Fire with the room or fail with ``NotFound``."""
-        room = self._rooms.get(room_id)
-        if room is None:
-            return fail(NotFound("No such room."))
-        return succeed(room)
+        try:
+            return succeed(self._live_room(room_id))
+        except NotFound as error:
+            return fail(error)
 
     def list_rooms(self) -> Deferred[Sequence[Room]]:
-        """Fire with every room in id order."""
-        return succeed([self._rooms[k] for k in sorted(self._rooms)])
+        """Fire with every room not deleted, in id order."""
+        live = sorted(set(self._rooms) - self._deleted_rooms)
+        return succeed([self._rooms[k] for k in live])
 
     def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
         """Store messages in order; a repeated ``client_msg_id`` returns the original."""
@@ -162,10 +182,10 @@ class MemoryStore(MemoryAccounts):
         return _settle(self._timeline.edit, message_id, editor_id, content, edited_at)
 
     def delete_message(
-        self, message_id: int, deleter_id: int, deleted_at: int
+        self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
-        return _settle(self._timeline.delete, message_id, deleter_id)
+        return _settle(self._timeline.delete, message_id, deleter_id, any_author)
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int

@@ -161,12 +161,12 @@ class MemoryTimeline:
             message, EDITED, dataclasses.replace(message, content=content, edited_at=edited_at)
         )
 
-    def delete(self, message_id: int, deleter_id: int) -> Change:
+    def delete(self, message_id: int, deleter_id: int, any_author: bool = False) -> Change:
         """Make a tombstone as a ``delete`` event (see ``IChatStore.delete_message``)."""
         message = self.get(message_id)
         if message is None:
             raise NotFound("No such message.")
-        if message.sender_id != deleter_id:
+        if message.sender_id != deleter_id and not any_author:
             raise Forbidden("Only the author can delete a message.")
         if message.deleted:
             return self._unchanged(message_id)

@@ -14,14 +14,22 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chatservice.access_models import JOINED, OWNER
 from chatservice.errors import Conflict, NotFound, StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
-from chatservice.store import IChatStore, IWriteState, message_queries, search_queries
+from chatservice.store import (
+    IChatStore,
+    IWriteState,
+    access_queries,
+    message_queries,
+    search_queries,
+)
 from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
+from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_timeline import SQLTimeline
 
@@ -30,7 +38,7 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState)
-class SQLStore(SQLTimeline, SQLAccounts):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
@@ -202,13 +210,18 @@ class SQLStore(SQLTimeline, SQLAccounts):
         return self.run_read("get_credentials", _get_credentials, username)
 
     def create_room(
-        self, name: str, description: str, created_by: int | None, created_at: int
+        self,
+        name: str,
+        description: str,
+        created_by: int | None,
+        created_at: int,
+        visibility: str = "public",
     ) -> Deferred[Room]:
-        """Store a new room; ``Conflict`` if the name is taken."""
+        """Store a new room, its creator as owner; ``Conflict`` if the name is taken."""
         if not fits(created_by):
             return fail(NotFound("No such user."))
         return self.run_interaction(
-            "create_room", _create_room, name, description, created_by, created_at
+            "create_room", _create_room, name, description, created_by, created_at, visibility
         )
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
@@ -266,16 +279,14 @@ class SQLStore(SQLTimeline, SQLAccounts):
 # -- the interactions: each runs in a pool thread inside one transaction -------
 
 _USER = "id, username, created_at"
-_ROOM = "id, name, description, created_by, created_at"
+_ROOM = access_queries.ROOM_COLUMNS
 
 
 def _user(row: tuple[Any, ...]) -> User:
     return User(int(row[0]), row[1], int(row[2]))
 
 
-def _room(row: tuple[Any, ...]) -> Room:
-    created_by = None if row[3] is None else int(row[3])
-    return Room(int(row[0]), row[1], row[2], created_by, int(row[4]))
+_room = access_queries.room_row
 
 
 def _select_one(txn: Txn) -> None:
@@ -317,13 +328,18 @@ def _get_credentials(txn: Txn, username: str) -> Credentials:
 
 
 _INSERT_ROOM = (
-    "INSERT INTO rooms (name, name_key, description, created_by, created_at)"
-    " VALUES (:name, :key, :description, :created_by, :created_at)"
+    "INSERT INTO rooms (name, name_key, description, created_by, created_at, visibility)"
+    " VALUES (:name, :key, :description, :created_by, :created_at, :visibility)"
 )
 
 
 def _create_room(
-    txn: Txn, name: str, description: str, created_by: int | None, created_at: int
+    txn: Txn,
+    name: str,
+    description: str,
+    created_by: int | None,
+    created_at: int,
+    visibility: str,
 ) -> Room:
     params = {
         "name": name,
@@ -331,6 +347,7 @@ def _create_room(
         "description": description,
         "created_by": created_by,
         "created_at": created_at,
+        "visibility": visibility,
     }
     try:
         room_id = txn.insert(_INSERT_ROOM, params)
@@ -338,7 +355,9 @@ def _create_room(
         raise Conflict("That room name is already taken.") from None
     except NotFound:
         raise NotFound("No such user.") from None
-    return Room(room_id, name, description, created_by, created_at)
+    if created_by is not None:
+        access_queries.put_member(txn, room_id, created_by, JOINED, OWNER, False, created_at)
+    return Room(room_id, name, description, created_by, created_at, visibility)
 
 
 def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room:
@@ -353,6 +372,7 @@ def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room
             "description": description,
             "created_by": None,
             "created_at": created_at,
+            "visibility": "public",
         },
     )
     row = txn.query_one(f"SELECT {_ROOM} FROM rooms WHERE name_key = :key", {"key": key})
@@ -360,12 +380,9 @@ def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room
     return _room(row)
 
 
-def _get_room(txn: Txn, room_id: int) -> Room:
-    row = txn.query_one(f"SELECT {_ROOM} FROM rooms WHERE id = :id", {"id": room_id})
-    if row is None:
-        raise NotFound("No such room.")
-    return _room(row)
+_get_room = access_queries.live_room
 
 
 def _list_rooms(txn: Txn) -> list[Room]:
-    return [_room(row) for row in txn.query(f"SELECT {_ROOM} FROM rooms ORDER BY id")]
+    rows = txn.query(f"SELECT {_ROOM} FROM rooms WHERE NOT deleted ORDER BY id")
+    return [_room(row) for row in rows]

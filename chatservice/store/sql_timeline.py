@@ -45,11 +45,16 @@ class SQLTimeline:
         )
 
     def delete_message(
-        self, message_id: int, deleter_id: int, deleted_at: int
+        self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
         return self._authored_change(
-            "delete_message", timeline_queries.delete_message, message_id, deleter_id, deleted_at
+            "delete_message",
+            timeline_queries.delete_message,
+            message_id,
+            deleter_id,
+            deleted_at,
+            any_author,
         )
 
     def _authored_change(

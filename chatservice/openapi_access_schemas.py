@@ -1,0 +1,90 @@
+"""The OpenAPI schemas of access control: memberships, member events, audit entries, forms.
+
+Merged into ``openapi_schemas.SCHEMAS``; kept apart so each file stays one
+screenful of related shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatservice.access_models import MEMBER_EVENT_KINDS, ROLES, STATES
+from chatservice.room_forms import MAX_REASON
+from chatservice.wire import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_MAYBE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID}
+_REASON = {"type": "string", "maxLength": MAX_REASON}
+
+ACCESS_SCHEMAS: dict[str, Any] = {
+    "Member": {
+        "type": "object",
+        "required": ["user_id", "username", "role", "state", "muted"],
+        "additionalProperties": False,
+        "properties": {
+            "user_id": _ID,
+            "username": {"type": "string"},
+            "role": {"enum": list(ROLES)},
+            "state": {"enum": list(STATES)},
+            "muted": {"type": "boolean"},
+        },
+    },
+    "MemberEvent": {
+        "type": "object",
+        "required": ["type", "id", "room_id", "kind", "user_id", "actor_id", "ts"],
+        "properties": {
+            "type": {"const": "member_event"},
+            "id": _ID,
+            "room_id": _ID,
+            "kind": {"enum": list(MEMBER_EVENT_KINDS)},
+            "user_id": _MAYBE_ID,
+            "actor_id": _MAYBE_ID,
+            "ts": {"type": "integer"},
+            "reason": {"type": "string"},
+            "role": {"enum": list(ROLES)},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "archived": {"type": "boolean"},
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "required": ["id", "actor_id", "action", "target_user_id", "room_id", "reason", "at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _ID,
+            "actor_id": _MAYBE_ID,
+            "action": {"type": "string"},
+            "target_user_id": _MAYBE_ID,
+            "room_id": _MAYBE_ID,
+            "reason": {"type": "string"},
+            "at": {"type": "integer"},
+        },
+    },
+    "Target": {
+        "type": "object",
+        "required": ["user_id"],
+        "properties": {"user_id": _ID, "reason": _REASON},
+    },
+    "Role": {
+        "type": "object",
+        "required": ["role"],
+        "properties": {"role": {"enum": ["moderator", "member"]}},
+    },
+    "RoomUpdate": {
+        "type": "object",
+        "minProperties": 1,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
+            "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+            "archived": {"type": "boolean"},
+            "reason": _REASON,
+        },
+    },
+    "Left": {
+        "type": "object",
+        "required": ["room_id", "state"],
+        "additionalProperties": False,
+        "properties": {"room_id": _ID, "state": {"const": "left"}},
+    },
+}

@@ -1,0 +1,167 @@
+"""The OpenAPI operations of rooms: list, create, join, leave, invite, members, DMs, moderation.
+
+Registered into ``openapi_build`` (``ROUTE_ERRORS`` and ``PATHS``) when
+``openapi.py`` imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatservice.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from chatservice.openapi_build import (
+    AUTH,
+    BODY,
+    NEW_ROOM,
+    ROUTE_ERRORS,
+    STORED,
+    WRITES,
+    Errors,
+    json_body,
+    operation,
+    query,
+)
+from chatservice.openapi_schemas import ref
+from chatservice.wire import MAX_ID
+
+# A room named in the path: a private one the caller is not in is 404, as an
+# unknown id is; a right the caller lacks is 403 with a sentence naming it.
+_IN_ROOM: Errors = (*AUTH, InvalidRequest, Forbidden, NotFound)
+_ACT: Errors = (*AUTH, *BODY, Forbidden, NotFound, Conflict, *WRITES)
+
+ROUTE_ERRORS.update(
+    {
+        ("GET", "/api/rooms"): (*AUTH, *STORED),
+        ("POST", "/api/rooms"): NEW_ROOM,
+        ("POST", "/api/rooms/create"): NEW_ROOM,
+        ("PATCH", "/api/rooms/{room_id}"): _ACT,
+        ("POST", "/api/rooms/{room_id}/join"): (*_IN_ROOM, *WRITES),
+        ("POST", "/api/rooms/{room_id}/leave"): (*_IN_ROOM, Conflict, *WRITES),
+        ("POST", "/api/rooms/{room_id}/invites"): _ACT,
+        ("GET", "/api/rooms/{room_id}/members"): (*_IN_ROOM, *STORED),
+        ("PUT", "/api/rooms/{room_id}/members/{user_id}/role"): _ACT,
+        ("POST", "/api/rooms/{room_id}/kick"): _ACT,
+        ("POST", "/api/rooms/{room_id}/ban"): _ACT,
+        ("POST", "/api/rooms/{room_id}/unban"): _ACT,
+        ("POST", "/api/rooms/{room_id}/mute"): _ACT,
+        ("POST", "/api/rooms/{room_id}/unmute"): _ACT,
+        ("GET", "/api/rooms/{room_id}/audit"): (*_IN_ROOM, *STORED),
+        ("POST", "/api/dms"): (*AUTH, *BODY, NotFound, *WRITES),
+    }
+)
+
+
+def _path_id(name: str, what: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"The {what}'s id.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
+
+
+_ROOM_ID = _path_id("room_id", "room")
+_USER_ID = _path_id("user_id", "user")
+_MEMBER = {"200": json_body(ref("Member"), "The membership after the change.")}
+
+operation(
+    "GET /api/rooms",
+    "listRooms",
+    "The rooms the caller sees: public ones, and private ones they are in or invited to.",
+    {"200": json_body({"type": "array", "items": ref("Room")}, "The rooms.")},
+    authenticated=True,
+)
+for _route, _operation_id, _summary in (
+    ("POST /api/rooms", "createRoomAlias", "Create a room (alias of /api/rooms/create)."),
+    ("POST /api/rooms/create", "createRoom", "Create a room, owned by the caller."),
+):
+    _created = {"201": json_body(ref("Room"), "Created.")}
+    operation(_route, _operation_id, _summary, _created, authenticated=True, body="NewRoom")
+operation(
+    "PATCH /api/rooms/{room_id}",
+    "updateRoom",
+    "Rename, describe, archive or unarchive a room (its owner and moderators).",
+    {"200": json_body(ref("Room"), "The room after the change.")},
+    authenticated=True,
+    body="RoomUpdate",
+    parameters=[_ROOM_ID],
+)
+operation(
+    "POST /api/rooms/{room_id}/join",
+    "joinRoom",
+    "Join a public room, or accept an invitation to a private one.",
+    {"200": json_body(ref("Member"), "The caller's membership.")},
+    authenticated=True,
+    parameters=[_ROOM_ID],
+)
+operation(
+    "POST /api/rooms/{room_id}/leave",
+    "leaveRoom",
+    "Leave a room or decline an invitation; the caller's sockets in it close (4003).",
+    {"200": json_body(ref("Left"), "Left.")},
+    authenticated=True,
+    parameters=[_ROOM_ID],
+)
+operation(
+    "POST /api/rooms/{room_id}/invites",
+    "invite",
+    "Invite a user (to a private room: its owner and moderators).",
+    _MEMBER,
+    authenticated=True,
+    body="Target",
+    parameters=[_ROOM_ID],
+)
+operation(
+    "GET /api/rooms/{room_id}/members",
+    "members",
+    "The room's members and invitees with their roles (and bans, for moderators).",
+    {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")},
+    authenticated=True,
+    parameters=[_ROOM_ID],
+)
+operation(
+    "PUT /api/rooms/{room_id}/members/{user_id}/role",
+    "setRole",
+    "Name a moderator, or make one a plain member again (the owner only).",
+    _MEMBER,
+    authenticated=True,
+    body="Role",
+    parameters=[_ROOM_ID, _USER_ID],
+)
+for _action, _summary in (
+    ("kick", "Remove a member (who may rejoin a public room); their sockets close (4003)."),
+    ("ban", "Keep a user out until unbanned; their sockets in the room close (4003)."),
+    ("unban", "Let a banned user join again."),
+    ("mute", "Let a member read but not post."),
+    ("unmute", "Let a muted member post again."),
+):
+    operation(
+        f"POST /api/rooms/{{room_id}}/{_action}",
+        _action,
+        _summary,
+        _MEMBER,
+        authenticated=True,
+        body="Target",
+        parameters=[_ROOM_ID],
+    )
+operation(
+    "GET /api/rooms/{room_id}/audit",
+    "roomAudit",
+    "The room's entries of the audit log, newest first (its owner and moderators).",
+    {"200": json_body({"type": "array", "items": ref("AuditEntry")}, "The entries.")},
+    authenticated=True,
+    parameters=[
+        _ROOM_ID,
+        query("before", 1, "Only entries with a smaller id (the next page)."),
+        query("limit", 1, "How many at most.", maximum=100, default=50),
+    ],
+)
+operation(
+    "POST /api/dms",
+    "openDirect",
+    "The private room of the caller and another user: the same room every time.",
+    {"200": json_body(ref("Room"), "The direct room.")},
+    authenticated=True,
+    body="Target",
+)

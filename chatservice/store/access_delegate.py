@@ -1,0 +1,72 @@
+"""``DelegatedAccess``: ``IAccessStore`` passed straight to a wrapped store.
+
+For wrappers that change one thing about a store (``GroupCommitStore``
+batches messages) and must still be a whole ``IChatStore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from chatservice.access_models import AuditEntry, Member, MemberChange, MemberEvent, NewAuditEntry
+from chatservice.models import Room
+from chatservice.store.access_interface import IAccessStore
+
+
+class DelegatedAccess:
+    """Every ``IAccessStore`` method of ``self._access`` (the wrapped store)."""
+
+    _access: IAccessStore
+
+    def open_direct(self, user_a: int, user_b: int, created_at: int) -> Deferred[Room]:
+        """See ``IAccessStore``."""
+        return self._access.open_direct(user_a, user_b, created_at)
+
+    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+        """See ``IAccessStore``."""
+        return self._access.get_member(room_id, user_id)
+
+    def list_members(self, room_id: int) -> Deferred[Sequence[Member]]:
+        """See ``IAccessStore``."""
+        return self._access.list_members(room_id)
+
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+        """See ``IAccessStore``."""
+        return self._access.memberships_of(user_id)
+
+    def change_member(self, room_id: int, user_id: int, **fields: Any) -> Deferred[MemberChange]:
+        """See ``IAccessStore``."""
+        return self._access.change_member(room_id, user_id, **fields)
+
+    def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
+        """See ``IAccessStore``."""
+        return self._access.rooms_of(user_id)
+
+    def update_room(
+        self, room_id: int, **fields: Any
+    ) -> Deferred[tuple[Room, MemberEvent | None]]:
+        """See ``IAccessStore``."""
+        return self._access.update_room(room_id, **fields)
+
+    def delete_room(self, room_id: int) -> Deferred[None]:
+        """See ``IAccessStore``."""
+        return self._access.delete_room(room_id)
+
+    def get_member_events(
+        self, room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[MemberEvent]]:
+        """See ``IAccessStore``."""
+        return self._access.get_member_events(room_id, after, limit)
+
+    def add_audit(self, entry: NewAuditEntry) -> Deferred[AuditEntry]:
+        """See ``IAccessStore``."""
+        return self._access.add_audit(entry)
+
+    def list_audit(
+        self, room_id: int | None, before: int | None, limit: int
+    ) -> Deferred[Sequence[AuditEntry]]:
+        """See ``IAccessStore``."""
+        return self._access.list_audit(room_id, before, limit)
