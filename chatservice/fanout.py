@@ -26,24 +26,22 @@ from chatservice.cluster import ICluster, LocalCluster
 from chatservice.control import CLOSE_SOCKETS, CONTROL_ROOM, Control, close_matching
 from chatservice.errors import ChatError, InternalError, StoreUnavailable
 from chatservice.frames import DELETE, EDIT, ClientFrame
-from chatservice.hub import IHub, IRoomListener, RoomEvent, publish_quietly
+from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.messages import Messages, message_payload
 from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.presence import Presence
-from chatservice.ratelimit import RateLimiter
 from chatservice.roompolicy import PostingPolicy
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
 from chatservice.websocket import (
     CLOSE_GOING_AWAY,
     OPEN,
-    TYPING_RATE,
     ChatServerProtocol,
     SocketSession,
     protocol_options,
 )
-from chatservice.wire import FrameError, dumps
+from chatservice.wire import FrameError
 
 # Seconds a resume waits for the hub to subscribe to the room before it
 # reads the store anyway.
@@ -85,11 +83,10 @@ class ChatServerFactory(WebSocketServerFactory):
         # Socket counts and presence are the service's (``cluster.py``); control
         # events close and restrict sockets on every process (kicks, mutes).
         self._cluster = cluster if cluster is not None else LocalCluster(clock)
-        self._presence = Presence(self._cluster, hub)
+        self._presence = Presence(self._cluster, hub, clock)
         self.control = control if control is not None else Control(hub)
         self.control.on(CLOSE_SOCKETS, lambda event: close_matching(self._sockets, event))
         self.policy = PostingPolicy(self.control)
-        self._typing_limiter = RateLimiter("typing-per-user", TYPING_RATE, clock)
         self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
         self._in_flight: set[Deferred[Any]] = set()
@@ -281,17 +278,7 @@ class ChatServerFactory(WebSocketServerFactory):
 
     def relay_typing(self, protocol: ChatServerProtocol) -> None:
         """Tell the room's other connections that this user is typing (rate-limited)."""
-        session = protocol.session
-        if not self._typing_limiter.take(str(session.identity.user_id)).allowed:
-            return
-        event = {
-            "type": "typing",
-            "room_id": session.room_id,
-            "user_id": session.identity.user_id,
-            "username": session.identity.username,
-        }
-        typing = RoomEvent(session.room_id, dumps(event), exclude=session.connection_id)
-        publish_quietly(self._hub, typing, self._log)
+        self._presence.typing(protocol.session)
 
     def _refuse(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
         """Answer a frame the socket may not send now (shutdown, archive, mute) with an error."""

@@ -35,6 +35,12 @@ from tests.test_store_postgresql import SKIP, PostgreSQLDatabase
 from tests.wsclient import RecordingClient, close_tcp, connect_tcp, join_tcp, serve_tcp
 
 BURST = 40
+
+
+def _bearer(token: str) -> dict[bytes | str, bytes | str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 MAX_SOCKETS = 2
 
 
@@ -192,6 +198,34 @@ class TwoServicesTests(PostgreSQLDatabase, TestCase):
         self.a.sockets.control.close_sockets(4003, "removed", user_id=bob_id, room_id=1)
         self.assertEqual(await self.bob_b.closed, 4003)
         self.assertTrue(self.alice_a.ws_open)
+
+    async def test_a_kick_on_one_closes_the_socket_on_the_other(self) -> None:
+        """Alice's room; bob's socket in it is on B; alice kicks him through A: 4003 on B."""
+        await self.setup_pair()
+        await self.hubs[1].subscribe(CONTROL_ROOM)
+        bob_id = (await self.a.accounts.authenticate(self.bob)).user_id
+        created = await treq.post(
+            f"http://127.0.0.1:{self.port_a}/api/rooms",
+            json={"name": "Lobby"},
+            headers=_bearer(self.alice),
+            pool=self.pool,
+        )
+        room_id = json.loads(await created.content())["id"]
+        bob = await connect_tcp(
+            reactor, self.port_b, f"/ws?roomId={room_id}", {"Authorization": f"Bearer {self.bob}"}
+        )
+        self.addCleanup(close_tcp, bob)
+        started = reactor.seconds()
+        kicked = await treq.post(
+            f"http://127.0.0.1:{self.port_a}/api/rooms/{room_id}/kick",
+            json={"user_id": bob_id},
+            headers=_bearer(self.alice),
+            pool=self.pool,
+        )
+        self.assertEqual(kicked.code, 200)
+        await kicked.content()
+        self.assertEqual(await bob.closed, 4003)
+        self.assertLess(reactor.seconds() - started, 1.0)
 
     async def history(self, port: int) -> list[dict[str, Any]]:
         """Room 1's history as service ``port`` answers it over HTTP."""
