@@ -4,7 +4,7 @@ The admin right is read from the store on every admin action rather than
 from the cache the token checks use: admin actions are rare, and a right
 granted or taken away with ``python -m chatservice.admin`` (which cannot
 reach the running processes) must count at once. Every action is recorded
-by ``_audit``.
+in the audit log (``_audit``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chatservice.access_models import NewAuditEntry
 from chatservice.account_forms import UsersQuery
 from chatservice.erasure import erase_messages
 from chatservice.errors import Forbidden, InvalidRequest, NotFound
@@ -23,9 +24,10 @@ from chatservice.revocation import Revocation
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity
 
-DISABLED = "user.disable"
-ENABLED = "user.enable"
-ERASED = "user.erase_messages"
+# Audit log actions (``moderation.py`` names the rooms' the same way).
+DISABLED = "user_disabled"
+ENABLED = "user_enabled"
+ERASED = "user_messages_erased"
 
 
 class UserAdmin:
@@ -64,18 +66,15 @@ class UserAdmin:
     async def _audit(
         self, actor: Account, action: str, target: Account, reason: str | None
     ) -> None:
-        """Record an admin action: who did what to whom, why and when.
-
-        The one place that records: the audit log store (``add_audit``) is
-        being built on main; until it is merged the record is a log line.
-        """
+        """Record an admin action in the audit log: who did what to whom, why and when."""
+        now_ms = int(self._clock.seconds() * 1000)
+        entry = NewAuditEntry(actor.user.id, action, now_ms, target.user.id, None, reason or "")
+        await self._store.add_audit(entry)
         self.log.info(
-            "admin {actor_id} did {action} to user {target_id} at {ts} ({reason})",
+            "admin {actor_id} did {action} to user {target_id}",
             actor_id=actor.user.id,
             action=action,
             target_id=target.user.id,
-            ts=int(self._clock.seconds() * 1000),
-            reason=reason or "no reason given",
         )
 
     async def list_users(self, identity: Identity, query: UsersQuery) -> Sequence[Account]:
