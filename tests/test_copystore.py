@@ -229,7 +229,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.assertEqual(len([e for room_events in events for e in room_events]), 46)
 
     async def test_accounts_keep_their_generations_sessions_and_flags(self) -> None:
-        """Revoked sessions, generations, admins, disabled and deleted accounts arrive unchanged."""
+        """Revoked sessions, generations, admins, disabled and deleted accounts are kept."""
         users, _, _, _ = await self.fill_sqlite()
         source = SQLStore.sqlite(self.sqlite_path, reactor)
         await source.start()
