@@ -14,8 +14,13 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["chatservice", "chatservice.store", "twisted.plugins"],
-    package_data={"chatservice.store": ["schema/*.sql"], "chatservice": ["py.typed"]},
+    packages=["chatservice", "chatservice.store", "chatservice.web", "twisted.plugins"],
+    package_data={
+        "chatservice.store": ["schema/*.sql"],
+        "chatservice": ["py.typed"],
+        # The web client's page and assets, served at / (chatservice/web/files.py).
+        "chatservice.web": ["index.html", "static/*.*", "static/js/*.js"],
+    },
     install_requires=[
         "twisted[tls]>=25.5",  # Request(parsePOSTFormSubmission=False)
         "autobahn>=24.4",
@@ -41,6 +46,11 @@ setup(
             "schemathesis==4.32.5",
             "jsonschema==4.26.0",
             "coverage==7.*",
+            # The browser tests drive Debian's /usr/bin/chromium (installed by
+            # .ci/run); playwright never downloads a browser of its own here.
+            "playwright==1.65.2",
+            # axe-core (axe.min.js, MPL-2.0) for the accessibility test.
+            "axe-playwright-python==0.1.8",
         ],
     },
 )

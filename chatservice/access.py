@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chatservice.access_models import BANNED, INVITED, JOINED, Member
+from chatservice.access_models import BANNED, INVITED, JOINED, Member, MemberUpdate
 from chatservice.errors import Forbidden, NotFound
 from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.models import Room
@@ -90,14 +90,8 @@ class RoomAccess:
         state = admission.member.state if admission.member is not None else None
         if state == JOINED:
             return admission
-        change = await self._store.change_member(
-            room_id,
-            identity.user_id,
-            kind="joined",
-            actor_id=identity.user_id,
-            ts=self.now_ms(),
-            state=JOINED,
-        )
+        joined = MemberUpdate("joined", identity.user_id, self.now_ms(), state=JOINED)
+        change = await self._store.change_member(room_id, identity.user_id, joined)
         if change.event is not None:
             self.publish_event(change.event.room_id, change.event.id, change.event.to_json())
         return Admission(admission.room, change.member)

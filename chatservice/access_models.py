@@ -103,6 +103,19 @@ class MemberEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberUpdate:
+    """What to set on a membership (None keeps a field) and the event that records it."""
+
+    kind: str
+    actor_id: int | None
+    ts: int
+    state: str | None = None
+    role: str | None = None
+    muted: bool | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class MemberChange:
     """A membership after a change, and the event that recorded it (None: nothing changed)."""
 

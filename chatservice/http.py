@@ -5,8 +5,10 @@ request-body limit of its own) and then closes the connection the way nginx's
 lingering close does, so that a client still sending can read the 413;
 ``ApiRoot`` wraps the Klein resource to answer CORS preflights, set the
 security headers, and check the size again for hosts that mount us in a
-``Site`` of their own. JSON answers are sized (``Content-Length``) rather
-than chunked: every body here is produced whole.
+``Site`` of their own; it also serves the web client's page and assets
+(``chatservice/web/``) at ``/``, which are no API routes. JSON answers are
+sized (``Content-Length``) rather than chunked: every body here is produced
+whole.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from chatservice.errors import (
     PayloadTooLarge,
     RateLimited,
 )
+from chatservice.web.files import WebClient
 from chatservice.wire import error_body
 
 SERVER_HEADER = b"chatservice"
@@ -106,15 +109,16 @@ def client_address(request: IRequest, trusted_proxies: int = 0) -> str:
     With N trusted proxies, the Nth address from the right of
     ``X-Forwarded-For`` is the client (each proxy appends the address it saw);
     anything left of it could be forged. Off (0) by default: a client could
-    otherwise pick its own address and dodge every per-address limit.
+    otherwise pick its own address and dodge every per-address limit. Every
+    line of the header counts, in order: a proxy may add a line of its own
+    instead of appending to the one it received (HAProxy does).
     """
     if trusted_proxies > 0:
-        header = request.getHeader(b"x-forwarded-for")
-        if header is not None:
-            text: str = header.decode("latin-1")
-            hops = [h.strip() for h in text.split(",") if h.strip()]
-            if len(hops) >= trusted_proxies:
-                return hops[-trusted_proxies]
+        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        text = ",".join(line.decode("latin-1") for line in lines)
+        hops = [h.strip() for h in text.split(",") if h.strip()]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
     peer = request.getClientAddress()
     host: str = getattr(peer, "host", "") or str(peer)
     return host
@@ -300,14 +304,22 @@ class CorsPolicy:
 
 @implementer(IResource)
 class ApiRoot:
-    """The service's root resource: CORS and security headers around the Klein app."""
+    """The service's root resource: CORS and security headers around the Klein app.
+
+    The web client's paths (``/`` and ``/static/...``, below wherever the
+    resource is mounted) go to ``web`` instead: they are files, not routes
+    of the API or of its OpenAPI document.
+    """
 
     isLeaf = True
 
-    def __init__(self, app: IResource, cors: CorsPolicy, max_body: int) -> None:
+    def __init__(
+        self, app: IResource, cors: CorsPolicy, max_body: int, web: WebClient | None = None
+    ) -> None:
         self._app = app
         self._cors = cors
         self._max_body = max_body
+        self._web = web if web is not None else WebClient.from_package()
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:  # noqa: N802
         """Never called: this resource is a leaf."""
@@ -342,6 +354,9 @@ class ApiRoot:
         length = request.getHeader(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             return respond_error(request, PayloadTooLarge())
+        postpath: list[bytes] = getattr(request, "postpath", None) or []
+        if self._web.serves(postpath):
+            return self._web.render(request)
         return self._app.render(request)
 
     def _preflight(self, request: IRequest, origin: str | None) -> Any:

@@ -22,6 +22,7 @@ from chatservice.access_models import (
     OWNER,
     Member,
     MemberChange,
+    MemberUpdate,
 )
 from chatservice.control import Control
 from chatservice.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -122,9 +123,8 @@ class Membership:
     async def _change(
         self, room_id: int, user_id: int, actor_id: int, kind: str, state: str
     ) -> MemberChange:
-        change = await self._store.change_member(
-            room_id, user_id, kind=kind, actor_id=actor_id, ts=self._access.now_ms(), state=state
-        )
+        update = MemberUpdate(kind, actor_id, self._access.now_ms(), state=state)
+        change = await self._store.change_member(room_id, user_id, update)
         if change.event is not None:
             self._access.publish_event(room_id, change.event.id, change.event.to_json())
         return change

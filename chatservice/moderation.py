@@ -23,6 +23,7 @@ from chatservice.access_models import (
     MODERATOR,
     OWNER,
     Member,
+    MemberUpdate,
     NewAuditEntry,
 )
 from chatservice.control import Control
@@ -188,17 +189,10 @@ class Moderation:
         shown = dict(detail or {})
         if reason:
             shown["reason"] = reason
-        change = await self._store.change_member(
-            room_id,
-            user_id,
-            kind=kind,
-            actor_id=identity.user_id,
-            ts=self._access.now_ms(),
-            state=state,
-            role=role,
-            muted=muted,
-            detail=shown,
+        update = MemberUpdate(
+            kind, identity.user_id, self._access.now_ms(), state, role, muted, shown
         )
+        change = await self._store.change_member(room_id, user_id, update)
         if change.event is not None:
             self._access.publish_event(room_id, change.event.id, change.event.to_json())
             await self.record(identity, kind, room_id, user_id, reason)

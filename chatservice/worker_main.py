@@ -34,6 +34,10 @@ from chatservice.logs import make_observer
 from chatservice.service import ChatService
 from chatservice.workerspec import EXIT_START_FAILED, READY, WorkerSpec, read_spec
 
+# Not a class attribute: a Logger there names itself after the class's
+# module, which is "__main__" when the worker runs as ``python -m``.
+_log = Logger(namespace="chatservice.worker_main")
+
 
 @implementer(IReadDescriptor)
 class Lifeline:
@@ -91,8 +95,6 @@ class Lifeline:
 class Worker:
     """Runs one ChatService on the adopted sockets and reports to the supervisor."""
 
-    log = Logger(namespace="chatservice.worker_main")
-
     def __init__(self, reactor: Any, spec: WorkerSpec, service: ChatService) -> None:
         self._reactor = reactor
         self._spec = spec
@@ -108,7 +110,7 @@ class Worker:
         self.lifeline.start_reading(self._reactor)
 
     def _serving(self, _: object) -> None:
-        self.log.info(
+        _log.info(
             "worker {worker} (pid {pid}) serves",
             worker=self._spec.worker,
             pid=os.getpid(),
@@ -135,7 +137,7 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
-        self.log.info("worker {worker}: {why}; stopping", worker=self._spec.worker, why=why)
+        _log.info("worker {worker}: {why}; stopping", worker=self._spec.worker, why=why)
         try:
             self._reactor.stop()
         except ReactorNotRunning:

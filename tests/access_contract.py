@@ -9,6 +9,7 @@ from chatservice.access_models import (
     MEMBER,
     MODERATOR,
     OWNER,
+    MemberUpdate,
     NewAuditEntry,
 )
 from chatservice.errors import Conflict, NotFound
@@ -49,11 +50,11 @@ class AccessContractMixin(StoreContractMixin):
         self.assertEqual(ids(await store.rooms_of(alice.id)), [general.id, secret.id])
         self.assertEqual(ids(await store.rooms_of(bob.id)), [general.id])
         await store.change_member(
-            secret.id, bob.id, kind="invited", actor_id=alice.id, ts=6, state=INVITED
+            secret.id, bob.id, MemberUpdate("invited", alice.id, 6, state=INVITED)
         )
         self.assertEqual(ids(await store.rooms_of(bob.id)), [general.id, secret.id])
         await store.change_member(
-            secret.id, bob.id, kind="banned", actor_id=alice.id, ts=7, state=BANNED
+            secret.id, bob.id, MemberUpdate("banned", alice.id, 7, state=BANNED)
         )
         self.assertEqual(ids(await store.rooms_of(bob.id)), [general.id])
         self.assertEqual(ids(await store.list_rooms()), [general.id, secret.id])
@@ -68,20 +69,20 @@ class AccessContractMixin(StoreContractMixin):
         room = await store.create_room("Lobby", "", alice.id, 5)
         (before,) = await self.post(store, new_message(room, alice, "first"))
         change = await store.change_member(
-            room.id, bob.id, kind="joined", actor_id=bob.id, ts=9, detail={"via": "join"}
+            room.id, bob.id, MemberUpdate("joined", bob.id, 9, detail={"via": "join"})
         )
         assert change.event is not None
         self.assertEqual((change.member.state, change.member.role), (JOINED, MEMBER))
         self.assertGreater(change.event.id, before.id)
         (after,) = await self.post(store, new_message(room, alice, "second"))
         self.assertGreater(after.id, change.event.id)
-        again = await store.change_member(room.id, bob.id, kind="joined", actor_id=bob.id, ts=10)
+        again = await store.change_member(room.id, bob.id, MemberUpdate("joined", bob.id, 10))
         self.assertIsNone(again.event)
         promoted = await store.change_member(
-            room.id, bob.id, kind="role_changed", actor_id=alice.id, ts=11, role=MODERATOR
+            room.id, bob.id, MemberUpdate("role_changed", alice.id, 11, role=MODERATOR)
         )
         muted = await store.change_member(
-            room.id, bob.id, kind="muted", actor_id=alice.id, ts=12, muted=True
+            room.id, bob.id, MemberUpdate("muted", alice.id, 12, muted=True)
         )
         self.assertEqual((muted.member.role, muted.member.muted), (MODERATOR, True))
         events = await store.get_member_events(room.id, 0, 10)
@@ -101,7 +102,7 @@ class AccessContractMixin(StoreContractMixin):
         for room_id, user_id in ((room.id + 99, alice.id), (room.id, alice.id + 99), (2**70, 1)):
             failure = await failure_of(
                 self,
-                store.change_member(room_id, user_id, kind="joined", actor_id=None, ts=1),
+                store.change_member(room_id, user_id, MemberUpdate("joined", None, 1)),
                 NotFound,
             )
             self.assertIsInstance(failure, NotFound)

@@ -6,6 +6,7 @@ import json
 from io import BytesIO
 from typing import Any
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -21,6 +22,7 @@ from chatservice.http import (
     LINGER_SECONDS,
     CorsPolicy,
     LimitedRequest,
+    client_address,
     close_after_response,
     limited_request_factory,
     read_body,
@@ -521,3 +523,29 @@ class CorsPolicyTests(SynchronousTestCase):
         """A listed origin's allow value is the origin itself."""
         policy = CorsPolicy(("https://app.example",))
         self.assertEqual(policy.allow_origin_value("https://app.example"), b"https://app.example")
+
+
+class ClientAddressTests(SynchronousTestCase):
+    """``client_address``: the TCP peer, or the trusted hop of ``X-Forwarded-For``."""
+
+    def request(self, *lines: str) -> Any:  # a DummyRequest, as an IRequest
+        request = DummyRequest([b"api"])
+        request.client = IPv4Address("TCP", "192.0.2.1", 40000)
+        for line in lines:
+            request.requestHeaders.addRawHeader(b"x-forwarded-for", line.encode("latin-1"))
+        return request
+
+    def test_every_header_line_counts_in_order(self) -> None:
+        """Two proxies that each add their own line: the hops are read across both lines.
+
+        (HAProxy's ``option forwardfor`` adds a line instead of appending to one.)
+        """
+        request = self.request("203.0.113.7", "10.0.0.2")
+        self.assertEqual(client_address(request, 2), "203.0.113.7")
+        self.assertEqual(client_address(request, 1), "10.0.0.2")
+
+    def test_untrusted_or_too_short_falls_back_to_the_peer(self) -> None:
+        """No trust, or fewer hops than trusted proxies: the TCP peer."""
+        request = self.request("203.0.113.7")
+        self.assertEqual(client_address(request, 0), "192.0.2.1")
+        self.assertEqual(client_address(request, 2), "192.0.2.1")

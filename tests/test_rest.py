@@ -167,8 +167,8 @@ class RoutingErrorTests(RestTestCase):
     def test_unknown_routes_are_404_json(self) -> None:
         """Any path without a route is 404 ``not_found`` in JSON, inside /api/ or not."""
         # "/" is the web client's page (tests/test_web_files.py).
-        # (/api/rooms/1 is a route since rooms can be edited: PATCH only.)
-        for path in ("/nope", "/api", "/api/", "/api/nope", "/api/rooms/1/x", "/health/x"):
+        # (GET /api/rooms/1 is a 405: PATCH /api/rooms/{room_id} exists.)
+        for path in ("/nope", "/api", "/api/", "/api/nope", "/api/rooms/1/nope", "/health/x"):
             self.assert_error(self.request("GET", path), 404, "not_found")
         self.assert_error(self.request("POST", "/api/nope", json={}), 404, "not_found")
 

@@ -11,7 +11,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from chatservice.access_models import AuditEntry, Member, MemberChange, MemberEvent, NewAuditEntry
+from chatservice.access_models import (
+    AuditEntry,
+    Member,
+    MemberChange,
+    MemberEvent,
+    MemberUpdate,
+    NewAuditEntry,
+)
 from chatservice.models import Room
 from chatservice.store.access_interface import IAccessStore
 
@@ -37,9 +44,11 @@ class DelegatedAccess:
         """See ``IAccessStore``."""
         return self._access.memberships_of(user_id)
 
-    def change_member(self, room_id: int, user_id: int, **fields: Any) -> Deferred[MemberChange]:
+    def change_member(
+        self, room_id: int, user_id: int, update: MemberUpdate
+    ) -> Deferred[MemberChange]:
         """See ``IAccessStore``."""
-        return self._access.change_member(room_id, user_id, **fields)
+        return self._access.change_member(room_id, user_id, update)
 
     def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
         """See ``IAccessStore``."""

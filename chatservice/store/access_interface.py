@@ -11,12 +11,18 @@ queries of ``access_queries``. Rights are decided by the use cases
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-from chatservice.access_models import AuditEntry, Member, MemberChange, MemberEvent, NewAuditEntry
+from chatservice.access_models import (
+    AuditEntry,
+    Member,
+    MemberChange,
+    MemberEvent,
+    MemberUpdate,
+    NewAuditEntry,
+)
 from chatservice.models import Room
 
 
@@ -39,25 +45,14 @@ class IAccessStore(Interface):
     def memberships_of(user_id: int) -> Deferred[Sequence[Member]]:
         """Fire with every membership row of the user (any state), by room id."""
 
-    def change_member(
-        room_id: int,
-        user_id: int,
-        *,
-        kind: str,
-        actor_id: int | None,
-        ts: int,
-        state: str | None = None,
-        role: str | None = None,
-        muted: bool | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> Deferred[MemberChange]:
+    def change_member(room_id: int, user_id: int, update: MemberUpdate) -> Deferred[MemberChange]:
         """Set the given fields of a membership (creating the row) and record a member event.
 
         Fields left None keep their value (a new row is a ``joined``
         ``member``, not muted, unless given). A change that changes nothing
         records nothing (``MemberChange.event`` is None). The event's id is
-        the next of the timeline's sequence; ``kind`` and ``detail`` say
-        what happened. ``NotFound`` if the room or the user does not exist.
+        the next of the timeline's sequence; the update's ``kind`` and
+        ``detail`` say what happened. ``NotFound`` if the room or the user does not exist.
         """
 
     def rooms_of(user_id: int) -> Deferred[Sequence[Room]]:

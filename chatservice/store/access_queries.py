@@ -20,6 +20,7 @@ from chatservice.access_models import (
     Member,
     MemberChange,
     MemberEvent,
+    MemberUpdate,
     NewAuditEntry,
 )
 from chatservice.errors import Conflict, NotFound
@@ -156,31 +157,22 @@ def record_event(
     return event
 
 
-def change_member(
-    txn: Txn,
-    room_id: int,
-    user_id: int,
-    kind: str,
-    actor_id: int | None,
-    ts: int,
-    state: str | None,
-    role: str | None,
-    muted: bool | None,
-    detail: dict[str, Any],
-) -> MemberChange:
+def change_member(txn: Txn, room_id: int, user_id: int, update: MemberUpdate) -> MemberChange:
     """Set the given fields of a membership; record the event if anything changed."""
     txn.lock_writers()
     live_room(txn, room_id)
     _user_exists(txn, user_id)
-    _user_exists(txn, actor_id)
+    _user_exists(txn, update.actor_id)
     old = get_member(txn, room_id, user_id)
-    new_state = state if state is not None else (old.state if old else JOINED)
-    new_role = role if role is not None else (old.role if old else MEMBER)
-    new_muted = muted if muted is not None else (old.muted if old else False)
+    new_state = update.state if update.state is not None else (old.state if old else JOINED)
+    new_role = update.role if update.role is not None else (old.role if old else MEMBER)
+    new_muted = update.muted if update.muted is not None else (old.muted if old else False)
     if old is not None and (old.state, old.role, old.muted) == (new_state, new_role, new_muted):
         return MemberChange(old, None)
-    put_member(txn, room_id, user_id, new_state, new_role, new_muted, ts)
-    event = record_event(txn, room_id, kind, user_id, actor_id, ts, detail)
+    put_member(txn, room_id, user_id, new_state, new_role, new_muted, update.ts)
+    event = record_event(
+        txn, room_id, update.kind, user_id, update.actor_id, update.ts, dict(update.detail)
+    )
     member = get_member(txn, room_id, user_id)
     assert member is not None
     return MemberChange(member, event)

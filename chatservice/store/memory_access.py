@@ -23,6 +23,7 @@ from chatservice.access_models import (
     Member,
     MemberChange,
     MemberEvent,
+    MemberUpdate,
     NewAuditEntry,
 )
 from chatservice.errors import Conflict, NotFound
@@ -137,29 +138,24 @@ class MemoryAccess:
         return succeed(sorted(rows, key=lambda m: m.room_id))
 
     def change_member(
-        self,
-        room_id: int,
-        user_id: int,
-        *,
-        kind: str,
-        actor_id: int | None,
-        ts: int,
-        state: str | None = None,
-        role: str | None = None,
-        muted: bool | None = None,
-        detail: dict[str, Any] | None = None,
+        self, room_id: int, user_id: int, update: MemberUpdate
     ) -> Deferred[MemberChange]:
         """Set the fields given and record the event, unless nothing changed."""
         try:
             self._live_room(room_id)
         except NotFound as error:
             return fail(error)
+        actor_id = update.actor_id
         if user_id not in self._users or (actor_id is not None and actor_id not in self._users):
             return fail(NotFound("No such user."))
-        member, changed = self._set_member(room_id, user_id, ts, state, role, muted)
+        member, changed = self._set_member(
+            room_id, user_id, update.ts, update.state, update.role, update.muted
+        )
         if not changed:
             return succeed(MemberChange(member, None))
-        event = self._record(room_id, kind, user_id, actor_id, ts, dict(detail or {}))
+        event = self._record(
+            room_id, update.kind, user_id, actor_id, update.ts, dict(update.detail)
+        )
         return succeed(MemberChange(member, event))
 
     def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:

@@ -7,11 +7,17 @@ are answered here without a round trip: such a room or user does not exist.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 
-from chatservice.access_models import AuditEntry, Member, MemberChange, MemberEvent, NewAuditEntry
+from chatservice.access_models import (
+    AuditEntry,
+    Member,
+    MemberChange,
+    MemberEvent,
+    MemberUpdate,
+    NewAuditEntry,
+)
 from chatservice.errors import NotFound
 from chatservice.models import Room
 from chatservice.store import access_queries
@@ -59,35 +65,15 @@ class SQLAccess:
         return self.database.run_read("memberships_of", access_queries.memberships_of, user_id)
 
     def change_member(
-        self,
-        room_id: int,
-        user_id: int,
-        *,
-        kind: str,
-        actor_id: int | None,
-        ts: int,
-        state: str | None = None,
-        role: str | None = None,
-        muted: bool | None = None,
-        detail: dict[str, Any] | None = None,
+        self, room_id: int, user_id: int, update: MemberUpdate
     ) -> Deferred[MemberChange]:
         """Set the fields given and record the event, unless nothing changed."""
         if not fits(room_id):
             return fail(NotFound("No such room."))
-        if not (fits(user_id) and fits(actor_id)):
+        if not (fits(user_id) and fits(update.actor_id)):
             return fail(NotFound("No such user."))
         return self.database.run_interaction(
-            "change_member",
-            access_queries.change_member,
-            room_id,
-            user_id,
-            kind,
-            actor_id,
-            ts,
-            state,
-            role,
-            muted,
-            dict(detail or {}),
+            "change_member", access_queries.change_member, room_id, user_id, update
         )
 
     def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:

@@ -1,0 +1,120 @@
+// The REST API of docs/protocol.md, one method per route the page uses.
+//
+// URLs are relative to the page ("api/rooms", not "/api/rooms"), so the
+// same files work when the service is mounted under a prefix of a host
+// site. Every refusal becomes an ApiError carrying the protocol's `code`;
+// a 401 on an authenticated call also tells the app, which returns to the
+// log-in screen.
+
+/** A refusal from the server, or status 0 with code "network" when it could not be reached. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export class Api {
+  /**
+   * @param {object} options
+   * @param {() => string|null} options.token the current token, if any
+   * @param {(code: string) => void} options.onUnauthorized a token was refused
+   * @param {string} [options.base] what relative URLs resolve against
+   */
+  constructor({ token, onUnauthorized, base = document.baseURI }) {
+    this.token = token;
+    this.onUnauthorized = onUnauthorized;
+    this.base = base;
+  }
+
+  /** The absolute URL of a path relative to the page, with query parameters. */
+  url(path, params = {}) {
+    const url = new URL(path, this.base);
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+    return url;
+  }
+
+  async request(method, path, { params, body, auth = true } = {}) {
+    const headers = { Accept: "application/json" };
+    const token = auth ? this.token() : null;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(this.url(path, params), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+      });
+    } catch {
+      throw new ApiError(0, "network", "The server cannot be reached.");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // A proxy's HTML error page, or a dropped connection: no JSON.
+    }
+    if (response.ok) return data;
+    const code = data?.code ?? (response.status >= 500 ? "internal_error" : "invalid_request");
+    const retryAfter = Number(response.headers.get("Retry-After")) || null;
+    const error = new ApiError(response.status, code, data?.error ?? response.statusText, retryAfter);
+    if (response.status === 401 && auth && token) this.onUnauthorized(code);
+    throw error;
+  }
+
+  register(username, password) {
+    return this.request("POST", "api/register", { body: { username, password }, auth: false });
+  }
+
+  login(username, password) {
+    return this.request("POST", "api/login", { body: { username, password }, auth: false });
+  }
+
+  rooms() {
+    return this.request("GET", "api/rooms");
+  }
+
+  createRoom(name, description = null) {
+    return this.request("POST", "api/rooms", { body: { name, description } });
+  }
+
+  /** A page of history, oldest first: the newest `limit`, or those before/after an id. */
+  history(roomId, { before, after, limit } = {}) {
+    return this.request("GET", "api/messages", { params: { roomId, before, after, limit } });
+  }
+
+  /** The room's events after an id, oldest first, as WebSocket frames. */
+  events(roomId, after, limit) {
+    return this.request("GET", "api/events", { params: { roomId, after, limit } });
+  }
+
+  search(q, { roomId, before, limit } = {}) {
+    return this.request("GET", "api/search", { params: { q, roomId, before, limit } });
+  }
+
+  edit(messageId, content) {
+    return this.request("PATCH", `api/messages/${messageId}`, { body: { content } });
+  }
+
+  remove(messageId) {
+    return this.request("DELETE", `api/messages/${messageId}`);
+  }
+
+  /** Add (or with add=false remove) the caller's reaction. */
+  react(messageId, emoji, add = true) {
+    const path = `api/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`;
+    return this.request(add ? "PUT" : "DELETE", path);
+  }
+
+  /** A single-use, 30-second ticket for one WebSocket handshake. */
+  ticket() {
+    return this.request("POST", "api/ws-ticket");
+  }
+}

@@ -1,0 +1,133 @@
+// The message box: send, reply, edit, typing notices, and the server's refusals.
+//
+// Enter sends and Shift+Enter adds a line (not while an input method is
+// composing a character). A refusal (rate limited, too long, forbidden…)
+// is written under the box, in a live region, never in a dialog, and the
+// text stays there to be fixed and sent again.
+
+import { byId } from "./dom.js";
+
+const TYPING_EVERY_MS = 2500;
+
+export class Composer {
+  /**
+   * @param {object} on
+   * @param {(text: string, replyTo: number|null) => boolean} on.send true when taken
+   * @param {(messageId: number, text: string) => Promise<boolean>} on.edit true when saved
+   * @param {() => void} on.typing
+   */
+  constructor(on) {
+    this.on = on;
+    this.form = byId("composer");
+    this.input = byId("composer-input");
+    this.label = byId("composer-label");
+    this.error = byId("composer-error");
+    this.context = byId("composer-context");
+    this.contextText = byId("composer-context-text");
+    this.mode = null; // null, {reply: message} or {edit: message}
+    this.lastTyping = 0;
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener("keydown", (event) => this.keydown(event));
+    this.input.addEventListener("input", () => this.typed());
+    byId("composer-cancel").addEventListener("click", () => this.cancel());
+  }
+
+  keydown(event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      this.submit();
+    } else if (event.key === "Escape" && this.mode) {
+      event.preventDefault();
+      this.cancel();
+    }
+  }
+
+  typed() {
+    const now = Date.now();
+    if (this.input.value.trim() && !this.mode?.edit && now - this.lastTyping > TYPING_EVERY_MS) {
+      this.lastTyping = now;
+      this.on.typing();
+    }
+  }
+
+  async submit() {
+    const text = this.input.value.trim();
+    if (!text) return;
+    this.showError("");
+    if (this.mode?.edit) {
+      const saved = await this.on.edit(this.mode.edit.id, text);
+      if (saved) this.reset();
+      return;
+    }
+    // False while no room is open yet: the text stays in the box.
+    if (this.on.send(text, this.mode?.reply?.id ?? null)) this.reset();
+  }
+
+  reset() {
+    this.input.value = "";
+    this.lastTyping = 0;
+    this.setMode(null);
+  }
+
+  /** Name the room in the box's label; an archived room cannot be written to. */
+  setRoom(room, { keepText = false } = {}) {
+    const archived = Boolean(room.archived);
+    this.label.textContent = `Message ${room.name}`;
+    this.input.placeholder = archived ? "This room is archived: it is read-only." : `Message ${room.name}`;
+    this.input.disabled = archived;
+    this.form.querySelector('button[type="submit"]').disabled = archived;
+    if (keepText) return;
+    this.reset();
+    this.showError("");
+  }
+
+  replyTo(message) {
+    this.setMode({ reply: message });
+    this.input.focus();
+  }
+
+  edit(message) {
+    this.setMode({ edit: message });
+    this.input.value = message.content;
+    this.input.focus();
+    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+  }
+
+  cancel() {
+    const editing = Boolean(this.mode?.edit);
+    this.setMode(null);
+    if (editing) this.input.value = "";
+    this.input.focus();
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    this.context.hidden = !mode;
+    if (mode?.reply) {
+      const content = mode.reply.content;
+      const excerpt = content.length > 80 ? `${content.slice(0, 80)}…` : content;
+      this.contextText.textContent = `Replying to ${mode.reply.username}: ${excerpt}`;
+    } else if (mode?.edit) {
+      this.contextText.textContent = "Editing your message";
+    } else {
+      this.contextText.textContent = "";
+    }
+  }
+
+  /** A message the server did not take: back into the box (if empty), with the reason. */
+  restore(text, reason) {
+    if (!this.input.value.trim()) this.input.value = text;
+    this.showError(reason);
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+  }
+
+  focus() {
+    this.input.focus();
+  }
+}

@@ -1,0 +1,110 @@
+"""Take the README's screenshots of the chat page: ``python -m tests.web_screenshots [folder]``.
+
+Starts a service on a temporary SQLite file, fills a room the way people
+would (through the API: rooms, a reply, an edit, reactions), and saves what
+a desktop (1280 x 800) and a phone (375 x 740) show to
+``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``. Needs what the
+browser tests need (``/usr/bin/chromium`` and playwright).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from twisted.internet.task import react
+
+from tests.browser_support import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    SKIP,
+    ChatPage,
+    LiveChat,
+    in_browser,
+    web_config,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def seed(server: LiveChat) -> dict[str, str]:
+    """A few people, rooms and messages; returns each person's token."""
+    tokens = {}
+    for name in ("alice", "bob", "carol"):
+        session = server.api("POST", "api/register", {"username": name, "password": PASSWORD})
+        tokens[name] = session["token"]
+    lobby = server.api("POST", "api/rooms", {"name": "Lobby"}, tokens["alice"])["id"]
+    for name, description in (("Design", "Sketches and reviews"), ("Random", "Anything goes")):
+        server.api("POST", "api/rooms", {"name": name, "description": description}, tokens["bob"])
+
+    def say(who: str, text: str, reply_to: int | None = None) -> Any:
+        body = {"room_id": lobby, "content": text, "reply_to": reply_to}
+        return server.api("POST", "api/messages", body, tokens[who])
+
+    first = say("alice", "Morning! The new build is up on staging.")
+    say("carol", "Nice. Does it have the search fix?")
+    answer = say("alice", "It does, and the reconnect banner.", reply_to=first["id"])
+    edited = {"content": "It does, and the reconnect banner too."}
+    server.api("PATCH", f"api/messages/{answer['id']}", edited, tokens["alice"])
+    fix = say("bob", "Tried it on my phone: reconnecting after a restart just works.")
+    for who, emoji in (("alice", "🎉"), ("carol", "🎉"), ("carol", "👍")):
+        path = f"api/messages/{fix['id']}/reactions/{quote(emoji)}"
+        server.api("PUT", path, None, tokens[who])
+    say("carol", "<b>tags</b> show as text, as they should.")
+    return tokens
+
+
+def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
+    """Open alice's desktop page and bob's phone page in the Lobby and save both."""
+    alice = ChatPage.open(browser, server.url, DESKTOP)
+    alice.page.get_by_label("Username").fill("alice")
+    alice.page.get_by_label("Password").fill(PASSWORD)
+    alice.page.get_by_role("button", name="Log in").click()
+    alice.expect_connected()
+    alice.open_room("Lobby")
+    bob = ChatPage.open(browser, server.url, PHONE)
+    bob.page.get_by_label("Username").fill("bob")
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Log in").click()
+    bob.expect_connected()
+    bob.open_room("Lobby")
+    bob.box.type("On my way")  # alice sees bob typing
+    from playwright.sync_api import expect
+
+    expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
+    alice.page.mouse.move(0, 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    alice.page.screenshot(path=str(folder / "chat-desktop.png"))
+    bob.page.mouse.move(0, 0)
+    bob.page.screenshot(path=str(folder / "chat-phone.png"))
+
+
+async def main(reactor: Any, folder: Path) -> None:
+    """Serve, seed, shoot, stop."""
+    with tempfile.TemporaryDirectory() as scratch:
+        server = LiveChat(web_config(Path(scratch) / "chat.sqlite3", bcrypt_rounds=4))
+        await server.start()
+        try:
+
+            def scenario(browser: Browser) -> None:
+                seed(server)
+                shoot(browser, server, folder)
+
+            await in_browser(scenario)
+        finally:
+            await server.stop()
+    print(f"saved {folder / 'chat-desktop.png'} and {folder / 'chat-phone.png'}")
+
+
+if __name__ == "__main__":
+    if SKIP:
+        sys.exit(SKIP)
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FOLDER
+    react(lambda reactor: main(reactor, target))
