@@ -105,3 +105,25 @@ def parse_user_id(raw: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise wrong
     return value
+
+
+DEFAULT_AUDIT_LIMIT = 50
+MAX_AUDIT_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which entries ``GET /api/admin/audit`` answers: all, or one room's; one page."""
+
+    room_id: int | None
+    before: int | None
+    limit: int
+
+
+def parse_audit_query(args: Mapping[bytes, Sequence[bytes]]) -> AuditQuery:
+    """Validate ``roomId`` (optional), ``before`` and ``limit`` (1-100, default 50)."""
+    room_id = query_int(args, "roomId", "room_id")
+    before = query_int(args, "before")
+    limit = query_int(args, "limit", high=MAX_AUDIT_LIMIT, default=DEFAULT_AUDIT_LIMIT)
+    assert limit is not None
+    return AuditQuery(room_id, before, limit)

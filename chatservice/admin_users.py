@@ -1,4 +1,4 @@
-"""What a server admin does to users: list and search them, disable and enable, erase messages.
+"""What a server admin does to users (list, search, disable, enable, erase), and the audit log.
 
 The admin right is read from the store on every admin action rather than
 from the cache the token checks use: admin actions are rare, and a right
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chatservice.access_models import NewAuditEntry
+from chatservice.access_models import AuditEntry, NewAuditEntry
 from chatservice.account_forms import UsersQuery
 from chatservice.erasure import erase_messages
 from chatservice.errors import Forbidden, InvalidRequest, NotFound
@@ -85,6 +85,17 @@ class UserAdmin:
         """
         await self._admin(identity)
         return await self._store.list_accounts(query.query, query.after, query.limit)
+
+    async def audit_log(
+        self, identity: Identity, room_id: int | None, before: int | None, limit: int
+    ) -> Sequence[AuditEntry]:
+        """The audit log, newest first: every room's and every admin's actions, or one room's.
+
+        Raises:
+            Forbidden: the caller is not a server admin.
+        """
+        await self._admin(identity)
+        return await self._store.list_audit(room_id, before, limit)
 
     async def disable(self, identity: Identity, user_id: int, reason: str | None) -> Account:
         """Disable an account on every process: its requests, logins and sockets are refused.

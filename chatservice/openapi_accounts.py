@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatservice.account_forms import DEFAULT_USERS_LIMIT, MAX_USER_QUERY, MAX_USERS_LIMIT
+from chatservice.account_forms import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_USERS_LIMIT,
+    MAX_AUDIT_LIMIT,
+    MAX_USER_QUERY,
+    MAX_USERS_LIMIT,
+)
 from chatservice.errors import (
     Forbidden,
     InvalidRequest,
@@ -26,6 +32,7 @@ from chatservice.openapi_build import (
     Errors,
     json_body,
     operation,
+    query,
 )
 from chatservice.openapi_schemas import ref
 from chatservice.wire import MAX_ID
@@ -42,6 +49,7 @@ ROUTE_ERRORS.update(
         ("POST", "/api/account/password"): (*AUTH, *BODY, PasswordTooLong, *_PASSWORD, *WRITES),
         ("DELETE", "/api/account"): (*AUTH, *BODY, *_PASSWORD, *WRITES),
         ("GET", "/api/admin/users"): (*AUTH, InvalidRequest, Forbidden, *STORED),
+        ("GET", "/api/admin/audit"): (*AUTH, InvalidRequest, Forbidden, *STORED),
         ("POST", "/api/admin/users/{user_id}/disable"): _ADMIN,
         ("POST", "/api/admin/users/{user_id}/enable"): _ADMIN,
         ("POST", "/api/admin/users/{user_id}/erase-messages"): _ADMIN,
@@ -117,6 +125,24 @@ operation(
                 "default": DEFAULT_USERS_LIMIT,
             },
         },
+    ],
+)
+operation(
+    "GET /api/admin/audit",
+    "adminAuditLog",
+    "Server admins: the audit log, newest first (every action, or one room's).",
+    {"200": json_body({"type": "array", "items": ref("AuditEntry")}, "The entries.")},
+    authenticated=True,
+    parameters=[
+        query("roomId", 1, "Only this room's entries (alias: room_id).", maximum=MAX_ID),
+        query("before", 1, "Only entries with a smaller id (the next page).", maximum=MAX_ID),
+        query(
+            "limit",
+            1,
+            "How many at most.",
+            maximum=MAX_AUDIT_LIMIT,
+            default=DEFAULT_AUDIT_LIMIT,
+        ),
     ],
 )
 _ACTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (

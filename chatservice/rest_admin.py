@@ -1,4 +1,4 @@
-"""The REST routes of server admins, under ``/api/admin/``: users, and what to do to them.
+"""The REST routes of server admins, under ``/api/admin/``: users, what to do to them, the log.
 
 Each route authenticates, parses with ``account_forms`` and calls one
 ``UserAdmin`` use case, which refuses anyone without the admin right with
@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from twisted.web.iweb import IRequest
 
-from chatservice.account_forms import parse_reason, parse_user_id, parse_users_query
+from chatservice.account_forms import (
+    parse_audit_query,
+    parse_reason,
+    parse_user_id,
+    parse_users_query,
+)
 from chatservice.admin_users import UserAdmin
 from chatservice.http import read_body, respond_json
 from chatservice.klein_app import app
@@ -33,6 +38,14 @@ class AdminRoutes:
         query = parse_users_query(request.args)
         accounts = await self._admin.list_users(identity, query)
         return respond_json(request, 200, dumps([account.to_json() for account in accounts]))
+
+    @app.route("/api/admin/audit", methods=["GET"])
+    async def admin_audit(self, request: IRequest) -> bytes:
+        """The whole audit log (or one room's with ``roomId``), newest first: 200."""
+        identity = await self._identity(request)
+        query = parse_audit_query(request.args)
+        entries = await self._admin.audit_log(identity, query.room_id, query.before, query.limit)
+        return respond_json(request, 200, dumps([entry.to_json() for entry in entries]))
 
     @app.route("/api/admin/users/<user_id>/disable", methods=["POST"])
     async def admin_disable(self, request: IRequest, user_id: str) -> bytes:

@@ -260,6 +260,7 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/rooms/{room_id}/leave"): ("/api/rooms/1/leave", None),
     # alice is a server admin (``TokenMatrixCase``); user 4 is dave.
     ("GET", "/api/admin/users"): ("/api/admin/users?q=a", None),
+    ("GET", "/api/admin/audit"): ("/api/admin/audit", None),
     ("POST", "/api/admin/users/{user_id}/disable"): ("/api/admin/users/4/disable", None),
     ("POST", "/api/admin/users/{user_id}/enable"): ("/api/admin/users/4/enable", None),
     ("POST", "/api/admin/users/{user_id}/erase-messages"): (

@@ -116,6 +116,22 @@ class AdminConformanceTests(ConformanceCase):
         self.store_down("GET", target)
         self.assert_every_documented_status_was_seen("GET", target)
 
+    def test_audit_log_conforms(self) -> None:
+        """``GET /api/admin/audit``: 200, 400, 401, 403, 413, 503 as documented."""
+        target = "/api/admin/audit"
+        self.call("POST", f"/api/admin/users/{self.bob_id}/disable", json={"reason": "spam"})
+        status, reply = self.call("GET", target)
+        self.assertEqual([e["action"] for e in reply.json()], ["user_disabled"])
+        self.call("GET", f"{target}?roomId=1&before=5&limit=100")
+        for query in ("limit=0", "limit=101", "before=0", "roomId=x"):
+            self.call("GET", f"{target}?{query}")
+        self.call("GET", target, auth=False)
+        self.call("POST", f"/api/admin/users/{self.bob_id}/enable")
+        self.as_bob("GET", target)
+        self.call("GET", target, data=self.too_big())
+        self.store_down("GET", target)
+        self.assert_every_documented_status_was_seen("GET", target)
+
     def action_conforms(self, action: str) -> None:
         path = f"/api/admin/users/{{user_id}}/{action}"
         target = f"/api/admin/users/{self.bob_id}/{action}"

@@ -115,3 +115,26 @@ class AdminRoutesTests(RestTestCase):
         """Revoked in the store (the command), alice's next admin request is 403."""
         self.successResultOf(self.service.store.set_admin("alice", False))
         self.assert_error(self.admin("GET", "/users"), 403, "forbidden")
+
+    def test_the_audit_log_has_every_admin_action_newest_first(self) -> None:
+        """Disable, enable and erase are entries with actor, action, target and reason."""
+        self.admin("POST", f"/users/{self.bob_id}/disable", json={"reason": "spam"})
+        self.admin("POST", f"/users/{self.bob_id}/enable")
+        self.admin("POST", f"/users/{self.bob_id}/erase-messages", json={"reason": "cleanup"})
+        reply = self.admin("GET", "/audit")
+        self.assertEqual(reply.code, 200)
+        entries = reply.json()
+        self.assertEqual(
+            [
+                (e["actor_id"], e["action"], e["target_user_id"], e["room_id"], e["reason"])
+                for e in entries
+            ],
+            [
+                (self.alice_id, "user_messages_erased", self.bob_id, None, "cleanup"),
+                (self.alice_id, "user_enabled", self.bob_id, None, ""),
+                (self.alice_id, "user_disabled", self.bob_id, None, "spam"),
+            ],
+        )
+        self.assertEqual(len(self.admin("GET", f"/audit?before={entries[0]['id']}").json()), 2)
+        self.assertEqual(self.admin("GET", "/audit?limit=1").json(), entries[:1])
+        self.assert_error(self.admin("GET", "/audit", token=self.bob), 403, "forbidden")
