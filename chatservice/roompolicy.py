@@ -32,15 +32,8 @@ class PostingPolicy:
 
     def admit(self, user_id: int, admission: Admission) -> None:
         """Note what the handshake read of the room and the member."""
-        room_id = admission.room.id
-        if admission.room.archived:
-            self._archived.add(room_id)
-        else:
-            self._archived.discard(room_id)
-        if admission.muted:
-            self._muted.add((room_id, user_id))
-        else:
-            self._muted.discard((room_id, user_id))
+        self.set_archived(admission.room.id, admission.room.archived)
+        self.set_muted(admission.room.id, user_id, admission.muted)
 
     def refusal(self, room_id: int, user_id: int) -> Forbidden | None:
         """The error a post in the room by the user gets now, or None."""
@@ -50,16 +43,22 @@ class PostingPolicy:
             return Forbidden(MUTED_REFUSAL)
         return None
 
-    def _room_archived(self, event: dict[str, Any]) -> None:
-        room_id = int(event["room_id"])
-        if event["archived"]:
+    def set_archived(self, room_id: int, archived: bool) -> None:
+        """Note whether the room is read-only."""
+        if archived:
             self._archived.add(room_id)
         else:
             self._archived.discard(room_id)
 
-    def _member_muted(self, event: dict[str, Any]) -> None:
-        key = (int(event["room_id"]), int(event["user_id"]))
-        if event["muted"]:
-            self._muted.add(key)
+    def set_muted(self, room_id: int, user_id: int, muted: bool) -> None:
+        """Note whether the member may post."""
+        if muted:
+            self._muted.add((room_id, user_id))
         else:
-            self._muted.discard(key)
+            self._muted.discard((room_id, user_id))
+
+    def _room_archived(self, event: dict[str, Any]) -> None:
+        self.set_archived(int(event["room_id"]), bool(event["archived"]))
+
+    def _member_muted(self, event: dict[str, Any]) -> None:
+        self.set_muted(int(event["room_id"]), int(event["user_id"]), bool(event["muted"]))

@@ -176,6 +176,7 @@ class ChatService(Service):
             outbox_limit=config.ws_max_buffer,
             cluster=cluster,
             control=control,
+            store=self.store,
         )
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         api = ChatAPI(

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from chatservice import catchup as catchup_module
+from chatservice.access_models import MemberUpdate
 from chatservice.errors import StoreUnavailable
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.models import TimelineEvent
@@ -281,3 +282,50 @@ class CatchUpTests(RealtimeCase):
         self.world.chat.flush()
         self.post(1, "live")
         self.assert_caught_up()
+
+
+class AccessRecheckTests(RealtimeCase):
+    """Kicks, mutes and archives decided elsewhere during a gap apply once it is over."""
+
+    def make_hub(self) -> GappyHub:
+        self.hub = GappyHub()
+        return self.hub
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.clients = [self.connect(self.alice), self.connect(self.bob)]
+
+    def elsewhere(self, room_id: int, user_id: int, **fields: Any) -> None:
+        """A change another process made: stored, its control event lost in the gap."""
+        update = MemberUpdate("decided elsewhere", None, 1, **fields)
+        result_now(self.store.change_member(room_id, user_id, update))
+
+    def test_a_kick_lost_in_a_gap_closes_the_socket_when_it_ends(self) -> None:
+        """Alice kicked while cut off: her socket closes with 4003 on restore; bob's stays."""
+        alice, bob = self.clients
+        self.hub.cut()
+        self.elsewhere(1, self.alice_id, state="left")
+        self.world.chat.flush()
+        self.assertTrue(alice.ws_open)
+        self.hub.restore()
+        self.world.chat.flush()
+        self.assertEqual(
+            (alice.close_code, alice.remoteCloseReason), (4003, "removed from the room")
+        )
+        self.assertTrue(bob.ws_open)
+
+    def test_a_mute_and_an_archive_lost_in_a_gap_apply_when_it_ends(self) -> None:
+        """Muted bob, then an archived room: each refused with forbidden after the restore."""
+        alice, bob = self.clients
+        self.hub.cut()
+        self.elsewhere(1, self.bob_id, muted=True)
+        self.hub.restore()
+        self.world.chat.flush()
+        self.send(bob, {"content": "muted?", "client_msg_id": "b1"})
+        self.assertEqual([f["code"] for f in bob.of_type("error")], ["forbidden"])
+        self.hub.cut()
+        result_now(self.store.update_room(1, actor_id=None, ts=1, archived=True))
+        self.hub.restore()
+        self.world.chat.flush()
+        self.send(alice, {"content": "archived?"})
+        self.assertEqual([f["code"] for f in alice.of_type("error")], ["forbidden"])

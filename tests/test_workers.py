@@ -162,7 +162,7 @@ class WorkersEndToEndTests(TestCase):
             self.assertNotIn(token.encode(), log)
 
     async def test_a_killed_worker_is_restarted_and_serves_again(self) -> None:
-        """SIGKILL to worker 1: the death is logged, a new worker 1 serves after 0.5 s."""
+        """SIGKILL to worker 1: the death is logged, a new worker 1 serves; SIGINT drains all."""
         process, port = await self.start()
         killed = process.worker_pids()[1]
         mark = len(process.output)
@@ -180,8 +180,12 @@ class WorkersEndToEndTests(TestCase):
         by_worker[2].send_json({"content": "to the new worker 1"})
         self.assertEqual((await next_message(by_worker[1]))["content"], "to the new worker 1")
         self.assertEqual((await next_message(by_worker[2]))["content"], "to the new worker 1")
-        self.transport.signalProcess("TERM")
-        self.assertEqual(await process.ended, (None, signal.SIGTERM))
+        # SIGINT (a Ctrl-C) stops the pool as SIGTERM does.
+        self.transport.signalProcess("INT")
+        for client in by_worker.values():
+            self.assertEqual(await client.closed, CLOSE_GOING_AWAY)
+        self.assertEqual(await process.ended, (None, signal.SIGINT))
+        self.assertIn(f"worker 1 (pid {restarted}) stopped".encode(), process.output)
 
     async def test_workers_drain_and_exit_when_the_supervisor_is_killed(self) -> None:
         """SIGKILL to the supervisor: each worker sees its lifeline end, closes 1001, exits."""
