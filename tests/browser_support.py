@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -307,8 +308,11 @@ class ChatPage:
         self.box.press("Enter")
 
     def messages(self, text: str | None = None) -> Any:
-        """The room's confirmed messages, or those whose own text (not a quote) has ``text``."""
-        items = self.page.locator("#messages > li")
+        """The room's confirmed messages, or those whose own text (not a quote) has ``text``.
+
+        Member-event lines ("bob joined") share the list; they are not messages.
+        """
+        items = self.page.locator("#messages > li.message")
         if text is None:
             return items
         return items.filter(has=self.page.locator(".content", has_text=text))
@@ -316,13 +320,23 @@ class ChatPage:
     def open_room(self, name: str) -> None:
         """Choose a room in the rooms panel (unfolding it first on a phone)."""
         toggle = self.page.get_by_role("button", name="Rooms", exact=True)
-        if toggle.is_visible():
+        if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
             toggle.click()
-        self.page.locator("#room-list").get_by_role("button", name=name, exact=True).click()
+        self.room_button(name).click()
         from playwright.sync_api import expect
 
         expect(self.page.locator("#room-title")).to_have_text(name)
         self.expect_connected()
+
+    def room_button(self, name: str) -> Any:
+        """A room's button in the rooms list: its name, then its kind ("(private room)")."""
+        pattern = re.compile(f"^{re.escape(name)}( \\(.*\\))?$")
+        return self.page.locator("#room-list").get_by_role("button", name=pattern)
+
+    def event_lines(self, text: str | None = None) -> Any:
+        """The member-event lines of the room ("bob joined"), or those that have ``text``."""
+        lines = self.page.locator("#messages > li.member-event")
+        return lines if text is None else lines.filter(has_text=text)
 
     def act_on(self, text: str, action: str) -> None:
         """Click one action (Reply, React, Edit, Delete) of the message whose text has ``text``."""

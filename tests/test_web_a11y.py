@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.trial.unittest import TestCase
 
-from tests.browser_support import DESKTOP, PHONE, SKIP, ChatPage, in_browser, live_chat
+from tests.browser_support import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    SKIP,
+    ChatPage,
+    in_browser,
+    live_chat,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -91,6 +99,77 @@ class AccessibilityTests(TestCase):
 
         found = await in_browser(scenario)
         self.assertEqual(len(found), 5)
+        for screen, screen_violations in found.items():
+            serious = [v for v in screen_violations if v["impact"] in BLOCKING]
+            self.assertEqual(summary(serious), [], screen)
+
+    async def test_room_panels_have_no_serious_violations(self) -> None:
+        """Members (badges, actions, invite), settings (audit log), an invitation, a notice."""
+        server = await live_chat(self, bcrypt_rounds=4)  # quick accounts
+
+        def scenario(browser: Browser) -> dict[str, list[dict[str, Any]]]:
+            found: dict[str, list[dict[str, Any]]] = {}
+            member = server.api(
+                "POST", "api/register", {"username": "axe_member", "password": PASSWORD}
+            )
+            other = member["token"]
+            tab = ChatPage.open(browser, server.url, DESKTOP)
+            page = tab.page
+            tab.register("axe_owner")
+            session = page.evaluate(
+                "() => JSON.parse(sessionStorage.getItem('chatservice.session'))"
+            )
+            token, owner_id = session["token"], session["user"]["id"]
+            page.get_by_label("New room").fill("Axe room")
+            page.get_by_label("Only people invited (private)").check()
+            page.get_by_role("button", name="Create", exact=True).click()
+            expect(page.locator("#room-title")).to_have_text("Axe room")
+            tab.expect_connected()
+            room = page.evaluate("() => Number(sessionStorage.getItem('chatservice.room'))")
+            target = {"user_id": member["user"]["id"], "reason": "testing the badges"}
+            server.api("POST", f"api/rooms/{room}/invites", target, token)
+            server.api("POST", f"api/rooms/{room}/join", None, other)
+            server.api("POST", f"api/rooms/{room}/mute", target, token)
+            lounge = server.api("POST", "api/rooms", {"name": "Lounge"}, other)["id"]
+            elsewhere = {"name": "Elsewhere", "visibility": "private"}
+            invited_to = server.api("POST", "api/rooms", elsewhere, other)["id"]
+            server.api("POST", f"api/rooms/{invited_to}/invites", {"user_id": owner_id}, other)
+            expect(tab.event_lines("You muted axe_member: testing the badges")).to_have_count(1)
+            page.get_by_role("button", name="Members", exact=True).click()
+            expect(page.get_by_role("button", name="Unmute axe_member")).to_be_visible()
+            found["members panel, moderator"] = violations(page)
+            page.get_by_role("button", name="Settings", exact=True).click()
+            expect(page.locator("#audit-list li")).to_contain_text(["You muted axe_member"])
+            found["settings and audit log"] = violations(page)
+            # The phone's rooms panel, with the invitation it finds on unfolding.
+            page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+            for panel in ("Settings", "Members"):  # no sideways scroll at 375 px
+                if (
+                    page.get_by_role("button", name=panel, exact=True).get_attribute(
+                        "aria-expanded"
+                    )
+                    != "true"
+                ):
+                    page.get_by_role("button", name=panel, exact=True).click()
+                widths = page.evaluate(
+                    "() => [document.documentElement.scrollWidth, document.body.scrollWidth]"
+                )
+                self.assertLessEqual(max(widths), PHONE["width"], panel)
+            page.get_by_role("button", name="Rooms", exact=True).click()
+            expect(page.get_by_role("button", name="Accept Elsewhere")).to_be_visible()
+            found["rooms panel with an invitation, phone"] = violations(page)
+            page.get_by_role("button", name="Decline Elsewhere").click()
+            expect(page.locator("#invitations")).to_be_hidden()
+            # Banned from a room while in it: the page leaves it and says so.
+            tab.open_room("Lounge")
+            server.api("POST", f"api/rooms/{lounge}/ban", {"user_id": owner_id}, other)
+            expect(page.locator("#room-notice")).to_contain_text("You were banned from Lounge.")
+            found["a notice, phone"] = violations(page)
+            self.assertEqual(tab.errors, [])
+            return found
+
+        found = await in_browser(scenario)
+        self.assertEqual(len(found), 4)
         for screen, screen_violations in found.items():
             serious = [v for v in screen_violations if v["impact"] in BLOCKING]
             self.assertEqual(summary(serious), [], screen)

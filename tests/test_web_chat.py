@@ -139,7 +139,9 @@ class ChatPageTests(TestCase):
                 expect(tab.page.locator("#room-title")).to_have_text("Plans 2")
             server.api("POST", f"api/rooms/{room}/kick", {"user_id": guest_id}, token)
             expect(guest.page.locator("#room-title")).to_have_text("General")
-            expect(guest.page.locator("#composer-error")).to_contain_text("no longer in Plans 2")
+            expect(guest.page.locator("#room-notice")).to_contain_text(
+                "You were removed from Plans 2."
+            )
             guest.expect_connected()
             server.api("PATCH", f"api/rooms/{room}", {"archived": True}, token)
             expect(owner.box).to_be_disabled()

@@ -1,7 +1,8 @@
 """Take the README's screenshots of the chat page: ``python -m tests.web_screenshots [folder]``.
 
 Starts a service on a temporary SQLite file, fills a room the way people
-would (through the API: rooms, a reply, an edit, reactions), and saves what
+would (through the API: rooms, a private one and a direct one, a reply, an
+edit, reactions; joining makes the member-event lines), and saves what
 a desktop (1280 x 800) and a phone (375 x 740) show to
 ``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``. Needs what the
 browser tests need (``/usr/bin/chromium`` and playwright).
@@ -36,13 +37,20 @@ DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 def seed(server: LiveChat) -> dict[str, str]:
     """A few people, rooms and messages; returns each person's token."""
-    tokens = {}
+    tokens, ids = {}, {}
     for name in ("alice", "bob", "carol"):
         session = server.api("POST", "api/register", {"username": name, "password": PASSWORD})
-        tokens[name] = session["token"]
+        tokens[name], ids[name] = session["token"], session["user"]["id"]
     lobby = server.api("POST", "api/rooms", {"name": "Lobby"}, tokens["alice"])["id"]
-    for name, description in (("Design", "Sketches and reviews"), ("Random", "Anything goes")):
-        server.api("POST", "api/rooms", {"name": name, "description": description}, tokens["bob"])
+    # A private room alice was invited to and joined, and a direct one: their icons.
+    design = {"name": "Design", "description": "Sketches and reviews", "visibility": "private"}
+    design_id = server.api("POST", "api/rooms", design, tokens["bob"])["id"]
+    server.api("POST", f"api/rooms/{design_id}/invites", {"user_id": ids["alice"]}, tokens["bob"])
+    server.api("POST", f"api/rooms/{design_id}/join", None, tokens["alice"])
+    server.api(
+        "POST", "api/rooms", {"name": "Random", "description": "Anything goes"}, tokens["bob"]
+    )
+    server.api("POST", "api/dms", {"user_id": ids["carol"]}, tokens["alice"])
 
     def say(who: str, text: str, reply_to: int | None = None) -> Any:
         body = {"room_id": lobby, "content": text, "reply_to": reply_to}
@@ -79,6 +87,8 @@ def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
     from playwright.sync_api import expect
 
     expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
+    for tab in (alice, bob):  # member-event lines come with a read of api/events
+        expect(tab.event_lines("carol joined")).to_have_count(1)
     alice.page.mouse.move(0, 0)
     folder.mkdir(parents=True, exist_ok=True)
     alice.page.screenshot(path=str(folder / "chat-desktop.png"))

@@ -81,8 +81,54 @@ export class Api {
     return this.request("GET", "api/rooms");
   }
 
-  createRoom(name, description = null) {
-    return this.request("POST", "api/rooms", { body: { name, description } });
+  /** Create a room owned by the caller: "public" (anyone may join) or "private" (invite only). */
+  createRoom(name, { description = null, visibility = "public" } = {}) {
+    return this.request("POST", "api/rooms", { body: { name, description, visibility } });
+  }
+
+  /** Join a public room, or accept the invitation to a private one. */
+  joinRoom(roomId) {
+    return this.request("POST", `api/rooms/${roomId}/join`);
+  }
+
+  /** Leave a room, or decline the invitation to it. */
+  leaveRoom(roomId) {
+    return this.request("POST", `api/rooms/${roomId}/leave`);
+  }
+
+  /** Rename, describe, archive or unarchive: {name?, description?, archived?, reason?}. */
+  updateRoom(roomId, changes) {
+    return this.request("PATCH", `api/rooms/${roomId}`, { body: changes });
+  }
+
+  /** The room's members and invitees (and bans, for its moderators). */
+  members(roomId) {
+    return this.request("GET", `api/rooms/${roomId}/members`);
+  }
+
+  invite(roomId, userId) {
+    return this.request("POST", `api/rooms/${roomId}/invites`, { body: { user_id: userId } });
+  }
+
+  /** "kick", "ban", "unban", "mute" or "unmute" a user, with an optional reason. */
+  moderate(roomId, action, userId, reason = "") {
+    const body = reason ? { user_id: userId, reason } : { user_id: userId };
+    return this.request("POST", `api/rooms/${roomId}/${action}`, { body });
+  }
+
+  /** Make a member "moderator" or "member" (the owner only). */
+  setRole(roomId, userId, role) {
+    return this.request("PUT", `api/rooms/${roomId}/members/${userId}/role`, { body: { role } });
+  }
+
+  /** The room's audit log, newest first. */
+  audit(roomId, { before, limit } = {}) {
+    return this.request("GET", `api/rooms/${roomId}/audit`, { params: { before, limit } });
+  }
+
+  /** The direct-message room of the caller and another user (the same room every time). */
+  openDirect(userId) {
+    return this.request("POST", "api/dms", { body: { user_id: userId } });
   }
 
   /** A page of history, oldest first: the newest `limit`, or those before/after an id. */

@@ -4,6 +4,12 @@
 // composing a character). A refusal (rate limited, too long, forbidden…)
 // is written under the box, in a live region, never in a dialog, and the
 // text stays there to be fixed and sent again.
+//
+// Above the box a line says why the reader may not post: an archived room
+// (the box is disabled: nobody may post) or a mute. A muted reader's box
+// stays usable: the page only infers the mute (from the members list and
+// member events) and the server decides; a post it refuses comes back
+// with its sentence.
 
 import { byId } from "./dom.js";
 
@@ -22,6 +28,9 @@ export class Composer {
     this.input = byId("composer-input");
     this.label = byId("composer-label");
     this.error = byId("composer-error");
+    this.state = byId("composer-state");
+    this.room = null;
+    this.muted = false;
     this.context = byId("composer-context");
     this.contextText = byId("composer-context-text");
     this.mode = null; // null, {reply: message} or {edit: message}
@@ -74,14 +83,33 @@ export class Composer {
 
   /** Name the room in the box's label; an archived room cannot be written to. */
   setRoom(room, { keepText = false } = {}) {
-    const archived = Boolean(room.archived);
-    this.label.textContent = `Message ${room.name}`;
-    this.input.placeholder = archived ? "This room is archived: it is read-only." : `Message ${room.name}`;
-    this.input.disabled = archived;
-    this.form.querySelector('button[type="submit"]').disabled = archived;
+    if (room.id !== this.room?.id) this.muted = false;
+    this.room = room;
+    this.drawState();
     if (keepText) return;
     this.reset();
     this.showError("");
+  }
+
+  /** The reader is muted in the room (or no longer). */
+  setMuted(muted) {
+    if (this.muted === muted) return;
+    this.muted = muted;
+    this.drawState();
+  }
+
+  drawState() {
+    const archived = Boolean(this.room.archived);
+    const name = this.room.name;
+    let state = "";
+    if (archived) state = "This room is archived: it is read-only.";
+    else if (this.muted) state = "You are muted in this room: you can read it, but not post.";
+    this.label.textContent = `Message ${name}`;
+    this.input.placeholder = state || `Message ${name}`;
+    this.input.disabled = archived;
+    this.form.querySelector('button[type="submit"]').disabled = archived;
+    this.state.textContent = state;
+    this.form.dataset.state = archived ? "archived" : this.muted ? "muted" : "open";
   }
 
   replyTo(message) {

@@ -6,6 +6,11 @@
 // exactly what was missed (docs/protocol.md, "Resume"). A connection that
 // drops, or a server that restarts, is retried with a growing delay; the
 // retry comes at once when the browser says it is back online.
+//
+// A browser does not say why a handshake failed. When a socket closes
+// without having opened, `check` asks the API whether the room is still
+// there for the reader (removed while offline, the handshake would be
+// refused forever): it answers false to stop retrying.
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
@@ -35,9 +40,10 @@ export class RoomConnection {
    * @param {() => void} options.onOpen each time a socket opens
    * @param {(code: string) => void} options.onAuthLost the session is over
    * @param {(reason: string) => void} options.onRemoved the room is closed to this user
+   * @param {() => Promise<boolean>} options.check after a failed handshake: try again?
    */
-  constructor({ api, roomId, cursor, onFrame, onState, onOpen, onAuthLost, onRemoved }) {
-    Object.assign(this, { api, roomId, cursor, onFrame, onState, onOpen, onAuthLost, onRemoved });
+  constructor({ api, roomId, cursor, onFrame, onState, onOpen, onAuthLost, onRemoved, check }) {
+    Object.assign(this, { api, roomId, cursor, onFrame, onState, onOpen, onAuthLost, onRemoved, check });
     this.socket = null;
     this.timer = null;
     this.failures = 0;
@@ -90,8 +96,10 @@ export class RoomConnection {
     const url = socketUrl(this.api.base, { roomId: this.roomId, ticket, since: this.cursor() });
     const socket = new WebSocket(url);
     this.socket = socket;
+    let opened = false;
     socket.addEventListener("open", () => {
       if (this.socket !== socket) return;
+      opened = true;
       this.failures = 0;
       this.onState("connected");
       this.onOpen();
@@ -118,7 +126,14 @@ export class RoomConnection {
         this.onRemoved(event.reason);
         return;
       }
-      this.scheduleRetry();
+      if (opened) {
+        this.scheduleRetry();
+        return;
+      }
+      this.onState("reconnecting", { attempt: this.failures + 1 });
+      this.check().then((again) => {
+        if (again && !this.stopped && this.socket === null) this.scheduleRetry();
+      });
     });
   }
 

@@ -41,3 +41,18 @@ export function describe(code, detail, retryAfter) {
   if (DETAILED.has(code) && detail) return detail;
   return SENTENCES[code] ?? detail ?? "Something went wrong. Try again.";
 }
+
+// Refusals of a room's controls (invite, kick, rename…) whose server
+// sentence is the answer: which right is missing, who is not in the room,
+// why a name or an invitation cannot be.
+const SAID_BY_SERVER = new Set(["forbidden", "not_found", "conflict", "invalid_request", "invalid_json"]);
+
+/**
+ * What to write next to a control the server refused: its own sentence
+ * when it has one that says why, else the sentence for the code.
+ * @param {{code: string, message?: string, retryAfter?: number|null}} error an ApiError
+ */
+export function refusal(error) {
+  if (SAID_BY_SERVER.has(error.code) && error.message) return error.message;
+  return describe(error.code, error.message, error.retryAfter);
+}

@@ -2,7 +2,9 @@
 //
 // Everything from the server goes in as text (see dom.js). The actions a
 // message offers follow the API's rules: anyone may reply and react; only
-// the author may edit or delete; a tombstone offers nothing.
+// the author may edit, and the author or the room's moderators delete;
+// another's message offers to write to its author privately (a direct
+// room); a tombstone offers nothing.
 
 import { h, timeElement } from "./dom.js";
 
@@ -14,7 +16,8 @@ export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"
  * @param {object} message a Message of docs/protocol.md
  * @param {{id: number}} me
  * @param {object} on handlers: reply(message), edit(message), remove(message),
- *   react(message, emoji, add)
+ *   react(message, emoji, add), direct(message), and offers(action): whether the room
+ *   allows "direct" (not already a direct room) and "delete-any" (the reader moderates it)
  */
 export function messageItem(message, me, on) {
   const mine = message.sender_id === me.id;
@@ -82,8 +85,9 @@ function actions(item, message, mine, on) {
     h("button", { type: "button", class: "link", dataset: { action }, text, onclick });
   bar.append(button("reply", "Reply", () => on.reply(message)));
   bar.append(button("react", "React", () => togglePicker(item, message, on)));
-  if (mine) {
-    bar.append(button("edit", "Edit", () => on.edit(message)));
+  if (mine) bar.append(button("edit", "Edit", () => on.edit(message)));
+  else if (on.offers("direct")) bar.append(button("direct", "Message privately", () => on.direct(message)));
+  if (mine || on.offers("delete-any")) {
     bar.append(button("delete", "Delete", () => confirmDelete(item, message, on)));
   }
   return bar;

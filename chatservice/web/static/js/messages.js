@@ -1,34 +1,49 @@
-// The room's message list on screen: ordered by id, one item per message.
+// The room's message list on screen: ordered by id, one item per message,
+// and a compact line per member event ("bob joined"), which shares the
+// messages' id sequence and so takes its place among them.
 //
-// Items are keyed by message id, so a message drawn twice (a resume, a
-// catch-up page, a resend) replaces itself instead of appearing again.
+// Items are keyed by id, so a message drawn twice (a resume, a catch-up
+// page, a resend) replaces itself instead of appearing again.
 // Messages of several processes may arrive slightly out of order, so each
 // goes to its place by id. The view follows new messages only while the
 // reader is at the bottom, and keeps the reader's place when older ones
 // are added above.
 
-import { byId, clear } from "./dom.js";
+import { byId, clear, h, timeElement } from "./dom.js";
+import { eventText } from "./member_events.js";
 import { messageItem, pendingItem } from "./message_view.js";
 
 const NEAR_BOTTOM_PX = 48;
 
 export class MessageList {
-  constructor({ me, handlers }) {
-    this.me = me;
+  /**
+   * @param {object} parts
+   * @param {import("./people.js").People} parts.people the reader, and names for member events
+   * @param {object} parts.handlers a message's actions (see message_view.js)
+   */
+  constructor({ people, handlers }) {
+    this.people = people;
     this.handlers = handlers;
     this.scroller = byId("timeline");
     this.list = byId("messages");
     this.pendingList = byId("pending");
     this.olderButton = byId("load-older");
     this.startNote = byId("history-start");
-    /** @type {number[]} ids on screen, ascending */
+    /** @type {number[]} ids on screen (messages and member events), ascending */
     this.ids = [];
+    /** @type {Map<number, HTMLElement>} */
+    this.items = new Map();
+    /** @type {Map<number, object>} member events on screen, by id */
+    this.events = new Map();
+    people.onChange(() => this.renameEvents());
   }
 
   reset() {
     clear(this.list);
     clear(this.pendingList);
     this.ids = [];
+    this.items.clear();
+    this.events.clear();
     this.setHistoryState({ complete: false, loading: false });
   }
 
@@ -51,24 +66,67 @@ export class MessageList {
     else if (follow) this.scrollToBottom();
   }
 
+  /** Draw member events (a repeat of one on screen changes nothing). */
+  showEvents(events) {
+    const fresh = events.filter((event) => Number.isSafeInteger(event.id) && !this.events.has(event.id));
+    if (fresh.length === 0) return;
+    const follow = this.atBottom();
+    for (const event of fresh) {
+      this.events.set(event.id, event);
+      const before = this.scroller.scrollHeight;
+      const item = this.eventItem(event);
+      this.place(event.id, item);
+      // A line added above what the reader looks at must not move it.
+      const above = item.getBoundingClientRect().bottom <= this.scroller.getBoundingClientRect().top;
+      if (!follow && above) this.scroller.scrollTop += this.scroller.scrollHeight - before;
+    }
+    if (follow) this.scrollToBottom();
+  }
+
+  eventItem(event) {
+    return h(
+      "li",
+      { id: `event-${event.id}`, class: "member-event", dataset: { id: String(event.id) } },
+      h("span", { class: "event-text", text: eventText(event, this.people) }),
+      " ",
+      timeElement(event.ts),
+    );
+  }
+
+  /** Names learned since: the lines that said "user 12" say who it was. */
+  renameEvents() {
+    for (const [id, event] of this.events) {
+      const text = this.items.get(id)?.querySelector(".event-text");
+      const now = eventText(event, this.people);
+      if (text && text.textContent !== now) text.textContent = now;
+    }
+  }
+
   upsert(message) {
-    const item = messageItem(message, this.me, this.handlers);
-    const existing = document.getElementById(`message-${message.id}`);
+    const item = messageItem(message, this.people.me, this.handlers);
+    const existing = this.items.get(message.id);
     if (existing) {
       // Keep keyboard focus on the same action of the redrawn message.
       const focused = existing.contains(document.activeElement) ? document.activeElement : null;
       const action = focused?.dataset?.action;
       existing.replaceWith(item);
+      this.items.set(message.id, item);
       if (focused) {
         const again = action ? item.querySelector(`[data-action="${CSS.escape(action)}"]`) : null;
         (again ?? item.querySelector("button") ?? this.scroller).focus();
       }
       return;
     }
-    const index = this.insertionIndex(message.id);
-    const next = index < this.ids.length ? document.getElementById(`message-${this.ids[index]}`) : null;
-    this.list.insertBefore(item, next);
-    this.ids.splice(index, 0, message.id);
+    this.place(message.id, item);
+  }
+
+  /** Put a new item where its id belongs. */
+  place(id, item) {
+    const index = this.insertionIndex(id);
+    const next = index < this.ids.length ? this.items.get(this.ids[index]) : null;
+    this.list.insertBefore(item, next ?? null);
+    this.ids.splice(index, 0, id);
+    this.items.set(id, item);
   }
 
   insertionIndex(id) {
@@ -84,7 +142,7 @@ export class MessageList {
 
   /** Show or update a message not yet confirmed by the server. */
   showPending(pending) {
-    const item = pendingItem(pending, this.me);
+    const item = pendingItem(pending, this.people.me);
     const existing = document.getElementById(item.id);
     if (existing) existing.replaceWith(item);
     else this.pendingList.append(item);

@@ -8,6 +8,11 @@
 // server could not replay everything: the gap is paged from api/events
 // while live frames keep coming, and the timeline drops the duplicates.
 //
+// Member events ("bob joined", "alice muted carol") are drawn among the
+// messages. History pages hold messages only, so the member events of the
+// span a page covers are read from api/events next to it (a page or two:
+// lines of a busier span are left out); live ones come with the socket.
+//
 // New messages go over the socket with a client_msg_id, shown as pending
 // until the server's own frame comes back. While the socket is down they
 // wait, and are sent (again) on every reconnection: the id makes a resend
@@ -26,6 +31,8 @@ const EVENTS_PAGE = 500;
 // Past this many pages of missed events, reading the newest page is quicker.
 const MAX_CATCH_UP_PAGES = 20;
 const CATCH_UP_RETRY_MS = 2000;
+// How many pages of api/events to read for the member events of a history page.
+const EVENT_LINE_PAGES = 2;
 
 export class RoomSession {
   /**
@@ -34,11 +41,14 @@ export class RoomSession {
    * @param {{id: number, name: string}} parts.room
    * @param {{id: number, username: string}} parts.me
    * @param {import("./messages.js").MessageList} parts.list
+   * @param {import("./people.js").People} parts.people who the messages' authors are
    * @param {import("./composer.js").Composer} parts.composer
    * @param {import("./presence.js").PresenceView} parts.presence
    * @param {import("./status.js").ConnectionStatus} parts.status
    * @param {(code: string) => void} parts.onAuthLost
    * @param {(reason: string) => void} parts.onRemoved the server closed the room to us (4003)
+   * @param {(error: import("./api.js").ApiError) => void} parts.onRefused the history was
+   *   refused (403: invited, or banned; 404: gone)
    * @param {(frame: object) => void} parts.onMemberEvent a membership or room setting changed
    * @param {() => void} parts.onConnected each time the socket opens
    */
@@ -65,13 +75,17 @@ export class RoomSession {
         onWait: (delayMs) => this.status.set("reconnecting", { delayMs }),
       });
     } catch (error) {
-      if (!this.closed && error.status !== 401) this.composer.showError(describe(error.code, error.message));
+      if (this.closed || error.status === 401) return;
+      if (error.status === 403 || error.status === 404) this.onRefused(error);
+      else this.composer.showError(describe(error.code, error.message));
       return;
     }
     if (this.closed || page === undefined) return;
+    page.forEach((message) => this.people.learnFrom(message));
     this.list.show(this.timeline.addPage(page, PAGE, false));
     this.list.setHistoryState({ complete: this.timeline.complete, loading: false });
     this.list.scrollToBottom();
+    this.loadEventLines(this.timeline.floor, null);
     this.connection = new RoomConnection({
       api: this.api,
       roomId: this.room.id,
@@ -84,6 +98,7 @@ export class RoomSession {
       },
       onAuthLost: (code) => this.onAuthLost(code),
       onRemoved: (reason) => this.onRemoved(reason),
+      check: () => this.stillReadable(),
     });
     this.connection.start();
   }
@@ -91,6 +106,21 @@ export class RoomSession {
   close() {
     this.closed = true;
     this.connection?.stop();
+  }
+
+  /** After a refused handshake: is the room still ours to read? (403/404: no, say so.) */
+  async stillReadable() {
+    try {
+      await this.api.history(this.room.id, { limit: 1 });
+    } catch (error) {
+      if (this.closed) return false;
+      if (error.status === 403 || error.status === 404) {
+        this.connection?.stop();
+        this.onRefused(error);
+        return false;
+      }
+    }
+    return !this.closed;
   }
 
   connectionState(state, detail) {
@@ -113,9 +143,11 @@ export class RoomSession {
         this.applyFrames([frame]);
         break;
       case "presence":
+        this.people.learnFrom(frame);
         this.presence.presence(frame);
         break;
       case "typing":
+        this.people.learnFrom(frame);
         this.presence.typing(frame);
         break;
       case "error":
@@ -132,11 +164,33 @@ export class RoomSession {
     }
   }
 
-  /** Room settings that changed (a rename, archiving) reach the app; the rest waits for its screen. */
+  /** Member events: a line each among the messages, and the app follows what they change. */
   memberEvents(frames) {
-    for (const frame of frames) {
-      this.timeline.see(frame);
-      this.onMemberEvent(frame);
+    const mine = frames.filter((frame) => frame.room_id === this.room.id);
+    for (const frame of mine) this.timeline.see(frame);
+    this.list.showEvents(mine);
+    for (const frame of mine) this.onMemberEvent(frame);
+  }
+
+  /**
+   * Draw the member events between two message ids (`below` null: up to now),
+   * read from api/events. Only lines: what they changed is in the room as
+   * it was read, and later changes come with the socket.
+   */
+  async loadEventLines(from, below) {
+    let after = Math.max(0, (from ?? 1) - 1);
+    try {
+      for (let pages = 0; pages < EVENT_LINE_PAGES; pages += 1) {
+        const events = await this.api.events(this.room.id, after, EVENTS_PAGE);
+        if (this.closed) return;
+        const lines = events.filter((e) => e.type === "member_event" && (below === null || e.id < below));
+        this.list.showEvents(lines);
+        const last = events.length ? Timeline.eventId(events[events.length - 1]) : null;
+        if (events.length < EVENTS_PAGE || last === null || (below !== null && last >= below)) return;
+        after = last;
+      }
+    } catch {
+      // Lines only: the messages are all there without them.
     }
   }
 
@@ -147,6 +201,7 @@ export class RoomSession {
         this.memberEvents([frame]);
         continue;
       }
+      this.people.learnFrom(frame);
       if (frame.type === "message") this.confirmed(frame);
       const result = this.timeline.apply(frame);
       if (result === null) continue;
@@ -201,13 +256,16 @@ export class RoomSession {
 
   async loadOlder() {
     if (this.olderInFlight || this.timeline.complete || this.timeline.floor === null) return;
+    const below = this.timeline.floor;
     this.olderInFlight = true;
     this.heldBelow = [];
     this.list.setHistoryState({ complete: false, loading: true });
     try {
       const page = await this.api.history(this.room.id, { before: this.timeline.floor, limit: PAGE });
       if (this.closed) return;
+      page.forEach((message) => this.people.learnFrom(message));
       this.list.show(this.timeline.addPage(page, PAGE, true), { older: true });
+      this.loadEventLines(this.timeline.complete ? 0 : this.timeline.floor, below);
       // Changes that came live while the page was read are at least as new.
       const held = this.heldBelow;
       this.heldBelow = [];
@@ -218,6 +276,11 @@ export class RoomSession {
       this.olderInFlight = false;
       if (!this.closed) this.list.setHistoryState({ complete: this.timeline.complete, loading: false });
     }
+  }
+
+  /** Draw every message held again (the reader's rights changed: which actions show). */
+  redraw() {
+    this.list.show([...this.timeline.messages.values()]);
   }
 
   send(content, replyTo) {

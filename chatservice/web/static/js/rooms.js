@@ -1,8 +1,10 @@
-// The rooms panel: the list (the open room marked), and creating a room.
+// The rooms panel: the list (the open room marked), invitations, and creating a room.
 //
-// No frame announces a new room, so the list is read again whenever it may
-// have changed for the reader: each (re)connection, unfolding the panel,
-// and coming back to the window.
+// No frame announces a new room or an invitation, so the list is read
+// again whenever it may have changed for the reader: each (re)connection,
+// unfolding the panel, coming back to the window, and every minute while
+// the page is shown. Private, direct and archived rooms carry an icon
+// whose words ("(private room)") are part of the button's name.
 //
 // On a phone the panel folds away behind the "Rooms" button, which says
 // whether it is open (aria-expanded); choosing a room folds it again and
@@ -10,11 +12,23 @@
 
 import { byId, clear, h } from "./dom.js";
 import { describe } from "./errors.js";
+import { Invitations } from "./invitations.js";
+
+const REFRESH_MS = 60_000;
+
+/** What sets a room apart in the list, as [css kind, words] pairs. */
+export function roomKinds(room) {
+  const kinds = [];
+  if (room.direct) kinds.push(["direct", "direct message"]);
+  else if (room.visibility === "private") kinds.push(["private", "private room"]);
+  if (room.archived) kinds.push(["archived", "archived"]);
+  return kinds;
+}
 
 export class RoomList {
   /**
    * @param {import("./api.js").Api} api
-   * @param {(room: object) => void} onOpen a room was chosen (or created)
+   * @param {(room: object) => void} onOpen a room was chosen (or created, or joined)
    */
   constructor(api, onOpen) {
     this.api = api;
@@ -27,19 +41,29 @@ export class RoomList {
     this.form = byId("room-form");
     this.nameInput = byId("room-name");
     this.error = byId("room-error");
+    this.invitations = new Invitations(api, {
+      accepted: (room) => {
+        this.add(room);
+        this.open(room);
+      },
+      declined: () => this.refresh(),
+    });
     this.toggle.addEventListener("click", () => this.fold(this.panel.classList.contains("open")));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.create();
     });
     window.addEventListener("focus", () => this.currentId !== null && this.refresh());
+    setInterval(() => {
+      if (this.currentId !== null && document.visibilityState === "visible") this.refresh();
+    }, REFRESH_MS);
   }
 
   fold(closed) {
     this.panel.classList.toggle("open", !closed);
     this.toggle.setAttribute("aria-expanded", String(!closed));
     if (closed) return;
-    this.list.querySelector("button")?.focus();
+    this.panel.querySelector("#room-list button, #invitation-list button")?.focus();
     this.refresh();
   }
 
@@ -49,7 +73,8 @@ export class RoomList {
   }
 
   async load() {
-    this.rooms = await this.api.rooms();
+    const rooms = await this.api.rooms();
+    this.rooms = await this.invitations.sort(rooms);
     this.draw();
     return this.rooms;
   }
@@ -58,47 +83,70 @@ export class RoomList {
     return this.rooms.find((room) => room.id === roomId) ?? null;
   }
 
+  /** A room the reader is now in (a new direct room, say), before the next read of the list. */
+  add(room) {
+    this.invitations.markJoined(room.id);
+    if (!this.find(room.id)) this.rooms = [...this.rooms, room].sort((a, b) => a.id - b.id);
+    this.draw();
+  }
+
+  /** The room is closed to the reader; it may come back with the next read (a public one). */
+  drop(roomId) {
+    this.rooms = this.rooms.filter((room) => room.id !== roomId);
+    this.draw();
+  }
+
+  /** The room's history said "invited": it goes to the invitations. */
+  invited(room) {
+    this.invitations.markInvited(room);
+    this.drop(room.id);
+  }
+
   select(roomId) {
     this.currentId = roomId;
     this.draw();
   }
 
+  open(room) {
+    this.fold(true);
+    this.onOpen(room);
+  }
+
   draw() {
     const focused = this.list.contains(document.activeElement) ? document.activeElement.dataset.roomId : null;
     clear(this.list);
-    for (const room of this.rooms) {
-      const current = room.id === this.currentId;
-      this.list.append(
-        h(
-          "li",
-          {},
-          h("button", {
-            type: "button",
-            "aria-current": current ? "true" : null,
-            dataset: { roomId: String(room.id) },
-            title: room.description || null,
-            text: room.name,
-            onclick: () => {
-              this.fold(true);
-              this.onOpen(room);
-            },
-          }),
-        ),
-      );
-    }
+    for (const room of this.rooms) this.list.append(h("li", {}, this.button(room)));
     if (focused) this.list.querySelector(`[data-room-id="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  button(room) {
+    const kinds = roomKinds(room);
+    const words = kinds.map(([, text]) => text);
+    return h(
+      "button",
+      {
+        type: "button",
+        "aria-current": room.id === this.currentId ? "true" : null,
+        dataset: { roomId: String(room.id) },
+        title: [...words, room.description].filter(Boolean).join(" · ") || null,
+        onclick: () => this.open(room),
+      },
+      h("span", { class: "room-name", text: room.name }),
+      kinds.map(([kind]) => h("span", { class: `kind kind-${kind}`, "aria-hidden": "true" })),
+      words.length ? h("span", { class: "visually-hidden", text: `(${words.join(", ")})` }) : null,
+    );
   }
 
   async create() {
     const name = this.nameInput.value.trim();
     if (!name) return;
+    const visibility = this.form.elements.namedItem("visibility").value || "public";
     this.error.textContent = "";
     try {
-      const room = await this.api.createRoom(name);
-      this.rooms.push(room);
-      this.nameInput.value = "";
-      this.fold(true);
-      this.onOpen(room);
+      const room = await this.api.createRoom(name, { visibility });
+      this.add(room);
+      this.form.reset(); // name cleared, back to public
+      this.open(room);
     } catch (error) {
       this.error.textContent =
         error.code === "conflict"
