@@ -1,4 +1,10 @@
-"""Register, log in, and turn a token into a user: the account use cases."""
+"""Register, log in, and turn a token into a user: the account use cases.
+
+Whether a token still works (its session, its user's token generation, a
+disabled or deleted account) is ``revocation.py``'s, answered from memory;
+``sessions.py`` revokes tokens and changes passwords with the password
+checks and tokens made here.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,18 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chatservice.errors import (
+    AccountDisabled,
     Conflict,
+    Forbidden,
     InvalidCredentials,
     NotFound,
     Overloaded,
     RateLimited,
-    Unauthorized,
 )
-from chatservice.models import User
+from chatservice.models import Account, Credentials, User
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import DEFAULT_MAX_BYTES, Decision, Rate, RateLimiter
+from chatservice.revocation import Revocation
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity, TokenIssuer
 from chatservice.wire import MAX_PASSWORD_BYTES, USERNAME_PATTERN, CredentialsForm
@@ -74,11 +82,14 @@ class Accounts:
         tokens: TokenIssuer,
         clock: IReactorTime,
         limits: AccountLimits | None = None,
+        revocation: Revocation | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
+        # The service shares one with the sockets (``service.py``).
+        self.revocation = revocation if revocation is not None else Revocation(store, clock)
         limits = limits or AccountLimits()
         size = limits.limiter_bytes
         self._failures_by_name = RateLimiter(
@@ -139,21 +150,41 @@ class Accounts:
         failures, its logins are refused before any password is checked.
         Credentials no account could have (see ``could_have_registered``) fail
         the same way at once, before any limiter or bcrypt work, so their
-        size never reaches memory that outlives the request.
+        size never reaches memory that outlives the request. A disabled
+        account is told so only after its password was checked.
 
         Raises:
             InvalidCredentials: 401 ``invalid_credentials``.
+            AccountDisabled: the right password of a disabled account.
             RateLimited: too many failed logins for the address or username.
             Overloaded: bcrypt could not start within a few seconds.
         """
         if not could_have_registered(form):
             raise InvalidCredentials()
-        name_key = form.username.casefold()
-        # Every attempt spends a token *before* its password is checked, and
-        # a success gives it back: attempts checked concurrently cannot all
-        # slip past the limit while the first ones are still being hashed.
-        # The address goes first: one address trying many names is stopped
-        # before any of those names is remembered.
+        credentials = await self._checked(form.username, form.password, address)
+        if credentials is None:
+            raise InvalidCredentials()
+        # Read, not cached: the token must carry the generation of now.
+        account = await self.revocation.load(credentials.user.id)
+        if account.disabled:
+            raise AccountDisabled()
+        token = self._tokens.issue(account.user, generation=account.generation)
+        return Session(token, account.user)
+
+    async def _checked(self, username: str, password: str, address: str) -> Credentials | None:
+        """The credentials of ``username`` if ``password`` is theirs; None counts as a failure.
+
+        Every attempt spends a token *before* its password is checked, and a
+        success gives it back: attempts checked concurrently cannot all slip
+        past the limit while the first ones are still being hashed. The
+        address goes first: one address trying many names is stopped before
+        any of those names is remembered.
+
+        Raises:
+            RateLimited: too many failed attempts for the address or username.
+            Overloaded: bcrypt could not start within a few seconds.
+        """
+        name_key = username.casefold()
         spent: list[tuple[RateLimiter, str]] = []
         for limiter, key, kind in (
             (self._failures_by_address, address, "address"),
@@ -167,37 +198,72 @@ class Accounts:
             spent.append((limiter, key))
         try:
             try:
-                credentials = await self._store.get_credentials(form.username)
+                credentials: Credentials | None = await self._store.get_credentials(username)
             except NotFound:
                 credentials = None
             password_hash = credentials.password_hash if credentials else None
-            matches = await self._hasher.verify(form.password, password_hash)
+            matches = await self._hasher.verify(password, password_hash)
         except BaseException:
-            # Not a failed login (the store is down, bcrypt is overloaded):
+            # Not a failed attempt (the store is down, bcrypt is overloaded):
             # it does not count.
             for limiter, key in spent:
                 limiter.give_back(key)
             raise
         if not matches or credentials is None:
-            raise InvalidCredentials()
+            return None
         # Only failures count: a user who logs in often is never limited.
         for limiter, key in spent:
             limiter.give_back(key)
-        return Session(self._tokens.issue(credentials.user), credentials.user)
+        return credentials
+
+    async def confirm_password(self, user: User, password: str, address: str = "") -> None:
+        """Check that ``password`` is ``user``'s before a change that needs it.
+
+        A wrong password counts as a failed login of the user and of the
+        address (a stolen token must not become a way to guess the password).
+
+        Raises:
+            Forbidden: the password is wrong.
+            RateLimited: too many failed attempts for the address or username.
+            Overloaded: bcrypt could not start within a few seconds.
+        """
+        wrong = Forbidden("The password is wrong.")
+        if not could_have_registered(CredentialsForm(user.username, password)):
+            raise wrong
+        credentials = await self._checked(user.username, password, address)
+        if credentials is None or credentials.user.id != user.id:
+            raise wrong
+
+    async def hash_password(self, password: str) -> bytes:
+        """Hash a new password (already checked against the registration rules).
+
+        Raises:
+            Overloaded: bcrypt could not start within a few seconds.
+        """
+        return await self._hasher.hash(password)
+
+    def issue(self, account: Account, session: str | None = None) -> str:
+        """Sign a token of the account's current generation, for ``session`` or a new one."""
+        return self._tokens.issue(account.user, session, account.generation)
 
     async def authenticate(self, token: str) -> Identity:
-        """Verify a token and that its user still exists.
+        """Verify a token and that its account still accepts it (from memory, mostly).
 
         Raises:
             Unauthorized: the token is bad or expired, or its user is gone.
+            SessionRevoked: the token was logged out.
+            AccountDisabled: the account is disabled.
         """
         identity = self._tokens.verify(token)
-        await self.check_exists(identity)
+        await self.revocation.check(identity)
         return identity
 
-    async def check_exists(self, identity: Identity) -> User:
-        """Return the user an identity names; ``Unauthorized`` if it no longer exists."""
-        try:
-            return await self._store.get_user(identity.user_id)
-        except NotFound:
-            raise Unauthorized("The token's user does not exist.") from None
+    async def check_identity(self, identity: Identity) -> Account:
+        """Return the account of an identity (a ticket's) if it still accepts its token.
+
+        Raises:
+            Unauthorized: its user no longer exists.
+            SessionRevoked: its token was logged out.
+            AccountDisabled: the account is disabled.
+        """
+        return await self.revocation.check(identity)

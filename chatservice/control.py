@@ -43,10 +43,23 @@ class Control:
     def __init__(self, hub: IHub) -> None:
         self._hub = hub
         self._handlers: dict[str, Handler] = {}
+        self._on_restored: list[Callable[[], object]] = []
 
     def on(self, kind: str, handler: Handler) -> None:
         """Call ``handler`` with every event of type ``kind`` (one handler per type)."""
         self._handlers[kind] = handler
+
+    def on_restored(self, handler: Callable[[], object]) -> None:
+        """Call ``handler`` whenever control events flow again after some may have been lost."""
+        self._on_restored.append(handler)
+
+    def restored(self) -> None:
+        """The hub receives control events again after an outage: tell whoever asked."""
+        for handler in self._on_restored:
+            try:
+                handler()
+            except Exception:
+                self.log.failure("handling restored control events failed")
 
     def publish(self, kind: str, **fields: Any) -> None:
         """Send an event of type ``kind`` to every process, this one included."""

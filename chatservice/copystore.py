@@ -5,9 +5,11 @@ Run it with the service stopped::
     python -m chatservice.copystore --from sqlite:///chat.sqlite3 \
         --to postgresql://chat:secret@db.example/chat
 
-Users (with their password hashes), rooms, messages (edits, tombstones and
-replies as they are), the timeline's events and the reactions keep their
-ids, timestamps and ``client_msg_id``, so tokens, ``since=``/``after=``
+Users (with their password hashes and their accounts' state: token
+generations, revoked sessions, admins, disabled and deleted accounts),
+rooms, messages (edits, tombstones and replies as they are), the timeline's
+events and the reactions keep their ids, timestamps and ``client_msg_id``,
+so tokens (and their revocations), ``since=``/``after=``
 cursors and client de-duplication stay valid across the move. The target is
 migrated with the store's own migrations and filled in one transaction: a
 failure leaves it exactly as it was. A target that already holds chat data
@@ -52,7 +54,21 @@ class Table:
 # that this command does not know about fail loudly instead of half-copying.
 # Messages come in id order, so a reply follows the message it answers.
 TABLES: tuple[Table, ...] = (
-    Table("users", ("id", "username", "username_key", "password_hash", "created_at")),
+    Table(
+        "users",
+        (
+            "id",
+            "username",
+            "username_key",
+            "password_hash",
+            "created_at",
+            "token_generation",
+            "account_version",
+            "is_admin",
+            "disabled_at",
+            "deleted_at",
+        ),
+    ),
     Table("rooms", ("id", "name", "name_key", "description", "created_by", "created_at")),
     Table(
         "messages",
@@ -73,6 +89,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "reactions", ("message_id", "user_id", "emoji", "event_id", "ts"), "message_id, event_id"
     ),
+    Table("revoked_sessions", ("session", "user_id", "expires_at", "revoked_at"), "session"),
 )
 
 # Each id sequence of the target and the tables whose ids it handed out:
@@ -97,11 +114,13 @@ class CopyCounts:
     messages: int
     events: int
     reactions: int
+    revoked_sessions: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.users} users, {self.rooms} rooms, {self.messages} messages, "
-            f"{self.events} events, {self.reactions} reactions"
+            f"{self.events} events, {self.reactions} reactions, "
+            f"{self.revoked_sessions} revoked sessions"
         )
 
 
@@ -288,8 +307,8 @@ def _copy_table(source: sqlite3.Connection, cursor: Any, table: Table, batch_siz
     """Stream one table from SQLite into PostgreSQL with ``COPY``, in its order."""
     names = ", ".join(table.columns)
     reader = source.execute(f"SELECT {names} FROM {table.name} ORDER BY {table.order_by}")
-    # SQLite keeps booleans as 0/1; PostgreSQL's boolean column wants bool.
-    flags = [i for i, column in enumerate(table.columns) if column == "deleted"]
+    # SQLite keeps booleans as 0/1; PostgreSQL's boolean columns want bool.
+    flags = [i for i, column in enumerate(table.columns) if column in ("deleted", "is_admin")]
     copied = 0
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         while rows := reader.fetchmany(batch_size):

@@ -129,11 +129,25 @@ class TokenExpired(Unauthorized):
 
 
 class Forbidden(ChatError):
-    """Understood but not allowed: an Origin outside CORS_ORIGINS, or another user's message."""
+    """Understood but not allowed: an Origin, a message, a password or a right (the text says)."""
 
     status = 403
     code = "forbidden"
     message = "This origin is not allowed."
+
+
+class SessionRevoked(Unauthorized):
+    """A token that was logged out (its session, or every session of its user): log in again."""
+
+    code = "session_revoked"
+    message = "This token was revoked; log in again."
+
+
+class AccountDisabled(Forbidden):
+    """The account was disabled by a server admin: its requests, logins and sockets are refused."""
+
+    code = "account_disabled"
+    message = "This account is disabled."
 
 
 class NotFound(ChatError):

@@ -208,9 +208,15 @@ class ChatServerFactory(WebSocketServerFactory):
 
     def rooms_restored(self, room_ids: Sequence[int]) -> None:
         """Events flow again: catch every socket of these rooms up from the store."""
+        if CONTROL_ROOM in room_ids:
+            self.control.restored()  # control events may have been lost meanwhile
         self._catchup.restored(room_ids)
         if self._recheck is not None:
             self._recheck.rooms_restored(room_ids)
+
+    def open_sockets(self) -> list[ChatServerProtocol]:
+        """Every socket of this process that joined its room (revocation sweeps them)."""
+        return [protocol for room in self._sockets.values() for protocol in room]
 
     def resume(self, protocol: ChatServerProtocol) -> None:
         """Read what a reconnecting socket missed and send it, then what it held.

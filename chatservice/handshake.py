@@ -123,6 +123,12 @@ class HandshakeGate:
                 limiter="sockets-per-user",
                 limit=self.max_sockets_per_user,
             )
+        refusal = self.accounts.revocation.refused(identity)
+        if refusal is not None:
+            # Revoked while this handshake awaited the store or Redis: the
+            # event that would close the socket came before it was open.
+            self.sockets.release(identity.user_id)
+            raise refusal.error
         connection_id = f"{self.instance}-{next(self._connection_ids)}"
         session = SocketSession(identity, room_id, since, connection_id)
         bound = _BoundFactory(self.sockets, session)
@@ -147,7 +153,7 @@ class HandshakeGate:
         if ticket is not None:
             if ticket_identity is None:
                 raise Unauthorized("The ticket is invalid, used or expired.")
-            await self.accounts.check_exists(ticket_identity)
+            await self.accounts.check_identity(ticket_identity)
             return ticket_identity
         query_token = _first(request.args, b"token")
         if query_token is not None:

@@ -33,6 +33,51 @@ class Credentials:
     password_hash: bytes
 
 
+# What a deleted account's messages and user row are renamed to: not a
+# name registration accepts (it has a space), so no one can take it over.
+DELETED_USERNAME = "deleted user"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user with what decides whether their tokens still work, and whether they are an admin.
+
+    ``generation`` is the token generation: a token that carries a lower one
+    was revoked (logout-all, a password change, a deletion). ``revoked`` holds
+    the session ids of the tokens logged out one by one that have not expired
+    yet. ``version`` grows with every change of any of these, so that of two
+    copies (a store read, a control event) the newer one wins.
+    """
+
+    user: User
+    generation: int = 0
+    version: int = 0
+    admin: bool = False
+    disabled_at: int | None = None
+    deleted_at: int | None = None
+    revoked: frozenset[str] = frozenset()
+
+    @property
+    def disabled(self) -> bool:
+        """Whether a server admin disabled the account."""
+        return self.disabled_at is not None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the account was erased (its row stays, renamed, for its messages)."""
+        return self.deleted_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``AdminUser`` object of docs/protocol.md: a User and its state."""
+        return {
+            **self.user.to_json(),
+            "admin": self.admin,
+            "disabled": self.disabled,
+            "disabled_at": self.disabled_at,
+            "deleted": self.deleted,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Room:
     """A chat room."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from chatservice import __version__
 from chatservice.errors import (
+    AccountDisabled,
     Conflict,
     ContentTooLong,
     Forbidden,
@@ -77,7 +78,7 @@ _POST: Errors = (*AUTH, *BODY, ContentTooLong, Forbidden, NotFound, RateLimited,
 ROUTE_ERRORS.update(
     {
         ("POST", "/api/register"): (*BODY, PasswordTooLong, Conflict, *HASHING, *WRITES),
-        ("POST", "/api/login"): (*BODY, InvalidCredentials, *HASHING, *STORED),
+        ("POST", "/api/login"): (*BODY, InvalidCredentials, AccountDisabled, *HASHING, *STORED),
         ("GET", "/api/messages"): _READ,
         ("POST", "/api/ws-ticket"): (*AUTH, RateLimited, *STORED),
         ("GET", "/api/openapi.json"): ANY,
@@ -234,7 +235,8 @@ operation(
         ),
     ],
 )
-# The rooms' operations register themselves too.
+# The rooms' and the accounts' operations register themselves too.
+import chatservice.openapi_accounts  # noqa: E402, F401
 import chatservice.openapi_rooms  # noqa: E402, F401
 
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}

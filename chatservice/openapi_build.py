@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatservice.errors import (
+    AccountDisabled,
     ChatError,
     Conflict,
     Forbidden,
@@ -21,6 +22,7 @@ from chatservice.errors import (
     Overloaded,
     PayloadTooLarge,
     RateLimited,
+    SessionRevoked,
     StoreUnavailable,
     TokenExpired,
     Unauthorized,
@@ -44,8 +46,9 @@ ANY: Errors = (PayloadTooLarge,)
 STORED: Errors = (PayloadTooLarge, StoreUnavailable)
 # ... and one that writes, for every reason the store can refuse to write.
 WRITES: Errors = (PayloadTooLarge, *family(StoreUnavailable))
-# Routes that take a token, checked before anything else.
-AUTH: Errors = (Unauthorized, TokenExpired)
+# Routes that take a token, checked before anything else: a revoked token is
+# a 401 too, a disabled account a 403 (``revocation.py``).
+AUTH: Errors = (Unauthorized, TokenExpired, SessionRevoked, AccountDisabled)
 # Routes that parse a JSON object body (``wire.parse_object``).
 BODY: Errors = (InvalidJSON, InvalidRequest)
 # Routes that hash a password: limited per client, and refused while the
@@ -149,8 +152,13 @@ def operation(
     authenticated: bool = False,
     body: str | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    request_body: dict[str, Any] | None = None,
 ) -> None:
-    """Add the operation of ``route`` ("METHOD /path"): its success ``answers``, its errors."""
+    """Add the operation of ``route`` ("METHOD /path"): its success ``answers``, its errors.
+
+    ``body`` names the schema of a required JSON body; ``request_body`` is a
+    whole Request Body Object instead (an optional body).
+    """
     method, path = route.split(" ")
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
     if authenticated:
@@ -158,10 +166,9 @@ def operation(
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": ref(body)}},
-        }
+        request_body = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    if request_body is not None:
+        operation["requestBody"] = request_body
     responses = {**answers, **error_responses(ROUTE_ERRORS[(method, path)])}
     operation["responses"] = dict(sorted(responses.items()))
     PATHS.setdefault(path, {})[method.lower()] = operation

@@ -21,6 +21,7 @@ from chatservice.health import (
 from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
 from chatservice.openapi_access_schemas import ACCESS_SCHEMAS
+from chatservice.openapi_account_schemas import ACCOUNT_SCHEMAS
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
@@ -214,6 +215,7 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     **ACCESS_SCHEMAS,
+    **ACCOUNT_SCHEMAS,
     "Ticket": {
         "type": "object",
         "required": ["ticket", "expires_in"],

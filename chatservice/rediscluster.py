@@ -222,7 +222,15 @@ class RedisCluster:
         if not self.reachable():
             return succeed(self.local.tickets.issue(identity))
         ticket = new_ticket()
-        value = json.dumps([identity.user_id, identity.username, identity.expires_at])
+        value = json.dumps(
+            [
+                identity.user_id,
+                identity.username,
+                identity.expires_at,
+                identity.session,
+                identity.generation,
+            ]
+        )
         lifetime = self.local.ticket_lifetime
         setting: Deferred[Any] = self._pool.handler.execute_command(
             "SET", self._prefix + "ticket:" + ticket, value, "EX", lifetime
@@ -254,10 +262,12 @@ class RedisCluster:
         self._healthy(None)
         if not isinstance(value, str):
             return None
-        user_id, username, expires_at = json.loads(value)
+        # Tickets written before sessions existed hold three fields.
+        user_id, username, expires_at, session, generation = [*json.loads(value), None, 0][:5]
         if float(expires_at) <= self._clock.seconds():
             return None
-        return Identity(int(user_id), str(username), float(expires_at))
+        session = None if session is None else str(session)
+        return Identity(int(user_id), str(username), float(expires_at), session, int(generation))
 
     # -- rates --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from chatservice import __version__
 from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
+from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
 from chatservice.errors import (
@@ -45,9 +46,12 @@ from chatservice.messages import Messages
 from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
+from chatservice.rest_accounts import AccountRoutes
+from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
+from chatservice.sessions import Sessions
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
 from chatservice.wire import (
@@ -62,7 +66,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -72,6 +76,8 @@ class ChatAPI(MessageRoutes, RoomRoutes):
         self,
         *,
         accounts: Accounts,
+        sessions: Sessions,
+        admin: UserAdmin,
         access: RoomAccess,
         membership: Membership,
         moderation: Moderation,
@@ -87,6 +93,8 @@ class ChatAPI(MessageRoutes, RoomRoutes):
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
+        self._sessions = sessions
+        self._admin = admin
         self._access = access
         self._membership = membership
         self._moderation = moderation

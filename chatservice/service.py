@@ -21,6 +21,7 @@ from twisted.web.server import Site
 
 from chatservice.access import RoomAccess
 from chatservice.accounts import AccountLimits, Accounts
+from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
@@ -38,8 +39,10 @@ from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
+from chatservice.revocation import Revocation
 from chatservice.rooms import Rooms
 from chatservice.search import Search
+from chatservice.sessions import Sessions
 from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
@@ -131,7 +134,10 @@ class ChatService(Service):
             login_failures=Rate.per(config.login_failure_limit, config.login_failure_window),
             registrations=Rate.per(config.register_limit, config.register_window),
         )
-        self.accounts = Accounts(self.store, hasher, tokens, clock, limits)
+        # What every token check reads, kept current across processes
+        # through the control events of ``self.sockets.control`` (below).
+        self.revocation = Revocation(self.store, clock)
+        self.accounts = Accounts(self.store, hasher, tokens, clock, limits, self.revocation)
         self.rooms = Rooms(self.store, clock)
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(
@@ -172,8 +178,11 @@ class ChatService(Service):
             control=control,
             store=self.store,
         )
+        self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         api = ChatAPI(
             accounts=self.accounts,
+            sessions=Sessions(self.store, self.accounts, self.hub, clock),
+            admin=UserAdmin(self.store, self.revocation, self.hub, clock),
             access=self.access,
             membership=self.membership,
             moderation=self.moderation,
@@ -257,6 +266,7 @@ class ChatService(Service):
             self._password_pool.start()
         await self.store.start()
         await self.rooms.ensure_general()
+        self.revocation.start()
         if self.config.uses_dev_secret:
             self.log.warn(
                 "JWT_SECRET is the development default: anyone can forge tokens. "
@@ -323,6 +333,7 @@ class ChatService(Service):
                 await stopping
         self._ports.clear()
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
+        self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
         await self.cluster.stop()
         if self._redis is not None:

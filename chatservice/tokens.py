@@ -1,12 +1,17 @@
 """HS256 JWTs: issue and verify, with "now" from an injected clock.
 
 Only HS256 is accepted, and ``exp``, ``iat`` and ``sub`` must be present; the
-clock is injected so expiry can be tested without waiting.
+clock is injected so expiry can be tested without waiting. A token also
+names its session (``sid``, random per login or registration: what a logout
+revokes) and its user's token generation (``gen``: bumping it revokes every
+older token); tokens issued before these claims existed have neither and
+count as generation 0 without a session (``revocation.py`` judges them).
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from dataclasses import dataclass
 
@@ -25,6 +30,15 @@ MAX_USER_ID = 2**63 - 1
 # libraries. A bigger number cannot be a time this service issued, and past
 # 1e308 it no longer converts to a float at all.
 MAX_TIMESTAMP = 253_402_300_799
+# A session id is ours (``new_session``: 22 URL-safe characters); anything
+# longer or of other characters cannot be one.
+MAX_SESSION_LENGTH = 64
+_SESSION_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def new_session() -> str:
+    """A new random session id (128 bits, URL-safe): one per login or registration."""
+    return secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +50,8 @@ class Identity:
     expires_at: float  # seconds since the epoch
     # The token's session id, when it has one: what a logout revokes.
     session: str | None = None
+    # The user's token generation when it was issued (0 for older tokens).
+    generation: int = 0
 
 
 class TokenIssuer:
@@ -46,14 +62,22 @@ class TokenIssuer:
         self._lifetime = lifetime_seconds
         self._clock = clock
 
-    def issue(self, user: User) -> str:
-        """Return a signed token for ``user`` that expires after the lifetime."""
+    def issue(self, user: User, session: str | None = None, generation: int = 0) -> str:
+        """Return a signed token for ``user`` that expires after the lifetime.
+
+        ``session`` continues a session (a password change answers a new
+        token for the same one); by default the token starts a new session.
+        ``generation`` must be the user's current token generation, or the
+        token is born revoked.
+        """
         now = int(self._clock.seconds())
         claims = {
             "sub": str(user.id),
             "username": user.username,
             "iat": now,
             "exp": now + self._lifetime,
+            "sid": session or new_session(),
+            "gen": generation,
         }
         with warnings.catch_warnings():
             # The short development key warns on every call; start-up already said so.
@@ -88,18 +112,22 @@ class TokenIssuer:
         exp, iat = claims["exp"], claims["iat"]
         user_id = _user_id(claims["sub"])
         username = claims.get("username")
+        session = claims.get("sid")
+        generation = claims.get("gen", 0)
         if (
             not _is_timestamp(exp)
             or not _is_timestamp(iat)
             or user_id is None
             or not isinstance(username, str)
+            or not (session is None or _is_session(session))
+            or not _is_generation(generation)
         ):
             raise Unauthorized("The token is invalid.")
         if exp <= now:
             raise TokenExpired()
         if iat > now + 60:
             raise Unauthorized("The token is not valid yet.")
-        return Identity(user_id, username, float(exp))
+        return Identity(user_id, username, float(exp), session, generation)
 
 
 def _user_id(sub: object) -> int | None:
@@ -129,3 +157,17 @@ def _is_timestamp(value: object) -> bool:
     if isinstance(value, float) and not math.isfinite(value):
         return False
     return -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP
+
+
+def _is_session(value: object) -> bool:
+    """Whether a ``sid`` claim could be a session id this service made."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_SESSION_LENGTH
+        and _SESSION_CHARACTERS.issuperset(value)
+    )
+
+
+def _is_generation(value: object) -> bool:
+    """Whether a ``gen`` claim is a token generation (a 64-bit count, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_USER_ID

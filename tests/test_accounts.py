@@ -104,7 +104,10 @@ class AccountsTests(SynchronousTestCase):
         """A token of an existing user authenticates to its identity."""
         session = self.register()
         identity = self.result_of(self.accounts.authenticate(session.token))
-        self.assertEqual(identity, Identity(session.user.id, "alice", 100 + 3600))
+        self.assertEqual(
+            identity, Identity(session.user.id, "alice", 100 + 3600, identity.session, 0)
+        )
+        self.assertIsNotNone(identity.session)
 
     def test_authenticate_refuses_a_token_of_no_user(self) -> None:
         """A validly signed token whose user does not exist is ``Unauthorized``."""

@@ -19,6 +19,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.copystore import CopyCounts, CopyError, copy_store, main
+from chatservice.errors import NotFound
 from chatservice.models import Message, NewMessage, Room, TimelineEvent, User
 from chatservice.store.sql import SQLStore
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
@@ -226,6 +227,25 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         replies = [m for m in messages if m.reply_to is not None]
         self.assertEqual([m.reply_preview.excerpt for m in replies], ["edited ✓"])  # type: ignore[union-attr]
         self.assertEqual(len([e for room_events in events for e in room_events]), 46)
+
+    async def test_accounts_keep_their_generations_sessions_and_flags(self) -> None:
+        """Revoked sessions, generations, admins, disabled and deleted accounts are kept."""
+        users, _, _, _ = await self.fill_sqlite()
+        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        await source.start()
+        alice, bob, celik = (user.id for user in users)
+        await source.revoke_session(alice, "s-1", 4_000_000_000, 1_700_000_000)
+        await source.revoke_all_sessions(bob)
+        await source.revoke_session(bob, "s-2", 4_000_000_000, 1_700_000_000)
+        await source.set_admin("alice", True)
+        await source.set_disabled(bob, 1_700_000_300_000)
+        await source.delete_account(celik, 1_700_000_400_000)
+        before = await source.get_accounts([alice, bob, celik], 1_700_000_000)
+        await source.close()
+        self.assertEqual(self.copy().revoked_sessions, 2)
+        store = await self.open_target()
+        self.assertEqual(await store.get_accounts([alice, bob, celik], 1_700_000_000), before)
+        await self.assertFailure(store.revoke_session(celik, "s-3", 1, 0), NotFound)
 
     async def test_new_rows_get_ids_after_the_copied_ones(self) -> None:
         """The id sequences continue after the copied events; client_msg_id still de-duplicates."""

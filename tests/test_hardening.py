@@ -13,7 +13,7 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,9 @@ from zope.interface import implementer
 from chatservice import __version__
 from chatservice.config import DEV_JWT_SECRET
 from chatservice.errors import NotFound
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.models import Account, Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
+from chatservice.revocation import REFRESH_SECONDS
 from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service
@@ -70,6 +71,15 @@ class RecordingStore(MemoryStore):
     def get_credentials(self, username: str) -> Deferred[Credentials]:
         self.calls.append("get_credentials")
         return super().get_credentials(username)
+
+    def get_accounts(self, user_ids: Sequence[int], now: int) -> Deferred[Mapping[int, Account]]:
+        self.calls.append("get_accounts")
+        return super().get_accounts(user_ids, now).addCallback(self._without_deleted)
+
+    def _without_deleted(self, found: Mapping[int, Account]) -> Mapping[int, Account]:
+        return {
+            user_id: account for user_id, account in found.items() if user_id not in self.deleted
+        }
 
     def create_room(self, *args: Any, **kwargs: Any) -> Deferred[Room]:
         self.calls.append("create_room")
@@ -151,6 +161,16 @@ class TokenMatrixCase(TestCase):
         self.world.rest.call("POST", "/api/rooms", self.token, {"name": "Moderated"})
         self.world.rest.call("POST", "/api/rooms/2/join", bob_token)
         self.world.rest.call("POST", "/api/rooms/1/join", self.token)
+        self.world.rest.register("dave")  # user 4, for the admin routes
+        self.store.set_admin("alice", True)
+
+    def login(self, password: str) -> str:
+        """Log alice in again; her new token."""
+        body = {"username": "alice", "password": password}
+        status, answer = self.world.rest.call("POST", "/api/login", None, body)
+        self.assertEqual(status, 200, answer)
+        token: str = answer["token"]
+        return token
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         """Claims like the service's own for alice, with some changed or (None) removed."""
@@ -193,9 +213,9 @@ class TokenMatrixCase(TestCase):
                 "user that never existed",
                 forge(self.claims(sub="999", username="ghost")),
                 "unauthorized",
-                ("get_user",),
+                ("get_accounts",),
             ),
-            BadToken("deleted user", self.carol_token, "unauthorized", ("get_user",)),
+            BadToken("deleted user", self.carol_token, "unauthorized", ("get_accounts",)),
         ]
 
 
@@ -238,6 +258,23 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/api/rooms/{room_id}/audit"): ("/api/rooms/2/audit", None),
     ("POST", "/api/dms"): ("/api/dms", {"user_id": 3}),
     ("POST", "/api/rooms/{room_id}/leave"): ("/api/rooms/1/leave", None),
+    # alice is a server admin (``TokenMatrixCase``); user 4 is dave.
+    ("GET", "/api/admin/users"): ("/api/admin/users?q=a", None),
+    ("GET", "/api/admin/audit"): ("/api/admin/audit", None),
+    ("POST", "/api/admin/users/{user_id}/disable"): ("/api/admin/users/4/disable", None),
+    ("POST", "/api/admin/users/{user_id}/enable"): ("/api/admin/users/4/enable", None),
+    ("POST", "/api/admin/users/{user_id}/erase-messages"): (
+        "/api/admin/users/4/erase-messages",
+        {"reason": "spam"},
+    ),
+    # Last, in this order: each revokes the token it is called with.
+    ("POST", "/api/logout"): ("/api/logout", None),
+    ("POST", "/api/logout-all"): ("/api/logout-all", None),
+    ("POST", "/api/account/password"): (
+        "/api/account/password",
+        {"current_password": "password-1", "new_password": "password-2"},
+    ),
+    ("DELETE", "/api/account"): ("/api/account", {"password": "password-2"}),
 }
 
 
@@ -259,15 +296,27 @@ class RestTokenMatrixTests(TokenMatrixCase):
         self.assertEqual(set(AUTHENTICATED_CALLS), authenticated_operations())
 
     def test_good_token_opens_every_authenticated_operation_and_reads_data(self) -> None:
-        """The control: alice's own token gets 2xx everywhere, and data is read."""
-        for (method, _), (target, body) in AUTHENTICATED_CALLS.items():
-            self.store.calls.clear()
-            status, _ = self.world.rest.call(method, target, self.token, body)
-            self.assertIn(status, (200, 201), target)
-            self.assertEqual(self.store.calls[0], "get_user", target)
+        """The control: alice's own token gets 2xx everywhere; her account is not read again.
+
+        A logout revokes the token it is called with, so alice logs in
+        again after each; the password change answers her next token.
+        """
         self.store.calls.clear()
         self.world.rest.call("GET", "/api/messages?roomId=1", self.token)
+        # Alice's account was read by her first request (in setUp), and is cached.
+        self.assertNotIn("get_accounts", self.store.calls)
         self.assertIn("get_messages", self.store.calls)
+        token = self.token
+        for (method, _), (target, body) in AUTHENTICATED_CALLS.items():
+            self.store.calls.clear()
+            status, answer = self.world.rest.call(method, target, token, body)
+            self.assertIn(status, (200, 201), target)
+            if not target.startswith("/api/admin/"):  # admin routes read the right anew
+                self.assertNotIn("get_accounts", self.store.calls, target)
+            if target in ("/api/logout", "/api/logout-all"):
+                token = self.login("password-1")
+            elif target == "/api/account/password":
+                token = answer["token"]
 
     def test_no_token_is_401_everywhere_before_anything_is_read(self) -> None:
         """Without a token every authenticated operation is 401 and the store is not asked."""
@@ -312,7 +361,8 @@ class WebSocketTokenMatrixTests(TokenMatrixCase):
             self.store.calls.clear()
             answer, _, _ = self.world.chat.raw(target, headers)
             self.assertEqual(answer.status, 101, target)
-            self.assertEqual(self.store.calls, ["get_user", "get_room"], target)
+            # Alice's account was read by the ticket request, and is cached.
+            self.assertEqual(self.store.calls, ["get_room"], target)
 
     def test_no_credentials_are_401_before_anything_is_read(self) -> None:
         """A handshake with no header, token or ticket is 401 and the store is not asked."""
@@ -349,13 +399,29 @@ class WebSocketTokenMatrixTests(TokenMatrixCase):
             self.assertEqual(self.outcome(answer), (401, "unauthorized", ()), ticket)
 
     def test_ticket_of_a_deleted_user_is_401_before_the_room_is_read(self) -> None:
-        """A ticket whose user was deleted after it was issued is refused."""
+        """A ticket whose user deleted their account after it was issued: 401, nothing read."""
+        token, _ = self.world.rest.register("erin")
+        ticket = self.world.rest.ticket(token)
+        status, _ = self.world.rest.call(
+            "DELETE", "/api/account", token, {"password": "password-1"}
+        )
+        self.assertEqual(status, 200)
+        answer = self.refused(f"/ws?roomId=1&ticket={ticket}")
+        self.assertEqual(self.outcome(answer), (401, "unauthorized", ()))
+
+    def test_ticket_of_a_user_deleted_behind_the_services_back_is_401_after_a_refresh(
+        self,
+    ) -> None:
+        """Deleted in the store alone (no event): refused once the cached account is re-read."""
         carol_id = next(iter(self.store.deleted))
         self.store.deleted.clear()
+        self.world.rest.ticket(self.carol_token)  # carol's account is cached from now
+        self.world.reactor.advance(REFRESH_SECONDS - 1)
         ticket = self.world.rest.ticket(self.carol_token)
         self.store.deleted.add(carol_id)
+        self.world.reactor.advance(1)
         answer = self.refused(f"/ws?roomId=1&ticket={ticket}")
-        self.assertEqual(self.outcome(answer), (401, "unauthorized", ("get_user",)))
+        self.assertEqual(self.outcome(answer), (401, "unauthorized", ("get_accounts",)))
 
     def test_ticket_dies_with_the_token_that_asked_for_it(self) -> None:
         """A ticket from a token with 10 s left is refused 11 s later, within its 30 s."""

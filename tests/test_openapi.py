@@ -12,65 +12,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from collections.abc import Iterator
+from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-from twisted.internet.defer import Deferred, fail
-from zope.interface import implementer
 
-from chatservice.access_models import Member
-from chatservice.errors import StoreUnavailable
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
 from chatservice.rest import ChatAPI
-from chatservice.store import IChatStore
-from chatservice.store.memory import MemoryStore
-from chatservice.tokens import Identity
-from tests.fakes import FakeReactor
-from tests.rest_support import PASSWORD, Reply, RestTestCase
+from chatservice.revocation import REFRESH_SECONDS
+from tests.openapi_support import (
+    METHODS,
+    ConformanceCase,
+    at,
+    escape,
+    follow,
+    pointer,
+    validator_at,
+)
+from tests.rest_support import PASSWORD, RestTestCase
 
-DOC_URI = "urn:chatservice:openapi"
-REGISTRY: Registry[Any] = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOCUMENT))
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Served, but not REST: the WebSocket endpoint is described in API.md.
 NOT_REST = {("GET", "/ws")}
-
-
-def escape(part: str) -> str:
-    """Escape one JSON-pointer reference token."""
-    return part.replace("~", "~0").replace("/", "~1")
-
-
-def pointer(*parts: str) -> str:
-    """A JSON pointer into the document."""
-    return "".join("/" + escape(part) for part in parts)
-
-
-def at(location: str) -> Any:
-    """The value of the document at a JSON pointer."""
-    value: Any = DOCUMENT
-    for part in location.split("/")[1:]:
-        token = part.replace("~1", "/").replace("~0", "~")
-        value = value[int(token)] if isinstance(value, list) else value[token]
-    return value
-
-
-def follow(obj: dict[str, Any], location: str) -> tuple[dict[str, Any], str]:
-    """Follow an OpenAPI ``$ref`` (to a component) if ``obj`` is one."""
-    ref = obj.get("$ref")
-    if ref is None:
-        return obj, location
-    assert ref.startswith("#/"), ref
-    return at(ref[1:]), ref[1:]
-
-
-def validator_at(location: str) -> Draft202012Validator:
-    """A validator for the schema at ``location``, resolving ``$ref``s in the document."""
-    return Draft202012Validator({"$ref": f"{DOC_URI}#{location}"}, registry=REGISTRY)
 
 
 def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -178,130 +140,8 @@ class DocumentTests(RestTestCase):
         self.assertLessEqual(NOT_REST, served_routes())
 
 
-@implementer(IChatStore)
-class SwitchableStore(MemoryStore):
-    """A memory store that answers ``StoreUnavailable`` to everything while ``down``."""
-
-    down = False
-
-    def _unavailable(self) -> Deferred[Any] | None:
-        return fail(StoreUnavailable()) if self.down else None
-
-    def ping(self) -> Deferred[None]:
-        return self._unavailable() or super().ping()
-
-    def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
-        return self._unavailable() or super().create_user(username, password_hash, created_at)
-
-    def get_user(self, user_id: int) -> Deferred[User]:
-        return self._unavailable() or super().get_user(user_id)
-
-    def get_credentials(self, username: str) -> Deferred[Credentials]:
-        return self._unavailable() or super().get_credentials(username)
-
-    def create_room(self, *args: Any, **kwargs: Any) -> Deferred[Room]:
-        return self._unavailable() or super().create_room(*args, **kwargs)
-
-    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
-        return self._unavailable() or super().get_member(room_id, user_id)
-
-    def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
-        return self._unavailable() or super().rooms_of(user_id)
-
-    def get_room(self, room_id: int) -> Deferred[Room]:
-        return self._unavailable() or super().get_room(room_id)
-
-    def list_rooms(self) -> Deferred[Sequence[Room]]:
-        return self._unavailable() or super().list_rooms()
-
-    def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
-        return self._unavailable() or super().add_messages(messages)
-
-    def get_messages(
-        self, room_id: int, limit: int, before: int | None = None, after: int | None = None
-    ) -> Deferred[Sequence[Message]]:
-        return self._unavailable() or super().get_messages(room_id, limit, before, after)
-
-
-class ConformanceTests(RestTestCase):
+class ConformanceTests(ConformanceCase):
     """Real answers of every operation, checked against the document."""
-
-    config_changes: ClassVar[dict[str, Any]] = {
-        "max_body_bytes": 2048,
-        "register_limit": 5,
-        "login_failure_limit": 3,
-    }
-
-    def make_store(self, reactor: FakeReactor) -> IChatStore:
-        self.store = SwitchableStore(reactor)
-        return self.store
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.seen: set[str] = set()
-        self.token, self.user_id = self.register("alice")
-        identity = Identity(self.user_id, "alice", expires_at=10**9)
-        for n, client_msg_id in enumerate((None, "first-try")):
-            self.run_coroutine(
-                self.service.messages.post(identity, 1, f"message {n}", client_msg_id)
-            )
-
-    def call(
-        self, method: str, target: str, *, auth: bool = True, **kwargs: Any
-    ) -> tuple[str, Reply]:
-        """Send one request and check its answer against the document; return the status."""
-        token = self.token if auth else None
-        reply = self.request(method, target, token=token, **kwargs)
-        path = urlsplit(target).path
-        operation_location = pointer("paths", path, method.lower())
-        operation = at(operation_location)
-        status = str(reply.code)
-        self.assertIn(status, operation["responses"], f"{method} {target}: {reply.body!r}")
-        response, location = follow(
-            operation["responses"][status], f"{operation_location}/responses/{status}"
-        )
-        for media in response.get("content", {}):
-            self.assertEqual(reply.header("content-type"), media, (method, target, status))
-            schema_at = f"{location}/content/{escape(media)}/schema"
-            errors = [e.message for e in validator_at(schema_at).iter_errors(reply.json())]
-            self.assertEqual(errors, [], (method, target, status, reply.body))
-        for name, header in response.get("headers", {}).items():
-            value = reply.header(name)
-            if value is None:
-                self.assertFalse(header.get("required"), (method, target, status, name))
-                continue
-            header_at = f"{location}/headers/{escape(name)}/schema"
-            parsed: Any = int(value) if value.lstrip("-").isdigit() else value
-            errors = [e.message for e in validator_at(header_at).iter_errors(parsed)]
-            self.assertEqual(errors, [], (method, target, status, name, value))
-        self.seen.add(status)
-        return status, reply
-
-    def assert_every_documented_status_was_seen(self, method: str, path: str) -> None:
-        """The operation reached each status it documents, and (see ``call``) no other."""
-        documented = set(at(pointer("paths", path, method.lower()))["responses"])
-        self.assertEqual(self.seen, documented)
-
-    def too_big(self) -> bytes:
-        return b"{" + b" " * 4096 + b"}"
-
-    def banned_from(self) -> int:
-        """A public room of bob's that alice is banned from (her reads are 403)."""
-        bob, _ = self.register("bob")
-        room = self.request("POST", "/api/rooms", token=bob, json={"name": "Bob's"}).json()
-        ban = {"user_id": self.user_id}
-        self.request("POST", f"/api/rooms/{room['id']}/ban", token=bob, json=ban)
-        room_id: int = room["id"]
-        return room_id
-
-    def store_down(self, method: str, target: str, **kwargs: Any) -> None:
-        """With the store unreachable the operation answers 503."""
-        self.store.down = True
-        try:
-            status, _ = self.call(method, target, **kwargs)
-        finally:
-            self.store.down = False
-        self.assertEqual(status, "503")
 
     def test_register_conforms(self) -> None:
         """``POST /api/register``: 201, 400, 409, 413, 429, 503 as documented."""
@@ -324,6 +164,12 @@ class ConformanceTests(RestTestCase):
         self.call("POST", target, data=b"")
         self.call("POST", target, data=self.too_big())
         self.store_down("POST", target, json={"username": "alice", "password": PASSWORD})
+        _, mallory = self.register("mallory")
+        self.successResultOf(self.store.set_disabled(mallory, 1))
+        status, reply = self.call(
+            "POST", target, json={"username": "mallory", "password": PASSWORD}
+        )
+        self.assertEqual((status, reply.json()["code"]), ("403", "account_disabled"))
         for _ in range(4):
             self.call("POST", target, json={"username": "alice", "password": "wrong one"})
         self.assert_every_documented_status_was_seen("POST", target)
@@ -333,6 +179,7 @@ class ConformanceTests(RestTestCase):
         target = "/api/rooms"
         self.call("GET", target)
         self.call("GET", target, auth=False)
+        self.disabled("GET", target)
         self.call("GET", target, data=self.too_big())
         self.store_down("GET", target)
         self.assert_every_documented_status_was_seen("GET", target)
@@ -345,6 +192,7 @@ class ConformanceTests(RestTestCase):
         self.call("POST", target, json={"name": ""})
         self.call("POST", target, json=["Lobby"])
         self.call("POST", target, json={"name": "Lobby 2"}, auth=False)
+        self.disabled("POST", target, json={"name": "Lobby 4"})
         self.call("POST", target, data=self.too_big())
         self.store_down("POST", target, json={"name": "Lobby 3"})
         self.assert_every_documented_status_was_seen("POST", target)
@@ -366,6 +214,7 @@ class ConformanceTests(RestTestCase):
         self.call("GET", "/api/messages?roomId=999")
         self.call("GET", f"/api/messages?roomId={self.banned_from()}")
         self.call("GET", "/api/messages?roomId=1", auth=False)
+        self.disabled("GET", "/api/messages?roomId=1")
         self.call("GET", "/api/messages?roomId=1", data=self.too_big())
         self.store_down("GET", "/api/messages?roomId=1")
         self.assert_every_documented_status_was_seen("GET", "/api/messages")
@@ -376,9 +225,12 @@ class ConformanceTests(RestTestCase):
         self.call("POST", target)
         self.call("POST", target, json={"ignored": True})
         self.call("POST", target, auth=False)
+        self.disabled("POST", target)
         self.call("POST", target, data=self.too_big())
         for _ in range(30):  # past the per-user ticket burst
             self.call("POST", target)
+        # The route reads the store only for an account it must read again.
+        self.reactor.advance(REFRESH_SECONDS)
         self.store_down("POST", target)
         self.assert_every_documented_status_was_seen("POST", target)
 

@@ -146,6 +146,12 @@ class SharedTests(TestCase):
         self.assertIsNone(await b.redeem_ticket("x" * 10_000))
         self.assertEqual(len(a.local.tickets), 0)  # it lived in Redis only
 
+    async def test_a_ticket_keeps_the_session_and_generation_of_its_token(self) -> None:
+        """What revocation judges a ticket's socket by crosses Redis whole."""
+        a, b = await self.cluster("a"), await self.cluster("b")
+        identity = Identity(7, "alice", 4_000_000_000.0, "s-1", 3)
+        self.assertEqual(await b.redeem_ticket(await a.issue_ticket(identity)), identity)
+
     async def test_after_an_outage_the_mirror_is_rebuilt_from_what_the_process_holds(
         self,
     ) -> None:

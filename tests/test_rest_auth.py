@@ -37,15 +37,17 @@ class RegisterTests(RestTestCase):
         self.assertNotIn(b"hash", reply.body)
 
     def test_registered_token_claims(self) -> None:
-        """The token is HS256 with sub (user id as a string), username, iat and exp."""
+        """HS256 with sub (user id as a string), username, iat, exp, a session and gen 0."""
         self.reactor.advance(1000)
         token = self.register_raw({"username": "alice", "password": PASSWORD}).json()["token"]
         self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
         claims = jwt.decode(
             token, TEST_SECRET, algorithms=["HS256"], options={"verify_exp": False}
         )
+        self.assertIsInstance(claims.pop("sid"), str)
         self.assertEqual(
-            claims, {"sub": "1", "username": "alice", "iat": 1000, "exp": 1000 + EXPIRY_SECONDS}
+            claims,
+            {"sub": "1", "username": "alice", "iat": 1000, "exp": 1000 + EXPIRY_SECONDS, "gen": 0},
         )
 
     def test_usernames_at_the_length_limits_are_accepted(self) -> None:

@@ -8,10 +8,13 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redact_url
 from chatservice.store.memory import MemoryStore
 from tests.access_contract import AccessContractMixin
+from tests.account_contract import AccountContractMixin
 from tests.timeline_contract import TimelineContractMixin
 
 
-class MemoryStoreContractTests(TimelineContractMixin, AccessContractMixin, TestCase):
+class MemoryStoreContractTests(
+    TimelineContractMixin, AccessContractMixin, AccountContractMixin, TestCase
+):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 
     async def make_store(self) -> IChatStore:

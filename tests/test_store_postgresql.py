@@ -25,6 +25,7 @@ from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
+from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
@@ -83,7 +84,12 @@ class PostgreSQLDatabase(MixinBase):
 
 
 class PostgreSQLContractTests(
-    PostgreSQLDatabase, SQLStoreContractMixin, TimelineContractMixin, AccessContractMixin, TestCase
+    PostgreSQLDatabase,
+    SQLStoreContractMixin,
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    TestCase,
 ):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""
 

@@ -16,6 +16,7 @@ from chatservice.store import UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
+from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 
@@ -41,7 +42,12 @@ class SQLiteDatabase(MixinBase):
 
 
 class SQLiteContractTests(
-    SQLiteDatabase, SQLStoreContractMixin, TimelineContractMixin, AccessContractMixin, TestCase
+    SQLiteDatabase,
+    SQLStoreContractMixin,
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
 

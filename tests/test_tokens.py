@@ -47,18 +47,47 @@ class TokenIssuerTests(SynchronousTestCase):
         self.assertEqual((error.status, error.code), (401, code))
 
     def test_roundtrip(self) -> None:
-        """A token verifies to its user's id, name and expiry."""
-        token = self.issuer.issue(self.user)
-        self.assertEqual(self.issuer.verify(token), Identity(7, "bob", START + LIFETIME))
+        """A token verifies to its user's id, name, expiry, session and generation."""
+        token = self.issuer.issue(self.user, "s-1", 3)
+        self.assertEqual(self.issuer.verify(token), Identity(7, "bob", START + LIFETIME, "s-1", 3))
 
     def test_claims(self) -> None:
-        """The token is HS256 with sub as a string, username, iat and exp in seconds."""
+        """HS256 with sub as a string, username, iat and exp in seconds, sid and gen."""
         token = self.issuer.issue(self.user)
         self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
         claims = jwt.decode(token, options={"verify_signature": False})
+        session = claims.pop("sid")
         self.assertEqual(
-            claims, {"sub": "7", "username": "bob", "iat": START, "exp": START + LIFETIME}
+            claims,
+            {"sub": "7", "username": "bob", "iat": START, "exp": START + LIFETIME, "gen": 0},
         )
+        self.assertRegex(session, r"^[A-Za-z0-9_-]{22}$")
+
+    def test_every_issue_is_a_new_session_unless_one_is_given(self) -> None:
+        """Two tokens issued alike have two session ids; a given one is kept."""
+        sessions = {self.issuer.verify(self.issuer.issue(self.user)).session for _ in range(2)}
+        self.assertEqual(len(sessions), 2)
+        self.assertEqual(self.issuer.verify(self.issuer.issue(self.user, "kept")).session, "kept")
+
+    def test_a_token_from_before_sessions_is_generation_0_without_one(self) -> None:
+        """No ``sid`` and no ``gen`` (an older token): generation 0, no session."""
+        self.assertEqual(self.issuer.verify(self.forge()), Identity(7, "bob", START + LIFETIME))
+
+    def test_bad_session_and_generation_claims_are_refused(self) -> None:
+        """A sid that we could not have made, or a gen that is not a count, is unauthorized."""
+        for changes in (
+            {"sid": ""},
+            {"sid": 5},
+            {"sid": "x" * 65},
+            {"sid": "has space"},
+            {"gen": -1},
+            {"gen": True},
+            {"gen": 1.5},
+            {"gen": "1"},
+            {"gen": 2**63},
+        ):
+            self.assert_refused(self.forge(**changes))
+        self.assertEqual(self.issuer.verify(self.forge(sid="a-b_C9", gen=4)).generation, 4)
 
     def test_forge_helper_matches_the_issuer(self) -> None:
         """The forging helper's default token is accepted (so refusals below are real)."""

@@ -16,14 +16,19 @@ from zope.interface import Interface
 from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
+from chatservice.store.account_store import IAccountStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore):
-    """Users, rooms and messages, durable or not depending on the backend."""
+class IChatStore(IAccessStore, IAccountStore):
+    """Users, rooms and messages, durable or not depending on the backend.
+
+    Memberships, room settings and the audit log are ``IAccessStore``'s;
+    accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    """
 
     def start() -> Deferred[None]:
         """Open connections and bring the schema up to date.

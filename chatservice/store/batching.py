@@ -21,12 +21,13 @@ from chatservice import models
 from chatservice.errors import InternalError
 from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
+from chatservice.store.account_store import DelegatedAccounts
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccess):
+class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -44,7 +45,7 @@ class GroupCommitStore(DelegatedAccess):
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._store = self._access = store
+        self._store = self._access = self._account_store = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False

@@ -21,6 +21,7 @@ from zope.interface import implementer
 from chatservice.access_models import JOINED, OWNER
 from chatservice.errors import ChatError, Conflict, NotFound
 from chatservice.models import (
+    Account,
     Change,
     Credentials,
     Message,
@@ -32,18 +33,24 @@ from chatservice.models import (
 )
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
+from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)
-class MemoryStore(MemoryAccess):
-    """Users, rooms and messages in process memory; nothing survives exit."""
+class MemoryStore(MemoryAccess, MemoryAccounts):
+    """Users, rooms and messages in process memory; nothing survives exit.
+
+    Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
+    """
 
     def __init__(self, clock: IReactorTime | None = None) -> None:
         self._users: dict[int, User] = {}
         self._hashes: dict[int, bytes] = {}
         self._user_ids_by_name: dict[str, int] = {}
+        self._accounts: dict[int, Account] = {}
+        self._revoked: dict[int, dict[str, int]] = {}
         self._rooms: dict[int, Room] = {}
         self._room_ids_by_name: dict[str, int] = {}
         self._timeline = MemoryTimeline()

@@ -174,6 +174,17 @@ class MemoryTimeline:
         tomb = dataclasses.replace(message, content="", deleted=True, reactions=())
         return self._change(message, DELETED, tomb)
 
+    def erase(self, message_id: int, rename: str | None) -> Change:
+        """Make a tombstone whoever the author, renaming its sender (see ``erase_messages``)."""
+        message = self.get(message_id)
+        assert message is not None
+        self._reactions.pop(message_id, None)
+        username = message.username if rename is None else rename
+        tomb = dataclasses.replace(
+            message, content="", deleted=True, reactions=(), username=username
+        )
+        return self._change(message, DELETED, tomb)
+
     def react(self, message_id: int, user_id: int, emoji: str, present: bool) -> Change:
         """Add or remove a reaction (see ``IChatStore.set_reaction``); the user exists."""
         message = self._live(message_id)
@@ -213,7 +224,7 @@ class MemoryTimeline:
         event_id = self._take_id()
         self._record(event_id, old.room_id, old.id, kind)
         self._replace(new)
-        if (new.content, new.deleted) != (old.content, old.deleted):
+        if (new.content, new.deleted, new.username) != (old.content, old.deleted, old.username):
             preview = _preview(new)
             for reply_id in self._replies.get(new.id, ()):
                 reply = self.get(reply_id)

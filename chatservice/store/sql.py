@@ -30,6 +30,7 @@ from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
 from chatservice.store.sql_access import SQLAccess
+from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_timeline import SQLTimeline
 
 _P = ParamSpec("_P")
@@ -37,12 +38,13 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState)
-class SQLStore(SQLTimeline, SQLAccess):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
     The timeline's methods (edits, deletes, reactions, events) come from
-    ``SQLTimeline``.
+    ``SQLTimeline``, the accounts' (generations, sessions, admins) from
+    ``SQLAccounts``.
     """
 
     log = Logger()

@@ -1,0 +1,177 @@
+"""The OpenAPI operations of sessions, accounts and server admins (issue 11).
+
+Registered into ``openapi_build`` (``ROUTE_ERRORS`` and ``PATHS``) when
+``openapi.py`` imports this module, as ``openapi_rooms`` is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatservice.account_forms import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_USERS_LIMIT,
+    MAX_AUDIT_LIMIT,
+    MAX_USER_QUERY,
+    MAX_USERS_LIMIT,
+)
+from chatservice.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PasswordTooLong,
+    RateLimited,
+)
+from chatservice.openapi_build import (
+    AUTH,
+    BODY,
+    ROUTE_ERRORS,
+    STORED,
+    WRITES,
+    Errors,
+    json_body,
+    operation,
+    query,
+)
+from chatservice.openapi_schemas import ref
+from chatservice.wire import MAX_ID
+
+# A password is asked again: a wrong one is 403 and counts as a failed login.
+_PASSWORD: Errors = (Forbidden, RateLimited, Overloaded)
+# An admin route: 403 without the right, 404 for an unknown user.
+_ADMIN: Errors = (*AUTH, *BODY, Forbidden, NotFound, *WRITES)
+
+ROUTE_ERRORS.update(
+    {
+        ("POST", "/api/logout"): (*AUTH, *WRITES),
+        ("POST", "/api/logout-all"): (*AUTH, *WRITES),
+        ("POST", "/api/account/password"): (*AUTH, *BODY, PasswordTooLong, *_PASSWORD, *WRITES),
+        ("DELETE", "/api/account"): (*AUTH, *BODY, *_PASSWORD, *WRITES),
+        ("GET", "/api/admin/users"): (*AUTH, InvalidRequest, Forbidden, *STORED),
+        ("GET", "/api/admin/audit"): (*AUTH, InvalidRequest, Forbidden, *STORED),
+        ("POST", "/api/admin/users/{user_id}/disable"): _ADMIN,
+        ("POST", "/api/admin/users/{user_id}/enable"): _ADMIN,
+        ("POST", "/api/admin/users/{user_id}/erase-messages"): _ADMIN,
+    }
+)
+
+_REASON_BODY = {"required": False, "content": {"application/json": {"schema": ref("Reason")}}}
+_USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "description": "The user's id.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+
+operation(
+    "POST /api/logout",
+    "logout",
+    "Revoke the token of this request, on every process (any body is ignored).",
+    {"200": json_body(ref("Revoked"), "Revoked: this token no longer works.")},
+    authenticated=True,
+)
+operation(
+    "POST /api/logout-all",
+    "logoutAll",
+    "Revoke every token of the user, this one included (any body is ignored).",
+    {"200": json_body(ref("Revoked"), "Revoked: no token of the user works.")},
+    authenticated=True,
+)
+operation(
+    "POST /api/account/password",
+    "changePassword",
+    "Change one's password; every other token is revoked.",
+    {"200": json_body(ref("Session"), "Changed: a new token for this session.")},
+    authenticated=True,
+    body="PasswordChange",
+)
+operation(
+    "DELETE /api/account",
+    "deleteAccount",
+    "Delete one's account; its messages become tombstones by a deleted user.",
+    {"200": json_body(ref("AccountDeleted"), "Deleted, and the messages erased.")},
+    authenticated=True,
+    body="PasswordConfirmation",
+)
+operation(
+    "GET /api/admin/users",
+    "adminListUsers",
+    "Server admins: accounts in id order, or those whose name contains q.",
+    {"200": json_body({"type": "array", "items": ref("AdminUser")}, "The accounts.")},
+    authenticated=True,
+    parameters=[
+        {
+            "name": "q",
+            "in": "query",
+            "description": "A part of the username (case-insensitive).",
+            "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
+        },
+        {
+            "name": "after",
+            "in": "query",
+            "description": "Only accounts with a larger id (the next page).",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "How many at most.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_USERS_LIMIT,
+                "default": DEFAULT_USERS_LIMIT,
+            },
+        },
+    ],
+)
+operation(
+    "GET /api/admin/audit",
+    "adminAuditLog",
+    "Server admins: the audit log, newest first (every action, or one room's).",
+    {"200": json_body({"type": "array", "items": ref("AuditEntry")}, "The entries.")},
+    authenticated=True,
+    parameters=[
+        query("roomId", 1, "Only this room's entries (alias: room_id).", maximum=MAX_ID),
+        query("before", 1, "Only entries with a smaller id (the next page).", maximum=MAX_ID),
+        query(
+            "limit",
+            1,
+            "How many at most.",
+            maximum=MAX_AUDIT_LIMIT,
+            default=DEFAULT_AUDIT_LIMIT,
+        ),
+    ],
+)
+_ACTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    (
+        "disable",
+        "adminDisableUser",
+        "Server admins: disable an account (its requests, logins and sockets).",
+        json_body(ref("AdminUser"), "The account, disabled."),
+    ),
+    (
+        "enable",
+        "adminEnableUser",
+        "Server admins: enable a disabled account again.",
+        json_body(ref("AdminUser"), "The account, enabled."),
+    ),
+    (
+        "erase-messages",
+        "adminEraseMessages",
+        "Server admins: turn every message of a user into a tombstone.",
+        json_body(ref("Erased"), "How many messages were erased."),
+    ),
+)
+for _action, _operation_id, _summary, _answer in _ACTIONS:
+    operation(
+        f"POST /api/admin/users/{{user_id}}/{_action}",
+        _operation_id,
+        _summary,
+        {"200": _answer},
+        authenticated=True,
+        parameters=[_USER_ID],
+        request_body=_REASON_BODY,
+    )

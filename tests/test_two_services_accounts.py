@@ -1,0 +1,144 @@
+"""Revocation across two services on one PostgreSQL database and one Redis.
+
+A logout on A closes the revoked token's socket on B within a second, and
+B refuses the token from then on without waiting for a refresh; disabling
+a user on A closes their sockets on both. Each service has its own port,
+store pool, hub and cluster, as two processes would.
+
+Needs ``CHAT_TEST_POSTGRES`` and ``CHAT_TEST_REDIS``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from chatservice.rediscluster import RedisCluster
+from chatservice.redishub import RedisHub
+from chatservice.revocation import CLOSE_ACCOUNT_DISABLED, CLOSE_SESSION_REVOKED
+from chatservice.service import ChatService
+from chatservice.wire import CredentialsForm
+from tests.fakes import ImmediateThreadPool, config_for_tests
+from tests.test_redishub import NO_REDIS, REDIS_URL, _unique_prefix
+from tests.test_store_postgresql import SKIP, PostgreSQLDatabase
+from tests.wsclient import RecordingClient, join_tcp, serve_tcp
+
+PASSWORD = "pw-123456"
+# The promise: sockets on the other process close within a second.
+WITHIN = 1.0
+
+
+def _bearer(token: str) -> dict[bytes | str, bytes | str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TwoServicesRevocationTests(PostgreSQLDatabase, TestCase):
+    """Revocations decided on A take effect on B at once."""
+
+    skip = SKIP or (NO_REDIS if REDIS_URL is None else None)
+    timeout = 30
+
+    async def start_service(self, prefix: str) -> tuple[ChatService, int]:
+        """A service on the shared schema, with a hub and a cluster on ``prefix``; its port."""
+        assert REDIS_URL is not None
+        hub = RedisHub.from_url(REDIS_URL, reactor, channel_prefix=prefix)
+        self.assertIs(await hub.start(), True)
+        self.addCleanup(hub.stop)
+        service = ChatService(
+            config_for_tests(listen=("tcp:0:interface=127.0.0.1",)),
+            reactor,
+            store=self.build_store(),
+            hub=hub,
+            cluster=RedisCluster.from_url(
+                REDIS_URL, reactor, instance=hub.client_name, prefix=prefix
+            ),
+            password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
+        )
+        return service, await serve_tcp(self, service)
+
+    async def setUp(self) -> None:  # type: ignore[override]
+        """Services A and B; alice (two sessions) and bob (an admin) registered."""
+        super().setUp()
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        prefix = _unique_prefix()
+        self.a, self.port_a = await self.start_service(prefix)
+        self.b, self.port_b = await self.start_service(prefix)
+        accounts = self.a.accounts
+        self.alice = (await accounts.register(CredentialsForm("alice", PASSWORD))).token
+        self.alice_2 = (await accounts.login(CredentialsForm("alice", PASSWORD))).token
+        bob = await accounts.register(CredentialsForm("bob", PASSWORD))
+        self.bob, self.bob_id = bob.token, bob.user.id
+        self.alice_id = (await accounts.authenticate(self.alice)).user_id
+        await self.a.store.set_admin("bob", True)
+
+    async def post(self, port: int, path: str, token: str) -> tuple[int, Any]:
+        """POST to a service over HTTP; the status and the JSON body."""
+        answer = await treq.post(
+            f"http://127.0.0.1:{port}{path}",
+            headers=_bearer(token),
+            pool=self.pool,
+        )
+        return answer.code, json.loads(await answer.content())
+
+    async def get(self, port: int, path: str, token: str) -> tuple[int, Any]:
+        """GET from a service over HTTP; the status and the JSON body."""
+        answer = await treq.get(
+            f"http://127.0.0.1:{port}{path}",
+            headers=_bearer(token),
+            pool=self.pool,
+        )
+        return answer.code, json.loads(await answer.content())
+
+    async def closes_within(self, client: RecordingClient, started: float) -> int | None:
+        """The close code ``client`` gets, failing unless it comes within ``WITHIN`` seconds."""
+        code = await client.closed
+        self.assertLess(reactor.seconds() - started, WITHIN)
+        return code
+
+    async def test_a_logout_on_one_closes_that_tokens_socket_on_the_other(self) -> None:
+        """Alice logs a token out on A: its socket on B closes (4001), her other one stays."""
+        revoked = await join_tcp(self, reactor, self.port_b, self.alice)
+        kept = await join_tcp(self, reactor, self.port_b, self.alice_2)
+        self.assertEqual((await self.get(self.port_b, "/api/rooms", self.alice))[0], 200)
+        started = reactor.seconds()
+        self.assertEqual((await self.post(self.port_a, "/api/logout", self.alice))[0], 200)
+        self.assertEqual(await self.closes_within(revoked, started), CLOSE_SESSION_REVOKED)
+        self.assertEqual(revoked.remoteCloseReason, "session revoked")
+        self.assertTrue(kept.ws_open)
+        # B read nothing more: the event told it.
+        status, body = await self.get(self.port_b, "/api/rooms", self.alice)
+        self.assertEqual((status, body["code"]), (401, "session_revoked"))
+        self.assertEqual((await self.get(self.port_b, "/api/rooms", self.alice_2))[0], 200)
+
+    async def test_disabling_a_user_on_one_closes_their_sockets_on_both(self) -> None:
+        """Bob (an admin) disables alice through A: her sockets on A and B close with 4002."""
+        sockets = [
+            await join_tcp(self, reactor, port, token)
+            for port, token in ((self.port_a, self.alice), (self.port_b, self.alice_2))
+        ]
+        started = reactor.seconds()
+        path = f"/api/admin/users/{self.alice_id}/disable"
+        self.assertEqual((await self.post(self.port_a, path, self.bob))[0], 200)
+        for client in sockets:
+            self.assertEqual(await self.closes_within(client, started), CLOSE_ACCOUNT_DISABLED)
+        status, body = await self.get(self.port_b, "/api/rooms", self.alice_2)
+        self.assertEqual((status, body["code"]), (403, "account_disabled"))
+        # Enabled through B: B knows at once (A hears it through Redis, soon after).
+        path = f"/api/admin/users/{self.alice_id}/enable"
+        self.assertEqual((await self.post(self.port_b, path, self.bob))[0], 200)
+        self.assertEqual((await self.get(self.port_b, "/api/rooms", self.alice))[0], 200)
+
+    async def test_logout_all_on_one_closes_every_socket_on_the_other(self) -> None:
+        """Logout-all on B closes both of alice's sockets on A (4001)."""
+        sockets = [
+            await join_tcp(self, reactor, self.port_a, t) for t in (self.alice, self.alice_2)
+        ]
+        started = reactor.seconds()
+        self.assertEqual((await self.post(self.port_b, "/api/logout-all", self.alice))[0], 200)
+        for client in sockets:
+            self.assertEqual(await self.closes_within(client, started), CLOSE_SESSION_REVOKED)
