@@ -16,6 +16,13 @@ password change, deleting the account): each of those gets the token of a
 new throwaway account, registered for it, so the fuzzing account keeps
 working; every other generated password of theirs is replaced with the
 throwaway's, so that their success is fuzzed too.
+
+Random ids name nothing, so every other call of a route on one room or one
+message is pointed at real ones (``_world``): a room the fuzzing account
+owns with a plain member in it (brought back in before each moderation
+call, which may have kicked or banned them), and a message of its own.
+Reactions are named by UTF-8 bytes too (at most 64), which a schema cannot
+say: generated ones are cut to fit.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import itertools
 import json
 import os
 import secrets
+import urllib.error
 import urllib.request
 import zlib
 from typing import Any
@@ -45,21 +53,106 @@ REVOKING = frozenset(
     }
 )
 _room_numbers = itertools.count(1)
+_world: dict[str, Any] = {}
+_real = itertools.cycle((True, False))
+# Routes whose body names a user of the room (the member is put there).
+_TARGETED = frozenset(
+    f"/api/rooms/{{room_id}}/{action}"
+    for action in ("kick", "ban", "unban", "mute", "unmute", "invites")
+)
 _alternate = {
     path: itertools.cycle((True, False)) for path in ("/api/account/password", "/api/account")
 }
+
+
+def _call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    """One request to the fuzzed server; its JSON answer (None for an error status)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(BASE_URL + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError:
+        return None
 
 
 def _throwaway_token() -> str:
     """Register a new account on the fuzzed server; its token."""
     # Random, not counted: another run against the same server must not collide.
     body = {"username": f"throwaway-{secrets.token_hex(8)}", "password": THROWAWAY_PASSWORD}
-    request = urllib.request.Request(
-        BASE_URL + "/api/register", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        token: str = json.load(answer)["token"]
+    token: str = _call("POST", "/api/register", body)["token"]
     return token
+
+
+def _real_world() -> dict[str, Any]:
+    """A room of the fuzzing account with a member in it, and a message (made once)."""
+    if not _world:
+        member = _call(
+            "POST",
+            "/api/register",
+            {"username": f"member-{secrets.token_hex(6)}", "password": THROWAWAY_PASSWORD},
+        )
+        room = _call("POST", "/api/rooms", {"name": f"fuzz-{secrets.token_hex(6)}"}, TOKEN)
+        message = _call("POST", "/api/messages", {"room_id": 1, "content": "fuzz me"}, TOKEN)
+        _world.update(
+            room=room["id"],
+            member=member["user"]["id"],
+            member_token=member["token"],
+            message=message["id"],
+        )
+        _call("POST", f"/api/rooms/{room['id']}/join", None, member["token"])
+    return _world
+
+
+def _bring_member_back(world: dict[str, Any]) -> None:
+    """Undo what a moderation call may have done to the member: in the room, not muted."""
+    room, member = world["room"], {"user_id": world["member"]}
+    _call("POST", f"/api/rooms/{room}/unban", member, TOKEN)
+    _call("POST", f"/api/rooms/{room}/unmute", member, TOKEN)
+    _call("POST", f"/api/rooms/{room}/join", None, world["member_token"])
+
+
+def _fit_emoji(emoji: str) -> str:
+    """A generated reaction cut (on a character boundary) to the 64 UTF-8 bytes allowed."""
+    while len(emoji.encode("utf-8")) > 64:
+        emoji = emoji[:-1]
+    return emoji
+
+
+def _point_at_real_things(case: Any) -> None:
+    """Every other call on one room or message: at the real ones; reactions cut to fit."""
+    path, params = case.operation.path, case.path_parameters
+    if isinstance(params, dict) and isinstance(params.get("emoji"), str):
+        params["emoji"] = _fit_emoji(params["emoji"]) or "ok"
+    if not next(_real):
+        return
+    params = params if isinstance(params, dict) else {}
+    world = _real_world()
+    if "room_id" in params:
+        params["room_id"] = world["room"]
+        if "user_id" in params:
+            params["user_id"] = world["member"]
+            _bring_member_back(world)
+    if "message_id" in params:
+        params["message_id"] = world["message"]
+        deleting = case.method.upper() == "DELETE" and path == "/api/messages/{message_id}"
+        if deleting or "emoji" in params:
+            # A deleted message takes no more changes, and one user's reactions
+            # on one message are bounded (10): a new message each time.
+            fresh = _call("POST", "/api/messages", {"room_id": 1, "content": "new"}, TOKEN)
+            params["message_id"] = fresh["id"]
+    if path in _TARGETED and isinstance(case.body, dict):
+        _bring_member_back(world)
+        case.body = {**case.body, "user_id": world["member"]}
+    if path == "/api/dms" and isinstance(case.body, dict):
+        case.body = {**case.body, "user_id": world["member"]}
+    if path == "/api/messages" and case.method.upper() == "POST" and isinstance(case.body, dict):
+        # General, answering (if at all) a message of General.
+        body = {**case.body, "room_id": 1}
+        if "reply_to" in body and body["reply_to"] is not None:
+            body["reply_to"] = world["message"]
+        case.body = body
 
 
 def _fit_password(password: str) -> str:
@@ -113,6 +206,7 @@ def _with_throwaway_password(path: str, body: Any) -> Any:
 def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> None:
     """Authenticate as the fuzzing account; a revoking operation as a throwaway one."""
     route = (case.method.upper(), case.operation.path)
+    _point_at_real_things(case)
     token = _throwaway_token() if route in REVOKING else TOKEN
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
     if route in (("POST", "/api/account/password"), ("DELETE", "/api/account")):

@@ -14,7 +14,14 @@ from chatservice.wire import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _MAYBE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID}
-_REASON = {"type": "string", "maxLength": MAX_REASON}
+_REASON = {"type": "string", "maxLength": MAX_REASON, "pattern": "^[^\\u0000]*$"}
+# Room names: no control characters (a direct room's key starts with one).
+ROOM_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ROOM_NAME,
+    "pattern": "^[^\\u0000-\\u001f\\u007f]+$",
+}
 
 ACCESS_SCHEMAS: dict[str, Any] = {
     "Member": {
@@ -75,7 +82,7 @@ ACCESS_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "minProperties": 1,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
+            "name": ROOM_NAME,
             "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
             "archived": {"type": "boolean"},
             "reason": _REASON,

@@ -20,14 +20,13 @@ from chatservice.health import (
 )
 from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
-from chatservice.openapi_access_schemas import ACCESS_SCHEMAS
+from chatservice.openapi_access_schemas import ACCESS_SCHEMAS, ROOM_NAME
 from chatservice.openapi_account_schemas import ACCOUNT_SCHEMAS
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
     MAX_ID,
     MAX_PASSWORD_BYTES,
-    MAX_ROOM_NAME,
     MIN_PASSWORD_BYTES,
     USERNAME_PATTERN,
 )
@@ -209,7 +208,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_ROOM_NAME},
+            "name": ROOM_NAME,
             "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
             "visibility": {"enum": ["public", "private"]},
         },
