@@ -43,7 +43,7 @@ class UserAdmin:
         self._hub = hub
         self._clock = clock
 
-    async def _admin(self, identity: Identity) -> Account:
+    async def require_admin(self, identity: Identity) -> Account:
         """The caller's account, read now, if it has the server admin right.
 
         Raises:
@@ -83,7 +83,7 @@ class UserAdmin:
         Raises:
             Forbidden: the caller is not a server admin.
         """
-        await self._admin(identity)
+        await self.require_admin(identity)
         return await self._store.list_accounts(query.query, query.after, query.limit)
 
     async def audit_log(
@@ -94,7 +94,7 @@ class UserAdmin:
         Raises:
             Forbidden: the caller is not a server admin.
         """
-        await self._admin(identity)
+        await self.require_admin(identity)
         return await self._store.list_audit(room_id, before, limit)
 
     async def disable(self, identity: Identity, user_id: int, reason: str | None) -> Account:
@@ -107,7 +107,7 @@ class UserAdmin:
             InvalidRequest: the caller names their own account.
             NotFound: no such account (or it was deleted).
         """
-        actor = await self._admin(identity)
+        actor = await self.require_admin(identity)
         if user_id == identity.user_id:
             raise InvalidRequest("An admin cannot disable their own account.")
         before = await self._target(user_id)
@@ -125,7 +125,7 @@ class UserAdmin:
             Forbidden: the caller is not a server admin.
             NotFound: no such account (or it was deleted).
         """
-        actor = await self._admin(identity)
+        actor = await self.require_admin(identity)
         before = await self._target(user_id)
         account = await self._store.set_disabled(user_id, None)
         self._revocation.changed(account)
@@ -140,7 +140,7 @@ class UserAdmin:
             Forbidden: the caller is not a server admin.
             NotFound: no such user.
         """
-        actor = await self._admin(identity)
+        actor = await self.require_admin(identity)
         target = await self._target(user_id)
         erased = await erase_messages(self._store, self._hub, self._clock, user_id, actor.user.id)
         await self._audit(actor, ERASED, target, reason)

@@ -88,6 +88,17 @@ ACCESS_SCHEMAS: dict[str, Any] = {
             "reason": _REASON,
         },
     },
+    "DeletedRoom": {
+        "type": "object",
+        "required": ["room_id", "deleted"],
+        "additionalProperties": False,
+        "properties": {"room_id": _ID, "deleted": {"const": True}},
+    },
+    "AdminArchive": {
+        "type": "object",
+        "required": ["archived"],
+        "properties": {"archived": {"type": "boolean"}, "reason": _REASON},
+    },
     "Left": {
         "type": "object",
         "required": ["room_id", "state"],

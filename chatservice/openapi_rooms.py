@@ -47,6 +47,8 @@ ROUTE_ERRORS.update(
         ("POST", "/api/rooms/{room_id}/unmute"): _ACT,
         ("GET", "/api/rooms/{room_id}/audit"): (*_IN_ROOM, *STORED),
         ("POST", "/api/dms"): (*AUTH, *BODY, NotFound, *WRITES),
+        ("DELETE", "/api/admin/rooms/{room_id}"): _ACT,
+        ("POST", "/api/admin/rooms/{room_id}/archive"): _ACT,
     }
 )
 
@@ -164,4 +166,22 @@ operation(
     {"200": json_body(ref("Room"), "The direct room.")},
     authenticated=True,
     body="Target",
+)
+operation(
+    "DELETE /api/admin/rooms/{room_id}",
+    "adminDeleteRoom",
+    "Server admins: delete any room but General; its sockets close (4003).",
+    {"200": json_body(ref("DeletedRoom"), "Deleted.")},
+    authenticated=True,
+    parameters=[_ROOM_ID],
+    request_body={"required": False, "content": {"application/json": {"schema": ref("Reason")}}},
+)
+operation(
+    "POST /api/admin/rooms/{room_id}/archive",
+    "adminArchiveRoom",
+    "Server admins: archive (read-only) or unarchive any room.",
+    {"200": json_body(ref("Room"), "The room after the change.")},
+    authenticated=True,
+    body="AdminArchive",
+    parameters=[_ROOM_ID],
 )

@@ -20,6 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from chatservice import __version__
 from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
+from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
@@ -78,6 +79,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         accounts: Accounts,
         sessions: Sessions,
         admin: UserAdmin,
+        room_admin: RoomAdmin,
         access: RoomAccess,
         membership: Membership,
         moderation: Moderation,
@@ -95,6 +97,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         self._accounts = accounts
         self._sessions = sessions
         self._admin = admin
+        self._room_admin = room_admin
         self._access = access
         self._membership = membership
         self._moderation = moderation

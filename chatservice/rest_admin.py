@@ -15,17 +15,21 @@ from chatservice.account_forms import (
     parse_user_id,
     parse_users_query,
 )
+from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.errors import InvalidRequest
 from chatservice.http import read_body, respond_json
 from chatservice.klein_app import app
+from chatservice.room_forms import parse_room_id, parse_room_update
 from chatservice.tokens import Identity
 from chatservice.wire import dumps
 
 
 class AdminRoutes:
-    """Admin routes; ``ChatAPI`` inherits them and provides the use case."""
+    """Admin routes; ``ChatAPI`` inherits them and provides the use cases."""
 
     _admin: UserAdmin
+    _room_admin: RoomAdmin
     _max_body: int
 
     async def _identity(self, request: IRequest) -> Identity:
@@ -73,3 +77,24 @@ class AdminRoutes:
         reason = parse_reason(read_body(request, self._max_body))
         erased = await self._admin.erase(identity, target, reason)
         return respond_json(request, 200, dumps({"erased_messages": erased}))
+
+    @app.route("/api/admin/rooms/<int:room_id>", methods=["DELETE"])
+    async def admin_delete_room(self, request: IRequest, room_id: int) -> bytes:
+        """Delete any room but General (optional ``{"reason"}``): 200."""
+        identity = await self._identity(request)
+        room = parse_room_id(room_id)
+        reason = parse_reason(read_body(request, self._max_body))
+        await self._room_admin.delete(identity, room, reason or "")
+        return respond_json(request, 200, dumps({"room_id": room, "deleted": True}))
+
+    @app.route("/api/admin/rooms/<int:room_id>/archive", methods=["POST"])
+    async def admin_archive_room(self, request: IRequest, room_id: int) -> bytes:
+        """Archive or unarchive any room (``{"archived", "reason"?}``): 200 with the room."""
+        identity = await self._identity(request)
+        form = parse_room_update(read_body(request, self._max_body))
+        if form.archived is None or form.name is not None or form.description is not None:
+            raise InvalidRequest("Give 'archived' (and an optional 'reason'), nothing else.")
+        room = await self._room_admin.archive(
+            identity, parse_room_id(room_id), form.archived, form.reason
+        )
+        return respond_json(request, 200, dumps(room.to_json()))

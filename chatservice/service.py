@@ -21,6 +21,7 @@ from twisted.web.server import Site
 
 from chatservice.access import RoomAccess
 from chatservice.accounts import AccountLimits, Accounts
+from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
@@ -179,10 +180,12 @@ class ChatService(Service):
             store=self.store,
         )
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
+        user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
-            admin=UserAdmin(self.store, self.revocation, self.hub, clock),
+            admin=user_admin,
+            room_admin=RoomAdmin(self.store, user_admin, self.moderation, control),
             access=self.access,
             membership=self.membership,
             moderation=self.moderation,

@@ -267,6 +267,12 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
         "/api/admin/users/4/erase-messages",
         {"reason": "spam"},
     ),
+    # Rooms 3 and 4 are the two made above.
+    ("POST", "/api/admin/rooms/{room_id}/archive"): (
+        "/api/admin/rooms/3/archive",
+        {"archived": True},
+    ),
+    ("DELETE", "/api/admin/rooms/{room_id}"): ("/api/admin/rooms/4", None),
     # Last, in this order: each revokes the token it is called with.
     ("POST", "/api/logout"): ("/api/logout", None),
     ("POST", "/api/logout-all"): ("/api/logout-all", None),

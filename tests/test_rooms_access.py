@@ -10,6 +10,7 @@ from typing import Any
 
 from chatservice.membership import CLOSE_REMOVED
 from tests.realtime_support import RealtimeCase
+from tests.wsclient import result_now
 
 PRIVATE_ROUTES = (
     ("GET", "/api/messages?roomId={room}", None),
@@ -295,3 +296,47 @@ class ModerationTests(AccessCase):
         self.assertEqual(
             self.refused("POST", f"/api/rooms/{self.lobby}/leave", self.alice), (409, "conflict")
         )
+
+
+class AdminRoomTests(AccessCase):
+    """Server admins archive and delete any room, member of it or not."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        result_now(self.store.set_admin("carol", True))
+
+    def test_an_admin_deletes_a_private_room_they_are_not_in(self) -> None:
+        """Its sockets close (4003), it is 404 everywhere, its name is free; General stays."""
+        alice = self.connect(self.alice, self.secret)
+        self.assertEqual(
+            self.ok("DELETE", f"/api/admin/rooms/{self.secret}", self.carol, {"reason": "abuse"}),
+            {"room_id": self.secret, "deleted": True},
+        )
+        self.assertEqual(
+            (alice.close_code, alice.remoteCloseReason), (4003, "the room was deleted")
+        )
+        self.assertEqual(
+            self.refused("GET", f"/api/messages?roomId={self.secret}", self.alice),
+            (404, "not_found"),
+        )
+        self.create("Secret", "private")
+        self.assertEqual(
+            self.refused("DELETE", "/api/admin/rooms/1", self.carol), (409, "conflict")
+        )
+        log = self.ok("GET", f"/api/admin/audit?roomId={self.secret}", self.carol)
+        self.assertEqual([(e["action"], e["reason"]) for e in log], [("room_deleted", "abuse")])
+
+    def test_an_admin_archives_any_room_and_others_may_not(self) -> None:
+        """Read-only for its sockets at once; bob (not an admin) gets 403 naming the right."""
+        alice = self.connect(self.alice, self.secret)
+        status, answer = self.call(
+            "POST", f"/api/admin/rooms/{self.secret}/archive", self.bob, {"archived": True}
+        )
+        self.assertEqual(status, 403)
+        self.assertIn("server admin", answer["error"])
+        room = self.ok(
+            "POST", f"/api/admin/rooms/{self.secret}/archive", self.carol, {"archived": True}
+        )
+        self.assertTrue(room["archived"])
+        self.send(alice, {"content": "still here?"})
+        self.assertEqual([f["code"] for f in alice.of_type("error")], ["forbidden"])
