@@ -1,8 +1,10 @@
 """The access-control matrix: every room route × every relation to the room, on a real port.
 
 For each visibility (public, private) and each relation of the caller to
-the room (owner, moderator, member, muted, banned, invited, outsider), a
-fresh room is set up with fresh users, and every route is called once; the
+the room (owner, moderator, member, muted, banned, invited, outsider, a
+server admin outside it, a disabled member, a member whose token was
+logged out), a fresh room is set up with fresh users, and every route
+(the admins' room routes included) is called once; the
 status must be the one ``expected`` gives. A moderation route acts on a
 victim of its own (a plain member), so cells do not change each other;
 routes that change the caller's own place (join, post, leave) come last.
@@ -32,7 +34,18 @@ from tests.fakes import ImmediateThreadPool, config_for_tests
 from tests.store_contract import MixinBase
 from tests.wsclient import handshake_request, parse_http_answer, serve_tcp
 
-RELATIONS = ("owner", "moderator", "member", "muted", "banned", "invited", "outsider")
+RELATIONS = (
+    "owner",
+    "moderator",
+    "member",
+    "muted",
+    "banned",
+    "invited",
+    "outsider",
+    "admin",  # a server admin who is not in the room
+    "disabled",  # a member whose account an admin disabled
+    "revoked",  # a member whose token was logged out
+)
 JOINED = ("owner", "moderator", "member", "muted")
 VICTIMS = ("kick", "ban", "mute", "role", "invite")
 
@@ -52,12 +65,22 @@ ROUTES: tuple[tuple[str, str, str, Any], ...] = (
     ("handshake", "WS", "/ws?roomId={room}", None),
     ("post", "POST", "/api/messages", {"room_id": "{room}", "content": "hi"}),
     ("join", "POST", "/api/rooms/{room}/join", None),
+    ("admin-archive", "POST", "/api/admin/rooms/{room}/archive", {"archived": False}),
     ("leave", "POST", "/api/rooms/{room}/leave", None),
+    ("admin-delete", "DELETE", "/api/admin/rooms/{room}", None),
 )
 
 
 def expected(route: str, relation: str, private: bool) -> int:
     """The status docs/protocol.md's rules give ``relation`` on ``route``."""
+    if relation == "revoked":
+        return 401  # session_revoked, before anything is read
+    if relation == "disabled":
+        return 403  # account_disabled, before anything is read
+    if route.startswith("admin-"):
+        return 200 if relation == "admin" else 403  # the right is the server's
+    if relation == "admin":
+        relation = "outsider"  # in a room, an admin is whatever they are there
     hidden = private and relation in ("banned", "outsider")
     if hidden:
         return 404  # the room does not exist for them
@@ -95,7 +118,7 @@ class AccessMatrixMixin(MixinBase):
         raise NotImplementedError
 
     async def start(self) -> None:
-        store = await self.make_store()
+        store = self.store = await self.make_store()
         config = config_for_tests(
             listen=("tcp:0:interface=127.0.0.1",), message_burst=100_000, register_limit=100_000
         )
@@ -108,13 +131,16 @@ class AccessMatrixMixin(MixinBase):
         self.port = await serve_tcp(self, service)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.names = itertools.count(1)
+        self.admin, _ = await self.user()
+        await store.set_admin(self.last_name, True)
 
     async def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         if method == "WS":
             return await self.handshake(path, token)
         headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {token}"}
         url = f"http://127.0.0.1:{self.port}{path}"
-        answer = await treq.request(method, url, headers=headers, json=body, pool=self.pool)
+        extra: dict[str, Any] = {} if body is None else {"json": body}
+        answer = await treq.request(method, url, headers=headers, pool=self.pool, **extra)
         data = await answer.content()
         return answer.code, json.loads(data) if data else None
 
@@ -128,7 +154,7 @@ class AccessMatrixMixin(MixinBase):
         return answer.status, json.loads(answer.body) if answer.body else None
 
     async def user(self) -> tuple[str, int]:
-        name = f"user{next(self.names)}"
+        name = self.last_name = f"user{next(self.names)}"
         status, body = await self.call_anonymous(
             "/api/register", {"username": name, "password": "password-1"}
         )
@@ -166,7 +192,9 @@ class AccessMatrixMixin(MixinBase):
         if relation == "owner":
             return owner, fill
         actor, actor_id = await self.user()
-        if relation == "outsider":
+        if relation == "admin":
+            await self.store.set_admin(self.last_name, True)
+        if relation in ("outsider", "admin"):
             return actor, fill
         if relation == "invited":
             await self.ok("POST", f"/api/rooms/{room}/invites", owner, {"user_id": actor_id})
@@ -179,6 +207,10 @@ class AccessMatrixMixin(MixinBase):
         elif relation in ("muted", "banned"):
             action = {"muted": "mute", "banned": "ban"}[relation]
             await self.ok("POST", f"/api/rooms/{room}/{action}", owner, {"user_id": actor_id})
+        elif relation == "disabled":
+            await self.ok("POST", f"/api/admin/users/{actor_id}/disable", self.admin)
+        elif relation == "revoked":
+            await self.ok("POST", "/api/logout", actor)
         return actor, fill
 
     async def bring_in(
