@@ -23,6 +23,33 @@ class HubSubscriber(SubscriberProtocol):  # type: ignore[misc]  # txredisapi is 
     """The subscribed connection: reports readiness, loss and messages to the hub."""
 
     factory: HubSubscriberFactory
+    _unparsed = b""
+
+    def dataReceived(self, data: bytes, unpause: bool = False) -> Any:
+        """Parse all that arrived now, every published message of it, in this reactor turn.
+
+        txredisapi's parser (without hiredis) stops after each bulk string
+        and leaves the rest of the buffer to the next reactor turn
+        (``setLineMode`` pauses and uses ``callLater(0)``): three turns for
+        each published message, so the fan-out of each one was flushed on
+        its own, one ``send()`` per socket per message. Parsed here at once,
+        a burst of messages reaches the sockets in one turn, and each socket
+        gets it in one write: with two workers sharing a room of 1,000
+        sockets, about 3.5 times fewer server CPU seconds per delivery
+        (``bench/workers_fanout.py``: 170-190k deliveries per CPU-second
+        before, 630-720k after).
+        """
+        result = super().dataReceived(data, unpause)
+        while self._unparsed and not (self.transport and self.transport.disconnecting):
+            rest, self._unparsed = self._unparsed, b""
+            result = super().dataReceived(rest)
+        return result
+
+    def setLineMode(self, extra: bytes = b"") -> None:
+        """Back to line mode; what follows the bulk string is parsed by ``dataReceived``."""
+        self.line_mode = 1
+        if extra:
+            self._unparsed += extra
 
     def connectionMade(self) -> Deferred[None]:
         """Re-subscribe once the base class has authenticated (STACK-NOTES §6).
