@@ -22,25 +22,38 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def named_ticks(names: tuple[str, ...]) -> int:
-    """CPU ticks of every process whose command name is one of ``names`` (PostgreSQL, Redis)."""
-    total = 0
+def snapshot() -> dict[int, tuple[str, int]]:
+    """Every process's command name and CPU ticks, by pid."""
+    found: dict[int, tuple[str, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() in names:
-                total += cpu_ticks(int(entry.name))
+            name = (entry / "comm").read_text().strip()
         except OSError:
             continue
-    return total
+        found[int(entry.name)] = (name, cpu_ticks(int(entry.name)))
+    return found
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all cores, from ``/proc/stat``."""
+def ticks_between(
+    before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+) -> dict[int, tuple[str, int]]:
+    """Each process's ticks from one snapshot to the next (a new process: all of its ticks)."""
+    return {
+        pid: (name, ticks - before.get(pid, (name, 0))[1]) for pid, (name, ticks) in after.items()
+    }
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(busy, interrupts, total) clock ticks of all cores, from ``/proc/stat``.
+
+    Interrupt time (irq and softirq: the kernel moving loopback packets,
+    mostly) is busy time no process is charged with.
+    """
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    return sum(values) - idle, values[5] + values[6], sum(values)
 
 
 def children(pid: int) -> list[int]:
