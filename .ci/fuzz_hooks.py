@@ -125,6 +125,19 @@ def _point_at_real_things(case: Any) -> None:
     path, params = case.operation.path, case.path_parameters
     if isinstance(params, dict) and isinstance(params.get("emoji"), str):
         params["emoji"] = _fit_emoji(params["emoji"]) or "ok"
+    if isinstance(params, dict) and path.startswith("/api/admin/"):
+        # Admin actions must not disable, erase or delete what the other
+        # calls use (the fuzzing account itself, its room): new ones each time.
+        if "user_id" in params:
+            params["user_id"] = _call(
+                "POST",
+                "/api/register",
+                {"username": f"target-{secrets.token_hex(6)}", "password": THROWAWAY_PASSWORD},
+            )["user"]["id"]
+        if "room_id" in params:  # archived or deleted: never General
+            room = _call("POST", "/api/rooms", {"name": f"doomed-{secrets.token_hex(6)}"}, TOKEN)
+            params["room_id"] = room["id"]
+        return
     if not next(_real):
         return
     params = params if isinstance(params, dict) else {}
@@ -144,6 +157,8 @@ def _point_at_real_things(case: Any) -> None:
             params["message_id"] = fresh["id"]
     if path in _TARGETED and isinstance(case.body, dict):
         _bring_member_back(world)
+        if path.endswith("/unban"):  # something to undo
+            _call("POST", f"/api/rooms/{world['room']}/ban", {"user_id": world["member"]}, TOKEN)
         case.body = {**case.body, "user_id": world["member"]}
     if path == "/api/dms" and isinstance(case.body, dict):
         case.body = {**case.body, "user_id": world["member"]}

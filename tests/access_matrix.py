@@ -131,7 +131,7 @@ class AccessMatrixMixin(MixinBase):
         self.port = await serve_tcp(self, service)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.names = itertools.count(1)
-        self.admin, _ = await self.user()
+        self.admin_token, _ = await self.user()
         await store.set_admin(self.last_name, True)
 
     async def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -208,7 +208,7 @@ class AccessMatrixMixin(MixinBase):
             action = {"muted": "mute", "banned": "ban"}[relation]
             await self.ok("POST", f"/api/rooms/{room}/{action}", owner, {"user_id": actor_id})
         elif relation == "disabled":
-            await self.ok("POST", f"/api/admin/users/{actor_id}/disable", self.admin)
+            await self.ok("POST", f"/api/admin/users/{actor_id}/disable", self.admin_token)
         elif relation == "revoked":
             await self.ok("POST", "/api/logout", actor)
         return actor, fill
