@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
 from twisted.logger import Logger
@@ -352,7 +353,7 @@ class ChatService(Service):
                 closing.cancel()
         try:
             await closing
-        except (TimeoutError, CancelledError):
+        except (defer.TimeoutError, CancelledError):  # addTimeout's, not the builtin
             self.log.warn("the last commit did not finish in time; closing the store anyway")
             await self.store.close()
         if self._owns_pool and self._password_pool.started:

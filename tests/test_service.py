@@ -193,6 +193,26 @@ class ShutdownTests(TestCase):
         self.world.chat.flush()
         self.assertEqual(alice.of_type("message"), [])
 
+    def test_a_rest_post_whose_commit_never_ends_does_not_fail_the_stop(self) -> None:
+        """A commit no socket waits for (a REST post) outlasts shutdown_timeout: the store closes.
+
+        The drain has nothing to wait for, so the committer's close is what
+        times out (``addTimeout``'s own ``TimeoutError``), and the stop must
+        still end well, with the store closed.
+        """
+        self.store.holding = True
+        self.world.rest.treq.request(
+            "POST",
+            "http://chat.test/api/messages",
+            headers={"Authorization": f"Bearer {self.alice}"},
+            json={"room_id": 1, "content": "stuck over REST"},
+        )
+        self.world.rest.treq.flush()
+        stopped = self.world.service.stopService()
+        self.world.chat.advance(1.0)
+        self.assertIsNone(self.successResultOf(stopped))
+        self.assertTrue(self.store.closed)
+
 
 class SiteTests(TestCase):
     """The service's Site runs on the service's reactor."""
