@@ -201,7 +201,8 @@ class ShutdownTests(TestCase):
         still end well, with the store closed.
         """
         self.store.holding = True
-        self.world.rest.treq.request(
+        stub: Any = self.world.rest.treq  # StubTreq builds its methods at run time
+        stub.request(
             "POST",
             "http://chat.test/api/messages",
             headers={"Authorization": f"Bearer {self.alice}"},
