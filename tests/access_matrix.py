@@ -62,6 +62,9 @@ ROUTES: tuple[tuple[str, str, str, Any], ...] = (
     ("mute", "POST", "/api/rooms/{room}/mute", {"user_id": "{mute}"}),
     ("role", "PUT", "/api/rooms/{room}/members/{role}/role", {"role": "moderator"}),
     ("settings", "PATCH", "/api/rooms/{room}", {"description": "new"}),
+    ("react", "PUT", "/api/messages/{message}/reactions/ok", None),
+    ("edit-other", "PATCH", "/api/messages/{message}", {"content": "edited"}),
+    ("delete-other", "DELETE", "/api/messages/{message}", None),
     ("handshake", "WS", "/ws?roomId={room}", None),
     ("post", "POST", "/api/messages", {"room_id": "{room}", "content": "hi"}),
     ("join", "POST", "/api/rooms/{room}/join", None),
@@ -91,8 +94,13 @@ def expected(route: str, relation: str, private: bool) -> int:
         return 403 if relation == "banned" else 200
     if route == "handshake":
         return 403 if refused_read else 101
-    if route == "post":
-        return 403 if refused_read or relation == "muted" else 201
+    if route in ("post", "react"):  # the owner's message, for react
+        refused = refused_read or relation == "muted"
+        return 403 if refused else (201 if route == "post" else 200)
+    if route == "edit-other":  # only its author edits the owner's message
+        return 200 if relation == "owner" else 403
+    if route == "delete-other":  # its author, or a moderator
+        return 200 if relation in ("owner", "moderator") else 403
     if route == "leave":
         if relation == "banned":
             return 403
@@ -182,8 +190,8 @@ class AccessMatrixMixin(MixinBase):
                 {"name": f"r{next(self.names)}", "visibility": visibility},
             )
         )["id"]
-        await self.ok("POST", "/api/messages", owner, {"room_id": room, "content": "hello"})
-        fill = {"room": room}
+        said = await self.ok("POST", "/api/messages", owner, {"room_id": room, "content": "hello"})
+        fill = {"room": room, "message": said["id"]}
         for victim in VICTIMS:
             token, user_id = await self.user()
             fill[victim] = user_id
@@ -243,11 +251,9 @@ class AccessMatrixMixin(MixinBase):
                         )
                     )
                 if want == 404:
+                    nothing = {**fill, "room": 10**9, "message": 10**9}
                     unknown = await self.call(
-                        method,
-                        _fill(path, {**fill, "room": 10**9}),
-                        actor,
-                        _fill(body, {**fill, "room": 10**9}),
+                        method, _fill(path, nothing), actor, _fill(body, nothing)
                     )
                     if (status, answer) != unknown:
                         wrong.append(("private", relation, route, "leaks", answer, unknown))
