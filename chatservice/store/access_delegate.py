@@ -11,14 +11,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from chatservice.access_models import (
-    AuditEntry,
-    Member,
-    MemberChange,
-    MemberEvent,
-    MemberUpdate,
-    NewAuditEntry,
-)
+from chatservice import access_models
 from chatservice.models import Room
 from chatservice.store.access_interface import IAccessStore
 
@@ -32,21 +25,21 @@ class DelegatedAccess:
         """See ``IAccessStore``."""
         return self._access.open_direct(user_a, user_b, created_at)
 
-    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+    def get_member(self, room_id: int, user_id: int) -> Deferred[access_models.Member | None]:
         """See ``IAccessStore``."""
         return self._access.get_member(room_id, user_id)
 
-    def list_members(self, room_id: int) -> Deferred[Sequence[Member]]:
+    def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """See ``IAccessStore``."""
         return self._access.list_members(room_id)
 
-    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[access_models.Member]]:
         """See ``IAccessStore``."""
         return self._access.memberships_of(user_id)
 
     def change_member(
-        self, room_id: int, user_id: int, update: MemberUpdate
-    ) -> Deferred[MemberChange]:
+        self, room_id: int, user_id: int, update: access_models.MemberUpdate
+    ) -> Deferred[access_models.MemberChange]:
         """See ``IAccessStore``."""
         return self._access.change_member(room_id, user_id, update)
 
@@ -56,7 +49,7 @@ class DelegatedAccess:
 
     def update_room(
         self, room_id: int, **fields: Any
-    ) -> Deferred[tuple[Room, MemberEvent | None]]:
+    ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """See ``IAccessStore``."""
         return self._access.update_room(room_id, **fields)
 
@@ -66,16 +59,16 @@ class DelegatedAccess:
 
     def get_member_events(
         self, room_id: int, after: int, limit: int
-    ) -> Deferred[Sequence[MemberEvent]]:
+    ) -> Deferred[Sequence[access_models.MemberEvent]]:
         """See ``IAccessStore``."""
         return self._access.get_member_events(room_id, after, limit)
 
-    def add_audit(self, entry: NewAuditEntry) -> Deferred[AuditEntry]:
+    def add_audit(self, entry: access_models.NewAuditEntry) -> Deferred[access_models.AuditEntry]:
         """See ``IAccessStore``."""
         return self._access.add_audit(entry)
 
     def list_audit(
         self, room_id: int | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[AuditEntry]]:
+    ) -> Deferred[Sequence[access_models.AuditEntry]]:
         """See ``IAccessStore``."""
         return self._access.list_audit(room_id, before, limit)

@@ -15,14 +15,7 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-from chatservice.access_models import (
-    AuditEntry,
-    Member,
-    MemberChange,
-    MemberEvent,
-    MemberUpdate,
-    NewAuditEntry,
-)
+from chatservice import access_models
 from chatservice.models import Room
 
 
@@ -36,16 +29,18 @@ class IAccessStore(Interface):
         either user does not exist.
         """
 
-    def get_member(room_id: int, user_id: int) -> Deferred[Member | None]:
+    def get_member(room_id: int, user_id: int) -> Deferred[access_models.Member | None]:
         """Fire with the user's membership row in the room, or None if they never had one."""
 
-    def list_members(room_id: int) -> Deferred[Sequence[Member]]:
+    def list_members(room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Fire with every membership row of the room (any state), by user id."""
 
-    def memberships_of(user_id: int) -> Deferred[Sequence[Member]]:
+    def memberships_of(user_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Fire with every membership row of the user (any state), by room id."""
 
-    def change_member(room_id: int, user_id: int, update: MemberUpdate) -> Deferred[MemberChange]:
+    def change_member(
+        room_id: int, user_id: int, update: access_models.MemberUpdate
+    ) -> Deferred[access_models.MemberChange]:
         """Set the given fields of a membership (creating the row) and record a member event.
 
         Fields left None keep their value (a new row is a ``joined``
@@ -69,7 +64,7 @@ class IAccessStore(Interface):
         name: str | None = None,
         description: str | None = None,
         archived: bool | None = None,
-    ) -> Deferred[tuple[Room, MemberEvent | None]]:
+    ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change a room's settings; fire with the room after and the event recorded.
 
         ``room_updated`` for a name or description, ``room_archived`` for
@@ -80,15 +75,17 @@ class IAccessStore(Interface):
     def delete_room(room_id: int) -> Deferred[None]:
         """Delete a room: from now on it is ``NotFound`` everywhere. Its rows stay."""
 
-    def get_member_events(room_id: int, after: int, limit: int) -> Deferred[Sequence[MemberEvent]]:
+    def get_member_events(
+        room_id: int, after: int, limit: int
+    ) -> Deferred[Sequence[access_models.MemberEvent]]:
         """Fire with the room's member events after ``after``, oldest first, at most ``limit``."""
 
-    def add_audit(entry: NewAuditEntry) -> Deferred[AuditEntry]:
+    def add_audit(entry: access_models.NewAuditEntry) -> Deferred[access_models.AuditEntry]:
         """Record an action; fire with it and its id."""
 
     def list_audit(
         room_id: int | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[AuditEntry]]:
+    ) -> Deferred[Sequence[access_models.AuditEntry]]:
         """Fire with recorded actions, newest first, with ids below ``before``.
 
         A room's actions, or every one for ``room_id`` None.

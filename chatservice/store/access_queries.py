@@ -11,18 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatservice.access_models import (
-    INVITED,
-    JOINED,
-    MEMBER,
-    PRIVATE,
-    AuditEntry,
-    Member,
-    MemberChange,
-    MemberEvent,
-    MemberUpdate,
-    NewAuditEntry,
-)
+from chatservice import access_models
 from chatservice.errors import Conflict, NotFound
 from chatservice.models import Room
 from chatservice.store.database import Txn
@@ -52,14 +41,16 @@ def room_row(row: tuple[Any, ...]) -> Room:
     )
 
 
-def _member(row: tuple[Any, ...]) -> Member:
-    return Member(int(row[0]), int(row[1]), row[2], row[3], row[4], bool(row[5]), int(row[6]))
+def _member(row: tuple[Any, ...]) -> access_models.Member:
+    return access_models.Member(
+        int(row[0]), int(row[1]), row[2], row[3], row[4], bool(row[5]), int(row[6])
+    )
 
 
-def _event(row: tuple[Any, ...]) -> MemberEvent:
+def _event(row: tuple[Any, ...]) -> access_models.MemberEvent:
     user_id = None if row[3] is None else int(row[3])
     actor_id = None if row[4] is None else int(row[4])
-    return MemberEvent(
+    return access_models.MemberEvent(
         int(row[0]), int(row[1]), row[2], user_id, actor_id, int(row[5]), json.loads(row[6])
     )
 
@@ -100,7 +91,7 @@ def put_member(
     )
 
 
-def get_member(txn: Txn, room_id: int, user_id: int) -> Member | None:
+def get_member(txn: Txn, room_id: int, user_id: int) -> access_models.Member | None:
     """The membership row, or None."""
     row = txn.query_one(
         _MEMBER + " WHERE m.room_id = :room_id AND m.user_id = :user_id",
@@ -109,7 +100,7 @@ def get_member(txn: Txn, room_id: int, user_id: int) -> Member | None:
     return None if row is None else _member(row)
 
 
-def list_members(txn: Txn, room_id: int) -> list[Member]:
+def list_members(txn: Txn, room_id: int) -> list[access_models.Member]:
     """Every row of the room, by user id."""
     rows = txn.query(
         _MEMBER + " WHERE m.room_id = :room_id ORDER BY m.user_id", {"room_id": room_id}
@@ -117,7 +108,7 @@ def list_members(txn: Txn, room_id: int) -> list[Member]:
     return [_member(row) for row in rows]
 
 
-def memberships_of(txn: Txn, user_id: int) -> list[Member]:
+def memberships_of(txn: Txn, user_id: int) -> list[access_models.Member]:
     """Every row of the user, by room id."""
     rows = txn.query(
         _MEMBER + " WHERE m.user_id = :user_id ORDER BY m.room_id", {"user_id": user_id}
@@ -133,14 +124,14 @@ def record_event(
     actor_id: int | None,
     ts: int,
     detail: dict[str, Any],
-) -> MemberEvent:
+) -> access_models.MemberEvent:
     """Store a member event with the next timeline id (the caller holds the writers' lock)."""
     *bumps, take = txn.dialect.take_id
     for statement in bumps:
         txn.execute(statement)
     row = txn.query_one(take)
     assert row is not None
-    event = MemberEvent(int(row[0]), room_id, kind, user_id, actor_id, ts, detail)
+    event = access_models.MemberEvent(int(row[0]), room_id, kind, user_id, actor_id, ts, detail)
     txn.execute(
         "INSERT INTO member_events (id, room_id, kind, user_id, actor_id, detail, ts)"
         " VALUES (:id, :room_id, :kind, :user_id, :actor_id, :detail, :ts)",
@@ -157,25 +148,31 @@ def record_event(
     return event
 
 
-def change_member(txn: Txn, room_id: int, user_id: int, update: MemberUpdate) -> MemberChange:
+def change_member(
+    txn: Txn, room_id: int, user_id: int, update: access_models.MemberUpdate
+) -> access_models.MemberChange:
     """Set the given fields of a membership; record the event if anything changed."""
     txn.lock_writers()
     live_room(txn, room_id)
     _user_exists(txn, user_id)
     _user_exists(txn, update.actor_id)
     old = get_member(txn, room_id, user_id)
-    new_state = update.state if update.state is not None else (old.state if old else JOINED)
-    new_role = update.role if update.role is not None else (old.role if old else MEMBER)
+    new_state = (
+        update.state if update.state is not None else (old.state if old else access_models.JOINED)
+    )
+    new_role = (
+        update.role if update.role is not None else (old.role if old else access_models.MEMBER)
+    )
     new_muted = update.muted if update.muted is not None else (old.muted if old else False)
     if old is not None and (old.state, old.role, old.muted) == (new_state, new_role, new_muted):
-        return MemberChange(old, None)
+        return access_models.MemberChange(old, None)
     put_member(txn, room_id, user_id, new_state, new_role, new_muted, update.ts)
     event = record_event(
         txn, room_id, update.kind, user_id, update.actor_id, update.ts, dict(update.detail)
     )
     member = get_member(txn, room_id, user_id)
     assert member is not None
-    return MemberChange(member, event)
+    return access_models.MemberChange(member, event)
 
 
 def open_direct(txn: Txn, user_a: int, user_b: int, key: str, name_key: str, ts: int) -> Room:
@@ -197,12 +194,12 @@ def open_direct(txn: Txn, user_a: int, user_b: int, key: str, name_key: str, ts:
             "name": " & ".join(str(u[1]) for u in users),
             "name_key": name_key,
             "ts": ts,
-            "visibility": PRIVATE,
+            "visibility": access_models.PRIVATE,
             "key": key,
         },
     )
     for user_id in sorted({user_a, user_b}):
-        put_member(txn, room_id, user_id, JOINED, MEMBER, False, ts)
+        put_member(txn, room_id, user_id, access_models.JOINED, access_models.MEMBER, False, ts)
     return live_room(txn, room_id)
 
 
@@ -212,7 +209,7 @@ def rooms_of(txn: Txn, user_id: int) -> list[Room]:
         f"SELECT {ROOM_COLUMNS} FROM rooms WHERE NOT deleted AND (visibility = 'public' OR id IN"
         " (SELECT room_id FROM members WHERE user_id = :user_id AND state IN (:joined, :invited)))"
         " ORDER BY id",
-        {"user_id": user_id, "joined": JOINED, "invited": INVITED},
+        {"user_id": user_id, "joined": access_models.JOINED, "invited": access_models.INVITED},
     )
     return [room_row(row) for row in rows]
 
@@ -225,7 +222,7 @@ def update_room(
     name: str | None,
     description: str | None,
     archived: bool | None,
-) -> tuple[Room, MemberEvent | None]:
+) -> tuple[Room, access_models.MemberEvent | None]:
     """Change the settings given; record one event saying what changed."""
     txn.lock_writers()
     room = live_room(txn, room_id)
@@ -272,7 +269,9 @@ def delete_room(txn: Txn, room_id: int) -> None:
     )
 
 
-def get_member_events(txn: Txn, room_id: int, after: int, limit: int) -> list[MemberEvent]:
+def get_member_events(
+    txn: Txn, room_id: int, after: int, limit: int
+) -> list[access_models.MemberEvent]:
     """The room's member events after ``after``, oldest first."""
     rows = txn.query(
         _EVENT + " WHERE room_id = :room_id AND id > :after ORDER BY id LIMIT :limit",
@@ -281,7 +280,7 @@ def get_member_events(txn: Txn, room_id: int, after: int, limit: int) -> list[Me
     return [_event(row) for row in rows]
 
 
-def add_audit(txn: Txn, entry: NewAuditEntry) -> AuditEntry:
+def add_audit(txn: Txn, entry: access_models.NewAuditEntry) -> access_models.AuditEntry:
     """Append one action to the log."""
     entry_id = txn.insert(
         "INSERT INTO audit_log (at, actor_id, action, target_user_id, room_id, reason)"
@@ -295,7 +294,7 @@ def add_audit(txn: Txn, entry: NewAuditEntry) -> AuditEntry:
             "reason": entry.reason,
         },
     )
-    return AuditEntry(
+    return access_models.AuditEntry(
         entry_id,
         entry.actor_id,
         entry.action,
@@ -306,7 +305,9 @@ def add_audit(txn: Txn, entry: NewAuditEntry) -> AuditEntry:
     )
 
 
-def list_audit(txn: Txn, room_id: int | None, before: int | None, limit: int) -> list[AuditEntry]:
+def list_audit(
+    txn: Txn, room_id: int | None, before: int | None, limit: int
+) -> list[access_models.AuditEntry]:
     """Newest first: a room's actions (or all), with ids below ``before``."""
     where = ["1 = 1"]
     params: dict[str, object] = {"limit": limit}
@@ -320,7 +321,7 @@ def list_audit(txn: Txn, room_id: int | None, before: int | None, limit: int) ->
         _AUDIT + f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit", params
     )
     return [
-        AuditEntry(
+        access_models.AuditEntry(
             int(r[0]),
             None if r[1] is None else int(r[1]),
             r[2],

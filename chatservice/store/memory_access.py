@@ -14,18 +14,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 
-from chatservice.access_models import (
-    INVITED,
-    JOINED,
-    MEMBER,
-    PRIVATE,
-    AuditEntry,
-    Member,
-    MemberChange,
-    MemberEvent,
-    MemberUpdate,
-    NewAuditEntry,
-)
+from chatservice import access_models
 from chatservice.errors import Conflict, NotFound
 from chatservice.models import Room, User
 from chatservice.store.memory_timeline import MemoryTimeline
@@ -51,11 +40,11 @@ class MemoryAccess:
     _timeline: MemoryTimeline
 
     def _init_access(self) -> None:
-        self._members: dict[tuple[int, int], Member] = {}
-        self._member_events: dict[int, list[MemberEvent]] = {}
+        self._members: dict[tuple[int, int], access_models.Member] = {}
+        self._member_events: dict[int, list[access_models.MemberEvent]] = {}
         self._deleted_rooms: set[int] = set()
         self._direct: dict[str, int] = {}
-        self._audit: list[AuditEntry] = []
+        self._audit: list[access_models.AuditEntry] = []
 
     _insert_room: Callable[..., Room]  # memory.py's
 
@@ -73,14 +62,14 @@ class MemoryAccess:
         state: str | None,
         role: str | None,
         muted: bool | None,
-    ) -> tuple[Member, bool]:
+    ) -> tuple[access_models.Member, bool]:
         old = self._members.get((room_id, user_id))
-        new = Member(
+        new = access_models.Member(
             room_id,
             user_id,
             self._users[user_id].username,
-            state if state is not None else (old.state if old else JOINED),
-            role if role is not None else (old.role if old else MEMBER),
+            state if state is not None else (old.state if old else access_models.JOINED),
+            role if role is not None else (old.role if old else access_models.MEMBER),
             muted if muted is not None else (old.muted if old else False),
             ts,
         )
@@ -97,8 +86,8 @@ class MemoryAccess:
         actor_id: int | None,
         ts: int,
         detail: dict[str, Any],
-    ) -> MemberEvent:
-        event = MemberEvent(
+    ) -> access_models.MemberEvent:
+        event = access_models.MemberEvent(
             self._timeline._take_id(), room_id, kind, user_id, actor_id, ts, detail
         )
         self._member_events.setdefault(room_id, []).append(event)
@@ -114,32 +103,34 @@ class MemoryAccess:
             return succeed(self._rooms[room_id])
         names = sorted({self._users[user_a].username, self._users[user_b].username})
         room = self._insert_room(
-            " & ".join(names), "", None, created_at, PRIVATE, direct_name_key(key)
+            " & ".join(names), "", None, created_at, access_models.PRIVATE, direct_name_key(key)
         )
         room = dataclasses.replace(room, direct=True)
         self._rooms[room.id] = room
         self._direct[key] = room.id
         for user_id in sorted({user_a, user_b}):
-            self._set_member(room.id, user_id, created_at, JOINED, MEMBER, False)
+            self._set_member(
+                room.id, user_id, created_at, access_models.JOINED, access_models.MEMBER, False
+            )
         return succeed(room)
 
-    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+    def get_member(self, room_id: int, user_id: int) -> Deferred[access_models.Member | None]:
         """The user's row in the room, if any."""
         return succeed(self._members.get((room_id, user_id)))
 
-    def list_members(self, room_id: int) -> Deferred[Sequence[Member]]:
+    def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the room, by user id."""
         rows = [m for (r, _), m in self._members.items() if r == room_id]
         return succeed(sorted(rows, key=lambda m: m.user_id))
 
-    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the user, by room id."""
         rows = [m for (_, u), m in self._members.items() if u == user_id]
         return succeed(sorted(rows, key=lambda m: m.room_id))
 
     def change_member(
-        self, room_id: int, user_id: int, update: MemberUpdate
-    ) -> Deferred[MemberChange]:
+        self, room_id: int, user_id: int, update: access_models.MemberUpdate
+    ) -> Deferred[access_models.MemberChange]:
         """Set the fields given and record the event, unless nothing changed."""
         try:
             self._live_room(room_id)
@@ -152,11 +143,11 @@ class MemoryAccess:
             room_id, user_id, update.ts, update.state, update.role, update.muted
         )
         if not changed:
-            return succeed(MemberChange(member, None))
+            return succeed(access_models.MemberChange(member, None))
         event = self._record(
             room_id, update.kind, user_id, actor_id, update.ts, dict(update.detail)
         )
-        return succeed(MemberChange(member, event))
+        return succeed(access_models.MemberChange(member, event))
 
     def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
         """Public rooms, and private ones the user joined or was invited to."""
@@ -168,7 +159,7 @@ class MemoryAccess:
                 room.public
                 or (
                     (m := self._members.get((room_id, user_id))) is not None
-                    and m.state in (JOINED, INVITED)
+                    and m.state in (access_models.JOINED, access_models.INVITED)
                 )
             )
         ]
@@ -183,7 +174,7 @@ class MemoryAccess:
         name: str | None = None,
         description: str | None = None,
         archived: bool | None = None,
-    ) -> Deferred[tuple[Room, MemberEvent | None]]:
+    ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change the settings given; one event says what changed."""
         try:
             room = self._live_room(room_id)
@@ -221,15 +212,15 @@ class MemoryAccess:
 
     def get_member_events(
         self, room_id: int, after: int, limit: int
-    ) -> Deferred[Sequence[MemberEvent]]:
+    ) -> Deferred[Sequence[access_models.MemberEvent]]:
         """The room's member events after ``after``, oldest first."""
         events = self._member_events.get(room_id, [])
         start = bisect.bisect_right([e.id for e in events], after)
         return succeed(events[start : start + max(limit, 0)])
 
-    def add_audit(self, entry: NewAuditEntry) -> Deferred[AuditEntry]:
+    def add_audit(self, entry: access_models.NewAuditEntry) -> Deferred[access_models.AuditEntry]:
         """Append to the log."""
-        recorded = AuditEntry(
+        recorded = access_models.AuditEntry(
             len(self._audit) + 1,
             entry.actor_id,
             entry.action,
@@ -243,7 +234,7 @@ class MemoryAccess:
 
     def list_audit(
         self, room_id: int | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[AuditEntry]]:
+    ) -> Deferred[Sequence[access_models.AuditEntry]]:
         """Newest first, a room's or all, below ``before``."""
         found = [
             e

@@ -10,14 +10,7 @@ from collections.abc import Sequence
 
 from twisted.internet.defer import Deferred, fail, succeed
 
-from chatservice.access_models import (
-    AuditEntry,
-    Member,
-    MemberChange,
-    MemberEvent,
-    MemberUpdate,
-    NewAuditEntry,
-)
+from chatservice import access_models
 from chatservice.errors import NotFound
 from chatservice.models import Room
 from chatservice.store import access_queries
@@ -46,27 +39,27 @@ class SQLAccess:
             created_at,
         )
 
-    def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
+    def get_member(self, room_id: int, user_id: int) -> Deferred[access_models.Member | None]:
         """The user's row in the room, if any."""
         if not (fits(room_id) and fits(user_id)):
             return succeed(None)
         return self.database.run_read("get_member", access_queries.get_member, room_id, user_id)
 
-    def list_members(self, room_id: int) -> Deferred[Sequence[Member]]:
+    def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the room, by user id."""
         if not fits(room_id):
             return succeed([])
         return self.database.run_read("list_members", access_queries.list_members, room_id)
 
-    def memberships_of(self, user_id: int) -> Deferred[Sequence[Member]]:
+    def memberships_of(self, user_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the user, by room id."""
         if not fits(user_id):
             return succeed([])
         return self.database.run_read("memberships_of", access_queries.memberships_of, user_id)
 
     def change_member(
-        self, room_id: int, user_id: int, update: MemberUpdate
-    ) -> Deferred[MemberChange]:
+        self, room_id: int, user_id: int, update: access_models.MemberUpdate
+    ) -> Deferred[access_models.MemberChange]:
         """Set the fields given and record the event, unless nothing changed."""
         if not fits(room_id):
             return fail(NotFound("No such room."))
@@ -91,7 +84,7 @@ class SQLAccess:
         name: str | None = None,
         description: str | None = None,
         archived: bool | None = None,
-    ) -> Deferred[tuple[Room, MemberEvent | None]]:
+    ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change the settings given; one event says what changed."""
         if not fits(room_id):
             return fail(NotFound("No such room."))
@@ -114,7 +107,7 @@ class SQLAccess:
 
     def get_member_events(
         self, room_id: int, after: int, limit: int
-    ) -> Deferred[Sequence[MemberEvent]]:
+    ) -> Deferred[Sequence[access_models.MemberEvent]]:
         """The room's member events after ``after``, oldest first."""
         if limit <= 0 or not fits(room_id) or after >= INT64_MAX:
             return succeed([])
@@ -126,13 +119,13 @@ class SQLAccess:
             min(limit, INT64_MAX),
         )
 
-    def add_audit(self, entry: NewAuditEntry) -> Deferred[AuditEntry]:
+    def add_audit(self, entry: access_models.NewAuditEntry) -> Deferred[access_models.AuditEntry]:
         """Append to the log."""
         return self.database.run_interaction("add_audit", access_queries.add_audit, entry)
 
     def list_audit(
         self, room_id: int | None, before: int | None, limit: int
-    ) -> Deferred[Sequence[AuditEntry]]:
+    ) -> Deferred[Sequence[access_models.AuditEntry]]:
         """Newest first, a room's or all, below ``before``."""
         if limit <= 0 or (room_id is not None and not fits(room_id)):
             return succeed([])
