@@ -12,12 +12,18 @@ from zope.interface import provider
 class LogCapture:
     """Every log event published while the test runs, with helpers to look at them."""
 
-    def __init__(self, test: SynchronousTestCase) -> None:
+    def __init__(self, test: SynchronousTestCase, namespace: str = "") -> None:
+        """Capture until ``test`` ends.
+
+        With ``namespace``, only the events of the loggers whose namespace
+        starts with it: one module's, among what a busy reactor logs.
+        """
         self.events: list[LogEvent] = []
 
         @provider(ILogObserver)
         def observe(event: LogEvent) -> None:
-            self.events.append(event)
+            if event.get("log_namespace", "").startswith(namespace):
+                self.events.append(event)
 
         globalLogPublisher.addObserver(observe)
         test.addCleanup(globalLogPublisher.removeObserver, observe)

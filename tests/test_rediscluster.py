@@ -10,10 +10,9 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.logger import ILogObserver, LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import TestCase
 from txredisapi import Connection
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from chatservice.cluster import ICluster, take
@@ -21,25 +20,13 @@ from chatservice.ratelimit import Rate
 from chatservice.rediscluster import RedisCluster
 from chatservice.redisurl import RedisAddress, parse_redis_url
 from chatservice.tokens import Identity
+from tests.logcapture import LogCapture
 from tests.test_outage import CuttableProxy
 from tests.test_redishub import NO_REDIS, REDIS_URL, _closed_port, _unique_prefix
 
 # Practically no refill during a test: a bucket's answers depend on takes only.
 SLOW = Rate(burst=3, per_second=0.001)
 ALICE = Identity(7, "alice", 4_000_000_000.0)
-
-
-def _capture_cluster_logs(case: TestCase) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-
-    @implementer(ILogObserver)
-    def observe(event: dict[str, Any]) -> None:
-        if event.get("log_namespace", "").startswith("chatservice.rediscluster"):
-            events.append(event)
-
-    globalLogPublisher.addObserver(observe)
-    case.addCleanup(globalLogPublisher.removeObserver, observe)
-    return events
 
 
 class SharedTests(TestCase):
@@ -157,7 +144,7 @@ class SharedTests(TestCase):
     ) -> None:
         """Counts made while cut off reach Redis on reconnection; one warning, one recovery."""
         assert REDIS_URL is not None
-        logs = _capture_cluster_logs(self)
+        logs = LogCapture(self, "chatservice.rediscluster")
         redis = parse_redis_url(REDIS_URL)
         proxy = CuttableProxy(redis.host, redis.port)
         port = await proxy.start()
@@ -174,9 +161,9 @@ class SharedTests(TestCase):
         await a.beat()  # rebuilds the mirror first
         self.assertIs(await b.reserve_socket(5, 2), False)  # a holds 2, as it counted
         self.assertIs(await b.arrive(1, 5, "eve"), False)
-        warnings = [e for e in logs if e["log_level"] == LogLevel.warn]
+        warnings = [e for e in logs.events if e["log_level"] == LogLevel.warn]
         self.assertEqual(len(warnings), 1, warnings)
-        self.assertTrue(any("answers again" in e["log_format"] for e in logs))
+        self.assertTrue(any("answers again" in e["log_format"] for e in logs.events))
 
 
 class FallbackTests(TestCase):
@@ -186,7 +173,7 @@ class FallbackTests(TestCase):
 
     async def test_decisions_are_local_while_redis_is_unreachable(self) -> None:
         """Socket limit, presence, rates and tickets keep working, per process."""
-        logs = _capture_cluster_logs(self)
+        logs = LogCapture(self, "chatservice.rediscluster")
         cluster = RedisCluster(
             reactor,
             RedisAddress("127.0.0.1", _closed_port(), 0),
@@ -205,7 +192,7 @@ class FallbackTests(TestCase):
         ticket = await cluster.issue_ticket(ALICE)
         self.assertEqual(await cluster.redeem_ticket(ticket), ALICE)
         self.assertIsNone(await cluster.redeem_ticket(ticket))
-        warnings = [e for e in logs if e["log_level"] == LogLevel.warn]
+        warnings = [e for e in logs.events if e["log_level"] == LogLevel.warn]
         self.assertEqual(len(warnings), 1)
         self.assertIn("per process", warnings[0]["log_format"])
 

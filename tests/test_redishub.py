@@ -32,6 +32,7 @@ from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests
+from tests.logcapture import LogCapture
 
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS")
 NO_REDIS = "set CHAT_TEST_REDIS (e.g. redis://127.0.0.1:6379/15) to run the Redis hub tests"
@@ -81,19 +82,6 @@ def _closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-def _capture_hub_logs(case: SynchronousTestCase) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-
-    @implementer(ILogObserver)
-    def observe(event: dict[str, Any]) -> None:
-        if event.get("log_namespace", "").startswith("chatservice.redishub"):
-            events.append(event)
-
-    globalLogPublisher.addObserver(observe)
-    case.addCleanup(globalLogPublisher.removeObserver, observe)
-    return events
 
 
 def _warnings(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -183,24 +171,24 @@ class UnreachableRedisTests(TestCase):
 
     def test_start_gives_up_after_connect_timeout(self) -> None:
         """start() fires False with one warning after connect_timeout, instead of hanging."""
-        logs = _capture_hub_logs(self)
+        logs = LogCapture(self, "chatservice.redishub")
         clock = Clock()
         started = self._hub(clock).start()
         self.assertNoResult(started)
         clock.advance(3.0)
         self.assertIs(self.successResultOf(started), False)
-        self.assertEqual(len(_warnings(logs)), 1)
+        self.assertEqual(len(_warnings(logs.events)), 1)
 
     def test_publish_times_out_without_failing_the_caller(self) -> None:
         """Local delivery is immediate, the PUBLISH is given up on the clock, one warning only."""
-        logs = _capture_hub_logs(self)
+        logs = LogCapture(self, "chatservice.redishub")
         clock = Clock()
         hub = self._hub(clock)
         listener = RecordingListener()
         hub.set_listener(listener)
         hub.start()
         clock.advance(3.0)  # start-up gave up
-        del logs[:]
+        logs.clear()
 
         event = RoomEvent(1, b'{"n":1}')
         self.assertIsNone(self.successResultOf(hub.publish(event)))
@@ -209,14 +197,14 @@ class UnreachableRedisTests(TestCase):
         self.assertNoResult(flushed)
         clock.advance(2.0)
         self.successResultOf(flushed)
-        self.assertEqual(len(_warnings(logs)), 1)
+        self.assertEqual(len(_warnings(logs.events)), 1)
 
         # The outage is known now: the next events are not even queued.
         second = RoomEvent(1, b'{"n":2}')
         self.successResultOf(hub.publish(second))
         self.successResultOf(hub.flush())
         self.assertEqual(listener.events, [event, second])
-        self.assertEqual(len(_warnings(logs)), 1)
+        self.assertEqual(len(_warnings(logs.events)), 1)
 
 
 class _Silent(Protocol):
@@ -417,7 +405,7 @@ class ServiceWiringTests(TestCase):
 
     def test_redis_down_at_start_does_not_block_start(self) -> None:
         """With Redis unreachable, start-up finishes after the bounded wait; stop is clean."""
-        logs = _capture_hub_logs(self)
+        logs = LogCapture(self, "chatservice.redishub")
         reactor = FakeReactor()
         service = ChatService(
             config_for_tests(redis_url="redis://127.0.0.1:1/0"),
@@ -430,7 +418,7 @@ class ServiceWiringTests(TestCase):
         self.assertNoResult(service.ready)
         reactor.advance(5.0)
         self.successResultOf(service.ready)
-        self.assertEqual(len(_warnings(logs)), 1)
+        self.assertEqual(len(_warnings(logs.events)), 1)
         self.successResultOf(service.stopService())
 
     async def test_message_posted_on_one_service_reaches_a_socket_on_the_other(self) -> None:
