@@ -41,7 +41,6 @@ import random
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
+from bench.scratch import scratch_schema
 from bench.twistd_server import percentiles
 from chatservice.store.database import Txn
 from chatservice.store.migrations import load_migrations, migrate
@@ -295,12 +295,9 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
         shutil.rmtree(folder, ignore_errors=True)
     if not args.database:
         return
-    import psycopg
     from twisted.internet.threads import deferToThread
 
-    schema = f"chat_search_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema, drop = scratch_schema(args.database, "chat_search_bench")
     try:
 
         def pg_store() -> SQLStore:
@@ -311,8 +308,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
 
         await run(f"PostgreSQL (schema {schema})", pg_store, pg_load, args)
     finally:
-        with psycopg.connect(args.database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        drop()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import react
 
+from bench.scratch import scratch_schema
 from bench.twistd_server import percentiles
 from chatservice.models import NewMessage, Posted
 from chatservice.store.batching import GroupCommitStore
@@ -134,17 +134,7 @@ async def main(args: argparse.Namespace) -> None:
     """Run both phases on SQLite, or on PostgreSQL with --dsn."""
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     if args.dsn:
-        import psycopg
-
-        schema = f"chat_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-
-        def drop() -> None:
-            with psycopg.connect(args.dsn, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-        cleanup = drop
+        schema, cleanup = scratch_schema(args.dsn, "chat_bench")
         store = SQLStore.postgresql(
             args.dsn, reactor, pool_size=5, options=f"-c search_path={schema}"
         )

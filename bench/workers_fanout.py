@@ -48,7 +48,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +59,7 @@ from twisted.internet.task import LoopingCall, deferLater, react
 from bench.fanout_clients import Counts, Publisher, Receiver, RoomGate
 from bench.proccpu import TICKS, children, machine_ticks, snapshot, ticks_between
 from bench.rawws import RawWebSocket, close_all
+from bench.scratch import scratch_schema
 from bench.twistd_server import TwistdServer, postgres_schema_url, request
 from tests.procsockets import owners
 
@@ -271,16 +271,7 @@ def turn(gates: list[RoomGate], sleep: float) -> None:
 
 def start_server(args: argparse.Namespace, workers: int, cleanup: list[Any]) -> TwistdServer:
     """A server on a scratch schema (dropped by ``cleanup``), started."""
-    import psycopg
-
-    schema = f"chat_fanout_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database, autocommit=True) as pg:
-        pg.execute(f'CREATE SCHEMA "{schema}"')
-
-    def drop() -> None:
-        with psycopg.connect(args.database, autocommit=True) as pg:
-            pg.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
+    schema, drop = scratch_schema(args.database, "chat_fanout")
     cleanup.append(drop)
     workdir = tempfile.mkdtemp(prefix="chat-fanout-", dir=args.dir)
     if not args.keep:

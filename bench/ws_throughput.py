@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater, react
 
 from bench.rawws import OP_TEXT, RawWebSocket, client_frame, close_all
+from bench.scratch import scratch_schema
 from bench.twistd_server import (
     TwistdServer,
     percentiles,
@@ -318,16 +318,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
         cleanup.append(lambda: shutil.rmtree(args.workdir, ignore_errors=True))
     dsn_schema: tuple[str, str] | None = None
     if args.database.startswith(("postgresql:", "postgres:")):
-        import psycopg
-
-        schema = f"chat_ws_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database, autocommit=True) as pg:
-            pg.execute(f'CREATE SCHEMA "{schema}"')
-
-        def drop() -> None:
-            with psycopg.connect(args.database, autocommit=True) as pg:
-                pg.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
+        schema, drop = scratch_schema(args.database, "chat_ws_bench")
         cleanup.append(drop)
         dsn_schema = (args.database, schema)
         database_url = postgres_schema_url(args.database, schema)
