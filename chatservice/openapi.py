@@ -48,13 +48,13 @@ from chatservice.openapi_build import (
     Errors,
     json_body,
     operation,
+    path_id,
     query,
 )
 from chatservice.openapi_schemas import SCHEMAS, ref
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
     MAX_HISTORY_LIMIT,
-    MAX_ID,
 )
 
 # Routes on one message (its id in the path): someone else's is 403.
@@ -139,13 +139,7 @@ operation(
     {"201": json_body(ref("Ticket"), "The ticket.")},
     authenticated=True,
 )
-_MESSAGE_ID = {
-    "name": "message_id",
-    "in": "path",
-    "required": True,
-    "description": "The message's id.",
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-}
+_MESSAGE_ID = path_id("message_id", "message")
 _EMOJI = {
     "name": "emoji",
     "in": "path",

@@ -32,6 +32,7 @@ from chatservice.openapi_build import (
     Errors,
     json_body,
     operation,
+    path_id,
     query,
 )
 from chatservice.openapi_schemas import ref
@@ -57,13 +58,7 @@ ROUTE_ERRORS.update(
 )
 
 _REASON_BODY = {"required": False, "content": {"application/json": {"schema": ref("Reason")}}}
-_USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "description": "The user's id.",
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-}
+_USER_ID = path_id("user_id", "user")
 
 operation(
     "POST /api/logout",
@@ -108,23 +103,16 @@ operation(
             "description": "A part of the username (case-insensitive).",
             "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
         },
-        {
-            "name": "after",
-            "in": "query",
-            "description": "Only accounts with a larger id (the next page).",
-            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "description": "How many at most.",
-            "schema": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_USERS_LIMIT,
-                "default": DEFAULT_USERS_LIMIT,
-            },
-        },
+        query(
+            "after",
+            0,
+            "Only accounts with a larger id (the next page).",
+            maximum=MAX_ID,
+            default=0,
+        ),
+        query(
+            "limit", 1, "How many at most.", maximum=MAX_USERS_LIMIT, default=DEFAULT_USERS_LIMIT
+        ),
     ],
 )
 operation(

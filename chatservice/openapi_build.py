@@ -30,6 +30,7 @@ from chatservice.errors import (
     all_error_classes,
 )
 from chatservice.openapi_schemas import ref
+from chatservice.wire import MAX_ID
 
 Errors = tuple[type[ChatError], ...]
 
@@ -172,6 +173,17 @@ def operation(
     responses = {**answers, **error_responses(ROUTE_ERRORS[(method, path)])}
     operation["responses"] = dict(sorted(responses.items()))
     PATHS.setdefault(path, {})[method.lower()] = operation
+
+
+def path_id(name: str, what: str) -> dict[str, Any]:
+    """The path parameter ``name``: the id of a ``what`` (a room, a user, a message)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"The {what}'s id.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
 
 
 def query(name: str, minimum: int, description: str, **schema: Any) -> dict[str, Any]:

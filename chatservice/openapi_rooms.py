@@ -19,10 +19,10 @@ from chatservice.openapi_build import (
     Errors,
     json_body,
     operation,
+    path_id,
     query,
 )
 from chatservice.openapi_schemas import ref
-from chatservice.wire import MAX_ID
 
 # A room named in the path: a private one the caller is not in is 404, as an
 # unknown id is; a right the caller lacks is 403 with a sentence naming it.
@@ -53,18 +53,8 @@ ROUTE_ERRORS.update(
 )
 
 
-def _path_id(name: str, what: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": f"The {what}'s id.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-    }
-
-
-_ROOM_ID = _path_id("room_id", "room")
-_USER_ID = _path_id("user_id", "user")
+_ROOM_ID = path_id("room_id", "room")
+_USER_ID = path_id("user_id", "user")
 _MEMBER = {"200": json_body(ref("Member"), "The membership after the change.")}
 
 operation(
@@ -80,48 +70,35 @@ for _route, _operation_id, _summary in (
 ):
     _created = {"201": json_body(ref("Room"), "Created.")}
     operation(_route, _operation_id, _summary, _created, authenticated=True, body="NewRoom")
-operation(
-    "PATCH /api/rooms/{room_id}",
-    "updateRoom",
-    "Rename, describe, archive or unarchive a room (its owner and moderators).",
-    {"200": json_body(ref("Room"), "The room after the change.")},
-    authenticated=True,
-    body="RoomUpdate",
-    parameters=[_ROOM_ID],
+_ROOM_AFTER = {"200": json_body(ref("Room"), "The room after the change.")}
+_MEMBERS = {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")}
+_JOINED = {"200": json_body(ref("Member"), "The caller's membership.")}
+_LEFT = {"200": json_body(ref("Left"), "Left.")}
+_UPDATE_ROOM = "Rename, describe, archive or unarchive a room (its owner and moderators)."
+_JOIN = "Join a public room, or accept an invitation to a private one."
+_LEAVE = "Leave a room or decline an invitation; the caller's sockets in it close (4003)."
+_INVITE = "Invite a user (to a private room: its owner and moderators)."
+_LIST_MEMBERS = "The room's members and invitees with their roles (and bans, for moderators)."
+
+# The caller's operations on the room of the path, in the document's order:
+# (method, path below the room's, operationId, summary, answers, body schema).
+_ON_ROOM: tuple[tuple[str, str, str, str, dict[str, Any], str | None], ...] = (
+    ("PATCH", "", "updateRoom", _UPDATE_ROOM, _ROOM_AFTER, "RoomUpdate"),
+    ("POST", "/join", "joinRoom", _JOIN, _JOINED, None),
+    ("POST", "/leave", "leaveRoom", _LEAVE, _LEFT, None),
+    ("POST", "/invites", "invite", _INVITE, _MEMBER, "Target"),
+    ("GET", "/members", "members", _LIST_MEMBERS, _MEMBERS, None),
 )
-operation(
-    "POST /api/rooms/{room_id}/join",
-    "joinRoom",
-    "Join a public room, or accept an invitation to a private one.",
-    {"200": json_body(ref("Member"), "The caller's membership.")},
-    authenticated=True,
-    parameters=[_ROOM_ID],
-)
-operation(
-    "POST /api/rooms/{room_id}/leave",
-    "leaveRoom",
-    "Leave a room or decline an invitation; the caller's sockets in it close (4003).",
-    {"200": json_body(ref("Left"), "Left.")},
-    authenticated=True,
-    parameters=[_ROOM_ID],
-)
-operation(
-    "POST /api/rooms/{room_id}/invites",
-    "invite",
-    "Invite a user (to a private room: its owner and moderators).",
-    _MEMBER,
-    authenticated=True,
-    body="Target",
-    parameters=[_ROOM_ID],
-)
-operation(
-    "GET /api/rooms/{room_id}/members",
-    "members",
-    "The room's members and invitees with their roles (and bans, for moderators).",
-    {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")},
-    authenticated=True,
-    parameters=[_ROOM_ID],
-)
+for _method, _below, _operation_id, _summary, _answers, _body in _ON_ROOM:
+    operation(
+        f"{_method} /api/rooms/{{room_id}}{_below}",
+        _operation_id,
+        _summary,
+        _answers,
+        authenticated=True,
+        body=_body,
+        parameters=[_ROOM_ID],
+    )
 operation(
     "PUT /api/rooms/{room_id}/members/{user_id}/role",
     "setRole",
@@ -180,7 +157,7 @@ operation(
     "POST /api/admin/rooms/{room_id}/archive",
     "adminArchiveRoom",
     "Server admins: archive (read-only) or unarchive any room.",
-    {"200": json_body(ref("Room"), "The room after the change.")},
+    _ROOM_AFTER,
     authenticated=True,
     body="AdminArchive",
     parameters=[_ROOM_ID],
