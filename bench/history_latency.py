@@ -28,6 +28,7 @@ from twisted.internet.task import react
 
 from bench.store_throughput import bulk_load, id_range
 from bench.twistd_server import TwistdServer, percentiles, register, request
+from chatservice.models import NewRoom
 from chatservice.store.sql import SQLStore
 
 LIMIT = 50
@@ -39,7 +40,7 @@ async def load(reactor: Any, path: str, rows: int) -> tuple[int, int, int]:
     await store.start()
     try:
         user = await store.create_user("loader", b"not a password hash", 1)
-        room = await store.create_room("Big", "a million messages", user.id, 1)
+        room = await store.create_room(NewRoom("Big", "a million messages", user.id, 1))
         started = time.perf_counter()
         await store.run_interaction("bulk_load", bulk_load, room.id, user.id, rows)
         low, high = await store.run_read("id_range", id_range, room.id)

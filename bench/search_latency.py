@@ -50,6 +50,7 @@ from twisted.internet.task import react
 
 from bench.scratch import scratch_schema
 from bench.twistd_server import percentiles
+from chatservice.models import NewRoom
 from chatservice.store.database import Txn
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.search_queries import postgresql_search_sql
@@ -153,8 +154,8 @@ async def prepare(store: SQLStore) -> tuple[int, int, int]:
     store.database.open()
     try:
         user = await store.create_user("bench", b"not a password hash", 1)
-        room = await store.create_room("Big", "a million messages", user.id, 1)
-        other = await store.create_room("Other", "--other-room-rows messages", user.id, 1)
+        room = await store.create_room(NewRoom("Big", "a million messages", user.id, 1))
+        other = await store.create_room(NewRoom("Other", "--other-room-rows messages", user.id, 1))
     finally:
         await store.close()
     return room.id, other.id, user.id

@@ -35,7 +35,7 @@ from twisted.internet.task import react
 
 from bench.scratch import scratch_schema
 from bench.twistd_server import percentiles
-from chatservice.models import NewMessage, Posted
+from chatservice.models import NewMessage, NewRoom, Posted
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
@@ -105,7 +105,7 @@ def id_range(txn: Txn, room_id: int) -> tuple[int, int]:
 async def read_phase(store: SQLStore, rows: int, requests: int) -> None:
     """Bulk-load a big room and print get_messages(limit=50) latencies."""
     user = await store.create_user("reader", b"h", 1)
-    room = await store.create_room("Big", "", None, 1)
+    room = await store.create_room(NewRoom("Big", "", None, 1))
     started = time.perf_counter()
     await store.run_interaction("bulk_load", bulk_load, room.id, user.id, rows)
     print(f"\nloaded {rows} messages into one room in {time.perf_counter() - started:.1f} s")

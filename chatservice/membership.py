@@ -26,7 +26,7 @@ from chatservice.access_models import (
 )
 from chatservice.control import Control
 from chatservice.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from chatservice.models import Room
+from chatservice.models import NewRoom, Room
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity
 from chatservice.wire import RoomForm
@@ -55,7 +55,9 @@ class Membership:
     async def create(self, form: RoomForm, creator: Identity, visibility: str) -> Room:
         """Create a room owned by its creator; ``Conflict`` if the name is taken."""
         room = await self._store.create_room(
-            form.name, form.description, creator.user_id, self._access.now_ms(), visibility
+            NewRoom(
+                form.name, form.description, creator.user_id, self._access.now_ms(), visibility
+            )
         )
         self.log.info(
             "{visibility} room {room_id} created by user {user_id}",

@@ -112,6 +112,17 @@ class Room:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class NewRoom:
+    """A room to create: ``IChatStore.create_room``'s one argument, not five in every store."""
+
+    name: str
+    description: str
+    created_by: int | None  # None: a room of the service (General), with no owner
+    created_at: int
+    visibility: str = "public"
+
+
 # How many of a reaction's users a frame names (``count`` counts them all).
 REACTION_USERS_SHOWN = 50
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chatservice.models import Room
+from chatservice.models import NewRoom, Room
 from chatservice.store import IChatStore
 from chatservice.wire import RoomForm
 
@@ -35,7 +35,7 @@ class Rooms:
     async def create(self, form: RoomForm, creator_id: int) -> Room:
         """Create a room; ``Conflict`` if the name is taken (case-insensitively)."""
         room = await self._store.create_room(
-            form.name, form.description, creator_id, self._now_ms()
+            NewRoom(form.name, form.description, creator_id, self._now_ms())
         )
         self.log.info(
             "room {room_id} created by user {user_id}", room_id=room.id, user_id=creator_id

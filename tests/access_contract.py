@@ -13,7 +13,7 @@ from chatservice.access_models import (
     NewAuditEntry,
 )
 from chatservice.errors import Conflict, NotFound
-from chatservice.models import Room, User
+from chatservice.models import NewRoom, Room, User
 from chatservice.store import IChatStore
 from tests.store_contract import StoreContractMixin, failure_of, new_message
 
@@ -30,7 +30,7 @@ class AccessContractMixin(StoreContractMixin):
     async def test_a_creator_owns_their_room_and_visibility_is_kept(self) -> None:
         """create_room makes the creator the joined owner; private rooms stay private."""
         store, alice, bob, _ = await self.cast3()
-        room = await store.create_room("Secret", "", alice.id, 5, "private")
+        room = await store.create_room(NewRoom("Secret", "", alice.id, 5, "private"))
         self.assertEqual((room.visibility, room.archived, room.direct), ("private", False, False))
         self.assertEqual(await store.get_room(room.id), room)
         owner = await store.get_member(room.id, alice.id)
@@ -45,7 +45,7 @@ class AccessContractMixin(StoreContractMixin):
         """Invited or joined: listed; banned, left or never in: not."""
         store, alice, bob, carol = await self.cast3()
         general = await store.ensure_room("General", "", 1)
-        secret = await store.create_room("Secret", "", alice.id, 5, "private")
+        secret = await store.create_room(NewRoom("Secret", "", alice.id, 5, "private"))
         ids = lambda rooms: [r.id for r in rooms]  # noqa: E731
         self.assertEqual(ids(await store.rooms_of(alice.id)), [general.id, secret.id])
         self.assertEqual(ids(await store.rooms_of(bob.id)), [general.id])
@@ -66,7 +66,7 @@ class AccessContractMixin(StoreContractMixin):
     async def test_a_change_records_an_event_on_the_timeline_and_a_repeat_does_not(self) -> None:
         """Member events take ids from the messages' sequence; nothing changed, no event."""
         store, alice, bob, _ = await self.cast3()
-        room = await store.create_room("Lobby", "", alice.id, 5)
+        room = await store.create_room(NewRoom("Lobby", "", alice.id, 5))
         (before,) = await self.post(store, new_message(room, alice, "first"))
         change = await store.change_member(
             room.id, bob.id, MemberUpdate("joined", bob.id, 9, detail={"via": "join"})
@@ -98,7 +98,7 @@ class AccessContractMixin(StoreContractMixin):
     async def test_a_change_in_an_unknown_room_or_of_an_unknown_user_is_not_found(self) -> None:
         """NotFound for either; nothing recorded."""
         store, alice, _, _ = await self.cast3()
-        room = await store.create_room("Lobby", "", alice.id, 5)
+        room = await store.create_room(NewRoom("Lobby", "", alice.id, 5))
         for room_id, user_id in ((room.id + 99, alice.id), (room.id, alice.id + 99), (2**70, 1)):
             failure = await failure_of(
                 self,
@@ -122,13 +122,13 @@ class AccessContractMixin(StoreContractMixin):
         self.assertNotEqual(other.id, room.id)
         await failure_of(self, store.open_direct(alice.id, 999, 8), NotFound)
         # A user-chosen name equal to a direct room's stays free.
-        await store.create_room(room.name, "", alice.id, 9)
+        await store.create_room(NewRoom(room.name, "", alice.id, 9))
 
     async def test_room_settings_archive_and_delete(self) -> None:
         """Renames keep names unique; archiving is an event; a deleted room is gone."""
         store, alice, _, _ = await self.cast3()
-        room = await store.create_room("Lobby", "", alice.id, 5)
-        await store.create_room("Taken", "", alice.id, 5)
+        room = await store.create_room(NewRoom("Lobby", "", alice.id, 5))
+        await store.create_room(NewRoom("Taken", "", alice.id, 5))
         renamed, event = await store.update_room(room.id, actor_id=alice.id, ts=6, name="Hall")
         assert event is not None
         self.assertEqual(
@@ -146,12 +146,12 @@ class AccessContractMixin(StoreContractMixin):
         await failure_of(self, store.get_room(room.id), NotFound)
         self.assertNotIn(room.id, [r.id for r in await store.list_rooms()])
         await failure_of(self, store.delete_room(room.id), NotFound)
-        await store.create_room("Hall", "", alice.id, 9)  # the name is free again
+        await store.create_room(NewRoom("Hall", "", alice.id, 9))  # the name is free again
 
     async def test_the_audit_log_is_newest_first_by_room(self) -> None:
         """Entries come back with ids, newest first, filtered by room and paged by id."""
         store, alice, bob, _ = await self.cast3()
-        room: Room = await store.create_room("Lobby", "", alice.id, 5)
+        room: Room = await store.create_room(NewRoom("Lobby", "", alice.id, 5))
         first = await store.add_audit(NewAuditEntry(alice.id, "kick", 10, bob.id, room.id, "spam"))
         await store.add_audit(NewAuditEntry(alice.id, "disable", 11, bob.id, None, ""))
         third = await store.add_audit(NewAuditEntry(None, "grant_admin", 12, alice.id))

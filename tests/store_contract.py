@@ -28,7 +28,7 @@ from chatservice.errors import (
     NotFound,
     StoreUnavailable,
 )
-from chatservice.models import Message, NewMessage, Posted, Room, User
+from chatservice.models import Message, NewMessage, NewRoom, Posted, Room, User
 from chatservice.store import IChatStore
 from chatservice.store.database import DEFAULT_RETRY_WINDOW, Txn
 from chatservice.store.migrations import SchemaTooNew, load_migrations, migrate
@@ -102,7 +102,7 @@ class StoreContractMixin(MixinBase):
         """Return a store with one room holding ``count`` messages."""
         store = await self.make_store()
         user = await self.make_user(store)
-        room = await store.create_room("General", "", None, 1_000)
+        room = await store.create_room(NewRoom("General", "", None, 1_000))
         batch = [new_message(room, user, f"m{i}") for i in range(count)]
         return store, room, await self.post(store, *batch)
 
@@ -190,7 +190,7 @@ class StoreContractMixin(MixinBase):
         """create_room fires with the room and every field it was given."""
         store = await self.make_store()
         user = await self.make_user(store)
-        room = await store.create_room("Lobby", "Say hi", user.id, 77)
+        room = await store.create_room(NewRoom("Lobby", "Say hi", user.id, 77))
         self.assertEqual(
             (room.name, room.description, room.created_by, room.created_at),
             ("Lobby", "Say hi", user.id, 77),
@@ -200,8 +200,8 @@ class StoreContractMixin(MixinBase):
     async def test_duplicate_room_name_is_conflict(self) -> None:
         """A room name taken in any letter case fails with Conflict."""
         store = await self.make_store()
-        await store.create_room("Lobby", "", None, 1)
-        await self.assertFailure(store.create_room("lOBBY", "", None, 2), Conflict)
+        await store.create_room(NewRoom("Lobby", "", None, 1))
+        await self.assertFailure(store.create_room(NewRoom("lOBBY", "", None, 2)), Conflict)
         self.assertEqual(len(await store.list_rooms()), 1)
 
     async def test_unknown_room_is_not_found(self) -> None:
@@ -213,7 +213,7 @@ class StoreContractMixin(MixinBase):
         """list_rooms returns every room in id order (none on a new store)."""
         store = await self.make_store()
         self.assertEqual(list(await store.list_rooms()), [])
-        rooms = [await store.create_room(name, "", None, 1) for name in ("b", "a", "c")]
+        rooms = [await store.create_room(NewRoom(name, "", None, 1)) for name in ("b", "a", "c")]
         self.assertEqual(list(await store.list_rooms()), sorted(rooms, key=lambda r: r.id))
         self.assertEqual([r.id for r in rooms], sorted(r.id for r in rooms))
 
@@ -243,7 +243,7 @@ class StoreContractMixin(MixinBase):
         """ensure_room returns a room made by create_room, creator included."""
         store = await self.make_store()
         user = await self.make_user(store)
-        made = await store.create_room("Lobby", "d", user.id, 3)
+        made = await store.create_room(NewRoom("Lobby", "d", user.id, 3))
         self.assertEqual(await store.ensure_room("lobby", "", 4), made)
 
     # -- adding messages ---------------------------------------------------------
@@ -491,7 +491,7 @@ class StoreContractMixin(MixinBase):
             raise SkipTest("this backend keeps nothing across close()")
         store = await self.make_store()
         user = await store.create_user("Alice", b"hash", 1)
-        room = await store.create_room("Lobby", "d", user.id, 2)
+        room = await store.create_room(NewRoom("Lobby", "d", user.id, 2))
         stored = await self.post(
             store, new_message(room, user, "a", "c1"), new_message(room, user)
         )
@@ -527,7 +527,7 @@ class StoreContractMixin(MixinBase):
         """Return a store with one room holding a message of each of ``contents``, in order."""
         store = await self.make_store()
         user = await self.make_user(store)
-        room = await store.create_room("General", "", None, 1_000)
+        room = await store.create_room(NewRoom("General", "", None, 1_000))
         stored = await self.post(store, *(new_message(room, user, text) for text in contents))
         return store, room, user, stored
 
@@ -573,7 +573,9 @@ class StoreContractMixin(MixinBase):
         """room_ids limits the search to those rooms; None searches every room."""
         store = await self.make_store()
         user = await self.make_user(store)
-        rooms = [await store.create_room(name, "", None, 1) for name in ("one", "two", "three")]
+        rooms = [
+            await store.create_room(NewRoom(name, "", None, 1)) for name in ("one", "two", "three")
+        ]
         stored = await self.post(store, *(new_message(room, user, "news") for room in rooms))
         search = store.search_messages
         self.assert_ids(await search("news", [rooms[1].id], None, 10), [stored[1]])
@@ -592,7 +594,7 @@ class StoreContractMixin(MixinBase):
         """
         store = await self.make_store()
         user = await self.make_user(store)
-        one, two = [await store.create_room(name, "", None, 1) for name in ("one", "two")]
+        one, two = [await store.create_room(NewRoom(name, "", None, 1)) for name in ("one", "two")]
         number = str(two.id)
         stored = await self.post(
             store,
@@ -951,7 +953,9 @@ class SQLStoreMixin(MixinBase):
             await self.assertFailure(
                 store.add_messages([NewMessage(room.id, outside, "ghost", "boo", 1)]), NotFound
             )
-            await self.assertFailure(store.create_room(f"r{outside}", "", outside, 1), NotFound)
+            await self.assertFailure(
+                store.create_room(NewRoom(f"r{outside}", "", outside, 1)), NotFound
+            )
 
     async def test_store_keeps_working_after_errors(self) -> None:
         """A failed transaction is rolled back: the next one sees a clean connection."""

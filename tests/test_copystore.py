@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.copystore import CopyCounts, CopyError, copy_store, main
 from chatservice.errors import NotFound
-from chatservice.models import Message, NewMessage, Room, TimelineEvent, User
+from chatservice.models import Message, NewMessage, NewRoom, Room, TimelineEvent, User
 from chatservice.store.sql import SQLStore
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
@@ -132,9 +132,13 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
                 hashes.append(hashed)
             rooms = [await store.ensure_room("General", "Everyone", 1_600_000_000_000)]
             rooms.append(
-                await store.create_room("Dev", "code talk", users[0].id, 1_700_000_000_123)
+                await store.create_room(
+                    NewRoom("Dev", "code talk", users[0].id, 1_700_000_000_123)
+                )
             )
-            rooms.append(await store.create_room("Empty", "", users[1].id, 1_700_000_000_456))
+            rooms.append(
+                await store.create_room(NewRoom("Empty", "", users[1].id, 1_700_000_000_456))
+            )
             batch: list[NewMessage] = []
             for i in range(40):
                 sender = users[i % 3]
@@ -254,7 +258,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         store = await self.open_target()
         user = await store.create_user("dave", b"hash", 1)
         self.assertGreater(user.id, max(u.id for u in users))
-        room = await store.create_room("New", "", user.id, 1)
+        room = await store.create_room(NewRoom("New", "", user.id, 1))
         self.assertGreater(room.id, max(r.id for r in rooms))
         [fresh] = await store.add_messages([NewMessage(rooms[0].id, user.id, "dave", "hi", 2)])
         self.assertTrue(fresh.created)

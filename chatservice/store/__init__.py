@@ -55,13 +55,7 @@ class IChatStore(IAccessStore, IAccountStore):
     def get_credentials(username: str) -> Deferred[models.Credentials]:
         """Fire with the user (looked up case-insensitively) and its hash; ``NotFound``."""
 
-    def create_room(
-        name: str,
-        description: str,
-        created_by: int | None,
-        created_at: int,
-        visibility: str = "public",
-    ) -> Deferred[models.Room]:
+    def create_room(new: models.NewRoom) -> Deferred[models.Room]:
         """Store a new room; fail with ``Conflict`` if the name is taken (case-insensitively).
 
         Its creator (if any) joins it as its ``owner`` in the same transaction.

@@ -142,16 +142,9 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
         """Delegate to the wrapped store."""
         return self._store.get_credentials(username)
 
-    def create_room(
-        self,
-        name: str,
-        description: str,
-        created_by: int | None,
-        created_at: int,
-        visibility: str = "public",
-    ) -> Deferred[models.Room]:
+    def create_room(self, new: models.NewRoom) -> Deferred[models.Room]:
         """Passed to the wrapped store."""
-        return self._store.create_room(name, description, created_by, created_at, visibility)
+        return self._store.create_room(new)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[models.Room]:
         """Delegate to the wrapped store."""

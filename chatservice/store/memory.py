@@ -26,6 +26,7 @@ from chatservice.models import (
     Credentials,
     Message,
     NewMessage,
+    NewRoom,
     Posted,
     Room,
     TimelineEvent,
@@ -99,22 +100,17 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
             return fail(NotFound("No such user."))
         return succeed(Credentials(self._users[user_id], self._hashes[user_id]))
 
-    def create_room(
-        self,
-        name: str,
-        description: str,
-        created_by: int | None,
-        created_at: int,
-        visibility: str = "public",
-    ) -> Deferred[Room]:
+    def create_room(self, new: NewRoom) -> Deferred[Room]:
         """Store a new room, its creator as owner; ``Conflict`` if the name is taken."""
-        if name.casefold() in self._room_ids_by_name:
+        if new.name.casefold() in self._room_ids_by_name:
             return fail(Conflict("That room name is already taken."))
-        if created_by is not None and created_by not in self._users:
+        if new.created_by is not None and new.created_by not in self._users:
             return fail(NotFound("No such user."))
-        room = self._insert_room(name, description, created_by, created_at, visibility)
-        if created_by is not None:
-            self._set_member(room.id, created_by, created_at, JOINED, OWNER, False)
+        room = self._insert_room(
+            new.name, new.description, new.created_by, new.created_at, new.visibility
+        )
+        if new.created_by is not None:
+            self._set_member(room.id, new.created_by, new.created_at, JOINED, OWNER, False)
         return succeed(room)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:

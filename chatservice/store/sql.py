@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from chatservice.access_models import JOINED, OWNER
 from chatservice.errors import Conflict, NotFound, StoreUnavailable
-from chatservice.models import Credentials, Message, NewMessage, Posted, Room, User
+from chatservice.models import Credentials, Message, NewMessage, NewRoom, Posted, Room, User
 from chatservice.store import (
     IChatStore,
     IWriteState,
@@ -209,20 +209,11 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts):
         """Fire with the user and its hash, or fail with ``NotFound``."""
         return self.run_read("get_credentials", _get_credentials, username)
 
-    def create_room(
-        self,
-        name: str,
-        description: str,
-        created_by: int | None,
-        created_at: int,
-        visibility: str = "public",
-    ) -> Deferred[Room]:
+    def create_room(self, new: NewRoom) -> Deferred[Room]:
         """Store a new room, its creator as owner; ``Conflict`` if the name is taken."""
-        if not fits(created_by):
+        if not fits(new.created_by):
             return fail(NotFound("No such user."))
-        return self.run_interaction(
-            "create_room", _create_room, name, description, created_by, created_at, visibility
-        )
+        return self.run_interaction("create_room", _create_room, new)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
         """Fire with the named room, creating it if missing."""
@@ -333,21 +324,14 @@ _INSERT_ROOM = (
 )
 
 
-def _create_room(
-    txn: Txn,
-    name: str,
-    description: str,
-    created_by: int | None,
-    created_at: int,
-    visibility: str,
-) -> Room:
+def _create_room(txn: Txn, new: NewRoom) -> Room:
     params = {
-        "name": name,
-        "key": name.casefold(),
-        "description": description,
-        "created_by": created_by,
-        "created_at": created_at,
-        "visibility": visibility,
+        "name": new.name,
+        "key": new.name.casefold(),
+        "description": new.description,
+        "created_by": new.created_by,
+        "created_at": new.created_at,
+        "visibility": new.visibility,
     }
     try:
         room_id = txn.insert(_INSERT_ROOM, params)
@@ -355,9 +339,11 @@ def _create_room(
         raise Conflict("That room name is already taken.") from None
     except NotFound:
         raise NotFound("No such user.") from None
-    if created_by is not None:
-        access_queries.put_member(txn, room_id, created_by, JOINED, OWNER, False, created_at)
-    return Room(room_id, name, description, created_by, created_at, visibility)
+    if new.created_by is not None:
+        access_queries.put_member(
+            txn, room_id, new.created_by, JOINED, OWNER, False, new.created_at
+        )
+    return Room(room_id, new.name, new.description, new.created_by, new.created_at, new.visibility)
 
 
 def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room:
