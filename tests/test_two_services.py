@@ -17,7 +17,7 @@ Needs ``CHAT_TEST_POSTGRES`` and ``CHAT_TEST_REDIS``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import treq
 from twisted.internet import reactor
@@ -25,59 +25,28 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from chatservice.control import CONTROL_ROOM
-from chatservice.rediscluster import RedisCluster
-from chatservice.redishub import RedisHub
-from chatservice.service import ChatService
 from chatservice.wire import CredentialsForm
-from tests.fakes import ImmediateThreadPool, config_for_tests
-from tests.test_redishub import NO_REDIS, REDIS_URL, _unique_prefix
-from tests.test_store_postgresql import SKIP, PostgreSQLDatabase
-from tests.wsclient import RecordingClient, close_tcp, connect_tcp, join_tcp, serve_tcp
+from tests.test_redishub import _unique_prefix
+from tests.two_services import TwoServices, bearer
+from tests.wsclient import RecordingClient, close_tcp, connect_tcp, join_tcp
 
 BURST = 40
-
-
-def _bearer(token: str) -> dict[bytes | str, bytes | str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 MAX_SOCKETS = 2
 
 
-class TwoServicesTests(PostgreSQLDatabase, TestCase):
+class TwoServicesTests(TwoServices, TestCase):
     """Clients of either service share one conversation and one set of rules."""
 
-    skip = SKIP or (NO_REDIS if REDIS_URL is None else None)
-    timeout = 30
-
-    async def start_service(self, prefix: str) -> tuple[ChatService, int]:
-        """A service on the shared schema, with a hub and a cluster on ``prefix``; its port."""
-        assert REDIS_URL is not None
-        hub = RedisHub.from_url(REDIS_URL, reactor, channel_prefix=prefix)
-        self.assertIs(await hub.start(), True)
-        self.addCleanup(hub.stop)
-        config = config_for_tests(
-            listen=("tcp:0:interface=127.0.0.1",),
-            message_burst=BURST,
-            message_rate=0.01,
-            max_sockets_per_user=MAX_SOCKETS,
-        )
-        service = ChatService(
-            config,
-            reactor,
-            store=self.build_store(),
-            hub=hub,
-            cluster=RedisCluster.from_url(
-                REDIS_URL, reactor, instance=hub.client_name, prefix=prefix
-            ),
-            password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
-        )
-        self.hubs.append(hub)
-        return service, await serve_tcp(self, service)
+    settings: ClassVar[dict[str, Any]] = {
+        "message_burst": BURST,
+        "message_rate": 0.01,
+        "max_sockets_per_user": MAX_SOCKETS,
+    }
 
     async def setup_pair(self) -> None:
         """Services A and B; alice and bob registered; alice on A, bob on B, in room 1."""
-        self.hubs: list[RedisHub] = []
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         prefix = _unique_prefix()
         self.a, self.port_a = await self.start_service(prefix)
@@ -207,7 +176,7 @@ class TwoServicesTests(PostgreSQLDatabase, TestCase):
         created = await treq.post(
             f"http://127.0.0.1:{self.port_a}/api/rooms",
             json={"name": "Lobby"},
-            headers=_bearer(self.alice),
+            headers=bearer(self.alice),
             pool=self.pool,
         )
         room_id = json.loads(await created.content())["id"]
@@ -219,7 +188,7 @@ class TwoServicesTests(PostgreSQLDatabase, TestCase):
         kicked = await treq.post(
             f"http://127.0.0.1:{self.port_a}/api/rooms/{room_id}/kick",
             json={"user_id": bob_id},
-            headers=_bearer(self.alice),
+            headers=bearer(self.alice),
             pool=self.pool,
         )
         self.assertEqual(kicked.code, 200)

@@ -18,48 +18,19 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from chatservice.rediscluster import RedisCluster
-from chatservice.redishub import RedisHub
 from chatservice.revocation import CLOSE_ACCOUNT_DISABLED, CLOSE_SESSION_REVOKED
-from chatservice.service import ChatService
 from chatservice.wire import CredentialsForm
-from tests.fakes import ImmediateThreadPool, config_for_tests
-from tests.test_redishub import NO_REDIS, REDIS_URL, _unique_prefix
-from tests.test_store_postgresql import SKIP, PostgreSQLDatabase
-from tests.wsclient import RecordingClient, join_tcp, serve_tcp
+from tests.test_redishub import _unique_prefix
+from tests.two_services import TwoServices, bearer
+from tests.wsclient import RecordingClient, join_tcp
 
 PASSWORD = "pw-123456"
 # The promise: sockets on the other process close within a second.
 WITHIN = 1.0
 
 
-def _bearer(token: str) -> dict[bytes | str, bytes | str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-class TwoServicesRevocationTests(PostgreSQLDatabase, TestCase):
+class TwoServicesRevocationTests(TwoServices, TestCase):
     """Revocations decided on A take effect on B at once."""
-
-    skip = SKIP or (NO_REDIS if REDIS_URL is None else None)
-    timeout = 30
-
-    async def start_service(self, prefix: str) -> tuple[ChatService, int]:
-        """A service on the shared schema, with a hub and a cluster on ``prefix``; its port."""
-        assert REDIS_URL is not None
-        hub = RedisHub.from_url(REDIS_URL, reactor, channel_prefix=prefix)
-        self.assertIs(await hub.start(), True)
-        self.addCleanup(hub.stop)
-        service = ChatService(
-            config_for_tests(listen=("tcp:0:interface=127.0.0.1",)),
-            reactor,
-            store=self.build_store(),
-            hub=hub,
-            cluster=RedisCluster.from_url(
-                REDIS_URL, reactor, instance=hub.client_name, prefix=prefix
-            ),
-            password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
-        )
-        return service, await serve_tcp(self, service)
 
     async def setUp(self) -> None:  # type: ignore[override]
         """Services A and B; alice (two sessions) and bob (an admin) registered."""
@@ -80,7 +51,7 @@ class TwoServicesRevocationTests(PostgreSQLDatabase, TestCase):
         """POST to a service over HTTP; the status and the JSON body."""
         answer = await treq.post(
             f"http://127.0.0.1:{port}{path}",
-            headers=_bearer(token),
+            headers=bearer(token),
             pool=self.pool,
         )
         return answer.code, json.loads(await answer.content())
@@ -89,7 +60,7 @@ class TwoServicesRevocationTests(PostgreSQLDatabase, TestCase):
         """GET from a service over HTTP; the status and the JSON body."""
         answer = await treq.get(
             f"http://127.0.0.1:{port}{path}",
-            headers=_bearer(token),
+            headers=bearer(token),
             pool=self.pool,
         )
         return answer.code, json.loads(await answer.content())
