@@ -71,22 +71,26 @@ class Moderation:
 
     async def kick(self, identity: Identity, room_id: int, user_id: int, reason: str) -> Member:
         """Remove a member (they may rejoin a public room); their sockets in it close."""
-        admission = await self.moderator(identity, room_id, "kick members")
-        await self._target(admission, user_id, "kick")
-        member = await self._change(identity, room_id, user_id, "kicked", reason, state=LEFT)
-        self._control.close_sockets(
-            CLOSE_REMOVED, "removed from the room", user_id=user_id, room_id=room_id
-        )
-        return member
+        return await self._remove(identity, room_id, user_id, False, reason)
 
     async def ban(self, identity: Identity, room_id: int, user_id: int, reason: str) -> Member:
         """Keep a user out until unbanned (member or not); their sockets in it close."""
-        admission = await self.moderator(identity, room_id, "ban users")
-        await self._target(admission, user_id, "ban", present=False)
-        member = await self._change(identity, room_id, user_id, "banned", reason, state=BANNED)
-        self._control.close_sockets(
-            CLOSE_REMOVED, "banned from the room", user_id=user_id, room_id=room_id
-        )
+        return await self._remove(identity, room_id, user_id, True, reason)
+
+    async def _remove(
+        self, identity: Identity, room_id: int, user_id: int, banned: bool, reason: str
+    ) -> Member:
+        """A kick, or a ban (which needs no membership): the same steps, other words."""
+        if banned:
+            right, verb, kind, state = "ban users", "ban", "banned", BANNED
+            why = "banned from the room"
+        else:
+            right, verb, kind, state = "kick members", "kick", "kicked", LEFT
+            why = "removed from the room"
+        admission = await self.moderator(identity, room_id, right)
+        await self._target(admission, user_id, verb, present=not banned)
+        member = await self._change(identity, room_id, user_id, kind, reason, state=state)
+        self._control.close_sockets(CLOSE_REMOVED, why, user_id=user_id, room_id=room_id)
         return member
 
     async def unban(self, identity: Identity, room_id: int, user_id: int, reason: str) -> Member:
