@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chatservice.hub import IHub, RoomEvent, publish_quietly
+from chatservice.models import ErasePage
 from chatservice.store import IChatStore
 from chatservice.timeline import event_payload
 
@@ -44,7 +45,8 @@ async def erase_messages(
     after = 0
     while True:
         now_ms = int(clock.seconds() * 1000)
-        changes = await store.erase_messages(user_id, eraser_id, ERASE_PAGE, now_ms, rename, after)
+        page = ErasePage(user_id, eraser_id, ERASE_PAGE, now_ms, rename, after)
+        changes = await store.erase_messages(page)
         for change in changes:
             event = change.event
             room_event = RoomEvent(event.room_id, event_payload(event), event_id=event.id)

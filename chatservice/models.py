@@ -123,6 +123,18 @@ class NewRoom:
     visibility: str = "public"
 
 
+@dataclass(frozen=True, slots=True)
+class ErasePage:
+    """One page of an erasure: ``erase_messages``' one argument, not six in every store."""
+
+    user_id: int  # whose messages become tombstones
+    eraser_id: int  # the events' actor: the user themselves, or an admin
+    limit: int
+    ts: int
+    rename: str | None = None  # the tombstones' username (a deleted account's)
+    after: int = 0  # the last message id of the previous page
+
+
 # How many of a reaction's users a frame names (``count`` counts them all).
 REACTION_USERS_SHOWN = 50
 

@@ -11,7 +11,15 @@ from typing import Any
 from twisted.internet.defer import Deferred, gatherResults
 
 from chatservice.errors import NotFound
-from chatservice.models import DELETED, DELETED_USERNAME, Account, NewMessage, Room, User
+from chatservice.models import (
+    DELETED,
+    DELETED_USERNAME,
+    Account,
+    ErasePage,
+    NewMessage,
+    Room,
+    User,
+)
 from chatservice.store import IChatStore
 from tests.store_contract import PAST_64_BITS, StoreContractMixin, new_message
 
@@ -97,7 +105,7 @@ class AccountContractMixin(StoreContractMixin):
                 store.set_password(user_id, b"h"),
                 store.set_disabled(user_id, 1),
                 store.delete_account(user_id, 1),
-                store.erase_messages(user_id, user_id, 10, 1),
+                store.erase_messages(ErasePage(user_id, user_id, 10, 1)),
             ]
             for change in changes:
                 await self.assertFailure(change, NotFound)
@@ -215,7 +223,7 @@ class AccountContractMixin(StoreContractMixin):
     async def test_erasing_tombstones_the_users_messages_page_by_page(self) -> None:
         """Pages of ``limit``, oldest first, each a delete event by the eraser; bob's stay."""
         store, room, alice, bob, ids = await self.room_of_alice_and_bob()
-        first = await store.erase_messages(alice.id, bob.id, 3, 9)
+        first = await store.erase_messages(ErasePage(alice.id, bob.id, 3, 9))
         self.assertEqual([c.event.message.id for c in first], ids[:3])
         for change in first:
             message = change.event.message
@@ -223,9 +231,9 @@ class AccountContractMixin(StoreContractMixin):
             self.assertEqual(change.event.kind, DELETED)
             self.assertEqual((message.deleted, message.content, message.reactions), (True, "", ()))
             self.assertEqual(message.username, "alice")
-        rest = await store.erase_messages(alice.id, bob.id, 3, 9, after=ids[2])
+        rest = await store.erase_messages(ErasePage(alice.id, bob.id, 3, 9, after=ids[2]))
         self.assertEqual([c.event.message.id for c in rest], ids[3:])
-        self.assertEqual(await store.erase_messages(alice.id, bob.id, 3, 9), [])
+        self.assertEqual(await store.erase_messages(ErasePage(alice.id, bob.id, 3, 9)), [])
         history = await store.get_messages(room.id, 100)
         self.assertEqual([m.content for m in history if not m.deleted], ["b0", "b1"])
         events = await store.get_events(room.id, 0, 100)
@@ -238,20 +246,22 @@ class AccountContractMixin(StoreContractMixin):
         store, room, alice, bob, ids = await self.room_of_alice_and_bob()
         await store.delete_message(ids[1], alice.id, 2)
         [reply] = await self.post(store, NewMessage(room.id, bob.id, "bob", "re", 3, None, ids[1]))
-        changes = await store.erase_messages(alice.id, alice.id, 100, 9, rename=DELETED_USERNAME)
+        changes = await store.erase_messages(
+            ErasePage(alice.id, alice.id, 100, 9, rename=DELETED_USERNAME)
+        )
         self.assertEqual([c.event.message.id for c in changes], ids)
         self.assertEqual({c.event.message.username for c in changes}, {DELETED_USERNAME})
         got = await store.get_message(reply.id)
         assert got.reply_preview is not None
         self.assertEqual(got.reply_preview.username, DELETED_USERNAME)
         self.assertEqual(
-            await store.erase_messages(alice.id, alice.id, 100, 9, DELETED_USERNAME), []
+            await store.erase_messages(ErasePage(alice.id, alice.id, 100, 9, DELETED_USERNAME)), []
         )
 
     async def test_erasing_leaves_the_search_index_without_the_words(self) -> None:
         """Erased messages are no longer found; others still are."""
         store, _, alice, bob, _ = await self.room_of_alice_and_bob()
-        await store.erase_messages(alice.id, bob.id, 100, 9)
+        await store.erase_messages(ErasePage(alice.id, bob.id, 100, 9))
         self.assertEqual(await store.search_messages("a1", None, None, 10), [])
         self.assertEqual(len(await store.search_messages("b1", None, None, 10)), 1)
 

@@ -90,15 +90,8 @@ class IAccountStore(Interface):
         disabled. ``NotFound`` for an unknown or already deleted account.
         """
 
-    def erase_messages(
-        user_id: int,
-        eraser_id: int,
-        limit: int,
-        ts: int,
-        rename: str | None = None,
-        after: int = 0,
-    ) -> Deferred[Sequence[models.Change]]:
-        """Turn up to ``limit`` of the user's messages with ``id > after`` into tombstones.
+    def erase_messages(page: models.ErasePage) -> Deferred[Sequence[models.Change]]:
+        """Tombstone up to ``limit`` of the user's messages past ``after`` (``page``'s fields).
 
         Oldest first; each becomes a ``delete`` event by ``eraser_id``
         (content and reactions removed, as ``delete_message`` does), all
@@ -157,14 +150,6 @@ class DelegatedAccounts:
         """Delegate to the wrapped store."""
         return self._account_store.delete_account(user_id, deleted_at)
 
-    def erase_messages(
-        self,
-        user_id: int,
-        eraser_id: int,
-        limit: int,
-        ts: int,
-        rename: str | None = None,
-        after: int = 0,
-    ) -> Deferred[Sequence[models.Change]]:
+    def erase_messages(self, page: models.ErasePage) -> Deferred[Sequence[models.Change]]:
         """Delegate to the wrapped store."""
-        return self._account_store.erase_messages(user_id, eraser_id, limit, ts, rename, after)
+        return self._account_store.erase_messages(page)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from twisted.internet.defer import Deferred, fail, succeed
 
 from chatservice.errors import NotFound
-from chatservice.models import DELETED_USERNAME, Account, Change, User
+from chatservice.models import DELETED_USERNAME, Account, Change, ErasePage, User
 from chatservice.store.memory_timeline import MemoryTimeline
 
 
@@ -150,25 +150,19 @@ class MemoryAccounts:
             )
         )
 
-    def erase_messages(
-        self,
-        user_id: int,
-        eraser_id: int,
-        limit: int,
-        ts: int,
-        rename: str | None = None,
-        after: int = 0,
-    ) -> Deferred[Sequence[Change]]:
+    def erase_messages(self, page: ErasePage) -> Deferred[Sequence[Change]]:
         """Tombstone the next page of the user's messages, renaming them if asked."""
-        if user_id not in self._users or eraser_id not in self._users:
+        if page.user_id not in self._users or page.eraser_id not in self._users:
             return fail(NotFound("No such user."))
         timeline = self._timeline
+        rename = page.rename
         erasable = sorted(
             message.id
             for messages in timeline.messages.values()
             for message in messages
-            if message.sender_id == user_id
-            and message.id > after
+            if message.sender_id == page.user_id
+            and message.id > page.after
             and (not message.deleted or (rename is not None and message.username != rename))
         )
-        return succeed([timeline.erase(message_id, rename) for message_id in erasable[:limit]])
+        erased = erasable[: page.limit]
+        return succeed([timeline.erase(message_id, rename) for message_id in erased])

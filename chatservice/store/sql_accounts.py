@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from twisted.internet.defer import Deferred, fail, succeed
 
 from chatservice.errors import NotFound
-from chatservice.models import Account, Change
+from chatservice.models import Account, Change, ErasePage
 from chatservice.store import account_queries
 from chatservice.store.database import Database
 from chatservice.store.ranges import INT64_MAX, fits
@@ -104,27 +104,19 @@ class SQLAccounts:
             "delete_account", account_queries.delete_account, user_id, deleted_at
         )
 
-    def erase_messages(
-        self,
-        user_id: int,
-        eraser_id: int,
-        limit: int,
-        ts: int,
-        rename: str | None = None,
-        after: int = 0,
-    ) -> Deferred[Sequence[Change]]:
+    def erase_messages(self, page: ErasePage) -> Deferred[Sequence[Change]]:
         """Tombstone the next page of the user's messages."""
-        if not (fits(user_id) and fits(eraser_id)):
+        if not (fits(page.user_id) and fits(page.eraser_id)):
             return fail(NotFound("No such user."))
-        if limit <= 0 or after >= INT64_MAX:
+        if page.limit <= 0 or page.after >= INT64_MAX:
             return succeed([])
         return self.database.run_interaction(
             "erase_messages",
             account_queries.erase_messages,
-            user_id,
-            eraser_id,
-            min(limit, INT64_MAX),
-            ts,
-            rename,
-            max(after, 0),
+            page.user_id,
+            page.eraser_id,
+            min(page.limit, INT64_MAX),
+            page.ts,
+            page.rename,
+            max(page.after, 0),
         )
