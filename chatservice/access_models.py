@@ -116,6 +116,17 @@ class MemberUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomUpdate:
+    """The room settings to change (None keeps one), by whom and when: ``update_room``'s."""
+
+    actor_id: int | None
+    ts: int
+    name: str | None = None
+    description: str | None = None
+    archived: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MemberChange:
     """A membership after a change, and the event that recorded it (None: nothing changed)."""
 

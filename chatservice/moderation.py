@@ -25,6 +25,7 @@ from chatservice.access_models import (
     Member,
     MemberUpdate,
     NewAuditEntry,
+    RoomUpdate,
 )
 from chatservice.control import Control
 from chatservice.errors import Forbidden, InvalidRequest, NotFound
@@ -143,10 +144,9 @@ class Moderation:
         await self.moderator(identity, room_id, "edit the room")
         room, event = await self._store.update_room(
             room_id,
-            actor_id=identity.user_id,
-            ts=self._access.now_ms(),
-            name=name,
-            description=description,
+            RoomUpdate(
+                identity.user_id, self._access.now_ms(), name=name, description=description
+            ),
         )
         if event is not None:
             self._access.publish_event(room_id, event.id, event.to_json())
@@ -160,7 +160,7 @@ class Moderation:
         if not admin:
             await self.moderator(identity, room_id, "archive the room")
         room, event = await self._store.update_room(
-            room_id, actor_id=identity.user_id, ts=self._access.now_ms(), archived=archived
+            room_id, RoomUpdate(identity.user_id, self._access.now_ms(), archived=archived)
         )
         if event is not None:
             self._access.publish_event(room_id, event.id, event.to_json())

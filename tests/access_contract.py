@@ -11,6 +11,7 @@ from chatservice.access_models import (
     OWNER,
     MemberUpdate,
     NewAuditEntry,
+    RoomUpdate,
 )
 from chatservice.errors import Conflict, NotFound
 from chatservice.models import NewRoom, Room, User
@@ -129,17 +130,23 @@ class AccessContractMixin(StoreContractMixin):
         store, alice, _, _ = await self.cast3()
         room = await store.create_room(NewRoom("Lobby", "", alice.id, 5))
         await store.create_room(NewRoom("Taken", "", alice.id, 5))
-        renamed, event = await store.update_room(room.id, actor_id=alice.id, ts=6, name="Hall")
+        renamed, event = await store.update_room(
+            room.id, RoomUpdate(actor_id=alice.id, ts=6, name="Hall")
+        )
         assert event is not None
         self.assertEqual(
             (renamed.name, event.kind, event.detail), ("Hall", "room_updated", {"name": "Hall"})
         )
         self.assertEqual((await store.get_room(room.id)).name, "Hall")
-        renaming = store.update_room(room.id, actor_id=alice.id, ts=7, name="taken")
+        renaming = store.update_room(room.id, RoomUpdate(actor_id=alice.id, ts=7, name="taken"))
         await failure_of(self, renaming, Conflict)
-        _, nothing = await store.update_room(room.id, actor_id=alice.id, ts=7, name="Hall")
+        _, nothing = await store.update_room(
+            room.id, RoomUpdate(actor_id=alice.id, ts=7, name="Hall")
+        )
         self.assertIsNone(nothing)
-        archived, event = await store.update_room(room.id, actor_id=alice.id, ts=8, archived=True)
+        archived, event = await store.update_room(
+            room.id, RoomUpdate(actor_id=alice.id, ts=8, archived=True)
+        )
         assert event is not None
         self.assertEqual((archived.archived, event.kind), (True, "room_archived"))
         await store.delete_room(room.id)

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from chatservice import catchup as catchup_module
-from chatservice.access_models import MemberUpdate
+from chatservice.access_models import MemberUpdate, RoomUpdate
 from chatservice.errors import StoreUnavailable
 from chatservice.hub import IHub, IRoomListener, RoomEvent
 from chatservice.models import TimelineEvent
@@ -324,7 +324,7 @@ class AccessRecheckTests(RealtimeCase):
         self.send(bob, {"content": "muted?", "client_msg_id": "b1"})
         self.assertEqual([f["code"] for f in bob.of_type("error")], ["forbidden"])
         self.hub.cut()
-        result_now(self.store.update_room(1, actor_id=None, ts=1, archived=True))
+        result_now(self.store.update_room(1, RoomUpdate(actor_id=None, ts=1, archived=True)))
         self.hub.restore()
         self.world.chat.flush()
         self.send(alice, {"content": "archived?"})

@@ -7,7 +7,6 @@ batches messages) and must still be a whole ``IChatStore``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from twisted.internet.defer import Deferred
 
@@ -48,10 +47,10 @@ class DelegatedAccess:
         return self._access.rooms_of(user_id)
 
     def update_room(
-        self, room_id: int, **fields: Any
+        self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """See ``IAccessStore``."""
-        return self._access.update_room(room_id, **fields)
+        return self._access.update_room(room_id, update)
 
     def delete_room(self, room_id: int) -> Deferred[None]:
         """See ``IAccessStore``."""

@@ -57,13 +57,7 @@ class IAccessStore(Interface):
         """
 
     def update_room(
-        room_id: int,
-        *,
-        actor_id: int | None,
-        ts: int,
-        name: str | None = None,
-        description: str | None = None,
-        archived: bool | None = None,
+        room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change a room's settings; fire with the room after and the event recorded.
 

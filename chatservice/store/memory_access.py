@@ -166,16 +166,10 @@ class MemoryAccess:
         return succeed(visible)
 
     def update_room(
-        self,
-        room_id: int,
-        *,
-        actor_id: int | None,
-        ts: int,
-        name: str | None = None,
-        description: str | None = None,
-        archived: bool | None = None,
+        self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change the settings given; one event says what changed."""
+        name, description, archived = update.name, update.description, update.archived
         try:
             room = self._live_room(room_id)
         except NotFound as error:
@@ -197,7 +191,7 @@ class MemoryAccess:
         room = dataclasses.replace(room, **changes)
         self._rooms[room_id] = room
         kind = "room_archived" if "archived" in changes else "room_updated"
-        event = self._record(room_id, kind, None, actor_id, ts, changes)
+        event = self._record(room_id, kind, None, update.actor_id, update.ts, changes)
         return succeed((room, event))
 
     def delete_room(self, room_id: int) -> Deferred[None]:

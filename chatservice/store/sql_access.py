@@ -76,14 +76,7 @@ class SQLAccess:
         )
 
     def update_room(
-        self,
-        room_id: int,
-        *,
-        actor_id: int | None,
-        ts: int,
-        name: str | None = None,
-        description: str | None = None,
-        archived: bool | None = None,
+        self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:
         """Change the settings given; one event says what changed."""
         if not fits(room_id):
@@ -92,11 +85,11 @@ class SQLAccess:
             "update_room",
             access_queries.update_room,
             room_id,
-            actor_id if fits(actor_id) else None,
-            ts,
-            name,
-            description,
-            archived,
+            update.actor_id if fits(update.actor_id) else None,
+            update.ts,
+            update.name,
+            update.description,
+            update.archived,
         )
 
     def delete_room(self, room_id: int) -> Deferred[None]:
