@@ -27,13 +27,12 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from txredisapi import RedisFactory
 from zope.interface import implementer
 
 from chatservice import cluster_scripts as scripts
 from chatservice.cluster import ICluster, LocalCluster, PresenceCallback
 from chatservice.ratelimit import Rate
-from chatservice.redispublisher import describe_failure
+from chatservice.redispublisher import describe_failure, lazy_connection
 from chatservice.redisrates import RateBatch, SharedRedisRate
 from chatservice.redisurl import RedisAddress, parse_redis_url
 from chatservice.tickets import new_ticket
@@ -89,16 +88,7 @@ class RedisCluster:
         self._timeout = timeout
         self._ttl = ttl
         self.local = local if local is not None else LocalCluster(self._clock)
-        self._pool: Any = RedisFactory(
-            address.location,
-            address.db,
-            1,
-            isLazy=True,
-            charset="utf-8",
-            password=address.password,
-            replyTimeout=timeout,
-            username=address.username,
-        )
+        self._pool: Any = lazy_connection(address, timeout)
         self._heartbeat = LoopingCall(self.beat)
         self._heartbeat.clock = self._clock
         self._interval = heartbeat

@@ -59,19 +59,7 @@ class RedisPublisher:
         self._timeout = timeout
         self._log = log
         self._location = address.location
-        # What lazyConnectionPool() builds, with the endpoint on our reactor.
-        self._pool: Any = RedisFactory(
-            address.location,
-            address.db,
-            1,
-            isLazy=True,
-            charset="utf-8",
-            password=address.password,
-            # Besides our addTimeout: a reply that never comes aborts the
-            # connection, so a wedged link is replaced instead of kept forever.
-            replyTimeout=timeout,
-            username=address.username,
-        )
+        self._pool = lazy_connection(address, timeout)
         self._publishing: set[Deferred[None]] = set()
         self._failing = False  # a publish failed and nothing has succeeded since
         self._dropping = False  # the pool is down: drop publishes instead of queueing
@@ -162,6 +150,26 @@ class RedisPublisher:
     def _forget(self, result: object, publishing: Deferred[None]) -> object:
         self._publishing.discard(publishing)
         return result
+
+
+def lazy_connection(address: RedisAddress, timeout: float) -> Any:
+    """One Redis connection, made on first use and again after a loss (a txredisapi factory).
+
+    What ``lazyConnectionPool()`` builds, with the endpoint on our reactor;
+    the publisher and ``RedisCluster`` each own one. Besides the callers'
+    addTimeout, a reply that never comes within ``timeout`` aborts the
+    connection, so a wedged link is replaced instead of kept forever.
+    """
+    return RedisFactory(
+        address.location,
+        address.db,
+        1,
+        isLazy=True,
+        charset="utf-8",
+        password=address.password,
+        replyTimeout=timeout,
+        username=address.username,
+    )
 
 
 def describe_failure(failure: Failure) -> str:
