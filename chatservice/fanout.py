@@ -20,7 +20,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice.accesscheck import AccessRecheck
 from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.cluster import ICluster, LocalCluster
@@ -33,7 +32,6 @@ from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.presence import Presence
 from chatservice.roompolicy import PostingPolicy
-from chatservice.store import IChatStore
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
 from chatservice.websocket import (
@@ -72,7 +70,6 @@ class ChatServerFactory(WebSocketServerFactory):
         outbox_limit: int = DEFAULT_LIMIT,
         cluster: ICluster | None = None,
         control: Control | None = None,
-        store: IChatStore | None = None,
     ) -> None:
         # No version in the 101 answer's Server header (Autobahn's default has one).
         super().__init__(server="chatservice")
@@ -97,10 +94,6 @@ class ChatServerFactory(WebSocketServerFactory):
         self._draining = False
         frame = lambda payload: self.prepareMessage(payload).payloadHybi  # noqa: E731
         self._catchup = RoomCatchUp(timeline, self._sockets, frame, outbox_limit)
-        # Memberships changed during a hub outage are applied once it is over.
-        self._recheck = (
-            AccessRecheck(store, self._sockets, self.policy) if store is not None else None
-        )
         # Every Autobahn option in one call: each call resets allowNullOrigin.
         self.setProtocolOptions(**protocol_options(ping_interval, ping_timeout))
         hub.set_listener(self)
@@ -211,8 +204,6 @@ class ChatServerFactory(WebSocketServerFactory):
         if CONTROL_ROOM in room_ids:
             self.control.restored()  # control events may have been lost meanwhile
         self._catchup.restored(room_ids)
-        if self._recheck is not None:
-            self._recheck.rooms_restored(room_ids)
 
     def open_sockets(self) -> list[ChatServerProtocol]:
         """Every socket of this process that joined its room (revocation sweeps them)."""

@@ -21,6 +21,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from chatservice.access import RoomAccess
+from chatservice.accesscheck import AccessRecheck
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
@@ -178,8 +179,10 @@ class ChatService(Service):
             outbox_limit=config.ws_max_buffer,
             cluster=cluster,
             control=control,
-            store=self.store,
         )
+        # Kicks, bans, mutes and archives lost in a hub outage apply after it.
+        recheck = AccessRecheck(self.store, self.sockets.open_sockets, self.sockets.policy)
+        control.on_restored(recheck.recheck)
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
         api = ChatAPI(
