@@ -102,6 +102,21 @@ class MemberEvent:
         return json.dumps(self.detail, separators=(",", ":"), sort_keys=True)
 
 
+def settled(
+    old: Member | None, state: str | None, role: str | None, muted: bool | None
+) -> tuple[str, str, bool]:
+    """A membership's (state, role, muted) after a change, as every store computes it.
+
+    A field given wins, then the old row's; a new row is a ``joined``
+    ``member``, not muted.
+    """
+    return (
+        state if state is not None else (old.state if old else JOINED),
+        role if role is not None else (old.role if old else MEMBER),
+        muted if muted is not None else (old.muted if old else False),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class MemberUpdate:
     """What to set on a membership (None keeps a field) and the event that records it."""

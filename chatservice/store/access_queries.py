@@ -14,6 +14,7 @@ from typing import Any
 from chatservice import access_models
 from chatservice.errors import Conflict, NotFound
 from chatservice.models import Room
+from chatservice.store import timeline_queries
 from chatservice.store.database import Txn
 
 ROOM_COLUMNS = "id, name, description, created_by, created_at, visibility, archived, direct_key"
@@ -126,12 +127,8 @@ def record_event(
     detail: dict[str, Any],
 ) -> access_models.MemberEvent:
     """Store a member event with the next timeline id (the caller holds the writers' lock)."""
-    *bumps, take = txn.dialect.take_id
-    for statement in bumps:
-        txn.execute(statement)
-    row = txn.query_one(take)
-    assert row is not None
-    event = access_models.MemberEvent(int(row[0]), room_id, kind, user_id, actor_id, ts, detail)
+    event_id = timeline_queries.take_event_id(txn)
+    event = access_models.MemberEvent(event_id, room_id, kind, user_id, actor_id, ts, detail)
     txn.execute(
         "INSERT INTO member_events (id, room_id, kind, user_id, actor_id, detail, ts)"
         " VALUES (:id, :room_id, :kind, :user_id, :actor_id, :detail, :ts)",
@@ -157,13 +154,9 @@ def change_member(
     _user_exists(txn, user_id)
     _user_exists(txn, update.actor_id)
     old = get_member(txn, room_id, user_id)
-    new_state = (
-        update.state if update.state is not None else (old.state if old else access_models.JOINED)
+    new_state, new_role, new_muted = access_models.settled(
+        old, update.state, update.role, update.muted
     )
-    new_role = (
-        update.role if update.role is not None else (old.role if old else access_models.MEMBER)
-    )
-    new_muted = update.muted if update.muted is not None else (old.muted if old else False)
     if old is not None and (old.state, old.role, old.muted) == (new_state, new_role, new_muted):
         return access_models.MemberChange(old, None)
     put_member(txn, room_id, user_id, new_state, new_role, new_muted, update.ts)

@@ -64,15 +64,8 @@ class MemoryAccess:
         muted: bool | None,
     ) -> tuple[access_models.Member, bool]:
         old = self._members.get((room_id, user_id))
-        new = access_models.Member(
-            room_id,
-            user_id,
-            self._users[user_id].username,
-            state if state is not None else (old.state if old else access_models.JOINED),
-            role if role is not None else (old.role if old else access_models.MEMBER),
-            muted if muted is not None else (old.muted if old else False),
-            ts,
-        )
+        settled = access_models.settled(old, state, role, muted)
+        new = access_models.Member(room_id, user_id, self._users[user_id].username, *settled, ts)
         if old is not None and dataclasses.replace(old, updated_at=ts) == new:
             return old, False
         self._members[(room_id, user_id)] = new

@@ -172,18 +172,23 @@ def _live_message(txn: Txn, message_id: int) -> Message:
     return message
 
 
+def take_event_id(txn: Txn) -> int:
+    """The next id of the timeline's (the messages') sequence; hold the writers' lock."""
+    *bumps, take = txn.dialect.take_id
+    for statement in bumps:
+        txn.execute(statement)
+    row = txn.query_one(take)
+    assert row is not None  # migration 0002 makes sure the sequence exists
+    return int(row[0])
+
+
 def _insert_event(txn: Txn, message: Message, kind: str, user_id: int, ts: int) -> int:
     """Store a change with the next id of the messages sequence, and return the id.
 
     The caller holds the writers' lock (``_message``), so no message or
     other change takes an id between this one and its commit.
     """
-    *bumps, take = txn.dialect.take_id
-    for statement in bumps:
-        txn.execute(statement)
-    row = txn.query_one(take)
-    assert row is not None  # migration 0002 makes sure the sequence exists
-    event_id = int(row[0])
+    event_id = take_event_id(txn)
     try:
         txn.execute(
             _INSERT_EVENT,
