@@ -26,6 +26,7 @@ from chatservice.errors import (
 from chatservice.openapi_build import (
     AUTH,
     BODY,
+    REASON_BODY,
     ROUTE_ERRORS,
     STORED,
     WRITES,
@@ -57,7 +58,6 @@ ROUTE_ERRORS.update(
     }
 )
 
-_REASON_BODY = {"required": False, "content": {"application/json": {"schema": ref("Reason")}}}
 _USER_ID = path_id("user_id", "user")
 
 operation(
@@ -161,5 +161,5 @@ for _action, _operation_id, _summary, _answer in _ACTIONS:
         {"200": _answer},
         authenticated=True,
         parameters=[_USER_ID],
-        request_body=_REASON_BODY,
+        request_body=REASON_BODY,
     )

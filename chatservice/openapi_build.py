@@ -194,3 +194,7 @@ def query(name: str, minimum: int, description: str, **schema: Any) -> dict[str,
         "description": description,
         "schema": {"type": "integer", "minimum": minimum, **schema},
     }
+
+
+# An optional ``{"reason"}`` body: what admin actions take.
+REASON_BODY = {"required": False, "content": {"application/json": {"schema": ref("Reason")}}}

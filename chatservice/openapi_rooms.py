@@ -13,6 +13,7 @@ from chatservice.openapi_build import (
     AUTH,
     BODY,
     NEW_ROOM,
+    REASON_BODY,
     ROUTE_ERRORS,
     STORED,
     WRITES,
@@ -151,7 +152,7 @@ operation(
     {"200": json_body(ref("DeletedRoom"), "Deleted.")},
     authenticated=True,
     parameters=[_ROOM_ID],
-    request_body={"required": False, "content": {"application/json": {"schema": ref("Reason")}}},
+    request_body=REASON_BODY,
 )
 operation(
     "POST /api/admin/rooms/{room_id}/archive",
