@@ -31,6 +31,7 @@ setup(
         "bcrypt>=4.2",
         "orjson>=3.10",  # the hot path's JSON encoder
         "zope.interface>=6",
+        "cryptography>=43",  # AES-256-GCM encryption at rest (chatservice/keyring.py)
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.2"],
