@@ -96,6 +96,7 @@ class PoolMetrics:
     async def start(self) -> None:
         """Make the directory and listen (before any worker starts)."""
         self.directory = tempfile.mkdtemp(prefix="chatservice-metrics-")
+        _log.info("the workers write their metrics to {directory}", directory=self.directory)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.directory)
         self.port = await listen_metrics(self._reactor, self._description, registry)

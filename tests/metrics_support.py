@@ -34,7 +34,8 @@ async def scrape(
     url: str, pool: HTTPConnectionPool | None = None, headers: Mapping[str, str] | None = None
 ) -> tuple[int, str, Samples]:
     """GET ``url``; its status, content type and samples (parsed only on a 200)."""
-    response = await treq.get(url, pool=pool, headers=dict(headers or {}))
+    sent: dict[bytes | str, bytes | str] = {k: v for k, v in (headers or {}).items()}
+    response = await treq.get(url, pool=pool, headers=sent)
     body = (await response.content()).decode("utf-8")
     kind = (response.headers.getRawHeaders(b"content-type") or [b""])[0].decode("latin-1")
     return response.code, kind, parse(body) if response.code == 200 else {}

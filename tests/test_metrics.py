@@ -7,6 +7,8 @@ here compares two scrapes taken around what the test does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import treq
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
@@ -51,9 +53,9 @@ class MetricsEndpointTests(TestCase):
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         return service, port, f"http://127.0.0.1:{address.port}/metrics"
 
-    async def get(self, url: str, **kwargs: object) -> int:
+    async def get(self, url: str, method: str = "GET", json: Any = None) -> int:
         """Make one request over real HTTP; return its status (the body is read and dropped)."""
-        response = await treq.request(kwargs.pop("method", "GET"), url, pool=self.pool, **kwargs)
+        response = await treq.request(method, url, pool=self.pool, json=json)
         await response.content()
         code: int = response.code
         return code
