@@ -39,3 +39,11 @@ async def scrape(
     body = (await response.content()).decode("utf-8")
     kind = (response.headers.getRawHeaders(b"content-type") or [b""])[0].decode("latin-1")
     return response.code, kind, parse(body) if response.code == 200 else {}
+
+
+def current(name: str, **labels: str) -> float:
+    """A sample's value in this process's registry now (0 when it is not there)."""
+    from chatservice.metrics import REGISTRY
+
+    found = REGISTRY.get_sample_value(name, labels)
+    return 0.0 if found is None else found

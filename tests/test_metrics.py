@@ -21,7 +21,7 @@ from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
 from chatservice.wire import CredentialsForm
 from tests.fakes import ImmediateThreadPool, config_for_tests, make_service
-from tests.metrics_support import moved, scrape, value
+from tests.metrics_support import current, moved, scrape, value
 from tests.wsclient import Rest, join_tcp, serve_tcp
 
 HTTP = "chat_http_request_duration_seconds_count"
@@ -181,14 +181,8 @@ class RouteLabelTests(TestCase):
         self.rest = Rest(service.resource())
 
     def count(self, route: str, method: str, status: str) -> float:
-        """The request count of one label set, scraped from the registry directly."""
-        from prometheus_client import generate_latest
-
-        from chatservice.metrics import REGISTRY
-        from tests.metrics_support import parse
-
-        samples = parse(generate_latest(REGISTRY).decode("utf-8"))
-        return value(samples, HTTP, route=route, method=method, status=status)
+        """The request count of one label set, read from the registry directly."""
+        return current(HTTP, route=route, method=method, status=status)
 
     def test_a_path_with_an_id_is_counted_under_its_template(self) -> None:
         """PATCH /api/rooms/12345 counts under /api/rooms/<int:room_id>."""
