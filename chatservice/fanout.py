@@ -184,7 +184,7 @@ class ChatServerFactory(WebSocketServerFactory):
         if not sockets or not self._catchup.passes(event):
             return  # no socket here, or held until the room's catch-up read is sent
         if event.event_id is not None:
-            metrics.DELIVERIES.inc(len(sockets))  # once per fan-out, never per recipient
+            metrics.DELIVERIES.add(len(sockets))  # once per fan-out, never per recipient
         frame = self.prepareMessage(event.payload).payloadHybi
         exclude = event.exclude
         # The loop runs once per delivery: write_frame's checks are inlined.

@@ -15,8 +15,9 @@ worker's share is dropped when the supervisor marks it dead).
 
 Cost: nothing here is counted per recipient. A fan-out adds its recipient
 count once; a commit observes its batch once; a message observes its
-latency once. Metric objects with labels are bound to their children where
-the label values are fixed, so the hot path never looks a child up.
+latency once. The five series updated once per message (or per batch) are
+a ``tally.Tally`` or ``tally.Spread`` around their metric, an addition on
+the hot path moved into the metric at each scrape (``tally.flush``).
 
 Durations are measured with ``time.perf_counter`` (``TIMER``): they are
 intervals, never compared with the reactor's clock, and a fake clock in a
@@ -31,10 +32,29 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from chatservice.tally import Spread, Tally, flush
 
 TIMER = time.perf_counter
 
+
+class _Flusher(Collector):
+    """Moves the hot-path tallies into their metrics whenever the registry is collected.
+
+    Registered first, so that it runs before the metrics are read (a
+    registry collects in the order of registration), whoever serves it:
+    our endpoint, or an embedding application's own exposition.
+    """
+
+    def collect(self) -> list[object]:  # type: ignore[override]
+        """Flush; contribute no metric of its own."""
+        flush()
+        return []
+
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+REGISTRY.register(_Flusher())
 # The process's CPU, memory and descriptors, and the interpreter's: served
 # by a single process (a supervisor serves the workers' sums instead).
 ProcessCollector(registry=REGISTRY)
@@ -85,20 +105,24 @@ minus one when its last leaves (``fanout.py``). Summed over workers, a room
 with sockets in two workers counts twice: it is the number of room fan-outs
 the processes run, which is what costs."""
 
-MESSAGES_STORED = Counter(
-    "chat_messages_stored",
-    "New messages committed by the group committer (store/batching.py); "
-    "a repeated client_msg_id stores nothing and is not counted.",
-    registry=REGISTRY,
+MESSAGES_STORED = Tally(
+    Counter(
+        "chat_messages_stored",
+        "New messages committed by the group committer (store/batching.py); "
+        "a repeated client_msg_id stores nothing and is not counted.",
+        registry=REGISTRY,
+    )
 )
 """Messages committed (WebSocket and REST posts alike), counted once per batch
 in ``store/batching.GroupCommitStore`` after its transaction committed."""
 
-DELIVERIES = Counter(
-    "chat_deliveries",
-    "Stored room events (messages, edits, deletions, reactions) handed to sockets: "
-    "each fan-out adds its room's socket count in this process (fanout.room_event).",
-    registry=REGISTRY,
+DELIVERIES = Tally(
+    Counter(
+        "chat_deliveries",
+        "Stored room events (messages, edits, deletions, reactions) handed to sockets: "
+        "each fan-out adds its room's socket count in this process (fanout.room_event).",
+        registry=REGISTRY,
+    )
 )
 """Frames of stored events written (or held for a resuming socket) by
 ``fanout.ChatServerFactory.room_event``: once per fan-out it adds the number
@@ -107,32 +131,41 @@ and typing notices are not counted, nor is an event held back while its
 room catches up from the store (it goes out in the catch-up's burst,
 ``catchup.py``)."""
 
-STORE_COMMIT_SECONDS = Histogram(
-    "chat_store_commit_seconds",
-    "Time of one group commit of new messages, from the store call to its answer "
-    "(store/batching.py).",
-    registry=REGISTRY,
-    buckets=FAST_BUCKETS,
+STORE_COMMIT_SECONDS = Spread(
+    Histogram(
+        "chat_store_commit_seconds",
+        "Time of one group commit of new messages, from the store call to its answer "
+        "(store/batching.py).",
+        registry=REGISTRY,
+        buckets=FAST_BUCKETS,
+    ),
+    FAST_BUCKETS,
 )
 """Seconds one batch of new messages took to commit, failed commits included,
 observed once per batch in ``store/batching.GroupCommitStore``."""
 
-STORE_BATCH_SIZE = Histogram(
-    "chat_store_batch_size_messages",
-    "Posts in one group commit, repeats of a client_msg_id included (store/batching.py).",
-    registry=REGISTRY,
-    buckets=BATCH_BUCKETS,
+STORE_BATCH_SIZE = Spread(
+    Histogram(
+        "chat_store_batch_size_messages",
+        "Posts in one group commit, repeats of a client_msg_id included (store/batching.py).",
+        registry=REGISTRY,
+        buckets=BATCH_BUCKETS,
+    ),
+    BATCH_BUCKETS,
 )
 """Posts in one batch of ``store/batching.GroupCommitStore``: 1 while the
 store keeps up, more as posts arrive during a commit. A repeated
 ``client_msg_id`` is part of a batch (the store finds the original there)."""
 
-POST_TO_DELIVERY_SECONDS = Histogram(
-    "chat_post_to_delivery_seconds",
-    "From a WebSocket message frame reaching the service to its fan-out in the same "
-    "process being written (fanout.py), per new message.",
-    registry=REGISTRY,
-    buckets=FAST_BUCKETS,
+POST_TO_DELIVERY_SECONDS = Spread(
+    Histogram(
+        "chat_post_to_delivery_seconds",
+        "From a WebSocket message frame reaching the service to its fan-out in the same "
+        "process being written (fanout.py), per new message.",
+        registry=REGISTRY,
+        buckets=FAST_BUCKETS,
+    ),
+    FAST_BUCKETS,
 )
 """The end-to-end latency the service adds to a message: rate limit, group
 commit, encoding and the local fan-out, measured in the process the frame

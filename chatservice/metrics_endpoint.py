@@ -38,6 +38,8 @@ from twisted.web.resource import NoResource, Resource
 from twisted.web.server import Site
 from twisted.web.wsgi import WSGIResource
 
+from chatservice.tally import flush
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _log = Logger(namespace="chatservice.metrics")
@@ -59,7 +61,14 @@ class _Root(Resource):
 def exposition_site(reactor: Any, registry: CollectorRegistry) -> Site:
     """A ``Site`` serving ``registry`` at ``/metrics`` (and a 404 elsewhere)."""
     root = _Root()
-    app = make_wsgi_app(registry)
+    exposition = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        # The registry's own flusher is skipped when a scrape asks for some
+        # names only (``?name[]=``): the hot-path tallies are moved here too.
+        flush()
+        return exposition(environ, start_response)
+
     root.putChild(b"metrics", WSGIResource(reactor, reactor.getThreadPool(), app))
     site = Site(root, reactor=reactor)
     # A scrape every few seconds would fill the log.

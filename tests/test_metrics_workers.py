@@ -3,7 +3,9 @@
 Each worker writes its values to files of its own (prometheus_client's
 multiprocess mode) in a directory the supervisor made; a scrape of the
 supervisor's ``METRICS_LISTEN`` sums them. A killed worker's gauges leave
-the sums at once, its counters stay in them.
+the sums at once, its counters stay in them. The per-message counters reach
+the files at each worker's flush (``tally.FLUSH_SECONDS``), so the test
+scrapes until they are there, within a bound (like ``wait_until_gone``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from functools import partial
 
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from chatservice.tally import FLUSH_SECONDS
 from tests.metrics_support import Samples, scrape, value
 from tests.procsockets import owner
 from tests.test_twistd import chat_env, free_port, json_call, next_message, twistd_args
@@ -82,6 +86,16 @@ class WorkerMetricsTests(TestCase):
         self.assertEqual(code, 200)
         return samples
 
+    async def scrape_until(self, name: str, expected: float) -> Samples:
+        """Scrape until ``name`` reads ``expected`` (after a flush); fail after a bound."""
+        deadline = reactor.seconds() + 5 * FLUSH_SECONDS
+        while True:
+            samples = await self.scrape()
+            if value(samples, name) == expected or reactor.seconds() > deadline:
+                self.assertEqual(value(samples, name), expected, name)
+                return samples
+            await deferLater(reactor, FLUSH_SECONDS / 10, lambda: None)
+
     async def sockets_on_both_workers(
         self, process: WatchedTwistd
     ) -> tuple[dict[int, RecordingClient], dict[RecordingClient, int]]:
@@ -129,7 +143,8 @@ class WorkerMetricsTests(TestCase):
             by_worker[worker].send_json({"content": f"from worker {worker}"})
             for client in held:
                 self.assertEqual((await next_message(client))["content"], f"from worker {worker}")
-        after = await self.scrape()
+        after = await self.scrape_until("chat_post_to_delivery_seconds_count", 2)
+        after = await self.scrape_until("chat_deliveries_total", 2 * len(held))
         self.assertEqual(value(after, "chat_messages_stored_total"), 2)
         # Every socket got both messages, through its own worker's fan-out.
         self.assertEqual(value(after, "chat_deliveries_total"), 2 * len(held))

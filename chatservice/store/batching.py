@@ -101,7 +101,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
             for _, waiter in batch:
                 waiter.errback(result)
         else:
-            metrics.MESSAGES_STORED.inc(sum(1 for posted in result if posted.created))
+            metrics.MESSAGES_STORED.add(sum(1 for posted in result if posted.created))
             for (_, waiter), posted in zip(batch, result, strict=True):
                 waiter.callback(posted)
         self._in_flight = False
