@@ -185,6 +185,7 @@ class AdminPanelTests(TestCase):
             # Delete another room, after saying so twice.
             alice.page.get_by_role("button", name="Close").click()
             expect(detail).to_be_hidden()
+            expect(alice.page.get_by_role("button", name="Manage Secret plans")).to_be_focused()
             alice.page.get_by_label("Search rooms by name").fill("")
             alice.page.get_by_role("button", name="Search", exact=True).click()
             expect(alice.page.locator("#rooms-list tr")).to_have_count(3)
@@ -196,6 +197,7 @@ class AdminPanelTests(TestCase):
             alice.page.get_by_role("button", name="Delete room").click()
             alice.page.get_by_role("button", name="Delete for good").click()
             expect(detail).to_be_hidden()
+            expect(alice.page.get_by_role("heading", name="Rooms")).to_be_focused()
             expect(room_row(alice, "Old lobby")).to_have_count(0)
             expect(alice.page.locator("#admin-notice")).to_have_text("Old lobby was deleted.")
             rooms = [room["name"] for room in server.api("GET", "api/rooms", token=bob)]

@@ -105,12 +105,10 @@ class AdminApp {
         this.rooms.drop(room.id);
         this.notice.textContent = `${room.name} was deleted.`;
       },
-      closed: () => this.opener?.isConnected && this.opener.focus(),
+      // Back to the room's "Manage" button, or (the room deleted) to the list's heading.
+      closed: (room) => (this.rooms.button(room.id) ?? byId("rooms-heading")).focus(),
     });
-    this.rooms = new RoomsView(scope, (room, opener) => {
-      this.opener = opener;
-      this.detail.open(room);
-    });
+    this.rooms = new RoomsView(scope, (room) => this.detail.open(room));
     this.sections.offer("users", isAdmin);
     this.sections.offer("audit", isAdmin);
     this.sections.show(isAdmin ? "users" : "rooms");

@@ -19,7 +19,7 @@ export class RoomDetail {
    * @param {object} on
    * @param {(room: object) => void} on.changed the server's Room after an archive
    * @param {(room: object) => void} on.deleted
-   * @param {() => void} on.closed
+   * @param {(room: object) => void} on.closed the view of this room was closed
    */
   constructor(scope, people, on) {
     Object.assign(this, { scope, people, on });
@@ -64,9 +64,10 @@ export class RoomDetail {
   }
 
   close() {
+    const room = this.room;
     this.room = null;
     this.section.hidden = true;
-    this.on.closed();
+    if (room) this.on.closed(room);
   }
 
   draw() {
@@ -168,7 +169,7 @@ export class RoomDetail {
 
   ask() {
     byId("room-delete-question").textContent =
-      `Delete ${this.room.name} for everyone? Its messages go with it; this cannot be undone.`;
+      `Delete “${this.room.name}” for everyone? Its messages go with it; this cannot be undone.`;
     this.confirm.hidden = false;
     byId("room-delete-no").focus();
   }

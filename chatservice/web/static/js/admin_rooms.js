@@ -12,7 +12,7 @@ import { ROOMS_PAGE } from "./admin_scope.js";
 export class RoomsView {
   /**
    * @param {object} scope from admin_scope.js
-   * @param {(room: object, opener: HTMLElement) => void} onManage open a room's view
+   * @param {(room: object) => void} onManage open a room's view
    */
   constructor(scope, onManage) {
     this.scope = scope;
@@ -90,7 +90,7 @@ export class RoomsView {
           class: "secondary",
           "aria-label": `Manage ${room.name}`,
           text: "Manage",
-          onclick: (event) => this.onManage(room, event.currentTarget),
+          onclick: () => this.onManage(room),
         }),
       ),
     );
@@ -98,6 +98,11 @@ export class RoomsView {
     if (old) old.replaceWith(row);
     else this.list.append(row);
     this.rows.set(room.id, row);
+  }
+
+  /** The "Manage" button of a room's row, if the list shows it. */
+  button(roomId) {
+    return this.rows.get(roomId)?.querySelector("button") ?? null;
   }
 
   /** A room deleted from the room view: its row goes. */
