@@ -296,7 +296,12 @@ class ChatServerFactory(WebSocketServerFactory):
             return
         session = protocol.session
         posting = self._messages.post(
-            session.identity, session.room_id, frame.content, frame.client_msg_id, frame.reply_to
+            session.identity,
+            session.room_id,
+            frame.content,
+            frame.client_msg_id,
+            frame.reply_to,
+            frame.attachments,
         )
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.
