@@ -19,6 +19,7 @@ from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 
 class SQLiteDatabase(MixinBase):
@@ -47,6 +48,7 @@ class SQLiteContractTests(
     TimelineContractMixin,
     AccessContractMixin,
     AccountContractMixin,
+    UploadContractMixin,
     TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
