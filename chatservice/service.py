@@ -84,6 +84,7 @@ class ChatService(Service):
         hub: IHub | None = None,
         cluster: ICluster | None = None,
         password_pool: ThreadPool | None = None,
+        file_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
     ) -> None:
@@ -100,6 +101,8 @@ class ChatService(Service):
                 (by default in Redis with ``config.redis_url`` and no ``hub``
                 given, else in this process).
             password_pool: a thread pool for bcrypt instead of a dedicated one.
+            file_pool: a thread pool for file work (staging, hashing, Pillow,
+                the local files directory) instead of a dedicated one.
             stop_reactor_on_failure: stop the reactor if start-up fails (what
                 ``twistd chat`` wants: nobody else would notice); an
                 embedding application hears of it through ``ready`` instead.
@@ -151,7 +154,10 @@ class ChatService(Service):
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits, self.revocation)
         self.rooms = Rooms(self.store, clock)
         # Files (issue 12): their own thread pool for disk, hashing and Pillow.
-        self._files_pool = ThreadPool(minthreads=0, maxthreads=4, name="chatservice-files")
+        self._owns_files_pool = file_pool is None
+        self._files_pool = file_pool or ThreadPool(
+            minthreads=0, maxthreads=4, name="chatservice-files"
+        )
 
         def run_in_files_pool(fn: Any, *args: Any) -> Deferred[Any]:
             return deferToThreadPool(reactor, self._files_pool, fn, *args)
@@ -326,7 +332,8 @@ class ChatService(Service):
     async def _start(self) -> None:
         if self._owns_pool:
             self._password_pool.start()
-        self._files_pool.start()
+        if self._owns_files_pool:
+            self._files_pool.start()
         await self.store.start()
         await self.rooms.ensure_general()
         # Hourly: files of deleted messages, uploads never attached.
@@ -421,7 +428,7 @@ class ChatService(Service):
             self._password_pool.stop()
         if self._collector.running:
             self._collector.stop()
-        if self._files_pool.started:
+        if self._owns_files_pool and self._files_pool.started:
             self._files_pool.stop()
         self._blob_place.close()
         self.log.info("chatservice stopped")
