@@ -110,6 +110,7 @@ def _real_world() -> dict[str, Any]:
             message=message["id"],
             file=image,
             link=with_file["attachments"][0]["url"],
+            thumbnail_link=with_file["attachments"][0]["thumbnail_url"],
         )
         _call("POST", f"/api/rooms/{room['id']}/join", None, member["token"])
     return _world
@@ -180,8 +181,9 @@ def _point_at_real_things(case: Any) -> None:
         params["file_id"] = world["file"]
         query = case.query if isinstance(case.query, dict) else None
         if query is not None and ("sig" in query or "expires" in query):
-            # The real link's signature (the thumbnail's differs: then a 403 as generated).
-            link = world["link"].split("?", 1)[1]
+            # The real link's signature: the thumbnail has its own.
+            which = "thumbnail_link" if path.endswith("/thumbnail") else "link"
+            link = world[which].split("?", 1)[1]
             real = dict(pair.split("=", 1) for pair in link.split("&"))
             case.query = {**query, "expires": real["expires"], "sig": real["sig"]}
     if "message_id" in params:

@@ -250,6 +250,8 @@ def _stage_bytes(data: bytes) -> tuple[str, str]:
 
 
 if __name__ == "__main__":  # pragma: no cover - the command's entry point
+    import sys
+
     from chatservice.files_command import main
 
-    main()
+    sys.exit(main())
