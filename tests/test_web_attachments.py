@@ -6,8 +6,10 @@ that really loaded, sized before it arrived, linking to the whole file,
 and the text file as a download link whose name is its characters. The
 signed links work from the page, also when the service is mounted under
 a prefix (the server writes them from its own root: the page reads them
-as relative to itself). A file over ``MAX_UPLOAD_BYTES`` is refused next
-to the button, not in a dialog. axe-core checks the page with files.
+as relative to itself). A file over ``MAX_UPLOAD_BYTES``, or past
+``UPLOAD_QUOTA_BYTES``, is refused next to the button, not in a dialog;
+the button is reached by the keyboard, and a drop or a paste on the
+message box attaches files too. axe-core checks the page with files.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ IMAGE_LOADED = """(name) => {
   const image = [...document.querySelectorAll('#messages .attachment-image img')]
     .find((img) => img.alt === name);
   return Boolean(image && image.complete && image.naturalWidth > 0);
+}"""
+
+# What a person's drop on the message box, then a paste into it, dispatch.
+DROP_AND_PASTE = """() => {
+  const files = (name) => {
+    const data = new DataTransfer();
+    data.items.add(new File([name], name, { type: "text/plain" }));
+    return data;
+  };
+  const box = document.getElementById("composer-input");
+  const how = { bubbles: true, cancelable: true };
+  const drop = files("dropped.txt");
+  box.dispatchEvent(new DragEvent("dragover", { dataTransfer: drop, ...how }));
+  box.dispatchEvent(new DragEvent("drop", { dataTransfer: drop, ...how }));
+  box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: files("pasted.txt"), ...how }));
 }"""
 
 
@@ -160,9 +177,11 @@ class AttachmentTests(TestCase):
 
         await in_browser(scenario)
 
-    async def test_a_file_over_the_limit_is_refused_next_to_the_button(self) -> None:
-        """413 payload_too_large: a sentence under the button naming the file; nothing attached."""
-        server = await live_chat(self, bcrypt_rounds=4, max_upload_bytes=1024)
+    async def test_refusals_are_shown_next_to_the_button(self) -> None:
+        """413s: a sentence under the button naming the file; keyboard, drop and paste work."""
+        server = await live_chat(
+            self, bcrypt_rounds=4, max_upload_bytes=1024, upload_quota_bytes=1030
+        )
 
         def scenario(browser: Browser) -> None:
             tab = ChatPage.open(browser, server.url, DESKTOP)
@@ -177,6 +196,30 @@ class AttachmentTests(TestCase):
             expect(error).to_be_hidden()
             tab.send("The small one")
             expect(tab.messages("The small one").locator(".file-name")).to_have_text("small.txt")
+            # The keyboard reaches the button right after Send.
+            tab.box.focus()
+            tab.page.keyboard.press("Tab")
+            expect(tab.page.get_by_role("button", name="Send")).to_be_focused()
+            tab.page.keyboard.press("Tab")
+            expect(tab.page.get_by_role("button", name="Attach files")).to_be_focused()
+            # A file dropped on the message box, and one pasted into it, are attached too.
+            tab.page.evaluate(DROP_AND_PASTE)
+            ready = tab.page.locator("#attach-list > li.ready .file-name")
+            expect(ready).to_have_text(["dropped.txt", "pasted.txt"])
+            tab.page.get_by_role("button", name="Remove pasted.txt").click()
+            expect(ready).to_have_text(["dropped.txt"])
+            expect(tab.page.get_by_role("button", name="Attach files")).to_be_focused()
+            tab.box.press("Enter")  # files only: Enter sends them
+            sent = tab.page.locator("#messages > li.message .file-name", has_text="dropped.txt")
+            expect(sent).to_have_count(1)
+            # 25 bytes kept so far (the removed file too, until it is collected): 1020 more
+            # fit under MAX_UPLOAD_BYTES but not under the quota.
+            attach(tab, [("large.bin", "application/octet-stream", b"y" * 1020)])
+            expect(error).to_have_text(
+                "“large.bin” does not fit: you have used all the space this server gives you"
+                " for files."
+            )
+            expect(tab.page.locator("#attach-list > li")).to_have_count(0)
             self.assertEqual(tab.dialogs, [])
             self.assertEqual(tab.errors, [])
 
