@@ -32,6 +32,9 @@ setup(
         "orjson>=3.10",  # the hot path's JSON encoder
         "zope.interface>=6",
         "cryptography>=43",  # AES-256-GCM encryption at rest (chatservice/keyring.py)
+        # Web Push (chatservice/webpush.py): RFC 8291 encryption, RFC 8292 VAPID.
+        "http-ece>=1.2",
+        "py-vapid>=1.9",
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.2"],

@@ -112,6 +112,26 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
     ),
+    # Web Push (issue 13): off unless a VAPID key is set.
+    Setting(
+        "vapid-private-key",
+        "VAPID_PRIVATE_KEY",
+        None,
+        "VAPID private key for Web Push (python -m chatservice.vapid prints a pair); "
+        "unset: no push.",
+    ),
+    Setting(
+        "vapid-subject",
+        "VAPID_SUBJECT",
+        None,
+        "Contact for push services, mailto: or https: (required with VAPID_PRIVATE_KEY).",
+    ),
+    Setting(
+        "push-max-subscriptions",
+        "PUSH_MAX_SUBSCRIPTIONS",
+        "10",
+        "Push subscriptions (browsers) kept per user; registering more drops the oldest.",
+    ),
 )
 
 
@@ -145,6 +165,9 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    vapid_private_key: str | None
+    vapid_subject: str | None
+    push_max_subscriptions: int
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -283,4 +306,29 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        **_push_settings(raw),
     )
+
+
+def _push_settings(raw: dict[str, str | None]) -> dict[str, Any]:
+    """The Web Push settings: a usable key and a contact, or neither."""
+    from chatservice.vapid import VapidKeyError, check_subject, parse_private_key
+
+    key = (raw["vapid-private-key"] or "").strip() or None
+    subject = (raw["vapid-subject"] or "").strip() or None
+    try:
+        if key is not None:
+            parse_private_key(key)
+            if subject is None:
+                raise VapidKeyError("VAPID_SUBJECT (--vapid-subject): required with a VAPID key")
+        if subject is not None:
+            check_subject(subject)
+    except VapidKeyError as error:
+        raise ConfigError(str(error)) from None
+    return {
+        "vapid_private_key": key,
+        "vapid_subject": subject,
+        "push_max_subscriptions": _number(
+            "push-max-subscriptions", raw["push-max-subscriptions"], int, 1, 1000
+        ),
+    }

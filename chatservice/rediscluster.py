@@ -19,6 +19,7 @@ Importing this module imports txredisapi, and so the global reactor.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -180,6 +181,28 @@ class RedisCluster:
     def sockets_of(self, user_id: int) -> int:
         """How many of the user's sockets this process counts."""
         return self.local.sockets_of(user_id)
+
+    def online(self, user_ids: Sequence[int]) -> Deferred[frozenset[int]]:
+        """The users with a socket on any live process (this process's own while degraded).
+
+        Degraded, a user whose only sockets are on another process counts as
+        offline: a push they did not need is the lesser harm.
+        """
+        wanted = sorted(set(user_ids))
+        online_here = self.local.online_here(wanted)
+        elsewhere = [str(user_id) for user_id in wanted if user_id not in online_here]
+        if not elsewhere or not self._mirror_ready():
+            return succeed(online_here)
+
+        def answered(found: object) -> frozenset[int]:
+            listed = found if isinstance(found, list) else []
+            return online_here | {int(user_id) for user_id in listed}
+
+        def failed(failure: Failure) -> frozenset[int]:
+            self.note_failure(failure)
+            return online_here
+
+        return self._mirror(scripts.ONLINE, *elsewhere).addCallbacks(answered, failed)
 
     # -- presence -----------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from chatservice.membership import Membership
 from chatservice.messages import MESSAGE_LIMITER, Messages
 from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
+from chatservice.push import setup_push
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.revocation import Revocation
@@ -51,6 +52,7 @@ from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
+from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
@@ -78,6 +80,7 @@ class ChatService(Service):
         password_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
+        push_http: PushHTTP | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -97,6 +100,7 @@ class ChatService(Service):
                 embedding application hears of it through ``ready`` instead.
             adopted: listening sockets handed to this process (a worker of
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
+            push_http: sends Web Push requests instead of ``treq`` (tests).
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -142,6 +146,11 @@ class ChatService(Service):
         self.revocation = Revocation(self.store, clock)
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits, self.revocation)
         self.rooms = Rooms(self.store, clock)
+        # Web Push: subscriptions, and (with a VAPID key) the notifier that
+        # every new message is shown to, after its publication.
+        self.push_subscriptions, self.push = setup_push(
+            config, self.store, cluster, reactor, push_http
+        )
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(
             MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
@@ -154,6 +163,7 @@ class ChatService(Service):
             # last on shutdown, through ``messages.close()``.
             committer=GroupCommitStore(self.store),
             limiter=limiter,
+            on_posted=None if self.push is None else self.push.message_posted,
         )
         # Access control: who reads and posts where (access), rooms and their
         # members (membership), their moderators' rights (moderation); the
@@ -211,6 +221,7 @@ class ChatService(Service):
             ),
             max_body=config.max_body_bytes,
             trusted_proxies=config.trust_x_forwarded_for,
+            push=self.push_subscriptions,
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
@@ -342,6 +353,8 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
+        if self.push is not None:
+            self.push.stop()  # pushes still retrying are given up
         await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()
