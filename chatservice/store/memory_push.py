@@ -39,13 +39,14 @@ class MemoryPush:
         stored = PushSubscription(known, **dataclasses.asdict(new))
         self._push_by_id[known] = stored
         self._push_ids_by_endpoint[new.endpoint] = known
-        mine = sorted(
-            (s for s in self._push_by_id.values() if s.user_id == new.user_id),
+        # The one just registered stays, with the newest of the others.
+        others = sorted(
+            (s for s in self._push_by_id.values() if s.user_id == new.user_id and s.id != known),
             key=lambda s: (s.created_at, s.id),
+            reverse=True,
         )
-        for old in mine[: max(len(mine) - max(limit, 1), 0)]:
-            if old.id != known:
-                self._drop_push(old)
+        for old in others[max(limit, 1) - 1 :]:
+            self._drop_push(old)
         return succeed(stored)
 
     def _drop_push(self, subscription: PushSubscription) -> None:

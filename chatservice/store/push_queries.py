@@ -55,10 +55,10 @@ def add(txn: Txn, new: NewPushSubscription, limit: int) -> PushSubscription:
         " ORDER BY created_at DESC, id DESC",
         {"user_id": new.user_id},
     )
-    kept = {sub_id} | {int(r[0]) for r in mine[: max(limit, 1) - 1]}
-    for (old_id,) in mine:
-        if int(old_id) not in kept:
-            txn.execute("DELETE FROM push_subscriptions WHERE id = :id", {"id": int(old_id)})
+    # The one just registered stays, with the newest of the others.
+    others = [int(r[0]) for r in mine if int(r[0]) != sub_id]
+    for old_id in others[max(limit, 1) - 1 :]:
+        txn.execute("DELETE FROM push_subscriptions WHERE id = :id", {"id": old_id})
     return PushSubscription(
         sub_id, new.user_id, new.endpoint, new.p256dh, new.auth, new.created_at
     )
