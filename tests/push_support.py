@@ -28,7 +28,12 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from chatservice.push_models import b64url_decode, b64url_encode
+from chatservice.vapid import new_key_pair
 from chatservice.webpush import Answer
+
+# Settings that turn Web Push on (a key made for this test run).
+VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY = new_key_pair()
+PUSH_SETTINGS = {"vapid_private_key": VAPID_PRIVATE_KEY, "vapid_subject": "mailto:ops@chat.test"}
 
 
 def _hkdf(salt: bytes, info: bytes, length: int, key: bytes) -> bytes:
