@@ -46,16 +46,12 @@ SCHEMAS.update(
                     "properties": {
                         "p256dh": {
                             "type": "string",
-                            "description": "The browser's P-256 public key (65 bytes).",
-                            "minLength": 87,
-                            "maxLength": 88,
+                            "description": "The browser's P-256 public key: 65 bytes.",
                             "pattern": _B64URL,
                         },
                         "auth": {
                             "type": "string",
-                            "description": "The browser's auth secret (16 bytes).",
-                            "minLength": 22,
-                            "maxLength": 24,
+                            "description": "The browser's auth secret: 16 bytes.",
                             "pattern": _B64URL,
                         },
                     },
