@@ -183,26 +183,19 @@ class RedisCluster:
         return self.local.sockets_of(user_id)
 
     def online(self, user_ids: Sequence[int]) -> Deferred[frozenset[int]]:
-        """The users with a socket on any live process (this process's own while degraded).
-
-        Degraded, a user whose only sockets are on another process counts as
-        offline: a push they did not need is the lesser harm.
-        """
-        wanted = sorted(set(user_ids))
-        online_here = self.local.online_here(wanted)
-        elsewhere = [str(user_id) for user_id in wanted if user_id not in online_here]
-        if not elsewhere or not self._mirror_ready():
-            return succeed(online_here)
-
-        def answered(found: object) -> frozenset[int]:
-            listed = found if isinstance(found, list) else []
-            return online_here | {int(user_id) for user_id in listed}
+        """The users with a socket on any live process (only this one's while degraded)."""
+        here = self.local.online_here(user_ids)
+        others = [str(user_id) for user_id in sorted(set(user_ids) - here)]
+        if not others or not self._mirror_ready():
+            return succeed(here)
 
         def failed(failure: Failure) -> frozenset[int]:
             self.note_failure(failure)
-            return online_here
+            return here
 
-        return self._mirror(scripts.ONLINE, *elsewhere).addCallbacks(answered, failed)
+        return self._mirror(scripts.ONLINE, *others).addCallbacks(
+            lambda found: here | {int(user_id) for user_id in found}, failed
+        )
 
     # -- presence -----------------------------------------------------------------
 
