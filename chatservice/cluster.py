@@ -73,8 +73,12 @@ class ICluster(Interface):
     def sockets_of(user_id: int) -> int:
         """How many of the user's sockets this process counts (open or opening)."""
 
-    def online(user_ids: Sequence[int]) -> Deferred[frozenset[int]]:
-        """Which of these users hold a socket on any live process (Web Push skips them)."""
+    def online(user_ids: Sequence[int]) -> frozenset[int] | Deferred[frozenset[int]]:
+        """Which of these users hold a socket on any live process (Web Push skips them).
+
+        A plain answer when it needs no round trip (as rates do): the
+        question is asked for every direct message.
+        """
 
     def arrive(room_id: int, user_id: int, username: str) -> Deferred[bool]:
         """A socket of the user joined the room here; True if it is their first anywhere."""
@@ -156,13 +160,9 @@ class LocalCluster:
         """How many sockets of the user this process counts."""
         return self._sockets.get(user_id, 0)
 
-    def online(self, user_ids: Sequence[int]) -> Deferred[frozenset[int]]:
+    def online(self, user_ids: Sequence[int]) -> frozenset[int]:
         """The users of ``user_ids`` with a socket here."""
-        return succeed(self.online_here(user_ids))
-
-    def online_here(self, user_ids: Sequence[int]) -> frozenset[int]:
-        """The synchronous form of ``online``."""
-        return frozenset(user_id for user_id in user_ids if self._sockets.get(user_id, 0) > 0)
+        return frozenset(user_id for user_id in user_ids if user_id in self._sockets)
 
     def socket_counts(self) -> dict[int, int]:
         """A copy of every user's socket count here (to rebuild a shared mirror)."""

@@ -90,6 +90,7 @@ class PushNotifier:
         # room id -> the user ids of a direct room, or None for any other room.
         self._direct: dict[int, tuple[int, ...] | None] = {}
         self._pending: set[Deferred[Any]] = set()
+        self._asking: set[Deferred[Any]] = set()
         self._in_flight = 0
         self._overloaded = False
         self._stopped = False
@@ -127,15 +128,31 @@ class PushNotifier:
             )
 
     def _direct_message(self, members: tuple[int, ...], message: Message) -> None:
+        # Plain callbacks up to the presence answer: a recipient with the
+        # chat open (the usual case) costs no coroutine and no store read.
         others = [m for m in members if m != message.sender_id]
+        online = self._cluster.online(others)
+        if not isinstance(online, Deferred):
+            self._unless_online(online, others, message)
+            return
+        # A shared cluster answers later (bounded by its own timeout); it is
+        # waited for, but never cancelled (that would read as an outage).
+        asking = online.addCallback(self._unless_online, others, message)
+        self._asking.add(asking)
+        asking.addBoth(self._answered, asking)
+        self._track(asking)
 
-        async def push() -> None:
-            offline = await self._offline(others)
-            if offline:  # the room is read only for someone to push to
-                room = await self._store.get_room(message.room_id)
-                await self._notify(offline, room, message, DIRECT, offline_known=True)
+    def _answered(self, result: object, asking: Deferred[Any]) -> object:
+        self._asking.discard(asking)
+        return result
 
-        self._track(Deferred.fromCoroutine(push()))
+    def _unless_online(
+        self, online: frozenset[int], others: list[int], message: Message
+    ) -> Deferred[int] | None:
+        offline = [user_id for user_id in others if user_id not in online]
+        if not offline:
+            return None
+        return self._track(Deferred.fromCoroutine(self._deliver(offline, None, message, DIRECT)))
 
     def notify(
         self, user_ids: Sequence[int], room: Room, message: Message, reason: str
@@ -157,26 +174,29 @@ class PushNotifier:
     async def _offline(self, user_ids: Sequence[int]) -> list[int]:
         if not user_ids:
             return []
-        online = await self._cluster.online(user_ids)
+        online = self._cluster.online(user_ids)
+        if isinstance(online, Deferred):
+            online = await online
         return [user_id for user_id in user_ids if user_id not in online]
 
     async def _notify(
-        self,
-        user_ids: Sequence[int],
-        room: Room,
-        message: Message,
-        reason: str,
-        *,
-        offline_known: bool = False,
+        self, user_ids: Sequence[int], room: Room | None, message: Message, reason: str
     ) -> int:
-        targets = sorted({u for u in user_ids if u != message.sender_id})
-        if not offline_known:
-            targets = await self._offline(targets)
+        """Push to the offline ones of ``user_ids`` (the room is read if None, when needed)."""
+        targets = await self._offline(sorted({u for u in user_ids if u != message.sender_id}))
+        return await self._deliver(targets, room, message, reason)
+
+    async def _deliver(
+        self, targets: Sequence[int], room: Room | None, message: Message, reason: str
+    ) -> int:
+        """Push to ``targets``, known to be offline."""
         if not targets:
             return 0
         subscriptions = await self._store.push_subscriptions(targets)
         if not subscriptions:
             return 0
+        if room is None:
+            room = await self._store.get_room(message.room_id)
         allowed = await self._allowed({s.user_id for s in subscriptions}, room, reason)
         payload = push_payload(room, message, reason, self._hide_content)
         sends = [
@@ -233,12 +253,12 @@ class PushNotifier:
             self._pending.discard(work)
             return result
 
-        def failed(failure: Any) -> int:
-            if not self._stopped:
-                self.log.failure("sending a push failed", failure)
-            return 0
+        return work.addBoth(finished).addErrback(self._failed)
 
-        return work.addBoth(finished).addErrback(failed)
+    def _failed(self, failure: Any) -> int:
+        if not self._stopped:
+            self.log.failure("sending a push failed", failure)
+        return 0
 
     def settled(self) -> Deferred[None]:
         """Fire once every push started so far has been delivered or given up."""
@@ -251,4 +271,5 @@ class PushNotifier:
         """Start nothing new and cancel what is waiting (a retry's backoff, a request)."""
         self._stopped = True
         for work in list(self._pending):
-            work.cancel()
+            if work not in self._asking:
+                work.cancel()

@@ -182,12 +182,12 @@ class RedisCluster:
         """How many of the user's sockets this process counts."""
         return self.local.sockets_of(user_id)
 
-    def online(self, user_ids: Sequence[int]) -> Deferred[frozenset[int]]:
+    def online(self, user_ids: Sequence[int]) -> frozenset[int] | Deferred[frozenset[int]]:
         """The users with a socket on any live process (only this one's while degraded)."""
-        here = self.local.online_here(user_ids)
+        here = self.local.online(user_ids)
         others = [str(user_id) for user_id in sorted(set(user_ids) - here)]
         if not others or not self._mirror_ready():
-            return succeed(here)
+            return here
 
         def failed(failure: Failure) -> frozenset[int]:
             self.note_failure(failure)

@@ -24,6 +24,7 @@ class MemoryPush:
     def _init_push(self) -> None:
         self._push_by_id: dict[int, PushSubscription] = {}
         self._push_ids_by_endpoint: dict[str, int] = {}
+        self._push_ids_by_user: dict[int, set[int]] = {}
         self._next_push_id = 1
 
     def add_push_subscription(
@@ -36,15 +37,19 @@ class MemoryPush:
         if known is None:
             known = self._next_push_id
             self._next_push_id += 1
+        else:
+            self._drop_push(self._push_by_id[known])
         stored = PushSubscription(known, **dataclasses.asdict(new))
         self._push_by_id[known] = stored
         self._push_ids_by_endpoint[new.endpoint] = known
+        mine = self._push_ids_by_user.setdefault(new.user_id, set())
         # The one just registered stays, with the newest of the others.
         others = sorted(
-            (s for s in self._push_by_id.values() if s.user_id == new.user_id and s.id != known),
+            (self._push_by_id[other] for other in mine),
             key=lambda s: (s.created_at, s.id),
             reverse=True,
         )
+        mine.add(known)
         for old in others[max(limit, 1) - 1 :]:
             self._drop_push(old)
         return succeed(stored)
@@ -52,12 +57,19 @@ class MemoryPush:
     def _drop_push(self, subscription: PushSubscription) -> None:
         del self._push_by_id[subscription.id]
         del self._push_ids_by_endpoint[subscription.endpoint]
+        mine = self._push_ids_by_user[subscription.user_id]
+        mine.discard(subscription.id)
+        if not mine:
+            del self._push_ids_by_user[subscription.user_id]
 
     def push_subscriptions(self, user_ids: Sequence[int]) -> Deferred[Sequence[PushSubscription]]:
         """Fire with the users' subscriptions, by user id then id."""
-        wanted = set(user_ids)
-        found = [s for s in self._push_by_id.values() if s.user_id in wanted]
-        return succeed(sorted(found, key=lambda s: (s.user_id, s.id)))
+        found = [
+            self._push_by_id[sub_id]
+            for user_id in sorted(set(user_ids))
+            for sub_id in sorted(self._push_ids_by_user.get(user_id, ()))
+        ]
+        return succeed(found)
 
     def delete_push_subscription(self, user_id: int, subscription_id: int) -> Deferred[None]:
         """Delete the user's subscription; ``NotFound`` if it is not theirs."""
