@@ -42,7 +42,8 @@ class EndToEndTests(TestCase):
 
     timeout = 30
 
-    async def setUp(self) -> None:
+    async def start(self) -> None:
+        """The push service, then the service; both stopped at clean-up."""
         key_pem, cert_pem = self_signed("localhost")
         self.push_service = PushServiceResource()
         factory = TrackingFactory(Site(self.push_service))
@@ -63,7 +64,8 @@ class EndToEndTests(TestCase):
         self.service.startService()
         self.addCleanup(self.service.stopService)
         await self.service.ready
-        self.base = f"http://127.0.0.1:{self.service.listening_ports[0].getHost().port}"
+        address = self.service.listening_ports[0].getHost()
+        self.base = f"http://127.0.0.1:{address.port}"  # type: ignore[attr-defined]
         # Not persistent: every connection is closed when its answer is read.
         self.client = HTTPClient(
             Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
@@ -88,6 +90,7 @@ class EndToEndTests(TestCase):
 
     async def test_a_direct_message_reaches_the_browser_and_410_unsubscribes_it(self) -> None:
         """Bob's browser decrypts alice's direct message; a 410 later removes his subscription."""
+        await self.start()
         alice, _ = await self.register("alice")
         bob, bob_id = await self.register("bob")
         key = await self.call("GET", "/api/push/vapid-public-key")
