@@ -32,7 +32,7 @@ from twisted.logger import Logger
 from chatservice.access_models import JOINED
 from chatservice.cluster import ICluster
 from chatservice.models import Message, Room
-from chatservice.push_models import DIRECT, REASONS
+from chatservice.push_models import DIRECT, MENTION, REASONS
 from chatservice.store import IChatStore
 from chatservice.webpush import DELIVERED, PushSender
 from chatservice.wire import dumps
@@ -128,16 +128,24 @@ class PushNotifier:
             )
 
     def _direct_message(self, members: tuple[int, ...], message: Message) -> None:
-        # Plain callbacks up to the presence answer: a recipient with the
-        # chat open (the usual case) costs no coroutine and no store read.
         others = [m for m in members if m != message.sender_id]
-        online = self._cluster.online(others)
+        self._push_unless_online(others, None, message, DIRECT)
+
+    def _push_unless_online(
+        self, user_ids: Sequence[int], room: Room | None, message: Message, reason: str
+    ) -> None:
+        """Push to those of ``user_ids`` with no socket open, in the background.
+
+        Plain callbacks up to the presence answer: a recipient with the chat
+        open (the usual case) costs no coroutine and no store read.
+        """
+        online = self._cluster.online(user_ids)
         if not isinstance(online, Deferred):
-            self._unless_online(online, others, message)
+            self._unless_online(online, user_ids, room, message, reason)
             return
         # A shared cluster answers later (bounded by its own timeout); it is
         # waited for, but never cancelled (that would read as an outage).
-        asking = online.addCallback(self._unless_online, others, message)
+        asking = online.addCallback(self._unless_online, user_ids, room, message, reason)
         self._asking.add(asking)
         asking.addBoth(self._answered, asking)
         self._track(asking)
@@ -147,12 +155,32 @@ class PushNotifier:
         return result
 
     def _unless_online(
-        self, online: frozenset[int], others: list[int], message: Message
+        self,
+        online: frozenset[int],
+        user_ids: Sequence[int],
+        room: Room | None,
+        message: Message,
+        reason: str,
     ) -> Deferred[int] | None:
-        offline = [user_id for user_id in others if user_id not in online]
+        offline = [user_id for user_id in user_ids if user_id not in online]
         if not offline:
             return None
-        return self._track(Deferred.fromCoroutine(self._deliver(offline, None, message, DIRECT)))
+        return self._track(Deferred.fromCoroutine(self._deliver(offline, room, message, reason)))
+
+    # The notification sink of the mentions code (``INotificationSink`` in
+    # the read-markers branch's ``notify_hooks``): once a process is told
+    # of mentions and direct messages there, it registers this notifier
+    # with ``hooks.add(push)`` and ``Messages`` needs no ``on_posted``.
+
+    def mentioned(self, user_id: int, message: Message, room: Room) -> None:
+        """``message`` in ``room`` mentions ``user_id``: push it if they are away."""
+        if not self._stopped and user_id != message.sender_id:
+            self._push_unless_online([user_id], room, message, MENTION)
+
+    def direct_message(self, user_id: int, message: Message, room: Room) -> None:
+        """``message`` was posted in the direct room ``room`` of ``user_id``: push it if away."""
+        if not self._stopped and user_id != message.sender_id:
+            self._push_unless_online([user_id], room, message, DIRECT)
 
     def notify(
         self, user_ids: Sequence[int], room: Room, message: Message, reason: str

@@ -126,6 +126,21 @@ class PushServiceTests(TestCase):
         sent = await self.notifier.notify([self.bob.id], self.room, self.message, "mention")
         self.assertEqual((sent, len(self.push_service.received)), (1, 1))
 
+    async def test_the_notification_sink_calls_push_to_an_absent_user(self) -> None:
+        """``mentioned`` and ``direct_message`` (the mentions code's hooks) push once each."""
+        await self.start()
+        direct = await self.store.open_direct(self.alice.id, self.bob.id, 1)
+        new = NewMessage(direct.id, self.alice.id, "alice", "psst", 1, None)
+        [posted] = await self.store.add_messages([new])
+        self.notifier.mentioned(self.bob.id, self.message, self.room)
+        self.notifier.direct_message(self.bob.id, posted.message, direct)
+        self.notifier.mentioned(self.alice.id, self.message, self.room)  # the sender
+        # Not a member of that room (any more): no direct push.
+        self.notifier.direct_message(self.bob.id, self.message, self.room)
+        await self.notifier.settled()
+        reasons = sorted(self.browser.decrypt(p.body)["type"] for p in self.push_service.received)
+        self.assertEqual(reasons, ["direct", "mention"])
+
     async def test_the_sender_is_never_pushed_to(self) -> None:
         """Mentioning oneself pushes nothing."""
         await self.start()
