@@ -32,10 +32,12 @@ from urllib.parse import urlsplit
 
 import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
+from twisted.internet import protocol
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent
 
@@ -72,29 +74,66 @@ class PushHTTP(Protocol):
 
 
 class TreqPushHTTP:
-    """``PushHTTP`` on ``treq`` over an ``IAgent`` (where an SSRF guard can sit)."""
+    """``PushHTTP`` on ``treq`` over an ``IAgent`` (where an SSRF guard can sit).
+
+    Redirects are not followed: an endpoint is where the browser's push
+    service said, and a redirect could point anywhere.
+    """
 
     def __init__(self, agent: IAgent) -> None:
-        import treq
+        from treq.client import HTTPClient
 
-        self._client = treq.client.HTTPClient(agent)
-        self._collect = treq.collect
+        self._client = HTTPClient(agent)
 
     def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Deferred[Answer]:
-        """POST without buffering; the answer's body is read in chunks and dropped."""
+        """POST without buffering; the answer's body is read and dropped."""
         sending: Deferred[Any] = self._client.post(
-            url, data=body, headers=Headers({k: [v] for k, v in headers.items()}), unbuffered=True
+            url,
+            data=body,
+            headers=Headers({k: [v] for k, v in headers.items()}),
+            unbuffered=True,
+            allow_redirects=False,
         )
 
         def answered(response: Any) -> Deferred[Answer]:
             retry = response.headers.getRawHeaders(b"retry-after", [b""])[0]
             answer = Answer(response.code, _seconds(retry))
-            # A push service's body is a short note; an endless one costs
-            # nothing but time, and the attempt's timeout bounds that.
-            reading: Deferred[None] = self._collect(response, lambda _: None)
-            return reading.addCallback(lambda _: answer)
+            return discard_body(response).addCallback(lambda _: answer)
 
         return sending.addCallback(answered)
+
+
+class _Discard(protocol.Protocol):
+    """Reads a response body to its end and keeps none of it."""
+
+    def __init__(self, done: Deferred[None]) -> None:
+        self._done = done
+
+    def dataReceived(self, data: bytes) -> None:
+        """Drop it."""
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        """The body ended (or the connection did): the answer is complete."""
+        if not self._done.called:
+            self._done.callback(None)
+
+
+def discard_body(response: Any) -> Deferred[None]:
+    """Read ``response``'s body; cancelling (the attempt's timeout) drops the connection.
+
+    A push service's body is a short note, but an endpoint is a URL a user
+    chose: one that sends forever must not hold the connection open.
+    """
+    reader: _Discard
+
+    def abort(_: Deferred[None]) -> None:
+        if reader.transport is not None:
+            reader.transport.stopProducing()  # type: ignore[attr-defined]
+
+    done: Deferred[None] = Deferred(abort)
+    reader = _Discard(done)
+    response.deliverBody(reader)
+    return done
 
 
 def _seconds(raw: bytes) -> float | None:

@@ -26,6 +26,7 @@ from twisted.internet.interfaces import IProtocol
 from twisted.protocols.policies import WrappingFactory
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 
 from chatservice.push_models import b64url_decode, b64url_encode
 from chatservice.vapid import new_key_pair
@@ -146,6 +147,22 @@ class PushServiceResource(Resource):
         waiter: Deferred[None] = Deferred()
         self._waiting.append((count, waiter))
         return waiter
+
+
+class EndlessPushService(Resource):
+    """A push service that answers 201 and then sends its body forever (never finishes)."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: Deferred[Request] = Deferred()
+
+    def render_POST(self, request: Request) -> object:  # noqa: N802 - twisted.web's name
+        request.setResponseCode(201)
+        request.write(b"still talking")
+        self.arrived.callback(request)
+        return NOT_DONE_YET
 
 
 class TrackingFactory(WrappingFactory):

@@ -8,12 +8,17 @@ answers, timeouts and backoff in memory on a ``Clock``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent
+from twisted.web.client import Agent, ResponseDone
 from twisted.web.server import Site
 
 from chatservice.cluster import LocalCluster
@@ -22,9 +27,18 @@ from chatservice.push_models import NewPushSubscription, PushSubscription
 from chatservice.push_notifier import PushNotifier, excerpt
 from chatservice.store.memory import MemoryStore
 from chatservice.vapid import Vapid, new_key_pair
-from chatservice.webpush import DELIVERED, FAILED, GONE, Answer, PushSender, TreqPushHTTP
+from chatservice.webpush import (
+    DELIVERED,
+    FAILED,
+    GONE,
+    Answer,
+    PushSender,
+    TreqPushHTTP,
+    discard_body,
+)
 from tests.push_support import (
     Browser,
+    EndlessPushService,
     PushServiceResource,
     RecordingPushHTTP,
     TrackingFactory,
@@ -156,6 +170,67 @@ class PushServiceTests(TestCase):
         payload = self.browser.decrypt(push.body)
         self.assertEqual((payload["excerpt"], payload["sender"]), (None, "alice"))
         self.assertNotIn("there", repr(payload))
+
+
+class EndlessAnswerTests(TestCase):
+    """A push service that never ends its answer loses the connection at the timeout."""
+
+    timeout = 20
+
+    async def test_the_timeout_drops_an_endless_answer(self) -> None:
+        """An answer that never ends: at the timeout the connection is dropped."""
+        service = EndlessPushService()
+        factory = TrackingFactory(Site(service))
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        self.addCleanup(factory.closed)
+        clock = Clock()  # times the attempt; the network runs on the reactor
+        sender = PushSender(
+            Vapid(PRIVATE_KEY, SUBJECT, clock),
+            TreqPushHTTP(Agent(reactor)),
+            clock,
+            lambda endpoint: succeed(None),
+            retry_delays=(),
+        )
+        endpoint = f"http://127.0.0.1:{port.getHost().port}/endless"
+        sending = Deferred.fromCoroutine(sender.send(subscription(endpoint), b"{}"))
+        request = await service.arrived
+        finished = request.notifyFinish()
+        clock.advance(10)
+        self.assertEqual(await sending, FAILED)
+        await self.assertFailure(finished, ConnectionDone, ConnectionLost)
+
+
+class DiscardBodyTests(SynchronousTestCase):
+    """An answer's body is read and dropped; cancelled, its connection stops."""
+
+    def test_a_body_is_read_to_its_end(self) -> None:
+        """The Deferred fires when the body ends, whatever it held."""
+        response = FakeResponse()
+        reading = discard_body(response)
+        response.reader.dataReceived(b"x" * 100_000)
+        self.assertNoResult(reading)
+        response.reader.connectionLost(Failure(ResponseDone()))
+        self.assertIsNone(self.successResultOf(reading))
+
+    def test_cancelling_stops_the_connection(self) -> None:
+        """The attempt's timeout cancels the read: the transport stops producing (is dropped)."""
+        response = FakeResponse()
+        reading = discard_body(response)
+        reading.cancel()
+        self.assertEqual(response.transport.producerState, "stopped")
+        self.failureResultOf(reading, CancelledError)
+
+
+class FakeResponse:
+    """What ``discard_body`` uses of a response: ``deliverBody``."""
+
+    def __init__(self) -> None:
+        self.transport = StringTransport()
+
+    def deliverBody(self, protocol: Any) -> None:  # noqa: N802 - twisted.web's name
+        self.reader = protocol
+        protocol.makeConnection(self.transport)
 
 
 def subscription(endpoint: str = "https://push.example/send/abc") -> PushSubscription:
