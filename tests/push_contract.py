@@ -106,3 +106,11 @@ class PushContractMixin(MixinBase):
         ghost = User(404, "ghost", 0)
         adding = store.add_push_subscription(new_sub(ghost, "https://p.test/"), 10)
         await failure_of(self, adding, NotFound)
+
+    async def test_a_deleted_account_loses_its_subscriptions(self) -> None:
+        """delete_account deletes the user's subscriptions with it; others keep theirs."""
+        store, alice, bob = await self.two_users()
+        await store.add_push_subscription(new_sub(alice, "https://push.test/a"), 10)
+        kept = await store.add_push_subscription(new_sub(bob, "https://push.test/b"), 10)
+        await store.delete_account(alice.id, 5_000)
+        self.assertEqual(await store.push_subscriptions([alice.id, bob.id]), [kept])

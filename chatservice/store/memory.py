@@ -41,7 +41,7 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)
-class MemoryStore(MemoryAccess, MemoryAccounts, MemoryPush):
+class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.

@@ -62,6 +62,11 @@ class MemoryPush:
         if not mine:
             del self._push_ids_by_user[subscription.user_id]
 
+    def _forget_push_of(self, user_id: int) -> None:
+        """Delete every subscription of the user (their account is deleted)."""
+        for sub_id in sorted(self._push_ids_by_user.get(user_id, ())):
+            self._drop_push(self._push_by_id[sub_id])
+
     def push_subscriptions(self, user_ids: Sequence[int]) -> Deferred[Sequence[PushSubscription]]:
         """Fire with the users' subscriptions, by user id then id."""
         found = [
