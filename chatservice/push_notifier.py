@@ -28,11 +28,13 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chatservice.access_models import JOINED
 from chatservice.cluster import ICluster
+from chatservice.errors import NotFound
 from chatservice.models import Message, Room
-from chatservice.push_models import DIRECT, MENTION, REASONS
+from chatservice.push_models import DIRECT, MENTION, REASONS, PushSubscription
 from chatservice.store import IChatStore
 from chatservice.webpush import DELIVERED, PushSender
 from chatservice.wire import dumps
@@ -123,13 +125,13 @@ class PushNotifier:
             self._direct.clear()
         self._direct[room.id] = members
         if members is not None:
-            await self._notify(
-                [m for m in members if m != message.sender_id], room, message, DIRECT
-            )
+            self._direct_message(members, message, room)
 
-    def _direct_message(self, members: tuple[int, ...], message: Message) -> None:
+    def _direct_message(
+        self, members: tuple[int, ...], message: Message, room: Room | None = None
+    ) -> None:
         others = [m for m in members if m != message.sender_id]
-        self._push_unless_online(others, None, message, DIRECT)
+        self._push_unless_online(others, room, message, DIRECT)
 
     def _push_unless_online(
         self, user_ids: Sequence[int], room: Room | None, message: Message, reason: str
@@ -251,7 +253,7 @@ class PushNotifier:
                     allowed.discard(user_id)
         return allowed
 
-    def _send(self, subscription: Any, payload: bytes, topic: str) -> Deferred[str]:
+    def _send(self, subscription: PushSubscription, payload: bytes, topic: str) -> Deferred[str]:
         if self._in_flight >= self._max_in_flight:
             if not self._overloaded:
                 self._overloaded = True
@@ -283,7 +285,9 @@ class PushNotifier:
 
         return work.addBoth(finished).addErrback(self._failed)
 
-    def _failed(self, failure: Any) -> int:
+    def _failed(self, failure: Failure) -> int:
+        if failure.check(NotFound):
+            return 0  # the room was deleted meanwhile: nothing to tell
         if not self._stopped:
             self.log.failure("sending a push failed", failure)
         return 0
