@@ -220,6 +220,9 @@ class Message:
     edited_at: int | None = None
     deleted: bool = False
     reactions: tuple[Reaction, ...] = ()
+    # The users its ``@username`` words named (``mentions.py``), ascending;
+    # set when stored and by each edit, emptied by a delete.
+    mentions: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``Message`` object of docs/protocol.md."""
@@ -238,6 +241,7 @@ class Message:
             "edited_at": self.edited_at,
             "deleted": self.deleted,
             "reactions": [reaction.to_json() for reaction in self.reactions],
+            "mentions": list(self.mentions),
         }
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
@@ -311,6 +315,7 @@ class NewMessage:
     ts: int
     client_msg_id: str | None = None
     reply_to: int | None = None
+    mentions: tuple[int, ...] = ()  # resolved by ``mentions.py`` before storing
 
     def stored(self, message_id: int, reply_preview: ReplyPreview | None) -> Message:
         """The ``Message`` this becomes once stored under ``message_id``: new, so unedited."""
@@ -324,6 +329,7 @@ class NewMessage:
             self.client_msg_id,
             self.reply_to,
             reply_preview,
+            mentions=self.mentions,
         )
 
 

@@ -47,9 +47,11 @@ from chatservice.messages import Messages
 from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
+from chatservice.read_markers import ReadMarkers
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_messages import MessageRoutes
+from chatservice.rest_read import ReadRoutes
 from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
 from chatservice.sessions import Sessions
@@ -67,7 +69,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, ReadRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -92,6 +94,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         health: Health,
         handshakes: HandshakeGate,
         max_body: int,
+        read_markers: ReadMarkers,
         trusted_proxies: int = 0,
     ) -> None:
         self._accounts = accounts
@@ -111,6 +114,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
+        self._read_markers = read_markers
         # Counted across processes, like the tickets themselves.
         self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)
 

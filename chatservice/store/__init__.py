@@ -17,17 +17,19 @@ from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
+from chatservice.store.read_interface import IReadStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore, IAccountStore):
+class IChatStore(IAccessStore, IAccountStore, IReadStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
     Memberships, room settings and the audit log are ``IAccessStore``'s;
-    accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    accounts (token generations, sessions, admins) are ``IAccountStore``'s;
+    read markers and unread counts ``IReadStore``'s.
     """
 
     def start() -> Deferred[None]:
@@ -77,7 +79,8 @@ class IChatStore(IAccessStore, IAccountStore):
         event's, from the one sequence all events share. A ``reply_to`` must
         name a message of the same room (a tombstone will do; an earlier
         message of the batch too), else the batch fails with ``NotFound``;
-        the stored message carries its ``reply_preview``.
+        the stored message carries its ``reply_preview``. Each message's
+        ``mentions`` are stored with it (they name existing users).
 
         A message whose ``client_msg_id`` was already used by the same sender in
         the same room is not stored again: its ``Posted`` carries the original
@@ -99,9 +102,16 @@ class IChatStore(IAccessStore, IAccountStore):
         """Fire with one message in its current state; fail with ``NotFound``."""
 
     def edit_message(
-        message_id: int, editor_id: int, content: str, edited_at: int
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[models.Change]:
         """Replace a message's content, as a new ``edit`` event of its room.
+
+        ``mentions`` (resolved from the new content by ``mentions.py``)
+        replace the message's mentions in the same transaction; None keeps them.
 
         Only the author may edit (``Forbidden``); an unknown or deleted
         message is ``NotFound``. The same content again stores nothing
@@ -116,7 +126,7 @@ class IChatStore(IAccessStore, IAccountStore):
 
         Only the author may delete (``Forbidden``), unless ``any_author``
         (a moderator, whose right the use case checked); unknown is ``NotFound``.
-        The content and reactions are removed from the store, not hidden;
+        The content, reactions and mentions are removed from the store, not hidden;
         the id, sender and place stay. Deleting a tombstone stores nothing
         (``changed=False``).
         """

@@ -35,15 +35,17 @@ from chatservice.models import (
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
+from chatservice.store.memory_read import MemoryRead
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)
-class MemoryStore(MemoryAccess, MemoryAccounts):
+class MemoryStore(MemoryAccess, MemoryAccounts, MemoryRead):
     """Users, rooms and messages in process memory; nothing survives exit.
 
-    Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
+    Accounts (generations, sessions, admins) come from ``MemoryAccounts``;
+    read markers and counts from ``MemoryRead``.
     """
 
     def __init__(self, clock: IReactorTime | None = None) -> None:
@@ -61,6 +63,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
         self._next_user_id = 1
         self._next_room_id = 1
         self._init_access()
+        self._init_read()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
@@ -172,10 +175,15 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
         return succeed(message)
 
     def edit_message(
-        self, message_id: int, editor_id: int, content: str, edited_at: int
+        self,
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[Change]:
-        """Replace a message's content as an ``edit`` event."""
-        return _settle(self._timeline.edit, message_id, editor_id, content, edited_at)
+        """Replace a message's content (and mentions) as an ``edit`` event."""
+        return _settle(self._timeline.edit, message_id, editor_id, content, edited_at, mentions)
 
     def delete_message(
         self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False

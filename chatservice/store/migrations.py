@@ -69,8 +69,9 @@ def load_migrations() -> list[Migration]:
     """Read every schema file shipped with the package, ordered by version.
 
     Raises:
-        RuntimeError: the numbers are not 1, 2, 3, ... without gaps or
-            duplicates, which would make "the current version" ambiguous.
+        RuntimeError: two files share a number (or one is below 1). Gaps
+            are allowed: numbers are reserved for work in progress, and
+            ``migrate`` applies each file the database has not recorded.
     """
     folder = resources.files("chatservice.store").joinpath("schema")
     files: dict[tuple[int, str], dict[str | None, str]] = {}
@@ -89,8 +90,8 @@ def load_migrations() -> list[Migration]:
         found.append(Migration(version, name, shared or "", {k: v for k, v in texts.items() if k}))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"schema files must be numbered 1..N without gaps: {versions}")
+    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
+        raise RuntimeError(f"schema files must have distinct numbers from 1 up: {versions}")
     return found
 
 
@@ -102,6 +103,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 )
 """
 _CURRENT_VERSION = "SELECT MAX(version) FROM schema_version"
+_APPLIED_VERSIONS = "SELECT version FROM schema_version"
 _RECORD_VERSION = (
     "INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :applied_at)"
 )
@@ -127,8 +129,12 @@ def migrate(txn: Txn, migrations: Sequence[Migration], now_ms: int) -> tuple[int
     newest = migrations[-1].version if migrations else 0
     if current > newest:
         raise SchemaTooNew(current, newest)
+    # Every file not applied yet, not only those past the newest applied:
+    # numbers are handed out to work that lands in any order, so a file
+    # numbered below the database's version may still be new to it.
+    applied = {int(r[0]) for r in txn.query(_APPLIED_VERSIONS)}
     for migration in migrations:
-        if migration.version <= current:
+        if migration.version in applied:
             continue
         for statement in migration.statements(txn.dialect):
             txn.execute(statement)

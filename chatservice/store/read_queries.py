@@ -1,0 +1,118 @@
+"""The SQL of read markers and of the unread and mention counts measured from them.
+
+Counts are never stored: each is one walk of an index from the user's
+marker that stops at ``COUNT_LIMIT`` rows (the messages' (room_id, id)
+index for unread, the mentions' (user_id, room_id, message_id) for
+mentions). So they are exact for whatever is committed, under any mix of
+concurrent posts, edits and deletes, with nothing to keep in step, and a
+room costs the same with ten messages or a million. Each function runs in
+a pool thread inside one ``Database`` transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chatservice.errors import NotFound
+from chatservice.store.database import Txn
+from chatservice.store.in_lists import chunks, in_list
+from chatservice.store.read_interface import COUNT_LIMIT, ReadMarker, RoomCounts
+
+_NEWEST = "SELECT MAX(id) FROM messages WHERE room_id = :room_id"
+_MARKER = "SELECT last_read_id FROM read_markers WHERE user_id = :user_id AND room_id = :room_id"
+# An upsert that only ever raises the marker: concurrent calls keep the
+# largest without a lock (SQLite 3.24+ and PostgreSQL share the syntax).
+_RAISE_MARKER = (
+    "INSERT INTO read_markers (user_id, room_id, last_read_id)"
+    " VALUES (:user_id, :room_id, :last_read_id)"
+    " ON CONFLICT (user_id, room_id) DO UPDATE SET last_read_id = excluded.last_read_id"
+    " WHERE read_markers.last_read_id < excluded.last_read_id"
+)
+_MARKERS = (
+    "SELECT room_id, last_read_id FROM read_markers"
+    " WHERE user_id = :user_id AND room_id IN ({ids})"
+)
+_JOINED = (
+    "SELECT room_id FROM members"
+    " WHERE user_id = :user_id AND state = 'joined' AND room_id IN ({ids})"
+)
+_JOIN_EVENTS = (
+    "SELECT room_id, MAX(id) FROM member_events"
+    " WHERE user_id = :user_id AND kind = 'joined' AND room_id IN ({ids}) GROUP BY room_id"
+)
+_EXISTING = "SELECT id FROM rooms WHERE deleted = :deleted AND id IN ({ids})"
+# Both counts of one room in one round trip; each inner walk stops at the limit.
+_COUNTS = (
+    "SELECT"
+    " (SELECT COUNT(*) FROM (SELECT 1 AS one FROM messages"
+    "   WHERE room_id = :room_id AND id > :unread_after AND sender_id <> :user_id"
+    "   AND deleted = :deleted ORDER BY id LIMIT :limit) AS unread),"
+    " (SELECT COUNT(*) FROM (SELECT 1 AS one FROM mentions"
+    "   WHERE user_id = :user_id AND room_id = :room_id AND message_id > :after"
+    "   ORDER BY message_id LIMIT :limit) AS mentioned)"
+)
+
+
+def set_read_marker(txn: Txn, user_id: int, room_id: int, last_read_id: int) -> ReadMarker:
+    """Raise the marker to ``last_read_id`` clamped to the room's newest message."""
+    if txn.query_one("SELECT id FROM rooms WHERE id = :id", {"id": room_id}) is None:
+        raise NotFound("No such room.")
+    params = {"user_id": user_id, "room_id": room_id}
+    newest = txn.query_one(_NEWEST, {"room_id": room_id})
+    wanted = max(0, min(last_read_id, int(newest[0]) if newest and newest[0] is not None else 0))
+    before = txn.query_one(_MARKER, params)
+    try:
+        txn.execute(_RAISE_MARKER, {**params, "last_read_id": wanted})
+    except NotFound:
+        raise NotFound("No such user.") from None
+    after = txn.query_one(_MARKER, params)
+    assert after is not None
+    stored = int(after[0])
+    moved = stored == wanted and (before is None or int(before[0]) < wanted)
+    return ReadMarker(room_id, stored, moved)
+
+
+def room_counts(txn: Txn, user_id: int, room_ids: Sequence[int]) -> dict[int, RoomCounts]:
+    """The counts of each existing room of ``room_ids`` (see ``IReadStore.room_counts``).
+
+    Three queries per 512 rooms (markers, joined rooms, join events) and
+    one per room for its two bounded counts.
+    """
+    markers: dict[int, int] = {}
+    joined: set[int] = set()
+    joins: dict[int, int] = {}
+    existing: list[int] = []
+    for chunk in chunks(room_ids):
+        placeholders, params = in_list("id", chunk)
+        params["user_id"] = user_id
+        for room_id, marker in txn.query(_MARKERS.format(ids=placeholders), params):
+            markers[int(room_id)] = int(marker)
+        joined.update(int(r) for (r,) in txn.query(_JOINED.format(ids=placeholders), params))
+        for room_id, event_id in txn.query(_JOIN_EVENTS.format(ids=placeholders), params):
+            joins[int(room_id)] = int(event_id)
+        params["deleted"] = False
+        existing.extend(int(r) for (r,) in txn.query(_EXISTING.format(ids=placeholders), params))
+    counts: dict[int, RoomCounts] = {}
+    for room_id in existing:
+        marker = markers.get(room_id)
+        counted = marker is not None or room_id in joined
+        if marker is None:
+            marker = joins.get(room_id, 0) if room_id in joined else 0
+        # A room never joined nor marked has nothing unread, but its
+        # mentions of the user count (from the start).
+        unread_after = marker if counted else None
+        row = txn.query_one(
+            _COUNTS,
+            {
+                "room_id": room_id,
+                "user_id": user_id,
+                # Past every id: the unread walk finds nothing.
+                "unread_after": unread_after if unread_after is not None else 2**63 - 1,
+                "after": marker,
+                "deleted": False,
+                "limit": COUNT_LIMIT,
+            },
+        )
+        assert row is not None
+        counts[room_id] = RoomCounts(room_id, marker, int(row[0]), int(row[1]))
+    return counts
