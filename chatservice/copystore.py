@@ -83,6 +83,7 @@ TABLES: tuple[Table, ...] = (
             "reply_to",
             "edited_at",
             "deleted",
+            "mentioned",
         ),
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
@@ -90,6 +91,8 @@ TABLES: tuple[Table, ...] = (
         "reactions", ("message_id", "user_id", "emoji", "event_id", "ts"), "message_id, event_id"
     ),
     Table("revoked_sessions", ("session", "user_id", "expires_at", "revoked_at"), "session"),
+    Table("mentions", ("message_id", "user_id", "room_id"), "message_id, user_id"),
+    Table("read_markers", ("user_id", "room_id", "last_read_id"), "user_id, room_id"),
 )
 
 # Each id sequence of the target and the tables whose ids it handed out:
@@ -115,6 +118,8 @@ class CopyCounts:
     events: int
     reactions: int
     revoked_sessions: int = 0
+    mentions: int = 0
+    read_markers: int = 0
 
     def __str__(self) -> str:
         return (
