@@ -262,19 +262,19 @@ class ReadContractMixin(StoreContractMixin):
 
         latest_edit: dict[int, int] = {}
         deleted: set[int] = set()
-        for (kind, target), result in zip(kinds, results, strict=True):
+        for (kind, acted_on), result in zip(kinds, results, strict=True):
             if kind == "post":
                 (posted,) = result
                 mentions[posted.message.id] = posted.message.mentions
             elif kind == "edit" and result is not None:
                 change: Change = result
-                assert target is not None
-                if change.changed and change.event.id > latest_edit.get(target.id, 0):
-                    latest_edit[target.id] = change.event.id
-                    mentions[target.id] = change.event.message.mentions
+                assert acted_on is not None
+                if change.changed and change.event.id > latest_edit.get(acted_on.id, 0):
+                    latest_edit[acted_on.id] = change.event.id
+                    mentions[acted_on.id] = change.event.message.mentions
             elif kind == "delete":
-                assert target is not None
-                deleted.add(target.id)
+                assert acted_on is not None
+                deleted.add(acted_on.id)
         history = list(await store.get_messages(room.id, 1000))
         lobby_ids = {m.id for m in in_lobby}
         self.assertEqual({m.id for m in history if m.deleted}, deleted & lobby_ids)
