@@ -11,6 +11,7 @@ a pool thread inside one ``Database`` transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from chatservice.errors import NotFound
@@ -41,16 +42,27 @@ _JOIN_EVENTS = (
     " WHERE user_id = :user_id AND kind = 'joined' AND room_id IN ({ids}) GROUP BY room_id"
 )
 _EXISTING = "SELECT id FROM rooms WHERE deleted = :deleted AND id IN ({ids})"
-# Both counts of one room in one round trip; each inner walk stops at the limit.
-_COUNTS = (
-    "SELECT"
+# Both counts of one room; each inner walk stops at the limit. A page of
+# rooms is one statement (their parts joined by UNION ALL), padded to a
+# power of two by repeating the last room, so the texts stay few.
+_COUNTS_PART = (
+    "SELECT CAST(:room{i} AS BIGINT) AS room_id,"
     " (SELECT COUNT(*) FROM (SELECT 1 AS one FROM messages"
-    "   WHERE room_id = :room_id AND id > :unread_after AND sender_id <> :user_id"
-    "   AND deleted = :deleted ORDER BY id LIMIT :limit) AS unread),"
+    "   WHERE room_id = :room{i} AND id > :unread{i} AND sender_id <> :user_id"
+    "   AND deleted = :deleted ORDER BY id LIMIT :limit) AS unread{i}),"
     " (SELECT COUNT(*) FROM (SELECT 1 AS one FROM mentions"
-    "   WHERE user_id = :user_id AND room_id = :room_id AND message_id > :after"
-    "   ORDER BY message_id LIMIT :limit) AS mentioned)"
+    "   WHERE user_id = :user_id AND room_id = :room{i} AND message_id > :after{i}"
+    "   ORDER BY message_id LIMIT :limit) AS mentioned{i})"
 )
+_COUNTS_PAGE = 64
+# Past every id: a walk from here finds nothing (a room with nothing unread).
+_NOWHERE = 2**63 - 1
+
+
+@functools.lru_cache(maxsize=8)
+def _counts_statement(size: int) -> str:
+    """The counts of ``size`` rooms in one statement (sizes are powers of two up to 64)."""
+    return " UNION ALL ".join(_COUNTS_PART.format(i=i) for i in range(size))
 
 
 def set_read_marker(txn: Txn, user_id: int, room_id: int, last_read_id: int) -> ReadMarker:
@@ -75,8 +87,8 @@ def set_read_marker(txn: Txn, user_id: int, room_id: int, last_read_id: int) -> 
 def room_counts(txn: Txn, user_id: int, room_ids: Sequence[int]) -> dict[int, RoomCounts]:
     """The counts of each existing room of ``room_ids`` (see ``IReadStore.room_counts``).
 
-    Three queries per 512 rooms (markers, joined rooms, join events) and
-    one per room for its two bounded counts.
+    Four queries per 512 rooms (markers, joined rooms, join events, which
+    exist), and one per 64 rooms for their bounded counts.
     """
     markers: dict[int, int] = {}
     joined: set[int] = set()
@@ -92,7 +104,7 @@ def room_counts(txn: Txn, user_id: int, room_ids: Sequence[int]) -> dict[int, Ro
             joins[int(room_id)] = int(event_id)
         params["deleted"] = False
         existing.extend(int(r) for (r,) in txn.query(_EXISTING.format(ids=placeholders), params))
-    counts: dict[int, RoomCounts] = {}
+    starts: dict[int, tuple[int, int]] = {}  # room: (counted from, unread walk from)
     for room_id in existing:
         marker = markers.get(room_id)
         counted = marker is not None or room_id in joined
@@ -100,19 +112,18 @@ def room_counts(txn: Txn, user_id: int, room_ids: Sequence[int]) -> dict[int, Ro
             marker = joins.get(room_id, 0) if room_id in joined else 0
         # A room never joined nor marked has nothing unread, but its
         # mentions of the user count (from the start).
-        unread_after = marker if counted else None
-        row = txn.query_one(
-            _COUNTS,
-            {
-                "room_id": room_id,
-                "user_id": user_id,
-                # Past every id: the unread walk finds nothing.
-                "unread_after": unread_after if unread_after is not None else 2**63 - 1,
-                "after": marker,
-                "deleted": False,
-                "limit": COUNT_LIMIT,
-            },
-        )
-        assert row is not None
-        counts[room_id] = RoomCounts(room_id, marker, int(row[0]), int(row[1]))
+        starts[room_id] = (marker, marker if counted else _NOWHERE)
+    counts: dict[int, RoomCounts] = {}
+    for page in chunks(existing, _COUNTS_PAGE):
+        size = 1
+        while size < len(page):
+            size *= 2
+        padded = list(page) + [page[-1]] * (size - len(page))
+        bound: dict[str, object] = {"user_id": user_id, "deleted": False, "limit": COUNT_LIMIT}
+        for i, room_id in enumerate(padded):
+            bound[f"room{i}"] = room_id
+            bound[f"after{i}"], bound[f"unread{i}"] = starts[room_id]
+        for room_id, unread, mentioned in txn.query(_counts_statement(size), bound):
+            room = int(room_id)
+            counts[room] = RoomCounts(room, starts[room][0], int(unread), int(mentioned))
     return counts
