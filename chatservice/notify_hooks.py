@@ -9,7 +9,9 @@ user needs it (e.g. no open socket anywhere) and must not block: it gets
 the message and returns at once, doing any I/O in the background.
 
 A sink that raises is logged and skipped; the others still run, and the
-message is stored and delivered whatever sinks do.
+message is stored and delivered whatever sinks do. ``room`` is the room as
+this process first read it (kept per process: its ``id`` and ``direct``
+never change, but its name or archive state may have since).
 """
 
 from __future__ import annotations
