@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from chatservice.control import CONTROL_ROOM, Control
+from chatservice.hub import IRoomListener, LocalHub, RoomEvent
 from chatservice.mentions import MAX_MENTIONS, mentioned_names
 from chatservice.models import Message, Room
 from chatservice.notify_hooks import INotificationSink
+from chatservice.tokens import Identity
+from chatservice.userframes import UserFrames
+from chatservice.websocket import OPEN, SocketSession
+from chatservice.wire import dumps
+from tests.logcapture import LogCapture
 from tests.realtime_support import RealtimeCase
 
 
@@ -226,3 +236,79 @@ class MentionedNamesTests(SynchronousTestCase):
         many = " ".join(f"@user{n:02d}" for n in range(30))
         self.assertEqual(len(mentioned_names(many)), MAX_MENTIONS)
         self.assertEqual(mentioned_names("no names here"), [])
+
+
+class FakeSocket:
+    """A socket of one user that records what it is written."""
+
+    def __init__(self, user_id: int, state: int = OPEN) -> None:
+        self.session = SocketSession(Identity(user_id, f"u{user_id}", 0.0), 1, None, "c")
+        self.state = state
+        self.written: list[bytes] = []
+
+    def write_frame(self, frame: bytes) -> None:
+        self.written.append(frame)
+
+
+class FakeSource:
+    """Sockets, and a framing that counts its calls."""
+
+    def __init__(self, sockets: list[FakeSocket]) -> None:
+        self.sockets = sockets
+        self.prepared = 0
+
+    def open_sockets(self) -> list[FakeSocket]:
+        return self.sockets
+
+    def prepareMessage(self, payload: bytes) -> Any:  # noqa: N802 - Autobahn's name
+        self.prepared += 1
+        return SimpleNamespace(payloadHybi=b"framed:" + payload)
+
+
+@implementer(IRoomListener)
+class ControlOnly:
+    """A hub listener that hands control events to ``Control``, as the factory does."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+
+    def room_event(self, event: RoomEvent) -> None:
+        if event.room_id == CONTROL_ROOM:
+            self.control.handle(event.payload)
+
+    def rooms_interrupted(self, room_ids: Sequence[int]) -> None:
+        """Nothing is lost in one process."""
+
+    def rooms_restored(self, room_ids: Sequence[int]) -> None:
+        """Nothing is lost in one process."""
+
+
+class UserFramesTests(SynchronousTestCase):
+    """User-addressed frames are framed once per process and go to open sockets of the users."""
+
+    def setUp(self) -> None:
+        hub = LocalHub()
+        self.control = Control(hub)
+        hub.set_listener(ControlOnly(self.control))
+        self.frames = UserFrames(self.control)
+        self.sockets = [FakeSocket(1), FakeSocket(1), FakeSocket(2), FakeSocket(1, state=0)]
+        self.source = FakeSource(self.sockets)
+        self.frames.attach(self.source)
+
+    def test_one_framing_for_every_open_socket_of_the_users(self) -> None:
+        """Both open sockets of user 1 get the same bytes; user 2 and a closed socket do not."""
+        self.frames.send([1], {"type": "read_marker", "room_id": 1})
+        self.assertEqual(self.source.prepared, 1)
+        self.assertEqual(self.sockets[0].written, self.sockets[1].written)
+        self.assertEqual(len(self.sockets[0].written), 1)
+        self.assertEqual((self.sockets[2].written, self.sockets[3].written), ([], []))
+        self.frames.send([], {"type": "read_marker"})
+        self.assertEqual(self.source.prepared, 1)
+
+    def test_a_malformed_event_is_dropped(self) -> None:
+        """A user frame event without a list of users or a frame object delivers nothing."""
+        logs = LogCapture(self, "chatservice.userframes")
+        self.control.handle(dumps({"type": "user_frame", "user_ids": 1, "frame": {}}))
+        self.control.handle(dumps({"type": "user_frame", "user_ids": [1], "frame": "x"}))
+        self.assertEqual(self.source.prepared, 0)
+        self.assertEqual(logs.texts(LogLevel.warn), ["dropped a malformed user frame"] * 2)
