@@ -44,7 +44,10 @@ _JOIN_EVENTS = (
 _EXISTING = "SELECT id FROM rooms WHERE deleted = :deleted AND id IN ({ids})"
 # Both counts of one room; each inner walk stops at the limit. A page of
 # rooms is one statement (their parts joined by UNION ALL), padded to a
-# power of two by repeating the last room, so the texts stay few.
+# power of two by repeating the last room, so the texts stay few. Eight:
+# PostgreSQL's planning time grows faster than the parts (measured after
+# ANALYZE: 0.35 ms for one room, 2 ms for 8, 56 ms for 64), so pages of 8
+# cost the least per room and still save 7 round trips in 8.
 _COUNTS_PART = (
     "SELECT CAST(:room{i} AS BIGINT) AS room_id,"
     " (SELECT COUNT(*) FROM (SELECT 1 AS one FROM messages"
@@ -54,14 +57,14 @@ _COUNTS_PART = (
     "   WHERE user_id = :user_id AND room_id = :room{i} AND message_id > :after{i}"
     "   ORDER BY message_id LIMIT :limit) AS mentioned{i})"
 )
-_COUNTS_PAGE = 64
+_COUNTS_PAGE = 8
 # Past every id: a walk from here finds nothing (a room with nothing unread).
 _NOWHERE = 2**63 - 1
 
 
 @functools.lru_cache(maxsize=8)
 def _counts_statement(size: int) -> str:
-    """The counts of ``size`` rooms in one statement (sizes are powers of two up to 64)."""
+    """The counts of ``size`` rooms in one statement (sizes are powers of two up to 8)."""
     return " UNION ALL ".join(_COUNTS_PART.format(i=i) for i in range(size))
 
 
@@ -88,7 +91,7 @@ def room_counts(txn: Txn, user_id: int, room_ids: Sequence[int]) -> dict[int, Ro
     """The counts of each existing room of ``room_ids`` (see ``IReadStore.room_counts``).
 
     Four queries per 512 rooms (markers, joined rooms, join events, which
-    exist), and one per 64 rooms for their bounded counts.
+    exist), and one per 8 rooms for their bounded counts.
     """
     markers: dict[int, int] = {}
     joined: set[int] = set()
