@@ -8,7 +8,7 @@ lost.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from chatservice.cluster import SharedRate
 from chatservice.errors import InvalidRequest, NotFound, RateLimited
+from chatservice.file_models import Attachment
 from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.mentions import Mentions
 from chatservice.models import Message, NewMessage, Posted
@@ -28,6 +29,8 @@ from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
 
 DEFAULT_MESSAGE_RATE = Rate(burst=20, per_second=10.0)
+# Checks a post's upload ids as the sender's own (``Files.attachments``).
+AttachmentResolver = Callable[[Identity, Sequence[int]], Awaitable[tuple[Attachment, ...]]]
 
 
 class ReplyNotInRoom(InvalidRequest):
@@ -95,10 +98,12 @@ class Messages:
         *,
         committer: GroupCommitStore | None = None,
         limiter: SharedRate | None = None,
+        attachments: AttachmentResolver | None = None,
         mentions: Mentions | None = None,
         notifications: Notifications | None = None,
     ) -> None:
         self._store = store
+        self._resolve = attachments
         # Who a message's @names mention, resolved before it is stored, and
         # who hears of it once stored; None: no mentions, no notifications.
         self._mentions = mentions
@@ -124,6 +129,7 @@ class Messages:
         content: str,
         client_msg_id: str | None = None,
         reply_to: int | None = None,
+        attachments: Sequence[int] = (),
     ) -> Deferred[Posted]:
         """Store a message, then publish it to the room.
 
@@ -136,14 +142,39 @@ class Messages:
         Fires with the ``Posted``; fails with ``RateLimited`` (the sender
         is over the message rate: nothing is stored), ``NotFound`` (no such
         room), ``InvalidRequest`` (``reply_to`` is not a message of the room)
-        or ``StoreUnavailable`` (the store could not commit).
+        or ``StoreUnavailable`` (the store could not commit). With
+        ``attachments`` (upload ids), ``InvalidRequest`` unless they are the
+        sender's own uploads.
         """
+        if attachments:
+            posting = self._post_with_files(
+                sender, room_id, content, client_msg_id, reply_to, attachments
+            )
+            return Deferred.fromCoroutine(posting)
         refused = spend(self._limiter, sender.user_id, self._log)
         if isinstance(refused, Deferred):
             return refused.addCallback(
                 self._store_post, sender, room_id, content, client_msg_id, reply_to
             )
         return self._store_post(refused, sender, room_id, content, client_msg_id, reply_to)
+
+    async def _post_with_files(
+        self,
+        sender: Identity,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None,
+        reply_to: int | None,
+        upload_ids: Sequence[int],
+    ) -> Posted:
+        """``post`` for a message with files: check them first, off the plain hot path."""
+        if self._resolve is None:
+            raise InvalidRequest("This server does not take attachments.")
+        await check_rate(self._limiter, sender.user_id, self._log)
+        files = await self._resolve(sender, upload_ids)
+        return await self._store_post(
+            None, sender, room_id, content, client_msg_id, reply_to, files
+        )
 
     def _store_post(
         self,
@@ -153,6 +184,7 @@ class Messages:
         content: str,
         client_msg_id: str | None,
         reply_to: int | None,
+        files: tuple[Attachment, ...] = (),
     ) -> Deferred[Posted]:
         """The rest of ``post``, once the rate has answered."""
         if refused is not None:
@@ -165,6 +197,7 @@ class Messages:
             ts=int(self._clock.seconds() * 1000),
             client_msg_id=client_msg_id,
             reply_to=reply_to,
+            attachments=files,
         )
         if self._mentions is not None and "@" in content:
             resolving = self._mentions.resolve(room_id, sender.user_id, content)

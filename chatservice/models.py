@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatservice.errors import TooManyReactions
+from chatservice.file_models import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,8 @@ class Message:
     # The users its ``@username`` words named (``mentions.py``), ascending;
     # set when stored and by each edit, emptied by a delete.
     mentions: tuple[int, ...] = ()
+    # Files (issue 12), in the order the sender gave; a tombstone has none.
+    attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``Message`` object of docs/protocol.md."""
@@ -245,6 +248,9 @@ class Message:
         }
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
+        if self.attachments:
+            # Only when there are some: links are signed as the object is built.
+            body["attachments"] = [attachment.to_json() for attachment in self.attachments]
         return body
 
 
@@ -316,6 +322,8 @@ class NewMessage:
     client_msg_id: str | None = None
     reply_to: int | None = None
     mentions: tuple[int, ...] = ()  # resolved by ``mentions.py`` before storing
+    # Uploads of the sender, checked by the files use case before the post.
+    attachments: tuple[Attachment, ...] = ()
 
     def stored(self, message_id: int, reply_preview: ReplyPreview | None) -> Message:
         """The ``Message`` this becomes once stored under ``message_id``: new, so unedited."""
@@ -330,6 +338,7 @@ class NewMessage:
             self.reply_to,
             reply_preview,
             mentions=self.mentions,
+            attachments=self.attachments,
         )
 
 

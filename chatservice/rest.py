@@ -31,6 +31,7 @@ from chatservice.errors import (
     NotFound,
     Unauthorized,
 )
+from chatservice.files import Files
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import (
@@ -50,6 +51,7 @@ from chatservice.ratelimit import Rate
 from chatservice.read_markers import ReadMarkers
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
+from chatservice.rest_files import FileRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_read import ReadRoutes
 from chatservice.rest_rooms import RoomRoutes
@@ -69,7 +71,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, ReadRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, ReadRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -95,8 +97,10 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, ReadRoutes)
         handshakes: HandshakeGate,
         max_body: int,
         read_markers: ReadMarkers,
+        files: Files,
         trusted_proxies: int = 0,
     ) -> None:
+        self._files = files
         self._accounts = accounts
         self._sessions = sessions
         self._admin = admin

@@ -182,7 +182,9 @@ class MemoryTimeline:
         if message.deleted:
             return self._unchanged(message_id)
         self._reactions.pop(message_id, None)
-        tomb = dataclasses.replace(message, content="", deleted=True, reactions=(), mentions=())
+        tomb = dataclasses.replace(
+            message, content="", deleted=True, reactions=(), attachments=(), mentions=()
+        )
         return self._change(message, DELETED, tomb)
 
     def erase(self, message_id: int, rename: str | None) -> Change:
@@ -192,7 +194,13 @@ class MemoryTimeline:
         self._reactions.pop(message_id, None)
         username = message.username if rename is None else rename
         tomb = dataclasses.replace(
-            message, content="", deleted=True, reactions=(), username=username, mentions=()
+            message,
+            content="",
+            deleted=True,
+            reactions=(),
+            username=username,
+            attachments=(),
+            mentions=(),
         )
         return self._change(message, DELETED, tomb)
 
