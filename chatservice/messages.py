@@ -101,6 +101,7 @@ class Messages:
         attachments: AttachmentResolver | None = None,
         mentions: Mentions | None = None,
         notifications: Notifications | None = None,
+        on_posted: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
         self._resolve = attachments
@@ -108,6 +109,10 @@ class Messages:
         # who hears of it once stored; None: no mentions, no notifications.
         self._mentions = mentions
         self._notifications = notifications
+        # Told of every new message after its publication; it must return at
+        # once and never raise. (The service hears of direct messages through
+        # ``notifications`` instead, whose hooks Web Push is registered with.)
+        self._on_posted = on_posted
         # Posts that arrive while a commit is in flight share the next one:
         # durability costs one fsync per batch, not per message. The service
         # builds it (it closes it last); tests may let this build one.
@@ -244,6 +249,8 @@ class Messages:
             )
             if self._notifications is not None:
                 self._notifications.posted(message)
+            if self._on_posted is not None:
+                self._on_posted(message)
         return posted
 
     def close(self) -> Deferred[None]:

@@ -36,6 +36,7 @@ from chatservice.models import (
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
+from chatservice.store.memory_push import MemoryPush
 from chatservice.store.memory_read import MemoryRead
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.memory_uploads import MemoryUploads
@@ -44,7 +45,7 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore, IUploadStore)
-class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads, MemoryRead):
+class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryRead):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``;
@@ -68,6 +69,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads, MemoryRead):
         self._init_access()
         self._init_read()
         self._init_uploads()
+        self._init_push()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
