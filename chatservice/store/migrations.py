@@ -132,10 +132,6 @@ def migrate(txn: Txn, migrations: Sequence[Migration], now_ms: int) -> tuple[int
     newest = migrations[-1].version if migrations else 0
     if current > newest:
         raise SchemaTooNew(current, newest)
-    # Every file not applied yet, not only those past the newest applied:
-    # numbers are handed out to work that lands in any order, so a file
-    # numbered below the database's version may still be new to it.
-    applied = {int(r[0]) for r in txn.query(_APPLIED_VERSIONS)}
     for migration in migrations:
         if migration.version in applied:
             continue
