@@ -88,6 +88,7 @@ TABLES: tuple[Table, ...] = (
             "reply_to",
             "edited_at",
             "deleted",
+            "mentioned",
         ),
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
@@ -115,6 +116,8 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table("message_attachments", ("message_id", "position", "upload_id"), "message_id, position"),
+    Table("mentions", ("message_id", "user_id", "room_id"), "message_id, user_id"),
+    Table("read_markers", ("user_id", "room_id", "last_read_id"), "user_id, room_id"),
 )
 
 # Each id sequence of the target and the tables whose ids it handed out:
@@ -141,6 +144,8 @@ class CopyCounts:
     events: int
     reactions: int
     revoked_sessions: int = 0
+    mentions: int = 0
+    read_markers: int = 0
     blobs: int = 0
     uploads: int = 0
     message_attachments: int = 0

@@ -17,6 +17,7 @@ from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.read_contract import ReadContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -49,6 +50,7 @@ class SQLiteContractTests(
     AccessContractMixin,
     AccountContractMixin,
     UploadContractMixin,
+    ReadContractMixin,
     TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
