@@ -329,8 +329,8 @@ class ChatPage:
         self.expect_connected()
 
     def room_button(self, name: str) -> Any:
-        """A room's button in the rooms list: its name, then its kind ("(private room)")."""
-        pattern = re.compile(f"^{re.escape(name)}( \\(.*\\))?$")
+        """A room's button in the rooms list: its name, its kind ("(private room)"), its counts."""
+        pattern = re.compile(f"^{re.escape(name)}( \\(.*\\))?(, .*)?$")
         return self.page.locator("#room-list").get_by_role("button", name=pattern)
 
     def event_lines(self, text: str | None = None) -> Any:

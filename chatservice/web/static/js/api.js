@@ -83,6 +83,11 @@ export class Api {
     return this.request("GET", "api/rooms");
   }
 
+  /** Move the caller's read marker in a room (docs/protocol.md: it only moves forward). */
+  markRead(roomId, lastReadId) {
+    return this.request("POST", `api/rooms/${roomId}/read`, { body: { last_read_id: lastReadId } });
+  }
+
   /** Create a room owned by the caller: "public" (anyone may join) or "private" (invite only). */
   createRoom(name, { description = null, visibility = "public" } = {}) {
     return this.request("POST", "api/rooms", { body: { name, description, visibility } });

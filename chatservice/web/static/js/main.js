@@ -17,6 +17,7 @@ import { MessageList } from "./messages.js";
 import { Notice } from "./notice.js";
 import { People } from "./people.js";
 import { PresenceView } from "./presence.js";
+import { ReadTracker } from "./read_tracker.js";
 import { retrying } from "./retry.js";
 import { RoomSession } from "./room.js";
 import { RoomHeader } from "./room_header.js";
@@ -25,6 +26,7 @@ import { SearchView } from "./search.js";
 import { clearSession, loadRoomId, loadSession, saveRoomId, saveSession } from "./session.js";
 import { SettingsPanel } from "./settings.js";
 import { ConnectionStatus } from "./status.js";
+import { UnreadFrames } from "./unread.js";
 
 // The close reasons of code 4003 (docs/protocol.md, "Close codes").
 const REMOVALS = {
@@ -59,6 +61,8 @@ class App {
     );
     this.notice = new Notice(() => this.composer.focus());
     this.rooms = new RoomList(this.api, (room) => this.openRoom(room));
+    this.unread = new UnreadFrames(this.rooms, () => this.room?.room.id ?? null);
+    this.reader = null; // the open room's ReadTracker
     this.search = new SearchView(this.api, {
       roomId: () => this.room?.room.id ?? null,
       roomName: (roomId) => this.rooms.find(roomId)?.name ?? `room ${roomId}`,
@@ -161,13 +165,35 @@ class App {
       onRefused: (error) => this.refused(room, error),
       onMemberEvent: (frame) => this.memberEvent(room, frame),
       onConnected: () => this.rooms.refresh(),
+      onUserFrame: (frame) => this.unread.frame(frame),
     });
+    this.unread.opened(room.id);
+    this.reader = this.readTracker(this.room);
     const opening = this.room.open();
     this.composer.focus();
     return opening;
   }
 
+  /** Move the room's read marker when its newest message is shown: over its socket, else REST. */
+  readTracker(session) {
+    const roomId = session.room.id;
+    return new ReadTracker({
+      list: this.list,
+      cursor: () => session.timeline.cursor,
+      marked: () => this.rooms.find(roomId)?.last_read_id ?? 0,
+      send: (lastReadId) => {
+        if (session.markRead(lastReadId)) return;
+        this.api
+          .markRead(roomId, lastReadId)
+          .then((marker) => this.rooms.marked({ ...marker, room_id: roomId }))
+          .catch(() => {}); // the next message shown tries again
+      },
+    });
+  }
+
   closeRoom() {
+    this.reader?.stop();
+    this.reader = null;
     this.room?.close();
     this.members?.close();
     this.room = null;
@@ -279,6 +305,7 @@ class App {
     this.membersDisclosure.close();
     this.settingsDisclosure.close();
     this.notice.clear();
+    this.unread.clear();
     this.rooms.select(null);
     this.status.set("closed");
     this.login.show(message);

@@ -22,9 +22,13 @@ export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"
  */
 export function messageItem(message, me, on) {
   const mine = message.sender_id === me.id;
+  // Highlighted, with words a screen reader says too, when it mentions the reader.
+  const mentionsMe = !message.deleted && (message.mentions ?? []).includes(me.id);
   const item = h("li", {
     id: `message-${message.id}`,
-    class: ["message", mine && "mine", message.deleted && "deleted"].filter(Boolean).join(" "),
+    class: ["message", mine && "mine", message.deleted && "deleted", mentionsMe && "mentions-me"]
+      .filter(Boolean)
+      .join(" "),
     dataset: { id: String(message.id) },
   });
   const head = h(
@@ -33,6 +37,7 @@ export function messageItem(message, me, on) {
     h("span", { class: "author", text: message.username }),
     timeElement(message.ts),
     message.edited_at && !message.deleted ? h("span", { class: "edited", text: "(edited)" }) : null,
+    mentionsMe ? h("span", { class: "mention-mark", text: "mentions you" }) : null,
   );
   item.append(head);
   if (message.reply_preview) item.append(replyQuote(message.reply_preview));

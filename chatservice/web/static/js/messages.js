@@ -64,6 +64,7 @@ export class MessageList {
     for (const message of messages) this.upsert(message);
     if (older) this.scroller.scrollTop += this.scroller.scrollHeight - before;
     else if (follow) this.scrollToBottom();
+    this.onShown?.();
   }
 
   /** Draw member events (a repeat of one on screen changes nothing). */

@@ -51,6 +51,7 @@ export class RoomSession {
    *   refused (403: invited, or banned; 404: gone)
    * @param {(frame: object) => void} parts.onMemberEvent a membership or room setting changed
    * @param {() => void} parts.onConnected each time the socket opens
+   * @param {(frame: object) => void} [parts.onUserFrame] a `read_marker` or `notification` frame
    */
   constructor(parts) {
     Object.assign(this, parts);
@@ -155,6 +156,10 @@ export class RoomSession {
         break;
       case "member_event":
         this.memberEvents([frame]);
+        break;
+      case "read_marker":
+      case "notification":
+        this.onUserFrame?.(frame); // about the reader, whatever room: the rooms list's badges
         break;
       case "recovery":
         if (!frame.recovered) this.catchUp(Math.max(frame.last_id, this.timeline.cursor));
@@ -319,6 +324,11 @@ export class RoomSession {
     } else {
       this.composer.showError(reason);
     }
+  }
+
+  /** Move the read marker over the socket; false when none is open (the caller uses REST). */
+  markRead(lastReadId) {
+    return this.connection?.send({ type: "read", last_read_id: lastReadId }) ?? false;
   }
 
   typing() {
