@@ -3,7 +3,8 @@
 Starts a service on a temporary SQLite file, fills a room the way people
 would (through the API: rooms, a private one and a direct one, a reply, an
 edit, reactions, a picture and a file; joining makes the member-event
-lines), and saves what
+lines; unread messages and a mention in other rooms make the rooms
+list's badges and the mention notice), and saves what
 a desktop (1280 x 800) and a phone (375 x 740) show to
 ``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``; then alice, a
 server admin, opens the admin panel on a room (its members and roles, and
@@ -57,7 +58,11 @@ def seed(server: LiveChat) -> dict[str, str]:
     server.api(
         "POST", "api/rooms", {"name": "Random", "description": "Anything goes"}, tokens["bob"]
     )
-    server.api("POST", "api/dms", {"user_id": ids["carol"]}, tokens["alice"])
+    direct = server.api("POST", "api/dms", {"user_id": ids["carol"]}, tokens["alice"])["id"]
+    unread = {"room_id": design_id, "content": "Two more sketches are up."}
+    server.api("POST", "api/messages", unread, tokens["bob"])
+    lunch = {"room_id": direct, "content": "Lunch at noon?"}
+    server.api("POST", "api/messages", lunch, tokens["carol"])
 
     def say(
         who: str, text: str, reply_to: int | None = None, attachments: list[int] | None = None
@@ -68,7 +73,7 @@ def seed(server: LiveChat) -> dict[str, str]:
         return server.api("POST", "api/messages", body, tokens[who])
 
     first = say("alice", "Morning! The new build is up on staging.")
-    say("carol", "Nice. Does it have the search fix?")
+    say("carol", "Nice. @alice does it have the search fix?")
     answer = say("alice", "It does, and the reconnect banner.", reply_to=first["id"])
     edited = {"content": "It does, and the reconnect banner too."}
     server.api("PATCH", f"api/messages/{answer['id']}", edited, tokens["alice"])
@@ -126,6 +131,17 @@ def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
     bob.open_room("Lobby")
     bob.box.type("On my way")  # alice sees bob typing
     from playwright.sync_api import expect
+
+    # A mention in another room: its badges, and the notice.
+    tokens = {name: login(server, name) for name in ("alice", "bob")}
+    listed = server.api("GET", "api/rooms", token=tokens["alice"])
+    rooms = {room["name"]: room["id"] for room in listed}
+    review = {"room_id": rooms["Design"], "content": "@alice could you review them today?"}
+    server.api("POST", "api/messages", review, tokens["bob"])
+    expect(alice.room_button("Design")).to_have_accessible_name(
+        "Design (private room), 2 unread, 1 mention"
+    )
+    expect(alice.page.locator("#mention-notice")).to_have_text("bob mentioned you in Design")
 
     expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
     for tab in (alice, bob):  # member-event lines come with a read of api/events
