@@ -36,10 +36,10 @@ time budget a run can be one positive case: had that one been left random (a
 login with made-up credentials, a history page with both ``before`` and
 ``after``), the operation would be reported as one whose authentication
 failed or that rejects what its schema allows, and the gate would fail
-depending on how loaded the machine was. (The throwaway's passwords take the
-same turns.) Logins and history pages are repaired in positive cases only:
-the negative ones must reach the service's validation as they were
-generated.
+depending on how loaded the machine was. (Logins, whose credentials are
+replaced when both are strings, and the throwaway's passwords take the same
+turns.) History pages are repaired in positive cases only: the negative ones
+must reach the service's validation as they were generated.
 """
 
 from __future__ import annotations
@@ -305,11 +305,18 @@ def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> 
     route = (case.method.upper(), case.operation.path)
     real = _real_turn(case)
     _point_at_real_things(case, real)
-    if route == ("POST", "/api/login") and real and _is_positive(case):
-        # The fuzzing account's credentials: a made-up login is always a 401.
-        if isinstance(case.body, dict):
-            case.body = {**case.body, "username": USERNAME, "password": PASSWORD}
+    body = case.body
+    if route == ("POST", "/api/login") and real and isinstance(body, dict):
+        # The fuzzing account's credentials: a made-up login is always a 401
+        # (and a run of only those, even negative ones, "failed to authenticate").
+        # Fields of another type than the schema's are left alone.
+        if isinstance(body.get("username"), str) and isinstance(body.get("password"), str):
+            case.body = {**body, "username": USERNAME, "password": PASSWORD}
     token = _throwaway_token() if route in REVOKING else TOKEN
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+    if route == ("POST", "/api/register") and _is_positive(case) and isinstance(body, dict):
+        # map_body fits them too, but the coverage phase does not call it.
+        if isinstance(body.get("password"), str):
+            case.body = {**body, "password": _fit_password(body["password"])}
     if route in (("POST", "/api/account/password"), ("DELETE", "/api/account")):
         case.body = _with_throwaway_password(route[1], case.body, real)
