@@ -28,6 +28,9 @@ replaced by its real one (from a message that carries it), and generated
 attachments of a post by it, so downloads, ranges, thumbnails and posts with
 files are fuzzed past their 403 and 404. Reactions are named by UTF-8 bytes
 too (at most 64), which a schema cannot say: generated ones are cut to fit.
+A push subscription's key must be a point of P-256, which no pattern says:
+every other registration gets a real browser's keys, and every other
+deletion a subscription that exists.
 
 "Every other" starts with the first generated case of each run of calls of
 one operation in one phase (``_real_turn``; positive and negative cases
@@ -37,13 +40,15 @@ login with made-up credentials, a history page with both ``before`` and
 ``after``), the operation would be reported as one whose authentication
 failed or that rejects what its schema allows, and the gate would fail
 depending on how loaded the machine was. (Logins, whose credentials are
-replaced when both are strings, and the throwaway's passwords take the same
-turns.) History pages are repaired in positive cases only: the negative ones
-must reach the service's validation as they were generated.
+replaced when both are strings, the throwaway's passwords and push
+subscriptions take the same turns.) History pages are repaired in positive
+cases only: the negative ones must reach the service's validation as they
+were generated.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -53,6 +58,8 @@ import urllib.request
 from typing import Any
 
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 USERNAME = os.environ.get("FUZZ_USERNAME", "fuzzer")
 PASSWORD = os.environ.get("FUZZ_PASSWORD", "fuzzer-password")
@@ -255,6 +262,36 @@ def _point_at_real_things(case: Any, real: bool) -> None:
         case.body = body
 
 
+def _browser_keys() -> dict[str, str]:
+    """A real browser's push keys: a P-256 public key and a 16-byte auth secret."""
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    return {"p256dh": _b64url(point), "auth": _b64url(secrets.token_bytes(16))}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _point_at_real_subscriptions(case: Any, real: bool) -> None:
+    """On its real turn, a registration with real keys, a deletion of a real subscription."""
+    path, method = case.operation.path, case.method.upper()
+    if not path.startswith("/api/push/subscriptions") or not real:
+        return
+    endpoint = f"https://push.invalid/{secrets.token_hex(8)}"
+    body = case.body
+    if method == "POST" and isinstance(body, dict) and isinstance(body.get("keys"), dict):
+        keys = {**body["keys"], **_browser_keys()}
+        case.body = {**body, "endpoint": endpoint, "keys": keys}
+    params = case.path_parameters
+    if method == "DELETE" and isinstance(params, dict) and "subscription_id" in params:
+        new = {"endpoint": endpoint, "keys": _browser_keys()}
+        params["subscription_id"] = _call("POST", "/api/push/subscriptions", new, TOKEN)["id"]
+
+
 def _fit_password(password: str) -> str:
     """The password padded or cut (on a character boundary) to 8-72 UTF-8 bytes."""
     while len(password.encode("utf-8")) > 72:
@@ -305,6 +342,7 @@ def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> 
     route = (case.method.upper(), case.operation.path)
     real = _real_turn(case)
     _point_at_real_things(case, real)
+    _point_at_real_subscriptions(case, real)
     body = case.body
     if route == ("POST", "/api/login") and real and isinstance(body, dict):
         # The fuzzing account's credentials: a made-up login is always a 401
