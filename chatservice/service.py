@@ -68,8 +68,8 @@ from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
-from chatservice.userframes import UserFrames
 from chatservice.upload_gate import UploadGate
+from chatservice.userframes import UserFrames
 from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
