@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from chatservice.hook_models import DeliveryPolicy
+
 DEV_JWT_SECRET = "dev-super-secret-change-me"
 MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -112,6 +114,50 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
     ),
+    # -- outgoing webhooks (issue 13) --
+    Setting(
+        "webhook-allow-private",
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "true lets webhooks reach loopback, private and link-local addresses (tests only).",
+    ),
+    Setting(
+        "webhook-retry-for",
+        "WEBHOOK_RETRY_FOR",
+        "86400",
+        "Seconds a failing webhook delivery is retried before it becomes a dead letter.",
+    ),
+    Setting(
+        "webhook-backoff-base",
+        "WEBHOOK_BACKOFF_BASE",
+        "5",
+        "Seconds before a webhook's first retry; each next one waits twice as long, jittered.",
+    ),
+    Setting("webhook-backoff-max", "WEBHOOK_BACKOFF_MAX", "3600", "Longest wait between retries."),
+    Setting(
+        "webhook-connect-timeout",
+        "WEBHOOK_CONNECT_TIMEOUT",
+        "5",
+        "Seconds a webhook connection may take to open.",
+    ),
+    Setting(
+        "webhook-timeout",
+        "WEBHOOK_TIMEOUT",
+        "15",
+        "Seconds a whole webhook request may take (connect, send, answer).",
+    ),
+    Setting(
+        "webhook-poll-interval",
+        "WEBHOOK_POLL_INTERVAL",
+        "1",
+        "Seconds between looks for webhook work (new events, due retries).",
+    ),
+    Setting(
+        "webhook-concurrency",
+        "WEBHOOK_CONCURRENCY",
+        "32",
+        "Webhooks one process delivers to at once (one request in flight per webhook).",
+    ),
 )
 
 
@@ -145,6 +191,8 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    webhook_allow_private: bool
+    webhooks: DeliveryPolicy
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -283,4 +331,32 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        webhook_allow_private=_flag("webhook-allow-private", raw["webhook-allow-private"]),
+        webhooks=_webhook_policy(raw),
+    )
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    value = (raw or "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{_env_name(name)} (--{name}): must be true or false, got {raw!r}")
+
+
+def _webhook_policy(raw: dict[str, str | None]) -> DeliveryPolicy:
+    """The ``WEBHOOK_*`` timing settings."""
+
+    def seconds(name: str, low: float, high: float) -> float:
+        return _number(name, raw[name], float, low, high)
+
+    return DeliveryPolicy(
+        retry_for=seconds("webhook-retry-for", 0.0, 30 * 86400.0),
+        backoff_base=seconds("webhook-backoff-base", 0.001, 86400.0),
+        backoff_max=seconds("webhook-backoff-max", 0.001, 7 * 86400.0),
+        connect_timeout=seconds("webhook-connect-timeout", 0.1, 300.0),
+        timeout=seconds("webhook-timeout", 0.1, 600.0),
+        poll_interval=seconds("webhook-poll-interval", 0.01, 3600.0),
+        concurrency=_number("webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000),
     )

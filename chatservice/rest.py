@@ -22,6 +22,7 @@ from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.bots import Bots, is_bot_key
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
 from chatservice.errors import (
@@ -51,10 +52,12 @@ from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_rooms import RoomRoutes
+from chatservice.rest_webhooks import WebhookRoutes
 from chatservice.search import Search
 from chatservice.sessions import Sessions
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
+from chatservice.webhooks import Webhooks
 from chatservice.wire import (
     dumps,
     parse_history_query,
@@ -67,7 +70,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, WebhookRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -93,6 +96,9 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         handshakes: HandshakeGate,
         max_body: int,
         trusted_proxies: int = 0,
+        webhooks: Webhooks,
+        bots: Bots,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self._accounts = accounts
         self._sessions = sessions
@@ -111,6 +117,9 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
+        self._webhooks = webhooks
+        self._bots = bots
+        self._allow_private_webhooks = allow_private_webhooks
         # Counted across processes, like the tickets themselves.
         self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)
 
@@ -123,6 +132,8 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         token = bearer_token(request)
         if token is None:
             raise Unauthorized("An Authorization header with a token is required.")
+        if is_bot_key(token):
+            return await self._bots.authenticate(token)
         return await self._accounts.authenticate(token)
 
     @staticmethod

@@ -25,6 +25,7 @@ from chatservice.accesscheck import AccessRecheck
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.bots import Bots
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
@@ -51,6 +52,9 @@ from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
+from chatservice.webhook_client import WebhookTransport, webhook_client
+from chatservice.webhook_delivery import WebhookDelivery
+from chatservice.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
@@ -78,6 +82,7 @@ class ChatService(Service):
         password_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
+        webhook_transport: WebhookTransport | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -97,6 +102,8 @@ class ChatService(Service):
                 embedding application hears of it through ``ready`` instead.
             adopted: listening sockets handed to this process (a worker of
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
+            webhook_transport: the resolver, clock and TLS trust of webhook
+                deliveries instead of the reactor's (tests).
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -185,6 +192,16 @@ class ChatService(Service):
         control.on_restored(recheck.recheck)
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
+        # Outgoing webhooks: delivered from the store's timeline, off the request path.
+        transport = webhook_transport or WebhookTransport.of(reactor)
+        self.webhook_delivery = WebhookDelivery(
+            self.store,
+            self.timeline,
+            webhook_client(reactor, transport, config),
+            transport.clock,
+            owner=self.instance_id,
+            policy=config.webhooks,
+        )
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
@@ -211,6 +228,9 @@ class ChatService(Service):
             ),
             max_body=config.max_body_bytes,
             trusted_proxies=config.trust_x_forwarded_for,
+            webhooks=Webhooks(self.store, self.access, user_admin, clock),
+            bots=Bots(self.store, self.access, user_admin, self.revocation, control, clock),
+            allow_private_webhooks=config.webhook_allow_private,
         )
         self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
         self._ports: list[IListeningPort] = []
@@ -274,6 +294,7 @@ class ChatService(Service):
         await self.store.start()
         await self.rooms.ensure_general()
         self.revocation.start()
+        self.webhook_delivery.start()
         if self.config.uses_dev_secret:
             self.log.warn(
                 "JWT_SECRET is the development default: anyone can forge tokens. "
@@ -342,6 +363,7 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
+        await self._stop_webhooks(deadline)
         await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()
@@ -362,3 +384,15 @@ class ChatService(Service):
         if self._owns_pool and self._password_pool.started:
             self._password_pool.stop()
         self.log.info("chatservice stopped")
+
+    async def _stop_webhooks(self, deadline: float) -> None:
+        """Let webhook deliveries finish their attempts (each bounded by its timeout)."""
+        stopping = Deferred.fromCoroutine(self.webhook_delivery.stop())
+        left = deadline - self._reactor.seconds()
+        if not stopping.called:
+            stopping.addTimeout(max(left, 0.001), self._reactor)
+        try:
+            await stopping
+        except (defer.TimeoutError, CancelledError):
+            self.log.warn("webhook deliveries did not finish in time; they will be retried")
+            self.webhook_delivery.cancel()

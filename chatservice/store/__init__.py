@@ -17,17 +17,19 @@ from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
+from chatservice.store.hook_interface import IHookStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore, IAccountStore):
+class IChatStore(IAccessStore, IAccountStore, IHookStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
     Memberships, room settings and the audit log are ``IAccessStore``'s;
-    accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    accounts (token generations, sessions, admins) are ``IAccountStore``'s;
+    webhooks and bots are ``IHookStore``'s.
     """
 
     def start() -> Deferred[None]:

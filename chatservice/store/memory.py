@@ -35,12 +35,13 @@ from chatservice.models import (
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
+from chatservice.store.memory_hooks import MemoryHooks
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore)
-class MemoryStore(MemoryAccess, MemoryAccounts):
+class MemoryStore(MemoryAccess, MemoryAccounts, MemoryHooks):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
@@ -61,6 +62,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
         self._next_user_id = 1
         self._next_room_id = 1
         self._init_access()
+        self._hooks_init()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
