@@ -9,11 +9,12 @@ from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redac
 from chatservice.store.memory import MemoryStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.hook_contract import HookContractMixin
 from tests.timeline_contract import TimelineContractMixin
 
 
 class MemoryStoreContractTests(
-    TimelineContractMixin, AccessContractMixin, AccountContractMixin, TestCase
+    TimelineContractMixin, AccessContractMixin, AccountContractMixin, HookContractMixin, TestCase
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 
