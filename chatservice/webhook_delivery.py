@@ -283,6 +283,7 @@ class WebhookDelivery:
                 "delivery": delivery,
                 "webhook_id": webhook.id,
                 "room_id": webhook.room_id,
+                "event_id": event_id,
                 "event": event,
             }
         )
