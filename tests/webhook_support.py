@@ -58,15 +58,16 @@ class FakeResolver:
         portNumber: int = 0,  # noqa: N803
         addressTypes: object = None,  # noqa: N803
         transportSemantics: str = "TCP",  # noqa: N803
-    ) -> IResolutionReceiver:
+    ) -> IHostResolution:
         """Answer at once from the table."""
         self.asked.append(hostName)
-        resolutionReceiver.resolutionBegan(_Resolution(hostName))
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
         for host in self.table.get(hostName, [hostName] if _literal(hostName) else []):
             kind = IPv6Address if ":" in host else IPv4Address
             resolutionReceiver.addressResolved(kind("TCP", host, portNumber))
         resolutionReceiver.resolutionComplete()
-        return resolutionReceiver
+        return resolution
 
 
 def _literal(host: str) -> bool:
