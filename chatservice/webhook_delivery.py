@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -297,14 +296,21 @@ class WebhookDelivery:
             EVENT_HEADER: [str(event.get("type", "event"))],
         }
         request = Deferred.fromCoroutine(self._exchange(webhook.url, body, headers))
-        request.addTimeout(self.policy.timeout, self._clock)
+        timed_out: list[bool] = []
+
+        def on_timeout(result: Any, timeout: float) -> Any:
+            timed_out.append(True)
+            return result
+
+        request.addTimeout(self.policy.timeout, self._clock, onTimeoutCancel=on_timeout)
         try:
             status = await request
-        except defer.TimeoutError:
-            return f"no answer within {self.policy.timeout:g} s"
-        except CancelledError:
-            raise
         except Exception as error:  # noqa: BLE001 - every failure is the receiver's to fix
+            if timed_out:
+                # Cancelled by the timeout: the agent reports it in its own words.
+                return f"no answer within {self.policy.timeout:g} s"
+            if isinstance(error, CancelledError):
+                raise  # a shutdown abandoning the attempt
             return _describe(error)
         if 200 <= status < 300:
             return None
