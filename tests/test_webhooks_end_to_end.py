@@ -64,7 +64,9 @@ class WebhookEndToEndTests(TestCase):
             if request.channel is not None:
                 request.channel.transport.abortConnection()  # type: ignore[union-attr]
         self.receiver.hanging.clear()
-        await self.listening.stopListening()
+        stopping = self.listening.stopListening()
+        if stopping is not None:
+            await stopping
 
     def make_service(self) -> ChatService:
         """A service on the test's SQLite file, delivering on the test's clock and resolver."""
