@@ -83,11 +83,11 @@ class WebhookRoutes:
         return respond_json(request, 200, dumps([d.to_json() for d in letters]))
 
     @app.route(
-        "/api/rooms/<int:room_id>/webhooks/<int:webhook_id>/dead-letters/<int:dead_id>/retry",
+        "/api/rooms/<int:room_id>/webhooks/<int:webhook_id>/dead-letters/<int:dead_letter_id>/retry",
         methods=["POST"],
     )
     async def retry_dead_letter(
-        self, request: IRequest, room_id: int, webhook_id: int, dead_id: int
+        self, request: IRequest, room_id: int, webhook_id: int, dead_letter_id: int
     ) -> bytes:
         """Deliver a dead letter again (before the webhook's next event): 200 with it."""
         identity = await self._identity(request)
@@ -95,20 +95,20 @@ class WebhookRoutes:
             identity,
             parse_room_id(room_id),
             parse_path_id(str(webhook_id), "webhook"),
-            parse_path_id(str(dead_id), "dead letter"),
+            parse_path_id(str(dead_letter_id), "dead letter"),
         )
         return respond_json(request, 200, dumps(letter.to_json()))
 
     @app.route(
-        "/api/rooms/<int:room_id>/webhooks/<int:webhook_id>/dead-letters/<int:dead_id>",
+        "/api/rooms/<int:room_id>/webhooks/<int:webhook_id>/dead-letters/<int:dead_letter_id>",
         methods=["DELETE"],
     )
     async def discard_dead_letter(
-        self, request: IRequest, room_id: int, webhook_id: int, dead_id: int
+        self, request: IRequest, room_id: int, webhook_id: int, dead_letter_id: int
     ) -> bytes:
         """Forget a dead letter."""
         identity = await self._identity(request)
-        dead = parse_path_id(str(dead_id), "dead letter")
+        dead = parse_path_id(str(dead_letter_id), "dead letter")
         await self._webhooks.discard(
             identity, parse_room_id(room_id), parse_path_id(str(webhook_id), "webhook"), dead
         )

@@ -59,7 +59,9 @@ Headers = dict[bytes | str, list[bytes | str]]
 class HTTPPoster(Protocol):
     """What deliveries need of a treq ``HTTPClient``."""
 
-    def post(self, url: str, /, *, data: bytes, headers: Headers) -> Deferred[Any]:
+    def post(
+        self, url: str, /, *, data: bytes, headers: Headers, allow_redirects: bool
+    ) -> Deferred[Any]:
         """POST ``data``; fire with a treq response."""
 
 
@@ -317,7 +319,8 @@ class WebhookDelivery:
         return f"HTTP {status}"
 
     async def _exchange(self, url: str, body: bytes, headers: Headers) -> int:
-        response = await self._client.post(url, data=body, headers=headers)
+        # A redirect is an answer like any other non-2xx: not followed.
+        response = await self._client.post(url, data=body, headers=headers, allow_redirects=False)
         status: int = response.code
         seen = 0
 

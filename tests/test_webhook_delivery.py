@@ -67,7 +67,9 @@ class FakeClient:
         self.code = 204
         self.hold = False
 
-    def post(self, url: str, /, *, data: bytes, headers: dict[Any, list[Any]]) -> Deferred[Any]:
+    def post(
+        self, url: str, /, *, data: bytes, headers: dict[Any, list[Any]], allow_redirects: bool
+    ) -> Deferred[Any]:
         """Record the call; answer now unless holding."""
         call = Call(url, json.loads(data), data, headers)
         self.calls.append(call)
