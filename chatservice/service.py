@@ -52,8 +52,7 @@ from chatservice.store.batching import GroupCommitStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
-from chatservice.webhook_client import WebhookTransport, webhook_client
-from chatservice.webhook_delivery import WebhookDelivery
+from chatservice.webhook_client import WebhookTransport, webhook_delivery
 from chatservice.webhooks import Webhooks
 
 if TYPE_CHECKING:
@@ -193,14 +192,8 @@ class ChatService(Service):
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
         # Outgoing webhooks: delivered from the store's timeline, off the request path.
-        transport = webhook_transport or WebhookTransport.of(reactor)
-        self.webhook_delivery = WebhookDelivery(
-            self.store,
-            self.timeline,
-            webhook_client(reactor, transport, config),
-            transport.clock,
-            owner=self.instance_id,
-            policy=config.webhooks,
+        self.webhook_delivery = webhook_delivery(
+            self.store, self.timeline, reactor, config, self.instance_id, webhook_transport
         )
         api = ChatAPI(
             accounts=self.accounts,
@@ -363,7 +356,7 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
-        await self._stop_webhooks(deadline)
+        await self.webhook_delivery.stop_within(deadline - self._reactor.seconds(), self._reactor)
         await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()
@@ -384,15 +377,3 @@ class ChatService(Service):
         if self._owns_pool and self._password_pool.started:
             self._password_pool.stop()
         self.log.info("chatservice stopped")
-
-    async def _stop_webhooks(self, deadline: float) -> None:
-        """Let webhook deliveries finish their attempts (each bounded by its timeout)."""
-        stopping = Deferred.fromCoroutine(self.webhook_delivery.stop())
-        left = deadline - self._reactor.seconds()
-        if not stopping.called:
-            stopping.addTimeout(max(left, 0.001), self._reactor)
-        try:
-            await stopping
-        except (defer.TimeoutError, CancelledError):
-            self.log.warn("webhook deliveries did not finish in time; they will be retried")
-            self.webhook_delivery.cancel()

@@ -1,4 +1,4 @@
-"""The treq client of webhook deliveries: guarded endpoints, no pooled connections.
+"""The treq client of webhook deliveries (guarded endpoints, no pooled connections), wired.
 
 Built once per service. Every connection goes through the SSRF guard's
 endpoint factory (``ssrf.GuardedEndpointFactory``), which resolves, checks
@@ -19,6 +19,9 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from chatservice.config import Config
 from chatservice.ssrf import GuardedEndpointFactory
+from chatservice.store import IChatStore
+from chatservice.timeline import Timeline
+from chatservice.webhook_delivery import WebhookDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +55,19 @@ def webhook_client(reactor: Any, transport: WebhookTransport, config: Config) ->
     pool = HTTPConnectionPool(reactor, persistent=False)
     agent = Agent.usingEndpointFactory(reactor, endpoints, pool=pool)
     return HTTPClient(agent)
+
+
+def webhook_delivery(
+    store: IChatStore,
+    timeline: Timeline,
+    reactor: Any,
+    config: Config,
+    owner: str,
+    transport: WebhookTransport | None = None,
+) -> WebhookDelivery:
+    """The service's webhook deliveries: its store, its settings, the reactor's network."""
+    transport = transport or WebhookTransport.of(reactor)
+    client = webhook_client(reactor, transport, config)
+    return WebhookDelivery(
+        store, timeline, client, transport.clock, owner=owner, policy=config.webhooks
+    )

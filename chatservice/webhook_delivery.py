@@ -26,43 +26,19 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from chatservice import __version__
 from chatservice.errors import ChatError
 from chatservice.hook_models import DEAD, DELIVERED, FAILED, DeliveryPolicy, Outcome, Webhook
 from chatservice.store import IChatStore
 from chatservice.timeline import RoomTimelineEvent, Timeline
-from chatservice.webhook_signing import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    sign,
-)
-from chatservice.wire import dumps
-
-# What of an answer's body is read (and then thrown away): bounded memory
-# whatever a receiver sends.
-MAX_ANSWER_BYTES = 4096
-USER_AGENT = f"chatservice-webhooks/{__version__}"
-
-
-Headers = dict[bytes | str, list[bytes | str]]
-
-
-class HTTPPoster(Protocol):
-    """What deliveries need of a treq ``HTTPClient``."""
-
-    def post(
-        self, url: str, /, *, data: bytes, headers: Headers, allow_redirects: bool
-    ) -> Deferred[Any]:
-        """POST ``data``; fire with a treq response."""
+from chatservice.webhook_post import HTTPPoster, post_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +92,17 @@ class WebhookDelivery:
         if self._poller is not None and self._poller.running:
             self._poller.stop()
         await self.settled()
+
+    async def stop_within(self, seconds: float, clock: IReactorTime) -> None:
+        """``stop``, abandoning the attempts still in flight after ``seconds`` (a shutdown)."""
+        stopping = Deferred.fromCoroutine(self.stop())
+        if not stopping.called:
+            stopping.addTimeout(max(seconds, 0.001), clock)
+        try:
+            await stopping
+        except (defer.TimeoutError, CancelledError):
+            self.log.warn("webhook deliveries did not finish in time; they will be retried")
+            self.cancel()
 
     def cancel(self) -> None:
         """Abandon every attempt in flight (a shutdown that ran out of time).
@@ -250,7 +237,9 @@ class WebhookDelivery:
         )
         if head.payload is None:
             return base  # nothing left to send: count it as done
-        error = await self._post(webhook, head.event_id, head.payload)
+        error = await post_event(
+            self._client, self._clock, self.policy.timeout, webhook, head.event_id, head.payload
+        )
         if error is None:
             return base
         now = self._now_ms()
@@ -276,79 +265,8 @@ class WebhookDelivery:
             last_error=error,
         )
 
-    async def _post(self, webhook: Webhook, event_id: int, event: dict[str, Any]) -> str | None:
-        """Send one signed delivery; None if a 2xx answered it, else what went wrong."""
-        delivery = f"{webhook.id}.{event_id}"
-        body = dumps(
-            {
-                "delivery": delivery,
-                "webhook_id": webhook.id,
-                "room_id": webhook.room_id,
-                "event_id": event_id,
-                "event": event,
-            }
-        )
-        timestamp = int(self._clock.seconds())
-        headers: Headers = {
-            "Content-Type": ["application/json"],
-            "User-Agent": [USER_AGENT],
-            TIMESTAMP_HEADER: [str(timestamp)],
-            SIGNATURE_HEADER: [sign(webhook.secret, timestamp, body)],
-            DELIVERY_HEADER: [delivery],
-            EVENT_HEADER: [str(event.get("type", "event"))],
-        }
-        request = Deferred.fromCoroutine(self._exchange(webhook.url, body, headers))
-        timed_out: list[bool] = []
-
-        def on_timeout(result: Any, timeout: float) -> Any:
-            timed_out.append(True)
-            return result
-
-        request.addTimeout(self.policy.timeout, self._clock, onTimeoutCancel=on_timeout)
-        try:
-            status = await request
-        except Exception as error:  # noqa: BLE001 - every failure is the receiver's to fix
-            if timed_out:
-                # Cancelled by the timeout: the agent reports it in its own words.
-                return f"no answer within {self.policy.timeout:g} s"
-            if isinstance(error, CancelledError):
-                raise  # a shutdown abandoning the attempt
-            return _describe(error)
-        if 200 <= status < 300:
-            return None
-        return f"HTTP {status}"
-
-    async def _exchange(self, url: str, body: bytes, headers: Headers) -> int:
-        # A redirect is an answer like any other non-2xx: not followed.
-        response = await self._client.post(url, data=body, headers=headers, allow_redirects=False)
-        status: int = response.code
-        seen = 0
-
-        def collect(chunk: bytes) -> None:
-            nonlocal seen
-            seen += len(chunk)  # kept nowhere
-            if seen > MAX_ANSWER_BYTES:
-                raise _LongAnswer()
-
-        try:
-            await _collect(response, collect)
-        except _LongAnswer:
-            pass  # the status is what counts; the connection is dropped
-        return status
-
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
-
-
-class _LongAnswer(Exception):
-    """An answer's body went past ``MAX_ANSWER_BYTES``: stop reading it."""
-
-
-def _collect(response: Any, collector: Callable[[bytes], None]) -> Deferred[None]:
-    import treq
-
-    result: Deferred[None] = treq.collect(response, collector)
-    return result
 
 
 def _applied(webhook: Webhook, outcome: Outcome) -> Webhook:
@@ -372,18 +290,3 @@ def _applied(webhook: Webhook, outcome: Outcome) -> Webhook:
         next_attempt_at=0,
         last_error=None,
     )
-
-
-def _describe(error: Exception) -> str:
-    """One line about a failed request, for the owner's dead-letter list (no URL, no secret)."""
-    from twisted.web._newclient import ResponseNeverReceived
-
-    from chatservice.ssrf import ForbiddenAddress
-
-    if isinstance(error, ForbiddenAddress):
-        return f"refused: {error}"
-    if isinstance(error, ResponseNeverReceived) and error.reasons:
-        error = error.reasons[0].value
-    name = type(error).__name__
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{name}: {text}"[:300] if text else name
