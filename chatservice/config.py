@@ -192,7 +192,26 @@ class Config:
     ws_max_buffer: int
     trust_x_forwarded_for: int
     webhook_allow_private: bool
-    webhooks: DeliveryPolicy
+    webhook_retry_for: float
+    webhook_backoff_base: float
+    webhook_backoff_max: float
+    webhook_connect_timeout: float
+    webhook_timeout: float
+    webhook_poll_interval: float
+    webhook_concurrency: int
+
+    @property
+    def webhooks(self) -> DeliveryPolicy:
+        """The ``WEBHOOK_*`` timings, as webhook deliveries take them."""
+        return DeliveryPolicy(
+            retry_for=self.webhook_retry_for,
+            backoff_base=self.webhook_backoff_base,
+            backoff_max=self.webhook_backoff_max,
+            connect_timeout=self.webhook_connect_timeout,
+            timeout=self.webhook_timeout,
+            poll_interval=self.webhook_poll_interval,
+            concurrency=self.webhook_concurrency,
+        )
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -332,7 +351,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
         webhook_allow_private=_flag("webhook-allow-private", raw["webhook-allow-private"]),
-        webhooks=_webhook_policy(raw),
+        **_webhook_timings(raw),
     )
 
 
@@ -345,18 +364,20 @@ def _flag(name: str, raw: str | None) -> bool:
     raise ConfigError(f"{_env_name(name)} (--{name}): must be true or false, got {raw!r}")
 
 
-def _webhook_policy(raw: dict[str, str | None]) -> DeliveryPolicy:
-    """The ``WEBHOOK_*`` timing settings."""
+def _webhook_timings(raw: dict[str, str | None]) -> dict[str, Any]:
+    """The ``WEBHOOK_*`` timing settings, by field name."""
 
     def seconds(name: str, low: float, high: float) -> float:
         return _number(name, raw[name], float, low, high)
 
-    return DeliveryPolicy(
-        retry_for=seconds("webhook-retry-for", 0.0, 30 * 86400.0),
-        backoff_base=seconds("webhook-backoff-base", 0.001, 86400.0),
-        backoff_max=seconds("webhook-backoff-max", 0.001, 7 * 86400.0),
-        connect_timeout=seconds("webhook-connect-timeout", 0.1, 300.0),
-        timeout=seconds("webhook-timeout", 0.1, 600.0),
-        poll_interval=seconds("webhook-poll-interval", 0.01, 3600.0),
-        concurrency=_number("webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000),
-    )
+    return {
+        "webhook_retry_for": seconds("webhook-retry-for", 0.0, 30 * 86400.0),
+        "webhook_backoff_base": seconds("webhook-backoff-base", 0.001, 86400.0),
+        "webhook_backoff_max": seconds("webhook-backoff-max", 0.001, 7 * 86400.0),
+        "webhook_connect_timeout": seconds("webhook-connect-timeout", 0.1, 300.0),
+        "webhook_timeout": seconds("webhook-timeout", 0.1, 600.0),
+        "webhook_poll_interval": seconds("webhook-poll-interval", 0.01, 3600.0),
+        "webhook_concurrency": _number(
+            "webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000
+        ),
+    }

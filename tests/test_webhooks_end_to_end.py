@@ -73,7 +73,11 @@ class WebhookEndToEndTests(TestCase):
         config = config_for_tests(
             listen=("tcp:0:interface=127.0.0.1",),
             webhook_allow_private=True,
-            webhooks=POLICY,
+            webhook_retry_for=POLICY.retry_for,
+            webhook_backoff_base=POLICY.backoff_base,
+            webhook_backoff_max=POLICY.backoff_max,
+            webhook_timeout=POLICY.timeout,
+            webhook_poll_interval=POLICY.poll_interval,
         )
         return ChatService(
             config,
