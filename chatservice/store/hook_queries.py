@@ -147,17 +147,23 @@ def delete_webhook(txn: Txn, webhook_id: int) -> None:
     txn.execute("DELETE FROM webhooks WHERE id = :id", params)
 
 
-def claim_webhooks(txn: Txn, owner: str, now: int, lease_until: int, limit: int) -> list[Webhook]:
-    """Lease the due webhooks with work to ``owner``; the ones it got."""
+def due_webhooks(txn: Txn, owner: str, now: int, limit: int) -> list[Webhook]:
+    """The webhooks with work due at ``now`` that ``owner`` may lease (a read)."""
     params = {"now": now, "owner": owner, "yes": True, "limit": limit}
+    return [webhook_row(row) for row in txn.query(_DUE, params)]
+
+
+def lease_webhooks(
+    txn: Txn, webhooks: list[Webhook], owner: str, now: int, lease_until: int
+) -> list[Webhook]:
+    """Lease ``webhooks`` to ``owner``; the ones it got."""
     claimed: list[Webhook] = []
-    for row in txn.query(_DUE, params):
-        webhook = webhook_row(row)
+    for webhook in webhooks:
         lease = {"id": webhook.id, "owner": owner, "now": now, "lease_until": lease_until}
         txn.execute(_LEASE, lease)
-        # Another process may have taken it between the read and the update.
+        # Another process may have taken it since it was read.
         if txn.query_one(_HOLDS, lease) is not None:
-            claimed.append(webhook)
+            claimed.append(get_webhook(txn, webhook.id))
     return claimed
 
 

@@ -51,14 +51,25 @@ class SQLHooks:
     def claim_webhooks(
         self, owner: str, now: int, lease_until: int, limit: int
     ) -> Deferred[Sequence[Webhook]]:
-        """Lease the due webhooks with work to ``owner``."""
-        return self.database.run_interaction(
-            "claim_webhooks",
-            hook_queries.claim_webhooks,
-            owner,
-            min(now, INT64_MAX),
-            min(lease_until, INT64_MAX),
-            max(0, min(limit, INT64_MAX)),
+        """Lease the due webhooks with work to ``owner``.
+
+        A read first, and a write only when something is due: a poll that
+        finds nothing (the common case, every second) takes no write lock
+        and commits nothing.
+        """
+        return Deferred.fromCoroutine(
+            self._claim(owner, min(now, INT64_MAX), min(lease_until, INT64_MAX), limit)
+        )
+
+    async def _claim(self, owner: str, now: int, lease_until: int, limit: int) -> list[Webhook]:
+        limit = max(0, min(limit, INT64_MAX))
+        due = await self.database.run_read(
+            "due_webhooks", hook_queries.due_webhooks, owner, now, limit
+        )
+        if not due:
+            return []
+        return await self.database.run_interaction(
+            "claim_webhooks", hook_queries.lease_webhooks, due, owner, now, lease_until
         )
 
     def release_webhook(self, webhook_id: int, owner: str) -> Deferred[None]:
