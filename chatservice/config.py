@@ -158,6 +158,34 @@ SETTINGS: tuple[Setting, ...] = (
         "32",
         "Webhooks one process delivers to at once (one request in flight per webhook).",
     ),
+    Setting(
+        "metrics-listen",
+        "METRICS_LISTEN",
+        None,
+        "Endpoint serving Prometheus metrics at /metrics, never on the chat port "
+        "(e.g. tcp:9100:interface=127.0.0.1; off when unset).",
+    ),
+    # Files (issue 12).
+    Setting(
+        "max-upload-bytes",
+        "MAX_UPLOAD_BYTES",
+        str(25 * 2**20),
+        "Largest file one upload may be, in bytes (refused with 413 as it arrives).",
+    ),
+    Setting(
+        "upload-quota-bytes",
+        "UPLOAD_QUOTA_BYTES",
+        str(2**30),
+        "Bytes of uploads one user may keep.",
+    ),
+    Setting("upload-rate", "UPLOAD_RATE", "30", "Uploads a user may make per minute."),
+    Setting(
+        "files-dir",
+        "FILES_DIR",
+        None,
+        "Directory of uploaded files (default: 'files' beside the SQLite file; in the "
+        "database with PostgreSQL; a temporary directory with memory:).",
+    ),
 )
 
 
@@ -199,6 +227,11 @@ class Config:
     webhook_timeout: float
     webhook_poll_interval: float
     webhook_concurrency: int
+    metrics_listen: str | None
+    max_upload_bytes: int
+    upload_quota_bytes: int
+    upload_rate: int
+    files_dir: str | None
 
     @property
     def webhooks(self) -> DeliveryPolicy:
@@ -352,6 +385,11 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         ),
         webhook_allow_private=_flag("webhook-allow-private", raw["webhook-allow-private"]),
         **_webhook_timings(raw),
+        metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
+        max_upload_bytes=_number("max-upload-bytes", raw["max-upload-bytes"], int, 1024, 2**40),
+        upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),
+        upload_rate=_number("upload-rate", raw["upload-rate"], int, 1, 1_000_000),
+        files_dir=(raw["files-dir"] or "").strip() or None,
     )
 
 
@@ -381,3 +419,24 @@ def _webhook_timings(raw: dict[str, str | None]) -> dict[str, Any]:
             "webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000
         ),
     }
+
+
+def _endpoint(name: str, raw: str | None) -> str | None:
+    """A server endpoint description Twisted can parse, or None when unset.
+
+    Parsed here (not listened on) so that a typo stops the start with a line
+    naming the setting; the reactor is not needed to parse.
+    """
+    description = (raw or "").strip()
+    if not description:
+        return None
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        serverFromString(None, description)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise ConfigError(
+            f"{_env_name(name)} (--{name}): {description!r} is not an endpoint "
+            f"description like tcp:9100:interface=127.0.0.1 ({error})"
+        ) from None
+    return description

@@ -11,10 +11,16 @@ from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
 from tests.timeline_contract import TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 
 class MemoryStoreContractTests(
-    TimelineContractMixin, AccessContractMixin, AccountContractMixin, HookContractMixin, TestCase
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    UploadContractMixin,
+    HookContractMixin,
+    TestCase,
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 

@@ -29,6 +29,7 @@ from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 
@@ -90,6 +91,7 @@ class PostgreSQLContractTests(
     TimelineContractMixin,
     AccessContractMixin,
     AccountContractMixin,
+    UploadContractMixin,
     HookContractMixin,
     TestCase,
 ):
