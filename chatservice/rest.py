@@ -48,11 +48,13 @@ from chatservice.membership import Membership
 from chatservice.messages import Messages
 from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
+from chatservice.push import PushSubscriptions
 from chatservice.ratelimit import Rate
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_files import FileRoutes
 from chatservice.rest_messages import MessageRoutes
+from chatservice.rest_push import PushRoutes
 from chatservice.rest_rooms import RoomRoutes
 from chatservice.rest_webhooks import WebhookRoutes
 from chatservice.search import Search
@@ -72,7 +74,9 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, WebhookRoutes):
+class ChatAPI(
+    MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, PushRoutes, WebhookRoutes
+):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -102,6 +106,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes,
         webhooks: Webhooks,
         bots: Bots,
         allow_private_webhooks: bool = False,
+        push: PushSubscriptions,
     ) -> None:
         self._files = files
         self._accounts = accounts
@@ -124,6 +129,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes,
         self._webhooks = webhooks
         self._bots = bots
         self._allow_private_webhooks = allow_private_webhooks
+        self._push = push
         # Counted across processes, like the tickets themselves.
         self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)
 

@@ -50,6 +50,7 @@ from chatservice.metrics_endpoint import listen_metrics
 from chatservice.metrics_http import MeasuredRoot
 from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
+from chatservice.push import setup_push
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.revocation import Revocation
@@ -65,6 +66,7 @@ from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
 from chatservice.webhook_client import WebhookTransport, webhook_delivery
 from chatservice.webhooks import Webhooks
+from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
@@ -94,6 +96,7 @@ class ChatService(Service):
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
         webhook_transport: WebhookTransport | None = None,
+        push_http: PushHTTP | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -117,6 +120,7 @@ class ChatService(Service):
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
             webhook_transport: the resolver, clock and TLS trust of webhook
                 deliveries instead of the reactor's (tests).
+            push_http: sends Web Push requests instead of ``treq`` (tests).
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -177,6 +181,11 @@ class ChatService(Service):
             config.database_url, config.files_dir, self.store, run_in_files_pool, ring
         )
         install(LinkSigner(derive_key(config.jwt_secret), clock))
+        # Web Push: subscriptions, and (with a VAPID key) the notifier that
+        # every new message is shown to, after its publication.
+        self.push_subscriptions, self.push = setup_push(
+            config, self.store, cluster, reactor, push_http
+        )
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(
             MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
@@ -190,6 +199,7 @@ class ChatService(Service):
             committer=GroupCommitStore(self.store),
             limiter=limiter,
             attachments=self._attachments,
+            on_posted=None if self.push is None else self.push.message_posted,
         )
         # Access control: who reads and posts where (access), rooms and their
         # members (membership), their moderators' rights (moderation); the
@@ -266,6 +276,7 @@ class ChatService(Service):
             webhooks=Webhooks(self.store, self.access, user_admin, clock),
             bots=Bots(self.store, self.access, user_admin, self.revocation, control, clock),
             allow_private_webhooks=config.webhook_allow_private,
+            push=self.push_subscriptions,
         )
         # Every request timed and counted by route (``metrics_http``).
         self._root = MeasuredRoot(
@@ -443,6 +454,8 @@ class ChatService(Service):
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
         await self.webhook_delivery.stop_within(deadline - self._reactor.seconds(), self._reactor)
+        if self.push is not None:
+            self.push.stop()  # pushes still retrying are given up
         await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()

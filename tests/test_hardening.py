@@ -38,6 +38,7 @@ from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service
 from tests.files_support import png_bytes
 from tests.logcapture import LogCapture
+from tests.push_support import PUSH_SETTINGS, Browser
 from tests.rest_support import PASSWORD, Reply, RestTestCase, alice_claims, forge
 from tests.wsclient import (
     HttpAnswer,
@@ -49,6 +50,7 @@ from tests.wsclient import (
 )
 
 JSON = "application/json"
+PUSH_SUBSCRIPTION = Browser().subscription("https://push.example/alice")
 
 
 @implementer(IChatStore)
@@ -152,7 +154,8 @@ class TokenMatrixCase(TestCase):
 
     def setUp(self) -> None:
         self.store = RecordingStore(FakeReactor())
-        self.world: MemoryWorld = memory_world(self, store=self.store)
+        # Web Push on, so that registering a subscription answers 201.
+        self.world: MemoryWorld = memory_world(self, store=self.store, **PUSH_SETTINGS)
         self.world.reactor.advance(1_000_000)
         self.token, self.user_id = self.world.rest.register("alice")
         self.carol_token, carol_id = self.world.rest.register("carol")
@@ -319,6 +322,10 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/api/bots"): ("/api/bots", None),
     ("POST", "/api/bots/{bot_id}/key"): ("/api/bots/5/key", None),
     ("DELETE", "/api/bots/{bot_id}/key"): ("/api/bots/5/key", None),
+    # Web Push: alice's first subscription is number 1.
+    ("POST", "/api/push/subscriptions"): ("/api/push/subscriptions", PUSH_SUBSCRIPTION),
+    ("GET", "/api/push/subscriptions"): ("/api/push/subscriptions", None),
+    ("DELETE", "/api/push/subscriptions/{subscription_id}"): ("/api/push/subscriptions/1", None),
     # Last, in this order: each revokes the token it is called with.
     ("POST", "/api/logout"): ("/api/logout", None),
     ("POST", "/api/logout-all"): ("/api/logout-all", None),

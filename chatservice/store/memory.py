@@ -37,6 +37,7 @@ from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_hooks import MemoryHooks
+from chatservice.store.memory_push import MemoryPush
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.memory_uploads import MemoryUploads
 from chatservice.store.upload_interface import IUploadStore
@@ -44,7 +45,7 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore, IUploadStore)
-class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads, MemoryHooks):
+class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryHooks):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
@@ -67,6 +68,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads, MemoryHooks):
         self._init_access()
         self._hooks_init()
         self._init_uploads()
+        self._init_push()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
