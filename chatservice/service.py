@@ -28,6 +28,7 @@ from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
 from chatservice.bodylimit import limited_request_factory
+from chatservice.bots import Bots
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
@@ -70,6 +71,8 @@ from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
 from chatservice.upload_gate import UploadGate
 from chatservice.userframes import UserFrames
+from chatservice.webhook_client import WebhookTransport, webhook_delivery
+from chatservice.webhooks import Webhooks
 from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
@@ -99,6 +102,7 @@ class ChatService(Service):
         file_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
+        webhook_transport: WebhookTransport | None = None,
         push_http: PushHTTP | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
@@ -121,6 +125,8 @@ class ChatService(Service):
                 embedding application hears of it through ``ready`` instead.
             adopted: listening sockets handed to this process (a worker of
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
+            webhook_transport: the resolver, clock and TLS trust of webhook
+                deliveries instead of the reactor's (tests).
             push_http: sends Web Push requests instead of ``treq`` (tests).
         """
         if reactor is None:
@@ -265,6 +271,10 @@ class ChatService(Service):
         self.read_markers = ReadMarkers(self.store, self.access, user_frames)
         self.sockets.read_markers = self.read_markers
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
+        # Outgoing webhooks: delivered from the store's timeline, off the request path.
+        self.webhook_delivery = webhook_delivery(
+            self.store, self.timeline, reactor, config, self.instance_id, webhook_transport
+        )
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
@@ -293,6 +303,9 @@ class ChatService(Service):
             read_markers=self.read_markers,
             files=self.files,
             trusted_proxies=config.trust_x_forwarded_for,
+            webhooks=Webhooks(self.store, self.access, user_admin, clock),
+            bots=Bots(self.store, self.access, user_admin, self.revocation, control, clock),
+            allow_private_webhooks=config.webhook_allow_private,
             push=self.push_subscriptions,
         )
         # Every request timed and counted by route (``metrics_http``).
@@ -386,6 +399,7 @@ class ChatService(Service):
         # Hourly: files of deleted messages, uploads never attached.
         self._collector.start(3600.0, now=False)
         self.revocation.start()
+        self.webhook_delivery.start()
         if self.config.uses_dev_secret:
             self.log.warn(
                 "JWT_SECRET is the development default: anyone can forge tokens. "
@@ -470,6 +484,7 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
+        await self.webhook_delivery.stop_within(deadline - self._reactor.seconds(), self._reactor)
         if self.push is not None:
             self.push.stop()  # pushes still retrying are given up
         await self.cluster.stop()

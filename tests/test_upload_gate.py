@@ -13,13 +13,14 @@ from __future__ import annotations
 import socket
 import tempfile
 import time
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import jwt
 import twisted.web.http
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
+from twisted.web.iweb import IRequest
 
 from chatservice.bodylimit import LimitedRequest
 from chatservice.errors import ChatError
@@ -135,3 +136,26 @@ class UploadGateOverTCPTests(TestCase):
         self.assertEqual(status, 200)
         status, refused = await chat.upload(token, b"z" * 1000)
         self.assertEqual((status, refused["code"]), (401, "session_revoked"))
+
+
+class BotKeyGateTests(TestCase):
+    """A bot's API key is not a JWT: the gate leaves it to the route's store check."""
+
+    def test_bot_key_passes_the_gate_and_a_forged_jwt_does_not(self) -> None:
+        from twisted.internet.task import Clock
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from chatservice.bots import new_key
+        from chatservice.tokens import TokenIssuer
+        from chatservice.upload_gate import UploadGate
+
+        gate = UploadGate(TokenIssuer(TEST_SECRET, 3600, Clock()))
+        bot = DummyRequest([b"api", b"uploads"])
+        bot.requestHeaders.setRawHeaders(b"authorization", [b"Bearer " + new_key().encode()])
+        self.assertIsNone(gate.refusal(cast(IRequest, bot)))
+        forged = DummyRequest([b"api", b"uploads"])
+        forged.requestHeaders.setRawHeaders(
+            b"authorization",
+            [b"Bearer " + _forged("another secret of 32 bytes or more!!").encode()],
+        )
+        self.assertIsNotNone(gate.refusal(cast(IRequest, forged)))

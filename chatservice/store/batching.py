@@ -22,6 +22,7 @@ from chatservice.errors import InternalError
 from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
 from chatservice.store.account_store import DelegatedAccounts
+from chatservice.store.hook_delegate import DelegatedHooks
 from chatservice.store.push_store import DelegatedPush
 from chatservice.store.read_interface import DelegatedRead
 
@@ -29,7 +30,9 @@ DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush, DelegatedRead):
+class GroupCommitStore(
+    DelegatedAccess, DelegatedAccounts, DelegatedPush, DelegatedRead, DelegatedHooks
+):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -49,6 +52,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush, Delega
             raise ValueError("max_batch must be at least 1")
         self._store = self._access = self._account_store = self._push_store = store
         self._read_store = store
+        self._hook_store = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
