@@ -11,9 +11,10 @@ load is light; throughput grows with the load instead of queueing behind it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -35,6 +36,8 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
     ``add_message`` was called.
     """
 
+    log = Logger()
+
     def __init__(self, store: IChatStore, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         """Wrap ``store``.
 
@@ -50,6 +53,18 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
         self._drained: list[Deferred[None]] = []
+        self._hooks: list[Callable[[Sequence[models.Posted]], object]] = []
+
+    def on_commit(self, hook: Callable[[Sequence[models.Posted]], object]) -> None:
+        """Call ``hook`` with every committed batch's results, before their callers hear back.
+
+        For a reader that acts on a whole batch at once: ``Messages``
+        publishes it to the hub in one call, so that fan-out writes each
+        room's new messages to each socket in one piece instead of one
+        write per message (see ``ChatServerFactory.room_events``). A hook
+        that raises is logged; the callers still get their results.
+        """
+        self._hooks.append(hook)
 
     def add_message(self, new: models.NewMessage) -> Deferred[models.Posted]:
         """Store one message, sharing a transaction with concurrent ones.
@@ -97,6 +112,11 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
             for _, waiter in batch:
                 waiter.errback(result)
         else:
+            for hook in self._hooks:
+                try:
+                    hook(result)
+                except Exception:
+                    self.log.failure("a commit hook failed")
             for (_, waiter), posted in zip(batch, result, strict=True):
                 waiter.callback(posted)
         self._in_flight = False
