@@ -1,10 +1,9 @@
 """ChatServerFactory: every live socket of this process, by room, and the hub's listener.
 
 It keeps room membership and presence, posts messages through the use case,
-writes each room event to every open socket of the room (framed once per
-process), runs the I/O of a resuming socket's catch-up (``resume.py`` decides
-what to send), hands the hub's lost-connection notices to ``catchup.py``,
-and drains on shutdown.
+writes each room event to every open socket of the room (framed once per process,
+``broadcast.py``), runs the I/O of a resuming socket's catch-up (``resume.py``
+decides what to send), hands lost-connection notices to ``catchup.py``, drains.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from chatservice.websocket import (
     CLOSE_GOING_AWAY,
     ChatServerProtocol,
     SocketSession,
+    protocol_class,
     protocol_options,
 )
 from chatservice.wire import FrameError
@@ -94,8 +94,9 @@ class ChatServerFactory(WebSocketServerFactory):
         self._draining = False
         frame = lambda payload: self.prepareMessage(payload).payloadHybi  # noqa: E731
         self._catchup = RoomCatchUp(timeline, self._sockets, frame, outbox_limit)
-        # Every Autobahn option in one call: each call resets allowNullOrigin.
+        # Every Autobahn option in one call (each resets allowNullOrigin), held by the class.
         self.setProtocolOptions(**protocol_options(ping_interval, ping_timeout))
+        self.protocol = protocol_class(self)
         hub.set_listener(self)
         hub.subscribe(CONTROL_ROOM).addErrback(self._subscribe_failed)
 
@@ -195,10 +196,9 @@ class ChatServerFactory(WebSocketServerFactory):
             if not sockets:
                 continue
             passed = [event for event in room_events if catchup.passes(event)]
-            if not passed:
-                continue
             frames = [self.prepareMessage(event.payload).payloadHybi for event in passed]
-            write_batch(sockets, passed, frames)
+            if frames:
+                write_batch(sockets, passed, frames)
 
     def rooms_interrupted(self, room_ids: Sequence[int]) -> None:
         """The hub lost other processes' events: remember each room's cursor (``catchup.py``)."""
