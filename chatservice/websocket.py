@@ -70,13 +70,15 @@ def protocol_class(options: object) -> type[ChatServerProtocol]:
     each new connection's own ``__dict__`` (``_connectionMade``): 29 of a
     socket's 90 attributes, which pushed the dict past a resize (3.3 KB).
     Read from the class instead, they cost nothing per socket. The values
-    are the factory's, as Autobahn would have copied them.
+    are the factory's, as Autobahn would have copied them; a function (the
+    compression offer's ``perMessageCompressionAccept``) is a
+    ``staticmethod``, or the class would bind it to each socket.
     """
-    attrs = {
-        name: getattr(options, name)
-        for name in ChatServerProtocol.CONFIG_ATTRS
-        if hasattr(options, name) and not hasattr(ChatServerProtocol, name)
-    }
+    attrs: dict[str, object] = {}
+    for name in ChatServerProtocol.CONFIG_ATTRS:
+        if hasattr(options, name) and not hasattr(ChatServerProtocol, name):
+            value = getattr(options, name)
+            attrs[name] = staticmethod(value) if callable(value) else value
     return type("ChatServerProtocol", (ChatServerProtocol,), attrs)
 
 

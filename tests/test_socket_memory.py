@@ -38,3 +38,20 @@ class IdleSocketTests(TestCase):
         client.send_json({"content": "hello"})
         world.chat.flush()
         self.assertEqual([f["content"] for f in client.of_type("message")], ["hello"])
+
+    def test_a_compression_offer_is_declined_and_the_socket_opens(self) -> None:
+        """The options' accept function, on the class, is called as a function (no compression)."""
+        world = memory_world(self)
+        token, _ = world.rest.register("alice")
+        client = world.chat.connect(
+            "/ws?roomId=1",
+            {
+                "Authorization": f"Bearer {token}",
+                "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+            },
+        )
+        world.chat.flush()
+        self.assertTrue(client.ws_open)
+        client.send_json({"content": "plain"})
+        world.chat.flush()
+        self.assertEqual([f["content"] for f in client.of_type("message")], ["plain"])
