@@ -107,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Proxies in front of the service whose X-Forwarded-For is trusted (0: none).",
     ),
     Setting(
+        "commit-interval",
+        "COMMIT_INTERVAL",
+        "2",
+        "Milliseconds at least between the starts of two message commits on SQLite and "
+        "PostgreSQL, so that under load more messages share one fsync (0: no pacing).",
+    ),
+    Setting(
         "shutdown-timeout",
         "SHUTDOWN_TIMEOUT",
         "8",
@@ -145,6 +152,7 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    commit_interval: float  # milliseconds
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -283,4 +291,5 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        commit_interval=_number("commit-interval", raw["commit-interval"], float, 0.0, 100.0),
     )
