@@ -21,6 +21,16 @@ from chatservice.websocket import OPEN, ChatServerProtocol
 PIECE_BYTES = 65536
 
 
+def by_room(events: Sequence[RoomEvent], control_room: int) -> dict[int, list[RoomEvent]] | None:
+    """A batch's events by room, in order; None if one is a control event or excludes a socket."""
+    rooms: dict[int, list[RoomEvent]] = {}
+    for event in events:
+        if event.room_id == control_room or event.exclude is not None:
+            return None
+        rooms.setdefault(event.room_id, []).append(event)
+    return rooms
+
+
 def write_event(sockets: Iterable[ChatServerProtocol], event: RoomEvent, frame: bytes) -> None:
     """Write one event's frame to every socket but the one it excludes.
 

@@ -119,6 +119,34 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
     ),
+    Setting(
+        "metrics-listen",
+        "METRICS_LISTEN",
+        None,
+        "Endpoint serving Prometheus metrics at /metrics, never on the chat port "
+        "(e.g. tcp:9100:interface=127.0.0.1; off when unset).",
+    ),
+    # Files (issue 12).
+    Setting(
+        "max-upload-bytes",
+        "MAX_UPLOAD_BYTES",
+        str(25 * 2**20),
+        "Largest file one upload may be, in bytes (refused with 413 as it arrives).",
+    ),
+    Setting(
+        "upload-quota-bytes",
+        "UPLOAD_QUOTA_BYTES",
+        str(2**30),
+        "Bytes of uploads one user may keep.",
+    ),
+    Setting("upload-rate", "UPLOAD_RATE", "30", "Uploads a user may make per minute."),
+    Setting(
+        "files-dir",
+        "FILES_DIR",
+        None,
+        "Directory of uploaded files (default: 'files' beside the SQLite file; in the "
+        "database with PostgreSQL; a temporary directory with memory:).",
+    ),
 )
 
 
@@ -153,6 +181,11 @@ class Config:
     ws_max_buffer: int
     trust_x_forwarded_for: int
     commit_interval: float  # milliseconds
+    metrics_listen: str | None
+    max_upload_bytes: int
+    upload_quota_bytes: int
+    upload_rate: int
+    files_dir: str | None
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -292,4 +325,30 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
         commit_interval=_number("commit-interval", raw["commit-interval"], float, 0.0, 100.0),
+        metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
+        max_upload_bytes=_number("max-upload-bytes", raw["max-upload-bytes"], int, 1024, 2**40),
+        upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),
+        upload_rate=_number("upload-rate", raw["upload-rate"], int, 1, 1_000_000),
+        files_dir=(raw["files-dir"] or "").strip() or None,
     )
+
+
+def _endpoint(name: str, raw: str | None) -> str | None:
+    """A server endpoint description Twisted can parse, or None when unset.
+
+    Parsed here (not listened on) so that a typo stops the start with a line
+    naming the setting; the reactor is not needed to parse.
+    """
+    description = (raw or "").strip()
+    if not description:
+        return None
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        serverFromString(None, description)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise ConfigError(
+            f"{_env_name(name)} (--{name}): {description!r} is not an endpoint "
+            f"description like tcp:9100:interface=127.0.0.1 ({error})"
+        ) from None
+    return description

@@ -19,7 +19,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice.broadcast import write_batch, write_event
+from chatservice import metrics
+from chatservice.broadcast import by_room, write_batch, write_event
 from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.cluster import ICluster, LocalCluster
@@ -144,7 +145,9 @@ class ChatServerFactory(WebSocketServerFactory):
                 lambda _: True, self._subscribe_failed
             )
             self._subscribed[session.room_id] = subscribing
+            metrics.OPEN_ROOMS.inc()
         room.add(protocol)
+        metrics.OPEN_SOCKETS.inc()
         self._closed[protocol] = Deferred()
         self._log.debug(
             "user {user_id} joined room {room_id}",
@@ -161,7 +164,9 @@ class ChatServerFactory(WebSocketServerFactory):
         if room is None or protocol not in room:
             return
         room.discard(protocol)
+        metrics.OPEN_SOCKETS.dec()
         if not room:
+            metrics.OPEN_ROOMS.dec()
             del self._sockets[session.room_id]
             self._subscribed.pop(session.room_id, None)
             self._catchup.forget(session.room_id)
@@ -179,17 +184,17 @@ class ChatServerFactory(WebSocketServerFactory):
         sockets = self._sockets.get(event.room_id)
         if not sockets or not self._catchup.passes(event):
             return  # no socket here, or held until the room's catch-up read is sent
+        if event.event_id is not None:
+            metrics.DELIVERIES.add(len(sockets))  # once per fan-out, never per recipient
         write_event(sockets, event, self.prepareMessage(event.payload).payloadHybi)
 
     def room_events(self, events: Sequence[RoomEvent]) -> None:
         """``room_event`` for each event; a room's frames are written in one piece (broadcast)."""
-        rooms: dict[int, list[RoomEvent]] = {}
-        for event in events:
-            if event.room_id == CONTROL_ROOM or event.exclude is not None:
-                for each in events:  # not what a batch of new messages holds
-                    self.room_event(each)
-                return
-            rooms.setdefault(event.room_id, []).append(event)
+        rooms = by_room(events, CONTROL_ROOM)
+        if rooms is None:  # not what a batch of new messages holds: one by one
+            for event in events:
+                self.room_event(event)
+            return
         catchup = self._catchup
         for room_id, room_events in rooms.items():
             sockets = self._sockets.get(room_id)
@@ -198,6 +203,8 @@ class ChatServerFactory(WebSocketServerFactory):
             passed = [event for event in room_events if catchup.passes(event)]
             frames = [self.prepareMessage(event.payload).payloadHybi for event in passed]
             if frames:
+                stored = sum(1 for event in passed if event.event_id is not None)
+                metrics.DELIVERIES.add(len(sockets) * stored)  # once per room and batch
                 write_batch(sockets, passed, frames)
 
     def rooms_interrupted(self, room_ids: Sequence[int]) -> None:
@@ -274,6 +281,7 @@ class ChatServerFactory(WebSocketServerFactory):
     def slow_consumer(self, protocol: ChatServerProtocol) -> None:
         """Log a socket closed for not reading."""
         outbox = protocol.outbox
+        metrics.SLOW_CONSUMER_CLOSES.inc()
         self._log.warn(
             "closing a slow consumer (user {user_id}, room {room_id}): {reason}",
             user_id=protocol.session.identity.user_id,
@@ -300,15 +308,21 @@ class ChatServerFactory(WebSocketServerFactory):
         if self._refuse(protocol, frame):
             return
         session = protocol.session
+        received = metrics.TIMER()  # for chat_post_to_delivery_seconds
         posting = self._messages.post(
-            session.identity, session.room_id, frame.content, frame.client_msg_id, frame.reply_to
+            session.identity,
+            session.room_id,
+            frame.content,
+            frame.client_msg_id,
+            frame.reply_to,
+            frame.attachments,
         )
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.
         posting.addCallbacks(
             self._answered,
             self._refused,
-            callbackArgs=(protocol, posting),
+            callbackArgs=(protocol, posting, received),
             errbackArgs=(protocol, frame.client_msg_id, posting),
         )
 
@@ -342,13 +356,23 @@ class ChatServerFactory(WebSocketServerFactory):
         )
 
     def _answered(
-        self, result: Posted | Change, protocol: ChatServerProtocol, work: Deferred[Any]
+        self,
+        result: Posted | Change,
+        protocol: ChatServerProtocol,
+        work: Deferred[Any],
+        received: float | None = None,
     ) -> None:
-        """Stored: the room heard of it through the hub. A repeat goes to this socket only."""
+        """Stored: the room heard of it through the hub. A repeat goes to this socket only.
+
+        The hub wrote a new message's local fan-out just before: its latency
+        since ``post`` (``received``) is observed here.
+        """
         self._in_flight.discard(work)
         if isinstance(result, Posted):
             if not result.created:
                 protocol.send_payload(message_payload(result.message))
+            elif received is not None:
+                metrics.POST_TO_DELIVERY_SECONDS.observe(metrics.TIMER() - received)
         elif not result.changed:
             protocol.send_payload(repeat_payload(result.event))
 

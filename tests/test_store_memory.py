@@ -10,10 +10,11 @@ from chatservice.store.memory import MemoryStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.timeline_contract import TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 
 class MemoryStoreContractTests(
-    TimelineContractMixin, AccessContractMixin, AccountContractMixin, TestCase
+    TimelineContractMixin, AccessContractMixin, AccountContractMixin, UploadContractMixin, TestCase
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 

@@ -28,6 +28,7 @@ from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 
@@ -89,6 +90,7 @@ class PostgreSQLContractTests(
     TimelineContractMixin,
     AccessContractMixin,
     AccountContractMixin,
+    UploadContractMixin,
     TestCase,
 ):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""

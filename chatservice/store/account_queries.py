@@ -16,7 +16,7 @@ from typing import Any
 
 from chatservice.errors import NotFound
 from chatservice.models import DELETED, DELETED_USERNAME, Account, Change, TimelineEvent, User
-from chatservice.store import message_queries, reaction_queries
+from chatservice.store import message_queries, reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 from chatservice.store.timeline_queries import _insert_event
@@ -82,7 +82,7 @@ def list_accounts(
     params: dict[str, object] = {"after": after, "limit": limit}
     if query:
         conditions.append("username_key LIKE :pattern ESCAPE '!'")
-        params["pattern"] = "%" + _like_escaped(query.casefold()) + "%"
+        params["pattern"] = "%" + like_escaped(query.casefold()) + "%"
     if admins_only:
         conditions.append("is_admin = :admin")
         params["admin"] = True
@@ -91,7 +91,7 @@ def list_accounts(
     return [account_row(row) for row in txn.query(sql, params)]
 
 
-def _like_escaped(text: str) -> str:
+def like_escaped(text: str) -> str:
     """``text`` with LIKE's wildcards (and the escape character ``!``) taken literally."""
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
@@ -230,6 +230,7 @@ def erase_messages(
             {"deleted": True, "username": rename or message.username, "id": message.id},
         )
         reaction_queries.remove_all(txn, message.id)
+        upload_queries.detach(txn, message.id)
     current = {m.id: m for m in message_queries.messages_by_ids(txn, erased)}
     return [
         Change(TimelineEvent(event_id, DELETED, current[message_id]), changed=True)
