@@ -96,9 +96,13 @@ class Messages:
         committer: GroupCommitStore | None = None,
         limiter: SharedRate | None = None,
         attachments: AttachmentResolver | None = None,
+        on_posted: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
         self._resolve = attachments
+        # Told of every new message after its publication (Web Push's direct
+        # messages); it must return at once and never raise.
+        self._on_posted = on_posted
         # Posts that arrive while a commit is in flight share the next one:
         # durability costs one fsync per batch, not per message. The service
         # builds it (it closes it last); tests may let this build one.
@@ -232,6 +236,10 @@ class Messages:
         ]
         if events:
             publish_all_quietly(self._hub, events, self._log)
+        if self._on_posted is not None:
+            for posted in batch:
+                if posted.created:
+                    self._on_posted(posted.message)
 
     def close(self) -> Deferred[None]:
         """Commit the posts already accepted, then close the store."""

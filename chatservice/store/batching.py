@@ -24,12 +24,13 @@ from chatservice.errors import InternalError
 from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
 from chatservice.store.account_store import DelegatedAccounts
+from chatservice.store.push_store import DelegatedPush
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
+class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -61,7 +62,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._store = self._access = self._account_store = store
+        self._store = self._access = self._account_store = self._push_store = store
         self._max_batch = max_batch
         self._clock = clock
         self._min_interval = min_interval if clock is not None else 0.0

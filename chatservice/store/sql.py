@@ -31,6 +31,7 @@ from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_conn
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
+from chatservice.store.sql_push import SQLPush
 from chatservice.store.sql_timeline import SQLTimeline
 from chatservice.store.sql_uploads import SQLUploads
 from chatservice.store.upload_interface import IUploadStore
@@ -40,7 +41,7 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState, IUploadStore)
-class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
