@@ -109,6 +109,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Proxies in front of the service whose X-Forwarded-For is trusted (0: none).",
     ),
     Setting(
+        "commit-interval",
+        "COMMIT_INTERVAL",
+        "2",
+        "Milliseconds at least between the starts of two message commits on SQLite and "
+        "PostgreSQL, so that under load more messages share one fsync (0: no pacing).",
+    ),
+    Setting(
         "shutdown-timeout",
         "SHUTDOWN_TIMEOUT",
         "8",
@@ -247,6 +254,7 @@ class Config:
     webhook_timeout: float
     webhook_poll_interval: float
     webhook_concurrency: int
+    commit_interval: float  # milliseconds
     metrics_listen: str | None
     max_upload_bytes: int
     upload_quota_bytes: int
@@ -408,6 +416,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         ),
         webhook_allow_private=_flag("webhook-allow-private", raw["webhook-allow-private"]),
         **_webhook_timings(raw),
+        commit_interval=_number("commit-interval", raw["commit-interval"], float, 0.0, 100.0),
         metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
         max_upload_bytes=_number("max-upload-bytes", raw["max-upload-bytes"], int, 1024, 2**40),
         upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),

@@ -62,7 +62,7 @@ from chatservice.revocation import Revocation
 from chatservice.rooms import Rooms
 from chatservice.search import Search
 from chatservice.sessions import Sessions
-from chatservice.store import IChatStore, open_store, redact_url
+from chatservice.store import IChatStore, IWriteState, open_store, redact_url
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.upload_interface import IUploadStore
 from chatservice.tickets import TicketBook
@@ -212,7 +212,9 @@ class ChatService(Service):
             clock,
             # Posts that arrive during a commit share the next one; closed
             # last on shutdown, through ``messages.close()``.
-            committer=GroupCommitStore(self.store),
+            committer=GroupCommitStore(
+                self.store, clock=clock, min_interval=commit_interval(config, self.store)
+            ),
             limiter=limiter,
             mentions=mentions,
             notifications=notifications,
@@ -512,3 +514,13 @@ class ChatService(Service):
             self._files_pool.stop()
         self._blob_place.close()
         self.log.info("chatservice stopped")
+
+
+def commit_interval(config: Config, store: IChatStore) -> float:
+    """Seconds between the starts of two message commits (``COMMIT_INTERVAL``), for ``store``.
+
+    Only a durable store (SQLite, PostgreSQL: those that report write
+    faults) pays an fsync per commit worth sharing; the memory store's
+    commits cost nothing to repeat, and pacing them would only add latency.
+    """
+    return config.commit_interval / 1000 if IWriteState.providedBy(store) else 0.0
