@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from chatservice.hook_models import DeliveryPolicy
+
 DEV_JWT_SECRET = "dev-super-secret-change-me"
 MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -107,10 +109,61 @@ SETTINGS: tuple[Setting, ...] = (
         "Proxies in front of the service whose X-Forwarded-For is trusted (0: none).",
     ),
     Setting(
+        "commit-interval",
+        "COMMIT_INTERVAL",
+        "2",
+        "Milliseconds at least between the starts of two message commits on SQLite and "
+        "PostgreSQL, so that under load more messages share one fsync (0: no pacing).",
+    ),
+    Setting(
         "shutdown-timeout",
         "SHUTDOWN_TIMEOUT",
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
+    ),
+    # -- outgoing webhooks (issue 13) --
+    Setting(
+        "webhook-allow-private",
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "true lets webhooks reach loopback, private and link-local addresses (tests only).",
+    ),
+    Setting(
+        "webhook-retry-for",
+        "WEBHOOK_RETRY_FOR",
+        "86400",
+        "Seconds a failing webhook delivery is retried before it becomes a dead letter.",
+    ),
+    Setting(
+        "webhook-backoff-base",
+        "WEBHOOK_BACKOFF_BASE",
+        "5",
+        "Seconds before a webhook's first retry; each next one waits twice as long, jittered.",
+    ),
+    Setting("webhook-backoff-max", "WEBHOOK_BACKOFF_MAX", "3600", "Longest wait between retries."),
+    Setting(
+        "webhook-connect-timeout",
+        "WEBHOOK_CONNECT_TIMEOUT",
+        "5",
+        "Seconds a webhook connection may take to open.",
+    ),
+    Setting(
+        "webhook-timeout",
+        "WEBHOOK_TIMEOUT",
+        "15",
+        "Seconds a whole webhook request may take (connect, send, answer).",
+    ),
+    Setting(
+        "webhook-poll-interval",
+        "WEBHOOK_POLL_INTERVAL",
+        "1",
+        "Seconds between looks for webhook work (new events, due retries).",
+    ),
+    Setting(
+        "webhook-concurrency",
+        "WEBHOOK_CONCURRENCY",
+        "32",
+        "Webhooks one process delivers to at once (one request in flight per webhook).",
     ),
     Setting(
         "metrics-listen",
@@ -193,6 +246,15 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    webhook_allow_private: bool
+    webhook_retry_for: float
+    webhook_backoff_base: float
+    webhook_backoff_max: float
+    webhook_connect_timeout: float
+    webhook_timeout: float
+    webhook_poll_interval: float
+    webhook_concurrency: int
+    commit_interval: float  # milliseconds
     metrics_listen: str | None
     max_upload_bytes: int
     upload_quota_bytes: int
@@ -201,6 +263,19 @@ class Config:
     vapid_private_key: str | None
     vapid_subject: str | None
     push_max_subscriptions: int
+
+    @property
+    def webhooks(self) -> DeliveryPolicy:
+        """The ``WEBHOOK_*`` timings, as webhook deliveries take them."""
+        return DeliveryPolicy(
+            retry_for=self.webhook_retry_for,
+            backoff_base=self.webhook_backoff_base,
+            backoff_max=self.webhook_backoff_max,
+            connect_timeout=self.webhook_connect_timeout,
+            timeout=self.webhook_timeout,
+            poll_interval=self.webhook_poll_interval,
+            concurrency=self.webhook_concurrency,
+        )
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -339,6 +414,9 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        webhook_allow_private=_flag("webhook-allow-private", raw["webhook-allow-private"]),
+        **_webhook_timings(raw),
+        commit_interval=_number("commit-interval", raw["commit-interval"], float, 0.0, 100.0),
         metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
         max_upload_bytes=_number("max-upload-bytes", raw["max-upload-bytes"], int, 1024, 2**40),
         upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),
@@ -346,6 +424,34 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         files_dir=(raw["files-dir"] or "").strip() or None,
         **_push_settings(raw),
     )
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    value = (raw or "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{_env_name(name)} (--{name}): must be true or false, got {raw!r}")
+
+
+def _webhook_timings(raw: dict[str, str | None]) -> dict[str, Any]:
+    """The ``WEBHOOK_*`` timing settings, by field name."""
+
+    def seconds(name: str, low: float, high: float) -> float:
+        return _number(name, raw[name], float, low, high)
+
+    return {
+        "webhook_retry_for": seconds("webhook-retry-for", 0.0, 30 * 86400.0),
+        "webhook_backoff_base": seconds("webhook-backoff-base", 0.001, 86400.0),
+        "webhook_backoff_max": seconds("webhook-backoff-max", 0.001, 7 * 86400.0),
+        "webhook_connect_timeout": seconds("webhook-connect-timeout", 0.1, 300.0),
+        "webhook_timeout": seconds("webhook-timeout", 0.1, 600.0),
+        "webhook_poll_interval": seconds("webhook-poll-interval", 0.01, 3600.0),
+        "webhook_concurrency": _number(
+            "webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000
+        ),
+    }
 
 
 def _endpoint(name: str, raw: str | None) -> str | None:

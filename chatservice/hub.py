@@ -76,6 +76,28 @@ class IRoomListener(Interface):
         """
 
 
+class IBatchListener(IRoomListener):
+    """A listener that takes a committed batch of events at once (the WebSocket factory).
+
+    Optional: ``LocalHub`` hands a batch to ``room_events`` when its
+    listener provides this, else to ``room_event`` one by one.
+    """
+
+    def room_events(events: Sequence[RoomEvent]) -> None:
+        """Deliver ``events`` (several rooms' perhaps), each room's in the order given."""
+
+
+class IBatchHub(Interface):
+    """A hub that publishes a batch of events in one call (``LocalHub``).
+
+    Optional: ``publish_all_quietly`` publishes one by one through any
+    other hub.
+    """
+
+    def publish_all(events: Sequence[RoomEvent]) -> Deferred[None]:
+        """``IHub.publish`` for each of ``events``, in order, in one call."""
+
+
 class IHub(Interface):
     """Publishes room events to every process's listener."""
 
@@ -92,7 +114,7 @@ class IHub(Interface):
         """Send ``event`` to every subscribed listener, this process's included."""
 
 
-@implementer(IHub)
+@implementer(IHub, IBatchHub)
 class LocalHub:
     """A hub for one process: publishing is a direct call to the listener."""
 
@@ -116,6 +138,18 @@ class LocalHub:
             self._listener.room_event(event)
         return succeed(None)
 
+    def publish_all(self, events: Sequence[RoomEvent]) -> Deferred[None]:
+        """Deliver ``events`` synchronously, in one call if the listener takes batches."""
+        listener = self._listener
+        if listener is not None:
+            batch = IBatchListener(listener, None)
+            if batch is not None:
+                batch.room_events(events)
+            else:
+                for event in events:
+                    listener.room_event(event)
+        return succeed(None)
+
 
 _log = Logger()
 
@@ -135,3 +169,19 @@ def publish_quietly(hub: IHub, event: RoomEvent, log: Logger | None = None) -> N
     publishing.addErrback(
         lambda failure: logger.failure("publishing a room event failed", failure)
     )
+
+
+def publish_all_quietly(hub: IHub, events: Sequence[RoomEvent], log: Logger | None = None) -> None:
+    """``publish_quietly`` for a committed batch: in one call where the hub takes batches."""
+    batch_hub = IBatchHub(hub, None)
+    if batch_hub is None:
+        for event in events:
+            publish_quietly(hub, event, log)
+        return
+    logger = log or _log
+    try:
+        publishing = batch_hub.publish_all(events)
+    except Exception:
+        logger.failure("publishing room events failed")
+        return
+    publishing.addErrback(lambda failure: logger.failure("publishing room events failed", failure))

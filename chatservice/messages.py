@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from chatservice.cluster import SharedRate
 from chatservice.errors import InvalidRequest, NotFound, RateLimited
 from chatservice.file_models import Attachment
-from chatservice.hub import IHub, RoomEvent, publish_quietly
+from chatservice.hub import IHub, RoomEvent, publish_all_quietly
 from chatservice.mentions import Mentions
 from chatservice.models import Message, NewMessage, Posted
 from chatservice.notifications import Notifications
@@ -117,6 +117,8 @@ class Messages:
         # durability costs one fsync per batch, not per message. The service
         # builds it (it closes it last); tests may let this build one.
         self._committer = committer if committer is not None else GroupCommitStore(store)
+        # Each committed batch is published in one go (see ``_publish``).
+        self._committer.on_commit(self._publish)
         self._hub = hub
         self._clock = clock
         # Per user, across all their sockets; shared with edits and reactions.
@@ -215,16 +217,14 @@ class Messages:
             new = dataclasses.replace(new, mentions=mentions)
         room_id, reply_to = new.room_id, new.reply_to
         if reply_to is None:
-            return self._committer.add_message(new).addCallback(self._publish)
+            return self._committer.add_message(new)
         # The room first: an unknown room is a 404 whatever the reply names.
         checking = self._store.get_room(room_id).addCallback(
             lambda _: self._store.get_message(reply_to).addCallbacks(
                 self._reply_target, self._no_reply_target, callbackArgs=(room_id,)
             )
         )
-        return checking.addCallback(lambda _: self._committer.add_message(new)).addCallback(
-            self._publish
-        )
+        return checking.addCallback(lambda _: self._committer.add_message(new))
 
     @staticmethod
     def _reply_target(original: Message, room_id: int) -> None:
@@ -238,20 +238,32 @@ class Messages:
         failure.trap(NotFound)
         raise ReplyNotInRoom()
 
-    def _publish(self, posted: Posted) -> Posted:
-        """After the commit: tell the room. A delivery fault never unstores a message."""
-        if posted.created:
-            message = posted.message
-            publish_quietly(
-                self._hub,
-                RoomEvent(message.room_id, message_payload(message), event_id=message.id),
-                self._log,
+    def _publish(self, batch: Sequence[Posted]) -> None:
+        """After a commit: tell the rooms of its new messages, in one call for the whole batch.
+
+        The committer calls this before the posters hear back, so a
+        message reaches the room before its sender's own callbacks run,
+        as it did one at a time. One call lets fan-out write each room's
+        messages of the batch to each socket in one piece. A delivery
+        fault never unstores a message.
+        """
+        events = [
+            RoomEvent(
+                posted.message.room_id, message_payload(posted.message), event_id=posted.message.id
             )
-            if self._notifications is not None:
-                self._notifications.posted(message)
-            if self._on_posted is not None:
-                self._on_posted(message)
-        return posted
+            for posted in batch
+            if posted.created
+        ]
+        if events:
+            publish_all_quietly(self._hub, events, self._log)
+        if self._notifications is None and self._on_posted is None:
+            return
+        for posted in batch:
+            if posted.created:
+                if self._notifications is not None:
+                    self._notifications.posted(posted.message)
+                if self._on_posted is not None:
+                    self._on_posted(posted.message)
 
     def close(self) -> Deferred[None]:
         """Commit the posts already accepted, then close the store."""

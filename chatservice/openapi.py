@@ -234,6 +234,7 @@ import chatservice.openapi_accounts  # noqa: E402, F401
 import chatservice.openapi_files  # noqa: E402, F401
 import chatservice.openapi_push  # noqa: E402, F401
 import chatservice.openapi_rooms  # noqa: E402, F401
+import chatservice.openapi_webhooks  # noqa: E402, F401
 
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}
 _THIS_ANSWER = json_body(_THIS, "The OpenAPI 3.1 description of the REST API.")
@@ -257,7 +258,13 @@ DOCUMENT: dict[str, Any] = {
         "every setting are described in docs/protocol.md.",
     },
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT, or a bot's API key (cb_...)",
+            }
+        },
         "schemas": SCHEMAS,
     },
     "paths": PATHS,

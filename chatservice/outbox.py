@@ -90,7 +90,9 @@ class Outbox:
         self._hard_limit = hard_limit if clock is not None else limit
         self._stall_seconds = stall_seconds
         self._stall_timer: IDelayedCall | None = None
-        self._queue: deque[bytes] = deque()
+        # Made on first use: an empty deque is 760 bytes, and most sockets
+        # never wait (S3 measures memory per idle socket).
+        self._queue: deque[bytes] | None = None
         self.queued_bytes = 0
         self.paused = False
         self.overflowed = False
@@ -112,7 +114,10 @@ class Outbox:
         if not self.paused and not self._queue:
             self._transport.write(frame)
             return
-        self._queue.append(frame)
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(frame)
         self.queued_bytes += len(frame)
         over = self.queued_bytes - self._allowance
         if over > self._hard_limit:
@@ -148,8 +153,9 @@ class Outbox:
         """
         self.paused = False
         drained = False
-        while self._queue and not self.paused:
-            frame = self._queue.popleft()
+        queue = self._queue
+        while queue and not self.paused:
+            frame = queue.popleft()
             self.queued_bytes -= len(frame)
             drained = True
             self._transport.write(frame)  # may call pauseProducing re-entrantly
@@ -170,8 +176,9 @@ class Outbox:
         sends its whole buffer before it closes, and what waits here is
         bounded by the hard cap.
         """
-        while self._queue:
-            frame = self._queue.popleft()
+        queue = self._queue
+        while queue:
+            frame = queue.popleft()
             self.queued_bytes -= len(frame)
             self._transport.write(frame)
         self._allowance = 0
@@ -201,7 +208,7 @@ class Outbox:
         self._on_overflow()
 
     def _drop(self) -> None:
-        self._queue.clear()
+        self._queue = None
         self.queued_bytes = 0
         self._allowance = 0
         self.overflowed = True

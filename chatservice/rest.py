@@ -22,6 +22,7 @@ from chatservice.access import RoomAccess
 from chatservice.accounts import Accounts, Session
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.bots import Bots, is_bot_key
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, take
 from chatservice.errors import (
@@ -57,10 +58,12 @@ from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_push import PushRoutes
 from chatservice.rest_read import ReadRoutes
 from chatservice.rest_rooms import RoomRoutes
+from chatservice.rest_webhooks import WebhookRoutes
 from chatservice.search import Search
 from chatservice.sessions import Sessions
 from chatservice.timeline import Timeline
 from chatservice.tokens import Identity
+from chatservice.webhooks import Webhooks
 from chatservice.wire import (
     dumps,
     parse_history_query,
@@ -74,7 +77,14 @@ TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
 class ChatAPI(
-    MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, PushRoutes, ReadRoutes
+    MessageRoutes,
+    RoomRoutes,
+    AccountRoutes,
+    AdminRoutes,
+    FileRoutes,
+    PushRoutes,
+    ReadRoutes,
+    WebhookRoutes,
 ):
     """Every HTTP route of the service; holds the use cases it calls."""
 
@@ -103,6 +113,9 @@ class ChatAPI(
         read_markers: ReadMarkers,
         files: Files,
         trusted_proxies: int = 0,
+        webhooks: Webhooks,
+        bots: Bots,
+        allow_private_webhooks: bool = False,
         push: PushSubscriptions,
     ) -> None:
         self._files = files
@@ -124,6 +137,9 @@ class ChatAPI(
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
         self._read_markers = read_markers
+        self._webhooks = webhooks
+        self._bots = bots
+        self._allow_private_webhooks = allow_private_webhooks
         self._push = push
         # Counted across processes, like the tickets themselves.
         self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)
@@ -137,6 +153,8 @@ class ChatAPI(
         token = bearer_token(request)
         if token is None:
             raise Unauthorized("An Authorization header with a token is required.")
+        if is_bot_key(token):
+            return await self._bots.authenticate(token)
         return await self._accounts.authenticate(token)
 
     @staticmethod

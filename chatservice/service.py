@@ -27,6 +27,8 @@ from chatservice.accesscheck import AccessRecheck
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.bodylimit import limited_request_factory
+from chatservice.bots import Bots
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
@@ -38,7 +40,7 @@ from chatservice.files import DEFAULT_GRACE_SECONDS, UPLOAD_LIMITER, Files, Uplo
 from chatservice.files_setup import open_blobs
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
-from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
+from chatservice.http import ApiRoot, CorsPolicy
 from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.keyring import parse_key_ring
 from chatservice.listening import AdoptedPort, open_ports
@@ -60,14 +62,17 @@ from chatservice.revocation import Revocation
 from chatservice.rooms import Rooms
 from chatservice.search import Search
 from chatservice.sessions import Sessions
-from chatservice.store import IChatStore, open_store, redact_url
+from chatservice.store import IChatStore, IWriteState, open_store, redact_url
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.upload_interface import IUploadStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
+from chatservice.upload_gate import UploadGate
 from chatservice.userframes import UserFrames
+from chatservice.webhook_client import WebhookTransport, webhook_delivery
+from chatservice.webhooks import Webhooks
 from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
@@ -97,6 +102,7 @@ class ChatService(Service):
         file_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
+        webhook_transport: WebhookTransport | None = None,
         push_http: PushHTTP | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
@@ -119,6 +125,8 @@ class ChatService(Service):
                 embedding application hears of it through ``ready`` instead.
             adopted: listening sockets handed to this process (a worker of
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
+            webhook_transport: the resolver, clock and TLS trust of webhook
+                deliveries instead of the reactor's (tests).
             push_http: sends Web Push requests instead of ``treq`` (tests).
         """
         if reactor is None:
@@ -155,7 +163,7 @@ class ChatService(Service):
             minthreads=0, maxthreads=config.bcrypt_threads, name="chatservice-bcrypt"
         )
         hasher = PasswordHasher(reactor, self._password_pool, config.bcrypt_rounds)
-        tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
+        tokens = self._tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
         limits = AccountLimits(
             login_failures=Rate.per(config.login_failure_limit, config.login_failure_window),
             registrations=Rate.per(config.register_limit, config.register_window),
@@ -204,7 +212,9 @@ class ChatService(Service):
             clock,
             # Posts that arrive during a commit share the next one; closed
             # last on shutdown, through ``messages.close()``.
-            committer=GroupCommitStore(self.store),
+            committer=GroupCommitStore(
+                self.store, clock=clock, min_interval=commit_interval(config, self.store)
+            ),
             limiter=limiter,
             mentions=mentions,
             notifications=notifications,
@@ -263,6 +273,10 @@ class ChatService(Service):
         self.read_markers = ReadMarkers(self.store, self.access, user_frames)
         self.sockets.read_markers = self.read_markers
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
+        # Outgoing webhooks: delivered from the store's timeline, off the request path.
+        self.webhook_delivery = webhook_delivery(
+            self.store, self.timeline, reactor, config, self.instance_id, webhook_transport
+        )
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
@@ -291,6 +305,9 @@ class ChatService(Service):
             read_markers=self.read_markers,
             files=self.files,
             trusted_proxies=config.trust_x_forwarded_for,
+            webhooks=Webhooks(self.store, self.access, user_admin, clock),
+            bots=Bots(self.store, self.access, user_admin, self.revocation, control, clock),
+            allow_private_webhooks=config.webhook_allow_private,
             push=self.push_subscriptions,
         )
         # Every request timed and counted by route (``metrics_http``).
@@ -336,8 +353,9 @@ class ChatService(Service):
         """A ``Site`` serving ``resource()`` with the request-body limit applied early."""
         # The Site's idle timeouts must run on our reactor too, not the global one.
         site = Site(self._root, reactor=self._reactor)
+        # Uploads without a valid token are refused before their body is spooled.
         site.requestFactory = limited_request_factory(
-            self.config.max_body_bytes, self._max_upload_body
+            self.config.max_body_bytes, self._max_upload_body, UploadGate(self._tokens)
         )
         site.displayTracebacks = False
         # twisted.web's access log would write /ws?token=... query strings.
@@ -383,6 +401,7 @@ class ChatService(Service):
         # Hourly: files of deleted messages, uploads never attached.
         self._collector.start(3600.0, now=False)
         self.revocation.start()
+        self.webhook_delivery.start()
         if self.config.uses_dev_secret:
             self.log.warn(
                 "JWT_SECRET is the development default: anyone can forge tokens. "
@@ -467,6 +486,7 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
+        await self.webhook_delivery.stop_within(deadline - self._reactor.seconds(), self._reactor)
         if self.push is not None:
             self.push.stop()  # pushes still retrying are given up
         await self.cluster.stop()
@@ -494,3 +514,13 @@ class ChatService(Service):
             self._files_pool.stop()
         self._blob_place.close()
         self.log.info("chatservice stopped")
+
+
+def commit_interval(config: Config, store: IChatStore) -> float:
+    """Seconds between the starts of two message commits (``COMMIT_INTERVAL``), for ``store``.
+
+    Only a durable store (SQLite, PostgreSQL: those that report write
+    faults) pays an fsync per commit worth sharing; the memory store's
+    commits cost nothing to repeat, and pacing them would only add latency.
+    """
+    return config.commit_interval / 1000 if IWriteState.providedBy(store) else 0.0

@@ -55,6 +55,10 @@ class Timeline:
         await self._store.get_room(query.room_id)
         return await self._page(query.room_id, query.after, query.limit)
 
+    async def page(self, room_id: int, after: int, limit: int) -> list[RoomTimelineEvent]:
+        """The oldest ``limit`` events of a room after ``after``; no room check (webhooks)."""
+        return await self._page(room_id, after, limit)
+
     async def _page(self, room_id: int, after: int, limit: int) -> list[RoomTimelineEvent]:
         """The first ``limit`` of both kinds of event after ``after``, merged by id."""
         changes = await self._store.get_events(room_id, after, limit)

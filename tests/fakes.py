@@ -107,6 +107,9 @@ def config_for_tests(**changes: Any) -> Config:
         bcrypt_threads=1,
         ws_ping_interval=0,
         ws_ping_timeout=0,
+        # A fake clock does not move by itself: paced commits would wait for
+        # it (tests/test_store_batching.py tests the pacing itself).
+        commit_interval=0,
     )
     return base.replace(**changes)
 

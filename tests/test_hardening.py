@@ -29,6 +29,7 @@ from zope.interface import implementer
 from chatservice import __version__
 from chatservice.config import DEV_JWT_SECRET
 from chatservice.errors import NotFound
+from chatservice.hook_models import DEAD, NewWebhook, Outcome
 from chatservice.models import Account, Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
 from chatservice.revocation import REFRESH_SECONDS
@@ -164,7 +165,11 @@ class TokenMatrixCase(TestCase):
         # below is 3.
         bob_token, _ = self.world.rest.register("bob")
         self.world.rest.call("POST", "/api/rooms", self.token, {"name": "Moderated"})
+        # Webhook 1 of room 2, with bob's join (below) as its dead letter 1.
+        self.store.create_webhook(NewWebhook(2, "https://hooks.example/", "s", self.user_id, 1))
         self.world.rest.call("POST", "/api/rooms/2/join", bob_token)
+        self.store.claim_webhooks("setup", 0, 1, 10)
+        self.store.record_outcome(Outcome(1, "setup", DEAD, 1, 1, 1, attempts=1, last_error="x"))
         self.world.rest.call("POST", "/api/rooms/1/join", self.token)
         self.world.rest.register("dave")  # user 4, for the admin routes
         self.store.set_admin("alice", True)
@@ -294,6 +299,30 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
         {"archived": True},
     ),
     ("DELETE", "/api/admin/rooms/{room_id}"): ("/api/admin/rooms/4", None),
+    # Webhook 1 of room 2 has dead letter 1 (setUp); the bot is user 5.
+    ("POST", "/api/rooms/{room_id}/webhooks"): (
+        "/api/rooms/2/webhooks",
+        {"url": "https://hooks.example.com/chat"},
+    ),
+    ("GET", "/api/rooms/{room_id}/webhooks"): ("/api/rooms/2/webhooks", None),
+    ("GET", "/api/rooms/{room_id}/webhooks/{webhook_id}"): ("/api/rooms/2/webhooks/1", None),
+    ("GET", "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters"): (
+        "/api/rooms/2/webhooks/1/dead-letters",
+        None,
+    ),
+    ("POST", "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters/{dead_letter_id}/retry"): (
+        "/api/rooms/2/webhooks/1/dead-letters/1/retry",
+        None,
+    ),
+    ("DELETE", "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters/{dead_letter_id}"): (
+        "/api/rooms/2/webhooks/1/dead-letters/1",
+        None,
+    ),
+    ("DELETE", "/api/rooms/{room_id}/webhooks/{webhook_id}"): ("/api/rooms/2/webhooks/1", None),
+    ("POST", "/api/bots"): ("/api/bots", {"username": "robot", "room_id": 2}),
+    ("GET", "/api/bots"): ("/api/bots", None),
+    ("POST", "/api/bots/{bot_id}/key"): ("/api/bots/5/key", None),
+    ("DELETE", "/api/bots/{bot_id}/key"): ("/api/bots/5/key", None),
     # Web Push: alice's first subscription is number 1.
     ("POST", "/api/push/subscriptions"): ("/api/push/subscriptions", PUSH_SUBSCRIPTION),
     ("GET", "/api/push/subscriptions"): ("/api/push/subscriptions", None),

@@ -10,8 +10,10 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from chatservice.config import Config
 from chatservice.errors import NotFound, StoreUnavailable
 from chatservice.models import Message, NewMessage, Posted
+from chatservice.service import commit_interval
 from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.memory import MemoryStore
@@ -229,3 +231,63 @@ class GroupCommitOnSQLiteTests(TestCase):
         self.assertEqual(sum(commits), 200)
         self.assertLess(len(commits), 200)
         self.assertEqual(len(await store.get_messages(room.id, 500)), 200)
+
+
+class PacedCommitTests(SynchronousTestCase):
+    """With ``min_interval``, commits start at least that far apart; the rest waits and batches."""
+
+    def setUp(self) -> None:
+        self.inner = HandFiredStore()
+        self.clock = Clock()
+        self.clock.advance(100)
+        self.store = GroupCommitStore(self.inner, clock=self.clock, min_interval=0.002)
+
+    def test_an_idle_store_still_commits_at_once(self) -> None:
+        """The first message, and one long after the last commit, do not wait."""
+        self.store.add_message(message(1))
+        self.assertEqual(len(self.inner.calls), 1)
+        self.inner.commit(0)
+        self.clock.advance(1)
+        self.store.add_message(message(2))
+        self.assertEqual(len(self.inner.calls), 2)
+
+    def test_commits_start_min_interval_apart_and_gather_what_came_meanwhile(self) -> None:
+        """Messages after a quick commit wait for the interval, then go out together, in order."""
+        first = self.store.add_message(message(1))
+        self.inner.commit(0)  # answered at once: the next commit may not start yet
+        self.assertEqual(self.successResultOf(first).message.id, 100)
+        later = [self.store.add_message(message(n)) for n in (2, 3)]
+        self.assertEqual(len(self.inner.calls), 1)
+        self.clock.advance(0.0015)
+        self.store.add_message(message(4))
+        self.assertEqual(len(self.inner.calls), 1)
+        self.clock.advance(0.0005)
+        self.assertEqual(
+            [batch for batch, _ in self.inner.calls],
+            [[message(1)], [message(n) for n in (2, 3, 4)]],
+        )
+        self.inner.commit(1)
+        self.assertEqual([self.successResultOf(d).message.id for d in later], [200, 201])
+
+    def test_close_commits_what_waits_for_its_turn(self) -> None:
+        """Closing does not wait for the pacing timer: the waiting messages commit now."""
+        self.store.add_message(message(1))
+        self.inner.commit(0)
+        waiting = self.store.add_message(message(2))
+        closed = self.store.close()
+        self.assertEqual(len(self.inner.calls), 2)
+        self.assertNoResult(closed)
+        self.inner.commit(1)
+        self.successResultOf(waiting)
+        self.successResultOf(closed)
+        self.assertTrue(self.inner.closed)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_the_service_paces_durable_stores_only(self) -> None:
+        """COMMIT_INTERVAL (ms) applies to SQLite and PostgreSQL; the memory store never waits."""
+        config = Config.defaults()
+        self.assertEqual(config.commit_interval, 2)
+        self.assertEqual(commit_interval(config, MemoryStore()), 0.0)
+        sqlite = SQLStore.sqlite(self.mktemp(), self.clock)
+        self.assertEqual(commit_interval(config, sqlite), 0.002)
+        self.assertEqual(commit_interval(config.replace(commit_interval=0), sqlite), 0.0)

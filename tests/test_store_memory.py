@@ -9,6 +9,7 @@ from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redac
 from chatservice.store.memory import MemoryStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
 from tests.timeline_contract import TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -20,6 +21,7 @@ class MemoryStoreContractTests(
     AccountContractMixin,
     UploadContractMixin,
     ReadContractMixin,
+    HookContractMixin,
     TestCase,
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""

@@ -26,6 +26,7 @@ from chatservice.store.dialects import WRITER_LOCK_KEY
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
@@ -93,6 +94,7 @@ class PostgreSQLContractTests(
     AccountContractMixin,
     UploadContractMixin,
     ReadContractMixin,
+    HookContractMixin,
     TestCase,
 ):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""

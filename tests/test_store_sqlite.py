@@ -17,6 +17,7 @@ from chatservice.store.database import Txn
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
@@ -51,6 +52,7 @@ class SQLiteContractTests(
     AccountContractMixin,
     UploadContractMixin,
     ReadContractMixin,
+    HookContractMixin,
     TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""

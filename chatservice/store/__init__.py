@@ -17,6 +17,7 @@ from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
+from chatservice.store.hook_interface import IHookStore
 from chatservice.store.push_store import IPushStore
 from chatservice.store.read_interface import IReadStore
 
@@ -25,13 +26,13 @@ class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore, IAccountStore, IPushStore, IReadStore):
+class IChatStore(IAccessStore, IAccountStore, IPushStore, IReadStore, IHookStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
     Memberships, room settings and the audit log are ``IAccessStore``'s;
     accounts (token generations, sessions, admins) are ``IAccountStore``'s;
-    Web Push subscriptions are ``IPushStore``'s; read markers and unread
-    counts ``IReadStore``'s.
+    webhooks and bots are ``IHookStore``'s; Web Push subscriptions are
+    ``IPushStore``'s; read markers and unread counts ``IReadStore``'s.
     """
 
     def start() -> Deferred[None]:

@@ -36,6 +36,7 @@ from chatservice.models import (
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
+from chatservice.store.memory_hooks import MemoryHooks
 from chatservice.store.memory_push import MemoryPush
 from chatservice.store.memory_read import MemoryRead
 from chatservice.store.memory_timeline import MemoryTimeline
@@ -45,7 +46,9 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore, IUploadStore)
-class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryRead):
+class MemoryStore(
+    MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryRead, MemoryHooks
+):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``;
@@ -68,6 +71,7 @@ class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, Memor
         self._next_room_id = 1
         self._init_access()
         self._init_read()
+        self._hooks_init()
         self._init_uploads()
         self._init_push()
 

@@ -31,6 +31,7 @@ from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_conn
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
+from chatservice.store.sql_hooks import SQLHooks
 from chatservice.store.sql_push import SQLPush
 from chatservice.store.sql_read import SQLRead
 from chatservice.store.sql_timeline import SQLTimeline
@@ -42,7 +43,7 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState, IUploadStore)
-class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead, SQLHooks):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
