@@ -306,6 +306,7 @@ class App {
     this.settingsDisclosure.close();
     this.notice.clear();
     this.unread.clear();
+    this.rooms.forget();
     this.rooms.select(null);
     this.status.set("closed");
     this.login.show(message);

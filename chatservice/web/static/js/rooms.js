@@ -183,6 +183,13 @@ export class RoomList {
     this.drop(room.id);
   }
 
+  /** Logged out: forget the markers heard (the next reader has their own). */
+  forget() {
+    this.markers.clear();
+    this.rooms = [];
+    this.draw();
+  }
+
   select(roomId) {
     this.currentId = roomId;
     this.draw();
