@@ -36,17 +36,28 @@ from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_timeline import MemoryTimeline
+from chatservice.store.sealing import (
+    NOTHING_TO_ROTATE_TO,
+    PLAINTEXT,
+    ISealingStore,
+    NothingToRotateTo,
+    ResealStep,
+    Sealing,
+)
 from chatservice.words import matches, search_words
 
 
-@implementer(IChatStore)
+@implementer(ISealingStore, IChatStore)
 class MemoryStore(MemoryAccess, MemoryAccounts):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
+    Nothing is at rest, so the text is kept plain even with a key ring
+    (``store.sealing``): a rotation has nothing to re-seal.
     """
 
-    def __init__(self, clock: IReactorTime | None = None) -> None:
+    def __init__(self, clock: IReactorTime | None = None, sealing: Sealing = PLAINTEXT) -> None:
+        self._sealing = sealing
         self._users: dict[int, User] = {}
         self._hashes: dict[int, bytes] = {}
         self._user_ids_by_name: dict[str, int] = {}
@@ -73,6 +84,12 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
     def ping(self) -> Deferred[None]:
         """Memory is always reachable."""
         return succeed(None)
+
+    def reseal_batch(self, batch_size: int) -> Deferred[ResealStep]:
+        """Nothing is sealed in memory: every rotation is done at once (``ISealingStore``)."""
+        if not self._sealing.enabled:
+            return fail(NothingToRotateTo(NOTHING_TO_ROTATE_TO))
+        return succeed(ResealStep(0, 0, True))
 
     def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
         """Store a new account; ``Conflict`` if the name is taken."""
