@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+
+from chatservice.keyring import KeyRing, KeyRingError, parse_key_ring
 
 DEV_JWT_SECRET = "dev-super-secret-change-me"
 MIN_JWT_SECRET_BYTES = 32
@@ -112,6 +114,14 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
     ),
+    # Encryption at rest (issue 12).
+    Setting(
+        "encryption-key",
+        "ENCRYPTION_KEY",
+        None,
+        "Seal message text at rest (AES-256-GCM): one key, or id:key,... whose first key "
+        "seals (python -m chatservice.keyring prints a key). Prefer the environment.",
+    ),
 )
 
 
@@ -145,6 +155,8 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    encryption: KeyRing | None = field(repr=False)
+    """The key ring of ``ENCRYPTION_KEY``, or None: message text is stored plain."""
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -283,4 +295,12 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        encryption=_key_ring(raw["encryption-key"]),
     )
+
+
+def _key_ring(raw: str | None) -> KeyRing | None:
+    try:
+        return parse_key_ring(raw)
+    except KeyRingError as error:
+        raise ConfigError(str(error)) from None

@@ -7,7 +7,8 @@ Run it with the service stopped::
 
 Users (with their password hashes and their accounts' state: token
 generations, revoked sessions, admins, disabled and deleted accounts),
-rooms, messages (edits, tombstones and replies as they are), the timeline's
+rooms, messages (edits, tombstones and replies as they are; sealed text
+as it is, see ``store.sealing``: no key is needed), the timeline's
 events and the reactions keep their ids, timestamps and ``client_msg_id``,
 so tokens (and their revocations), ``since=``/``after=``
 cursors and client de-duplication stay valid across the move. The target is
@@ -83,6 +84,10 @@ TABLES: tuple[Table, ...] = (
             "reply_to",
             "edited_at",
             "deleted",
+            # Sealed text is copied as it is: it is bound to its message id,
+            # which the copy keeps, so the same ENCRYPTION_KEY opens it there
+            # and the command needs no key (content holds its tokens).
+            "sealed",
         ),
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
@@ -90,6 +95,8 @@ TABLES: tuple[Table, ...] = (
         "reactions", ("message_id", "user_id", "emoji", "event_id", "ts"), "message_id, event_id"
     ),
     Table("revoked_sessions", ("session", "user_id", "expires_at", "revoked_at"), "session"),
+    # The keys the sealed rows need, with their sentinels (start-up checks them).
+    Table("sealing_keys", ("key_id", "sentinel", "added_at"), "key_id"),
 )
 
 # Each id sequence of the target and the tables whose ids it handed out:
@@ -115,6 +122,7 @@ class CopyCounts:
     events: int
     reactions: int
     revoked_sessions: int = 0
+    sealing_keys: int = 0
 
     def __str__(self) -> str:
         return (
@@ -288,6 +296,10 @@ def _claim_empty_target(txn: Txn) -> None:
     )
     assert row is not None
     users, rooms, messages = (int(value) for value in row)
+    if users == 0 and messages == 0:
+        # A service started on the empty target with ENCRYPTION_KEY registered
+        # its key, sealing nothing: the source's keys take the place.
+        txn.execute("DELETE FROM sealing_keys")
     if users == 0 and messages == 0 and rooms == 0:
         return
     if users == 0 and messages == 0 and rooms == 1:

@@ -105,7 +105,11 @@ class ChatService(Service):
         self.config = config
         self._reactor = reactor
         clock: IReactorTime = reactor
-        self.store = store if store is not None else open_store(config.database_url, clock)
+        self.store = (
+            store
+            if store is not None
+            else open_store(config.database_url, clock, config.encryption)
+        )
         # One id for this instance: its Redis origin and its connection ids.
         self.instance_id = instance_id()
         self._redis: RedisHub | None = None
