@@ -145,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = Config.from_sources({"database-url": args.database_url})
+        if config.encryption is None:
+            raise RotateError("ENCRYPTION_KEY is not set: there is no key to rotate to")
         if config.database_url.startswith("memory:"):
             raise RotateError("DATABASE_URL is memory:, which keeps nothing at rest to rotate")
         if not 1 <= args.batch_size <= 100_000:
