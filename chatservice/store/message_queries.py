@@ -171,10 +171,16 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     Each new message costs one statement (a resend one or two), as before
     the timeline: its creation event is its row. The new rows are indexed
     for search at the end in one statement for the whole batch, where the
-    dialect needs it (``Dialect.index_messages``). Fails with ``NotFound``
+    dialect needs it (``Dialect.index_messages``); with ``ENCRYPTION_KEY``
+    one more statement for the batch stores the sealed texts (``_seal``).
+    Fails with ``NotFound``
     (rolling back the whole batch) when a room or a sender does not exist,
     or a reply names a message that is not in its room.
     """
+    sealing = txn.sealing
+    # With ENCRYPTION_KEY the row holds the words' tokens, not the text; made
+    # before the lock, which only the seal itself (it needs the id) waits for.
+    stored = [sealing.index_text(new.content) if sealing.enabled else new.content for new in batch]
     # Taken first, so that ids become visible in the order they were assigned
     # and a client_msg_id lookup cannot race another writer's insert.
     txn.lock_writers()
@@ -184,11 +190,10 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     replied = {new.reply_to for new in batch if new.reply_to is not None}
     targets = reply_targets(txn, list(replied)) if replied else {}
     look_up_first = not txn.dialect.supports_returning
-    sealing = txn.sealing
     posted: list[Posted] = []
     created: list[int] = []
     sealed: list[dict[str, object]] = []
-    for new in batch:
+    for new, content in zip(batch, stored, strict=True):
         preview = None
         if new.reply_to is not None:
             target = targets.get(new.reply_to)
@@ -199,8 +204,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "room_id": new.room_id,
             "sender_id": new.sender_id,
             "username": new.username,
-            # Sealed: the tokens only; the text is sealed once the id is known.
-            "content": sealing.index_text(new.content) if sealing.enabled else new.content,
+            "content": content,
             "ts": new.ts,
             "client_msg_id": new.client_msg_id,
             "reply_to": new.reply_to,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-from chatservice.blindindex import index_key, index_text, query_tokens
+from chatservice.blindindex import IndexKey, query_tokens
 from chatservice.errors import ChatError
 from chatservice.keyring import KeyRing
 
@@ -71,8 +71,8 @@ class Sealing:
 
     def __init__(self, ring: KeyRing | None) -> None:
         self.ring = ring
-        self._index_keys: dict[str, bytes] = (
-            {key_id: index_key(key) for key_id, key in ring.keys} if ring is not None else {}
+        self._index_keys: dict[str, IndexKey] = (
+            {key_id: IndexKey(key) for key_id, key in ring.keys} if ring is not None else {}
         )
 
     @property
@@ -95,7 +95,12 @@ class Sealing:
     def index_text(self, text: str) -> str:
         """The ``content`` column of a sealed text: its tokens under the current key."""
         assert self.ring is not None
-        return index_text(self._index_keys[self.ring.current], text)
+        return self.current_index_key().index_text(text)
+
+    def current_index_key(self) -> IndexKey:
+        """The index key new tokens are made with (benchmarks clear its cache)."""
+        assert self.ring is not None
+        return self._index_keys[self.ring.current]
 
     def open_content(self, message_id: int, content: str, sealed: bytes | None) -> str:
         """The text of a row read back: ``content`` itself, or ``sealed`` opened.
