@@ -18,8 +18,8 @@ interrupted run (killed, the database restarted) picks up where it
 stopped, and rows already under the newest key are skipped, so running
 it twice does nothing twice. When every message is done, keys other than
 the newest are retired (start-up stops asking for them), and the file
-bodies are re-encrypted by ``chatservice.files.reencrypt_files(ring)``
-when this build has file sharing.
+bodies are re-encrypted by file sharing's ``reencrypt_files`` when this
+build has it (``FILES_HOOKS``, looked up at run time).
 
 ``DATABASE_URL`` and ``ENCRYPTION_KEY`` are read exactly as ``twistd
 chat`` reads them (``config.py``), and the store is opened as the service
@@ -47,8 +47,24 @@ from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.store.sealing import ISealingStore
 
 DEFAULT_BATCH_SIZE = 500
-FILES_HOOK = ("chatservice.files", "reencrypt_files")
-"""Where file sharing's re-encryption lives, looked up at run time: it may not exist."""
+FILES_HOOKS = (
+    ("chatservice.file_rotation", "reencrypt_files"),
+    ("chatservice.files", "reencrypt_files"),
+)
+"""Where file sharing's re-encryption may live, looked up at run time: it may not exist.
+
+The first found is called with the ring and, by name, whichever of
+``store``, ``database_url`` and ``files_dir`` it takes (``FilesContext``).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FilesContext:
+    """What the files hook may ask for besides the ring."""
+
+    store: IChatStore | None = None
+    database_url: str = ""
+    files_dir: str | None = None
 
 
 class RotateError(Exception):
@@ -71,6 +87,7 @@ async def rotate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     clock: IReactorTime | None = None,
     pause: float = 0.0,
+    files: FilesContext | None = None,
 ) -> Rotation:
     """Re-seal every message of a started ``store`` under ``ring.current``, then the files.
 
@@ -95,24 +112,35 @@ async def rotate(
         f"rotate: {resealed} messages re-sealed under key {ring.current!r}"
         + (f"; key(s) {', '.join(map(repr, retired))} retired" if retired else "")
     )
-    files = await reencrypt_files(ring)
-    report(f"rotate: {files}")
-    return Rotation(resealed, batches, files)
+    said = await reencrypt_files(ring, files or FilesContext(store))
+    report(f"rotate: {said}")
+    return Rotation(resealed, batches, said)
 
 
-async def reencrypt_files(ring: KeyRing) -> str:
+def files_hook() -> Callable[..., Any] | None:
+    """File sharing's ``reencrypt_files``, if this build has it."""
+    for module_name, name in FILES_HOOKS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        hook = getattr(module, name, None)
+        if callable(hook):
+            return hook  # type: ignore[no-any-return]
+    return None
+
+
+async def reencrypt_files(ring: KeyRing, context: FilesContext) -> str:
     """Call file sharing's re-encryption if this build has it; say what happened."""
-    module_name, name = FILES_HOOK
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        return f"files: no {module_name} in this build; skipped"
-    hook = getattr(module, name, None)
+    hook = files_hook()
     if hook is None:
-        return f"files: no {module_name}.{name} in this build; skipped"
-    result = hook(ring)
+        return "files: no reencrypt_files in this build; skipped"
+    accepted = inspect.signature(hook).parameters
+    offered = {"store": context.store, "database_url": context.database_url}
+    offered["files_dir"] = context.files_dir
+    result = hook(ring, **{name: value for name, value in offered.items() if name in accepted})
     if inspect.isawaitable(result) or isinstance(result, Deferred):
         result = await ensureDeferred(result)  # type: ignore[arg-type]
     return "files: re-encrypted" + ("" if result is None else f" ({result})")
@@ -125,7 +153,9 @@ async def _main(reactor: Any, config: Config, batch_size: int, pause: float) -> 
     store = open_store(config.database_url, reactor, ring)
     await store.start()
     try:
-        await rotate(store, ring, print, batch_size, reactor, pause)
+        # FILES_DIR arrives with file sharing; until then there is none.
+        files = FilesContext(store, config.database_url, getattr(config, "files_dir", None))
+        await rotate(store, ring, print, batch_size, reactor, pause, files)
     finally:
         await store.close()
 

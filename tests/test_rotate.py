@@ -20,7 +20,7 @@ from chatservice import rotate as rotate_module
 from chatservice.config import Config
 from chatservice.keyring import KeyRing
 from chatservice.models import NewMessage
-from chatservice.rotate import RotateError, main, reencrypt_files, rotate
+from chatservice.rotate import FilesContext, RotateError, main, reencrypt_files, rotate
 from chatservice.store.memory import MemoryStore
 from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
@@ -39,36 +39,44 @@ class FilesHookTests(TestCase):
     """File sharing's ``reencrypt_files(ring)`` is called if it exists, skipped if not."""
 
     def install(self, module: types.ModuleType | None) -> None:
-        name = rotate_module.FILES_HOOK[0]
-        saved = sys.modules.get(name)
-        sys.modules[name] = module  # type: ignore[assignment]
-        self.addCleanup(
-            lambda: sys.modules.pop(name) if saved is None else sys.modules.update({name: saved})
-        )
+        """Make ``module`` the one hook module; the others absent."""
+        for index, (name, _) in enumerate(rotate_module.FILES_HOOKS):
+            saved = sys.modules.get(name)
+            sys.modules[name] = module if index == 0 else None  # type: ignore[assignment]
+            self.addCleanup(self.restore, name, saved)
+
+    def restore(self, name: str, saved: types.ModuleType | None) -> None:
+        if saved is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = saved
 
     async def test_absent_module_is_skipped_with_a_message(self) -> None:
         self.install(None)
         assert OLD_RING is not None
-        self.assertIn("skipped", await reencrypt_files(OLD_RING))
+        self.assertIn("skipped", await reencrypt_files(OLD_RING, FilesContext()))
 
     async def test_module_without_the_function_is_skipped(self) -> None:
-        self.install(types.ModuleType("chatservice.files"))
+        self.install(types.ModuleType("chatservice.file_rotation"))
         assert OLD_RING is not None
-        self.assertIn("reencrypt_files in this build; skipped", await reencrypt_files(OLD_RING))
+        said = await reencrypt_files(OLD_RING, FilesContext())
+        self.assertIn("no reencrypt_files in this build; skipped", said)
 
-    async def test_the_hook_gets_the_ring_and_may_return_a_deferred(self) -> None:
-        seen: list[KeyRing] = []
-        module = types.ModuleType("chatservice.files")
+    async def test_the_hook_gets_the_ring_and_what_it_asks_for(self) -> None:
+        seen: list[tuple[KeyRing, object, str]] = []
+        module = types.ModuleType("chatservice.file_rotation")
 
-        def reencrypt(ring: KeyRing) -> object:
-            seen.append(ring)
-            return succeed("4 files")
+        def reencrypt(keyring: KeyRing, store: object, database_url: str) -> object:
+            seen.append((keyring, store, database_url))
+            return succeed(4)
 
         module.reencrypt_files = reencrypt  # type: ignore[attr-defined]
         self.install(module)
         assert NEW_RING is not None
-        self.assertEqual(await reencrypt_files(NEW_RING), "files: re-encrypted (4 files)")
-        self.assertEqual(seen, [NEW_RING])
+        store = MemoryStore()
+        said = await reencrypt_files(NEW_RING, FilesContext(store, "sqlite:///x", "/files"))
+        self.assertEqual(said, "files: re-encrypted (4)")
+        self.assertEqual(seen, [(NEW_RING, store, "sqlite:///x")])
 
 
 class RotateTests(TestCase):

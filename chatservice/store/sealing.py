@@ -34,7 +34,7 @@ from zope.interface import Interface
 
 from chatservice.blindindex import IndexKey, query_tokens
 from chatservice.errors import ChatError
-from chatservice.keyring import KeyRing
+from chatservice.keyring import KeyRing, UnknownKey, sealed_key_id
 
 SENTINEL_PLAINTEXT = b"chatservice sealing sentinel"
 """What each key's sentinel row seals: opening it proves the ring's key is the right one."""
@@ -106,15 +106,15 @@ class Sealing:
         """The text of a row read back: ``content`` itself, or ``sealed`` opened.
 
         Raises:
-            WrongEncryptionKey: the row is sealed and no key is set (start-up
-                refuses that, so only a row written meanwhile by a process with
-                a key gets here).
-            keyring.CannotOpen, keyring.UnknownKey: the ring cannot open it.
+            keyring.CannotOpen, keyring.UnknownKey: the ring cannot open it, or
+                there is no ring (start-up refuses that, so only a row written
+                meanwhile by a process with another ring gets here). Not a
+                ``ChatError``: a client gets a plain 500, the log the detail.
         """
         if sealed is None:
             return content
         if self.ring is None:
-            raise WrongEncryptionKey("ENCRYPTION_KEY: a message is sealed but no key is set")
+            raise UnknownKey(sealed_key_id(bytes(sealed)))
         return self.ring.open(bytes(sealed), content_aad(message_id)).decode("utf-8")
 
     def search_terms(self, words: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
