@@ -17,10 +17,10 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SkipTest
 
 from chatservice.keyring import KeyRing, new_key, parse_key_ring, sealed_key_id
-from chatservice.models import Room, User
+from chatservice.models import Message, NewMessage, Room, User
 from chatservice.store import IChatStore
 from chatservice.store.sealing import ISealingStore, NothingToRotateTo, WrongEncryptionKey
-from tests.store_contract import StoreContractMixin, failure_of, new_message
+from tests.store_contract import MixinBase, failure_of, new_message
 
 K1 = new_key()
 K2 = new_key()
@@ -36,7 +36,7 @@ def ring(setting: str) -> KeyRing:
     return parsed
 
 
-class SealingContractMixin(StoreContractMixin):
+class SealingContractMixin(MixinBase):
     """What every store does with ``ENCRYPTION_KEY``; mix into a ``TestCase``."""
 
     at_rest = False
@@ -56,6 +56,14 @@ class SealingContractMixin(StoreContractMixin):
 
     async def make_store(self) -> IChatStore:
         return await self.sealed_store(OLD_RING)
+
+    async def make_user(self, store: IChatStore, name: str = "alice") -> User:
+        """Register ``name`` with a fixed hash."""
+        return await store.create_user(name, b"$2b$04$hash-of-" + name.encode(), 1_000)
+
+    async def post(self, store: IChatStore, *messages: NewMessage) -> list[Message]:
+        """Store ``messages`` in one call and return them as stored."""
+        return [p.message for p in await store.add_messages(list(messages))]
 
     def need_rest(self) -> None:
         if not self.at_rest:
