@@ -19,7 +19,7 @@ setup(
         "chatservice.store": ["schema/*.sql"],
         "chatservice": ["py.typed"],
         # The web client's page and assets, served at / (chatservice/web/files.py).
-        "chatservice.web": ["index.html", "static/*.*", "static/js/*.js"],
+        "chatservice.web": ["index.html", "admin.html", "static/*.*", "static/js/*.js"],
     },
     install_requires=[
         "twisted[tls]>=25.5",  # Request(parsePOSTFormSubmission=False)
@@ -32,6 +32,7 @@ setup(
         "orjson>=3.10",  # the hot path's JSON encoder
         "zope.interface>=6",
         "cryptography>=43",  # AES-256-GCM encryption at rest (chatservice/keyring.py)
+        "prometheus_client>=0.20",  # metrics at /metrics on METRICS_LISTEN (metrics.py)
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.2"],

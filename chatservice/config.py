@@ -114,6 +114,13 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Seconds to wait for WebSockets to close on shutdown.",
     ),
+    Setting(
+        "metrics-listen",
+        "METRICS_LISTEN",
+        None,
+        "Endpoint serving Prometheus metrics at /metrics, never on the chat port "
+        "(e.g. tcp:9100:interface=127.0.0.1; off when unset).",
+    ),
     # Encryption at rest (issue 12).
     Setting(
         "encryption-key",
@@ -155,6 +162,7 @@ class Config:
     max_sockets_per_user: int
     ws_max_buffer: int
     trust_x_forwarded_for: int
+    metrics_listen: str | None
     encryption: KeyRing | None = field(repr=False)
     """The key ring of ``ENCRYPTION_KEY``, or None: message text is stored plain."""
 
@@ -295,6 +303,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         trust_x_forwarded_for=_number(
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
+        metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
         encryption=_key_ring(raw["encryption-key"]),
     )
 
@@ -304,3 +313,24 @@ def _key_ring(raw: str | None) -> KeyRing | None:
         return parse_key_ring(raw)
     except KeyRingError as error:
         raise ConfigError(str(error)) from None
+
+
+def _endpoint(name: str, raw: str | None) -> str | None:
+    """A server endpoint description Twisted can parse, or None when unset.
+
+    Parsed here (not listened on) so that a typo stops the start with a line
+    naming the setting; the reactor is not needed to parse.
+    """
+    description = (raw or "").strip()
+    if not description:
+        return None
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        serverFromString(None, description)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise ConfigError(
+            f"{_env_name(name)} (--{name}): {description!r} is not an endpoint "
+            f"description like tcp:9100:interface=127.0.0.1 ({error})"
+        ) from None
+    return description

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatservice import metrics
 from chatservice.catchup import RoomCatchUp
 from chatservice.changes import MessageChanges, repeat_payload
 from chatservice.cluster import ICluster, LocalCluster
@@ -143,7 +144,9 @@ class ChatServerFactory(WebSocketServerFactory):
                 lambda _: True, self._subscribe_failed
             )
             self._subscribed[session.room_id] = subscribing
+            metrics.OPEN_ROOMS.inc()
         room.add(protocol)
+        metrics.OPEN_SOCKETS.inc()
         self._closed[protocol] = Deferred()
         self._log.debug(
             "user {user_id} joined room {room_id}",
@@ -160,7 +163,9 @@ class ChatServerFactory(WebSocketServerFactory):
         if room is None or protocol not in room:
             return
         room.discard(protocol)
+        metrics.OPEN_SOCKETS.dec()
         if not room:
+            metrics.OPEN_ROOMS.dec()
             del self._sockets[session.room_id]
             self._subscribed.pop(session.room_id, None)
             self._catchup.forget(session.room_id)
@@ -178,6 +183,8 @@ class ChatServerFactory(WebSocketServerFactory):
         sockets = self._sockets.get(event.room_id)
         if not sockets or not self._catchup.passes(event):
             return  # no socket here, or held until the room's catch-up read is sent
+        if event.event_id is not None:
+            metrics.DELIVERIES.add(len(sockets))  # once per fan-out, never per recipient
         frame = self.prepareMessage(event.payload).payloadHybi
         exclude = event.exclude
         # The loop runs once per delivery: write_frame's checks are inlined.
@@ -269,6 +276,7 @@ class ChatServerFactory(WebSocketServerFactory):
     def slow_consumer(self, protocol: ChatServerProtocol) -> None:
         """Log a socket closed for not reading."""
         outbox = protocol.outbox
+        metrics.SLOW_CONSUMER_CLOSES.inc()
         self._log.warn(
             "closing a slow consumer (user {user_id}, room {room_id}): {reason}",
             user_id=protocol.session.identity.user_id,
@@ -295,6 +303,7 @@ class ChatServerFactory(WebSocketServerFactory):
         if self._refuse(protocol, frame):
             return
         session = protocol.session
+        received = metrics.TIMER()  # for chat_post_to_delivery_seconds
         posting = self._messages.post(
             session.identity, session.room_id, frame.content, frame.client_msg_id, frame.reply_to
         )
@@ -303,7 +312,7 @@ class ChatServerFactory(WebSocketServerFactory):
         posting.addCallbacks(
             self._answered,
             self._refused,
-            callbackArgs=(protocol, posting),
+            callbackArgs=(protocol, posting, received),
             errbackArgs=(protocol, frame.client_msg_id, posting),
         )
 
@@ -337,13 +346,23 @@ class ChatServerFactory(WebSocketServerFactory):
         )
 
     def _answered(
-        self, result: Posted | Change, protocol: ChatServerProtocol, work: Deferred[Any]
+        self,
+        result: Posted | Change,
+        protocol: ChatServerProtocol,
+        work: Deferred[Any],
+        received: float | None = None,
     ) -> None:
-        """Stored: the room heard of it through the hub. A repeat goes to this socket only."""
+        """Stored: the room heard of it through the hub. A repeat goes to this socket only.
+
+        The hub wrote a new message's local fan-out just before: its latency
+        since ``post`` (``received``) is observed here.
+        """
         self._in_flight.discard(work)
         if isinstance(result, Posted):
             if not result.created:
                 protocol.send_payload(message_payload(result.message))
+            elif received is not None:
+                metrics.POST_TO_DELIVERY_SECONDS.observe(metrics.TIMER() - received)
         elif not result.changed:
             protocol.send_payload(repeat_payload(result.event))
 

@@ -32,6 +32,7 @@ from chatservice.errors import (
 from chatservice.fanout import ChatServerFactory
 from chatservice.http import CorsPolicy, bearer_token
 from chatservice.hub import instance_id
+from chatservice.metrics import RATE_LIMITED
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
@@ -117,6 +118,7 @@ class HandshakeGate:
             self.log.info(
                 "rate limited by sockets-per-user (user {user_id})", user_id=identity.user_id
             )
+            RATE_LIMITED.labels("sockets-per-user").inc()
             raise RateLimited(
                 CONNECTION_LIMIT_RETRY_AFTER,
                 "Too many connections for this user.",

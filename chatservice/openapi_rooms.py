@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatservice.account_forms import DEFAULT_USERS_LIMIT, MAX_USER_QUERY, MAX_USERS_LIMIT
 from chatservice.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from chatservice.openapi_build import (
     AUTH,
@@ -24,6 +25,7 @@ from chatservice.openapi_build import (
     query,
 )
 from chatservice.openapi_schemas import ref
+from chatservice.wire import MAX_ID
 
 # A room named in the path: a private one the caller is not in is 404, as an
 # unknown id is; a right the caller lacks is 403 with a sentence naming it.
@@ -48,6 +50,8 @@ ROUTE_ERRORS.update(
         ("POST", "/api/rooms/{room_id}/unmute"): _ACT,
         ("GET", "/api/rooms/{room_id}/audit"): (*_IN_ROOM, *STORED),
         ("POST", "/api/dms"): (*AUTH, *BODY, NotFound, *WRITES),
+        ("GET", "/api/admin/rooms"): (*AUTH, InvalidRequest, Forbidden, *STORED),
+        ("GET", "/api/admin/rooms/{room_id}/members"): (*_IN_ROOM, *STORED),
         ("DELETE", "/api/admin/rooms/{room_id}"): _ACT,
         ("POST", "/api/admin/rooms/{room_id}/archive"): _ACT,
     }
@@ -161,5 +165,34 @@ operation(
     _ROOM_AFTER,
     authenticated=True,
     body="AdminArchive",
+    parameters=[_ROOM_ID],
+)
+operation(
+    "GET /api/admin/rooms",
+    "adminListRooms",
+    "Server admins: every room by id (private and direct too), or those whose name contains q.",
+    {"200": json_body({"type": "array", "items": ref("Room")}, "The rooms.")},
+    authenticated=True,
+    parameters=[
+        {
+            "name": "q",
+            "in": "query",
+            "description": "A part of the room's name (case-insensitive).",
+            "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
+        },
+        query(
+            "after", 0, "Only rooms with a larger id (the next page).", maximum=MAX_ID, default=0
+        ),
+        query(
+            "limit", 1, "How many at most.", maximum=MAX_USERS_LIMIT, default=DEFAULT_USERS_LIMIT
+        ),
+    ],
+)
+operation(
+    "GET /api/admin/rooms/{room_id}/members",
+    "adminRoomMembers",
+    "Server admins: any room's members, invitees and bans, with their roles.",
+    {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")},
+    authenticated=True,
     parameters=[_ROOM_ID],
 )

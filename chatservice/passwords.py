@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from chatservice.errors import Overloaded
+from chatservice.metrics import BCRYPT_QUEUE_LENGTH, BCRYPT_WAIT_SECONDS, TIMER
 from chatservice.wire import MAX_PASSWORD_BYTES
 
 MAX_WAIT_SECONDS = 3.0
@@ -143,8 +144,11 @@ class PasswordHasher:
             return fail(Overloaded(wait))
         timer = self._timer
         took: list[float] = []
+        waited: list[float] = []  # for the metric, on its own clock (``timer`` is the job's)
+        submitted = TIMER()
 
         def timed() -> T:
+            waited.append(TIMER() - submitted)
             start = timer()
             try:
                 return job()
@@ -153,6 +157,9 @@ class PasswordHasher:
 
         def finished() -> None:
             self._outstanding -= 1
+            BCRYPT_QUEUE_LENGTH.set(self.waiting)
+            if waited:
+                BCRYPT_WAIT_SECONDS.observe(waited[0])
             if self._measure and took:
                 self._job_seconds += _SMOOTHING * (took[0] - self._job_seconds)
 
@@ -165,5 +172,6 @@ class PasswordHasher:
             return reason
 
         self._outstanding += 1
+        BCRYPT_QUEUE_LENGTH.set(self.waiting)
         running: Deferred[T] = deferToThreadPool(self._reactor, self._pool, timed)
         return running.addCallbacks(succeeded, failed)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IReactorTime
 
 from chatservice.errors import RateLimited
+from chatservice.metrics import RATE_LIMITED
 
 # What a bucket costs besides its key: the (tokens, time) tuple and its two
 # floats, the dict slot and the OrderedDict link. tracemalloc measures ~150
@@ -116,7 +117,11 @@ class RateLimiter:
         return self._decide(tokens, allowed, cost)
 
     def refusal(self, decision: Decision, message: str | None = None) -> RateLimited:
-        """The 429 / ``rate_limited`` error for a refused ``decision`` of this limiter."""
+        """The 429 / ``rate_limited`` error for a refused ``decision`` of this limiter.
+
+        Call it once per refusal: it counts one in ``chat_rate_limited_total``.
+        """
+        RATE_LIMITED.labels(self.name).inc()
         return RateLimited(
             decision.retry_after,
             message,

@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatservice.hub import IHub, IHubStatus, IRoomListener, RoomEvent, instance_id
+from chatservice.metrics import HUB_RECONNECTS
 from chatservice.redisenvelope import decode_envelope
 from chatservice.redispublisher import RedisPublisher, describe_failure
 from chatservice.redissubscriber import HubSubscriber, HubSubscriberFactory
@@ -321,6 +322,8 @@ class RedisHub:
         self._subscriber = subscriber
         self._confirmed.clear()
         interrupted, self._interrupted = self._interrupted, False
+        if interrupted:
+            HUB_RECONNECTS.inc()
         subscriber.execute_command("CLIENT", "SETNAME", self.client_name).addErrback(
             self._ignore  # an ACL may forbid CLIENT; the name is only a convenience
         )

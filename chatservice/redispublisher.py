@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from txredisapi import RedisFactory
 
 from chatservice.hub import RoomEvent
+from chatservice.metrics import HUB_PUBLISH_FAILURES
 from chatservice.redisenvelope import encode_envelope
 from chatservice.redisurl import RedisAddress
 
@@ -91,6 +92,7 @@ class RedisPublisher:
         """
         if self._dropping:
             if not self._pool.size:
+                HUB_PUBLISH_FAILURES.inc()
                 return
             self._dropping = False
         envelope = encode_envelope(self._origin, event)
@@ -133,6 +135,7 @@ class RedisPublisher:
     def _failed(self, failure: Failure) -> None:
         if self._stopped:
             return
+        HUB_PUBLISH_FAILURES.inc()
         if not self._pool.size:
             self._dropping = True
         if self._failing:

@@ -78,6 +78,21 @@ class AdminRoutes:
         erased = await self._admin.erase(identity, target, reason)
         return respond_json(request, 200, dumps({"erased_messages": erased}))
 
+    @app.route("/api/admin/rooms", methods=["GET"])
+    async def admin_rooms(self, request: IRequest) -> bytes:
+        """List every room by id (private and direct too), or those whose name contains ``q``."""
+        identity = await self._identity(request)
+        query = parse_users_query(request.args)
+        rooms = await self._room_admin.list_rooms(identity, query)
+        return respond_json(request, 200, dumps([room.to_json() for room in rooms]))
+
+    @app.route("/api/admin/rooms/<int:room_id>/members", methods=["GET"])
+    async def admin_room_members(self, request: IRequest, room_id: int) -> bytes:
+        """Any room's members, invitees and bans, with their roles: 200."""
+        identity = await self._identity(request)
+        members = await self._room_admin.members(identity, parse_room_id(room_id))
+        return respond_json(request, 200, dumps([member.to_json() for member in members]))
+
     @app.route("/api/admin/rooms/<int:room_id>", methods=["DELETE"])
     async def admin_delete_room(self, request: IRequest, room_id: int) -> bytes:
         """Delete any room but General (optional ``{"reason"}``): 200."""

@@ -38,6 +38,9 @@ from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.listening import AdoptedPort, open_ports
 from chatservice.membership import Membership
 from chatservice.messages import MESSAGE_LIMITER, Messages
+from chatservice.metrics import REGISTRY
+from chatservice.metrics_endpoint import listen_metrics
+from chatservice.metrics_http import MeasuredRoot
 from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
 from chatservice.ratelimit import Rate
@@ -216,8 +219,10 @@ class ChatService(Service):
             max_body=config.max_body_bytes,
             trusted_proxies=config.trust_x_forwarded_for,
         )
-        self._root = ApiRoot(api.resource(), cors, config.max_body_bytes)
+        # Every request timed and counted by route (``metrics_http``).
+        self._root = MeasuredRoot(ApiRoot(api.resource(), cors, config.max_body_bytes))
         self._ports: list[IListeningPort] = []
+        self._metrics_port: IListeningPort | None = None
         self._adopted = tuple(adopted)
         self._stop_reactor_on_failure = stop_reactor_on_failure
         self._started = False
@@ -287,6 +292,12 @@ class ChatService(Service):
             # Bounded: if Redis is down this warns and start-up goes on.
             await self._redis.start()
         await self.cluster.start()
+        if self.config.metrics_listen:
+            # Before the chat port: a metrics port that cannot listen fails
+            # the start before anything serves.
+            self._metrics_port = await listen_metrics(
+                self._reactor, self.config.metrics_listen, REGISTRY
+            )
         site = self.site()
         await open_ports(self._reactor, site, self.config.listen, self._adopted, self._ports)
         endpoints = ", ".join(self.config.listen) if self.config.listen else "(embedded)"
@@ -330,6 +341,11 @@ class ChatService(Service):
         """The ports this service listens on (for tests: ``port.getHost().port``)."""
         return list(self._ports)
 
+    @property
+    def metrics_port(self) -> IListeningPort | None:
+        """The port serving ``/metrics`` (``METRICS_LISTEN``), None when off."""
+        return self._metrics_port
+
     def stopService(self) -> Deferred[None]:  # noqa: N802 - Twisted hook
         """Stop listening, drain and close sockets, close the store."""
         super().stopService()
@@ -343,6 +359,11 @@ class ChatService(Service):
             if stopping is not None:
                 await stopping
         self._ports.clear()
+        if self._metrics_port is not None:
+            metrics_port, self._metrics_port = self._metrics_port, None
+            stopping = metrics_port.stopListening()
+            if stopping is not None:
+                await stopping
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)

@@ -26,11 +26,14 @@ from typing import Any, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IReadDescriptor
+from twisted.internet.task import LoopingCall
 from twisted.logger import ILogObserver, Logger, globalLogBeginner
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatservice import tally
 from chatservice.logs import make_observer
+from chatservice.metrics_endpoint import MULTIPROC_ENV
 from chatservice.service import ChatService
 from chatservice.workerspec import EXIT_START_FAILED, READY, WorkerSpec, read_spec
 
@@ -101,6 +104,12 @@ class Worker:
         self.service = service
         self._stopping = False
         self.lifeline = Lifeline(0, self._supervisor_gone)
+        # With METRICS_LISTEN the supervisor sums the workers' metric files:
+        # the hot-path tallies are moved into them every FLUSH_SECONDS.
+        self._flushing: LoopingCall | None = None
+        if os.environ.get(MULTIPROC_ENV):
+            self._flushing = LoopingCall(tally.flush)
+            self._flushing.clock = reactor
 
     def start(self) -> None:
         """Arrange start-up and shutdown; call before ``reactor.run()``."""
@@ -108,6 +117,8 @@ class Worker:
         self._reactor.addSystemEventTrigger("before", "shutdown", self._stop)
         self.service.ready.addCallbacks(self._serving, lambda _: None)
         self.lifeline.start_reading(self._reactor)
+        if self._flushing is not None:
+            self._flushing.start(tally.FLUSH_SECONDS, now=False)
 
     def _serving(self, _: object) -> None:
         _log.info(
@@ -147,8 +158,16 @@ class Worker:
         self._stopping = True
         self.lifeline.stop_reading()
         if not self.service.running:
+            self._stop_flushing()
             return None
-        return self.service.stopService()
+        return self.service.stopService().addBoth(self._stop_flushing)
+
+    def _stop_flushing(self, result: object = None) -> object:
+        """Stop the periodic flush after a last one: a stopping worker's counts are kept."""
+        if self._flushing is not None and self._flushing.running:
+            self._flushing.stop()
+        tally.flush()
+        return result
 
 
 def tag_events(observer: ILogObserver, worker: int) -> ILogObserver:

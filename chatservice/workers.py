@@ -37,6 +37,7 @@ import chatservice
 from chatservice.config import Config, ConfigError
 from chatservice.errors import ChatError
 from chatservice.listening import AdoptedPort, bind_shared, shared_tcp_address
+from chatservice.metrics_endpoint import PoolMetrics
 from chatservice.redisurl import parse_redis_url
 from chatservice.store import open_store
 from chatservice.workerprocess import WorkerProcess, all_ended
@@ -144,6 +145,12 @@ class WorkerPool(Service):
         self._serving = False
         self._stopping = False
         self._failure: str | None = None
+        # With METRICS_LISTEN the supervisor serves the workers' summed
+        # metrics; the workers serve none (``metrics_endpoint``).
+        self._metrics = (
+            PoolMetrics(reactor, config.metrics_listen) if config.metrics_listen else None
+        )
+        self._worker_config = config.replace(metrics_listen=None)
 
     @property
     def failed_to_start(self) -> bool:
@@ -172,6 +179,20 @@ class WorkerPool(Service):
         super().startService()
         if self._failure is not None:
             return
+        if self._metrics is None:
+            self._spawn_all()
+            return
+        description = self.config.metrics_listen
+        Deferred.fromCoroutine(self._metrics.start()).addCallbacks(
+            lambda _: self._spawn_all(),
+            lambda failure: self._fail(
+                f"cannot serve metrics on {description}: {failure.getErrorMessage()}"
+            ),
+        )
+
+    def _spawn_all(self) -> None:
+        if self._stopping or self._failure is not None:
+            return
         for slot in self._backoff:
             self._spawn(slot)
 
@@ -183,7 +204,11 @@ class WorkerPool(Service):
             for i, (s, d) in enumerate(zip(self._sockets, self.config.listen, strict=True))
         )
         spec = WorkerSpec(
-            slot, self.config, ports, FIRST_SOCKET_FD + len(fds), reactor=self._reactor_name
+            slot,
+            self._worker_config,
+            ports,
+            FIRST_SOCKET_FD + len(fds),
+            reactor=self._reactor_name,
         )
         worker = WorkerProcess(self, slot, spec, self._stream)
         try:
@@ -191,7 +216,7 @@ class WorkerPool(Service):
                 worker,
                 sys.executable,
                 [sys.executable, *WORKER_ARGS],
-                env=_worker_environment(),
+                env=self._environment(),
                 childFDs=WorkerSpec.child_fds(fds),
             )
         except OSError as error:  # out of processes or memory: try again later
@@ -226,6 +251,8 @@ class WorkerPool(Service):
         """A worker exited: expected while stopping; else a start failure or a death to restart."""
         if self._workers.get(worker.slot) is worker:
             del self._workers[worker.slot]
+        if self._metrics is not None:
+            self._metrics.worker_ended(worker.pid)
         if not how:
             how = f"exited with status {code}" if signal is None else f"killed by signal {signal}"
         if self._stopping:
@@ -294,8 +321,14 @@ class WorkerPool(Service):
         for sock in self._sockets:
             sock.close()
         self._sockets.clear()
+        if self._metrics is not None:
+            await self._metrics.stop()
         if running:
             self.log.info("chatservice stopped ({n} workers)", n=len(running))
+
+    def _environment(self) -> dict[str, str]:
+        env = _worker_environment()
+        return self._metrics.worker_environment(env) if self._metrics is not None else env
 
 
 def _worker_environment() -> dict[str, str]:

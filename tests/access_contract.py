@@ -64,6 +64,27 @@ class AccessContractMixin(StoreContractMixin):
         self.assertEqual([(m.room_id, m.state) for m in rows], [(secret.id, BANNED)])
         self.assertEqual(await store.memberships_of(carol.id), [])
 
+    async def test_find_rooms_pages_every_live_room_and_matches_a_part_of_its_name(self) -> None:
+        """Private and direct rooms too (a direct one by a username); no deleted ones."""
+        store, alice, bob, _ = await self.cast3()
+        general = await store.ensure_room("General", "", 1)
+        cafe = await store.create_room(NewRoom("Café Ünïon", "", alice.id, 5, "private"))
+        odd = await store.create_room(NewRoom("100% a_b", "", alice.id, 6))
+        direct = await store.open_direct(alice.id, bob.id, 7)
+        gone = await store.create_room(NewRoom("Gone", "", alice.id, 8))
+        await store.delete_room(gone.id)
+        ids = lambda rooms: [r.id for r in rooms]  # noqa: E731
+        everything = [general.id, cafe.id, odd.id, direct.id]
+        self.assertEqual(ids(await store.find_rooms(None, 0, 50)), everything)
+        self.assertEqual(ids(await store.find_rooms(None, cafe.id, 2)), [odd.id, direct.id])
+        self.assertEqual(ids(await store.find_rooms("ÜNÏ", 0, 50)), [cafe.id])
+        self.assertEqual(ids(await store.find_rooms("%", 0, 50)), [odd.id])
+        self.assertEqual(ids(await store.find_rooms("a_b", 0, 50)), [odd.id])
+        self.assertEqual(ids(await store.find_rooms("0_", 0, 50)), [])
+        self.assertEqual(ids(await store.find_rooms("BOB", 0, 50)), [direct.id])
+        self.assertEqual(ids(await store.find_rooms("gone", 0, 50)), [])
+        self.assertEqual(await store.find_rooms(None, 2**63 - 1, 50), [])
+
     async def test_a_change_records_an_event_on_the_timeline_and_a_repeat_does_not(self) -> None:
         """Member events take ids from the messages' sequence; nothing changed, no event."""
         store, alice, bob, _ = await self.cast3()

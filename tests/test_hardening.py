@@ -268,6 +268,8 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
         {"reason": "spam"},
     ),
     # Rooms 3 and 4 are the two made above.
+    ("GET", "/api/admin/rooms"): ("/api/admin/rooms?q=e", None),
+    ("GET", "/api/admin/rooms/{room_id}/members"): ("/api/admin/rooms/3/members", None),
     ("POST", "/api/admin/rooms/{room_id}/archive"): (
         "/api/admin/rooms/3/archive",
         {"archived": True},

@@ -33,6 +33,7 @@ from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
 from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests
 from tests.logcapture import LogCapture
+from tests.metrics_support import current
 
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS")
 NO_REDIS = "set CHAT_TEST_REDIS (e.g. redis://127.0.0.1:6379/15) to run the Redis hub tests"
@@ -189,6 +190,7 @@ class UnreachableRedisTests(TestCase):
         hub.start()
         clock.advance(3.0)  # start-up gave up
         logs.clear()
+        failures = current("chat_hub_publish_failures_total")
 
         event = RoomEvent(1, b'{"n":1}')
         self.assertIsNone(self.successResultOf(hub.publish(event)))
@@ -205,6 +207,8 @@ class UnreachableRedisTests(TestCase):
         self.successResultOf(hub.flush())
         self.assertEqual(listener.events, [event, second])
         self.assertEqual(len(_warnings(logs.events)), 1)
+        # Both missed the other processes: one timed out, one was dropped.
+        self.assertEqual(current("chat_hub_publish_failures_total") - failures, 2)
 
 
 class _Silent(Protocol):
@@ -324,8 +328,10 @@ class RedisHubTests(TestCase):
         await b.subscribe(1)
         await b.subscribe(2)
         restored = b.wait_for_resubscribe()
+        reconnects = current("chat_hub_reconnects_total")
         await _kill_client(self, REDIS_URL, b.client_name)
         self.assertEqual(await restored, 2)
+        self.assertEqual(current("chat_hub_reconnects_total") - reconnects, 1)
         await a.publish(RoomEvent(1, b"after", event_id=7))
         self.assertEqual(await heard_b.wait_for(1), [RoomEvent(1, b"after", event_id=7)])
 

@@ -21,6 +21,7 @@ from autobahn.websocket.protocol import WebSocketProtocol
 
 from chatservice.outbox import HARD_LIMIT_FACTOR, STALL_SECONDS
 from chatservice.websocket import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
+from tests.metrics_support import current
 from tests.realtime_support import (
     TRANSPORT_BUFFER,
     FlowControlledTransport,
@@ -134,6 +135,7 @@ class SlowConsumerTests(RealtimeCase):
             sent += 1
 
         started = self.world.reactor.seconds()
+        closes = current("chat_slow_consumer_closes_total")
         with no_pumping(self.world.chat, self.slow_pump):
             while not outbox.overflowed and sent < 1000:  # ~1.1 MB, over twice the hard cap
                 self.flood(1, sample)
@@ -143,6 +145,7 @@ class SlowConsumerTests(RealtimeCase):
         self.assertLessEqual(peak_queued, HARD_CAP)
         self.assertGreater(peak_queued, HARD_CAP - 2000)  # it did fill up
         self.assert_closed_as_slow_consumer(received_fewer_than=sent)
+        self.assertEqual(current("chat_slow_consumer_closes_total") - closes, 1)
 
     def test_reader_that_lags_but_keeps_reading_is_not_closed(self) -> None:
         """Far behind for many stall times but draining all along: open, and nothing missed."""

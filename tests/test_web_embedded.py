@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.trial.unittest import TestCase
 
 from tests.browser_support import DESKTOP, SKIP, ChatPage, in_browser, live_chat
+from tests.test_web_admin import grant_admin
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -55,6 +56,35 @@ class MountedPageTests(TestCase):
             host = tab.page.goto(server.url.replace("/chat/", "/hello"))
             assert host is not None
             self.assertEqual(host.text(), "the host's own page")
+            self.assertEqual(tab.errors, [])
+
+        await in_browser(scenario)
+
+    async def test_admin_panel_works_under_a_prefix(self) -> None:
+        """From the chat at /chat/ to its admin panel at /chat/admin and back, same session."""
+        server = await live_chat(self, prefix="/chat", bcrypt_rounds=4)
+
+        def scenario(browser: Browser) -> None:
+            tab = ChatPage.open(browser, server.url, DESKTOP)
+            requests: list[str] = []
+            tab.page.on("request", lambda request: requests.append(request.url))
+            tab.register("embedded_admin")
+            grant_admin(server, "embedded_admin")
+            tab.page.get_by_role("link", name="Admin panel").click()
+            self.assertEqual(tab.page.url, server.url + "admin")
+            expect(tab.page.locator("#admin-role")).to_have_text("server admin")
+            expect(tab.page.locator("#users-list tr")).to_have_count(1)
+            tab.page.get_by_role("button", name="Rooms").click()
+            tab.page.get_by_role("button", name="Manage General").click()
+            expect(tab.page.locator("#room-members tr")).to_have_count(1)
+            tab.page.get_by_role("button", name="Audit log").click()
+            expect(tab.page.locator("#audit-status")).to_have_text("Nothing recorded yet.")
+            tab.page.get_by_role("link", name="Back to the chat").click()
+            tab.expect_connected()
+            self.assertEqual(tab.page.url, server.url)
+            self.assertIn(server.url + "api/admin/rooms/1/members", requests)
+            for url in requests:
+                self.assertTrue(url.startswith(server.url), url)
             self.assertEqual(tab.errors, [])
 
         await in_browser(scenario)

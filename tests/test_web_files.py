@@ -13,12 +13,15 @@ from twisted.web.resource import Resource
 
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
-from chatservice.web.files import PAGE_POLICY, WebClient, WebFile, package_files
+from chatservice.web.files import PAGE_POLICY, WebClient, WebFile, admin_page, package_files
 from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests
 from tests.rest_support import BASE, Reply, RestTestCase
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE, ASSETS = package_files()
+ADMIN = admin_page()
+# The links between the two pages (each relative: "admin" is a sibling of "static/").
+PAGE_LINKS = {"admin", "./"}
 MODULES = {name: asset for name, asset in ASSETS.items() if name.endswith(".js")}
 IMPORT = re.compile(r'^\s*import\b[^;]*?from\s+"([^"]+)"', re.MULTILINE)
 HTML_REFERENCE = re.compile(rb'\b(?:src|href)="([^"]+)"')
@@ -136,6 +139,38 @@ class PageTests(RestTestCase):
         self.assertIsNone(reply.header("content-security-policy"))
 
 
+class AdminPageTests(RestTestCase):
+    """``GET /admin``: the admin panel, a page of its own with the chat page's headers."""
+
+    def test_admin_page_has_the_pages_headers(self) -> None:
+        """HTML with the same strict policy, nosniff, no referrer and no framing."""
+        reply = self.request("GET", "/admin")
+        self.assertEqual((reply.code, reply.body), (200, ADMIN.body))
+        self.assertEqual(reply.header("content-type"), "text/html; charset=utf-8")
+        self.assertEqual(reply.header("content-security-policy"), PAGE_POLICY.decode())
+        self.assertEqual(reply.header("x-frame-options"), "DENY")
+        self.assertEqual(reply.header("referrer-policy"), "no-referrer")
+        self.assertEqual(reply.header("etag"), ADMIN.etag.decode())
+        self.assertEqual(self.request("HEAD", "/admin").body, b"")
+
+    def test_admin_with_a_slash_is_sent_back_to_admin(self) -> None:
+        """/admin/ would resolve the page's relative URLs one level down: 301 to ../admin."""
+        response = self.successResultOf(
+            self.client.request("GET", BASE + "/admin/", allow_redirects=False)
+        )
+        self.assertEqual(response.code, 301)
+        self.assertEqual(response.headers.getRawHeaders(b"location"), [b"../admin"])
+        self.assertEqual(self.request("GET", "/admin/").body, ADMIN.body)  # followed
+        for path in ("/admin/x", "/admin.html", "/static/admin"):
+            with self.subTest(path=path):
+                self.assertEqual(self.request("GET", path).json()["code"], "not_found")
+
+    def test_other_methods_are_405_json(self) -> None:
+        """POST /admin is the API's JSON 405 (the admin routes are under /api/admin/)."""
+        reply = self.request("POST", "/admin", data=b"{}")
+        self.assertEqual((reply.code, reply.json()["code"]), (405, "method_not_allowed"))
+
+
 class MountedPageTests(SynchronousTestCase):
     """The page when a host Site mounts the service's resource at /chat."""
 
@@ -164,6 +199,11 @@ class MountedPageTests(SynchronousTestCase):
         self.assertEqual(self.get("/chat/").body, PAGE.body)
         self.assertEqual(self.get("/chat/static/js/main.js").body, ASSETS["js/main.js"].body)
 
+    def test_the_admin_page_is_served_under_the_prefix(self) -> None:
+        """/chat/admin is the admin panel; /chat/admin/ goes back to it."""
+        self.assertEqual(self.get("/chat/admin").body, ADMIN.body)
+        self.assertEqual(self.get("/chat/admin/").header("location"), "../admin")
+
     def test_the_prefix_without_its_slash_is_sent_to_it(self) -> None:
         """/chat redirects to chat/ (relative): the page's relative URLs resolve under /chat/."""
         reply = self.get("/chat")
@@ -175,12 +215,15 @@ class FileSetTests(SynchronousTestCase):
     """What the package ships: every reference resolves, relative and without HTML sinks."""
 
     def test_every_reference_of_the_page_is_a_served_asset(self) -> None:
-        """The page's src/href values are relative paths of shipped assets."""
-        for reference in HTML_REFERENCE.findall(PAGE.body):
-            path = reference.decode()
-            with self.subTest(path=path):
-                self.assertTrue(path.startswith("static/"), "relative, under static/")
-                self.assertIn(path.removeprefix("static/"), ASSETS)
+        """The pages' src/href values are relative paths of shipped assets, or the other page."""
+        for page in (PAGE, ADMIN):
+            for reference in HTML_REFERENCE.findall(page.body):
+                path = reference.decode()
+                with self.subTest(path=path):
+                    if path in PAGE_LINKS:
+                        continue
+                    self.assertTrue(path.startswith("static/"), "relative, under static/")
+                    self.assertIn(path.removeprefix("static/"), ASSETS)
 
     def test_every_module_import_is_a_served_module(self) -> None:
         """Each relative import of each module names a shipped module (no bundler resolves it)."""
@@ -193,7 +236,7 @@ class FileSetTests(SynchronousTestCase):
 
     def test_no_absolute_urls_and_nothing_from_elsewhere(self) -> None:
         """No file names an absolute path or another origin: any prefix works, and offline."""
-        for name, asset in {"index.html": PAGE, **ASSETS}.items():
+        for name, asset in {"index.html": PAGE, "admin.html": ADMIN, **ASSETS}.items():
             if name.endswith(".svg"):
                 continue  # its xmlns is a name, not a request
             with self.subTest(name=name):
@@ -207,12 +250,13 @@ class FileSetTests(SynchronousTestCase):
             with self.subTest(name=name):
                 self.assertIsNone(first_match(sinks, code(module)))
                 self.assertIsNone(first_match(r"\.style\b|setAttribute\(\s*[\"']on", code(module)))
-        page = code(PAGE)
-        self.assertIsNone(first_match(r"\sstyle=|\son[a-z]+=", page))
-        self.assertEqual(
-            re.findall(r"<script\b[^>]*>", page),
-            ['<script type="module" src="static/js/main.js">'],
-        )
+        for page, script in ((PAGE, "main.js"), (ADMIN, "admin_main.js")):
+            source = code(page)
+            self.assertIsNone(first_match(r"\sstyle=|\son[a-z]+=", source))
+            self.assertEqual(
+                re.findall(r"<script\b[^>]*>", source),
+                [f'<script type="module" src="static/js/{script}">'],
+            )
 
     def test_each_module_stays_small(self) -> None:
         """One concern per module: none passes the house limit of ~400 lines."""
@@ -230,6 +274,7 @@ class FileSetTests(SynchronousTestCase):
             if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
         ]
         self.assertIn(PurePosixPath("index.html"), files)
+        self.assertIn(PurePosixPath("admin.html"), files)
         for path in files:
             with self.subTest(path=str(path)):
                 self.assertTrue(

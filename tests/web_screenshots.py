@@ -1,11 +1,13 @@
-"""Take the README's screenshots of the chat page: ``python -m tests.web_screenshots [folder]``.
+"""Take the README's screenshots of the web client: ``python -m tests.web_screenshots [folder]``.
 
 Starts a service on a temporary SQLite file, fills a room the way people
 would (through the API: rooms, a private one and a direct one, a reply, an
 edit, reactions; joining makes the member-event lines), and saves what
 a desktop (1280 x 800) and a phone (375 x 740) show to
-``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``. Needs what the
-browser tests need (``/usr/bin/chromium`` and playwright).
+``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``; then alice, a
+server admin, opens the admin panel on a room (its members and roles, and
+its log) and it is saved as ``admin-desktop.png``. Needs what the browser
+tests need (``/usr/bin/chromium`` and playwright).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 def seed(server: LiveChat) -> dict[str, str]:
     """A few people, rooms and messages; returns each person's token."""
     tokens, ids = {}, {}
-    for name in ("alice", "bob", "carol"):
+    for name in ("alice", "bob", "carol", "dave"):
         session = server.api("POST", "api/register", {"username": name, "password": PASSWORD})
         tokens[name], ids[name] = session["token"], session["user"]["id"]
     lobby = server.api("POST", "api/rooms", {"name": "Lobby"}, tokens["alice"])["id"]
@@ -94,6 +96,51 @@ def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
     alice.page.screenshot(path=str(folder / "chat-desktop.png"))
     bob.page.mouse.move(0, 0)
     bob.page.screenshot(path=str(folder / "chat-phone.png"))
+    shoot_admin(browser, server, folder)
+
+
+def shoot_admin(browser: Browser, server: LiveChat, folder: Path) -> None:
+    """Alice, a server admin, in the admin panel: a room she is not in, with its log."""
+    from playwright.sync_api import expect
+
+    assert server.chat is not None
+    store = server.chat.store
+    server.blocking(lambda: store.set_admin("alice", True))
+    tokens = {name: login(server, name) for name in ("alice", "bob")}
+    ids = {
+        user["username"]: user["id"]
+        for user in server.api("GET", "api/admin/users", token=tokens["alice"])
+    }
+    rooms = {
+        room["name"]: room["id"]
+        for room in server.api("GET", "api/admin/rooms", token=tokens["alice"])
+    }
+    design = rooms["Design"]
+    server.api("POST", f"api/rooms/{design}/invites", {"user_id": ids["carol"]}, tokens["bob"])
+    role = {"role": "moderator"}
+    server.api("PUT", f"api/rooms/{design}/members/{ids['alice']}/role", role, tokens["bob"])
+    archive = {"archived": True, "reason": "merged into Design"}
+    server.api("POST", f"api/admin/rooms/{rooms['Random']}/archive", archive, tokens["alice"])
+    disable = {"reason": "spam"}
+    server.api("POST", f"api/admin/users/{ids['dave']}/disable", disable, tokens["alice"])
+    admin = ChatPage.open(browser, server.url + "admin", DESKTOP)
+    admin.page.get_by_label("Username").fill("alice")
+    admin.page.get_by_label("Password").fill(PASSWORD)
+    admin.page.get_by_role("button", name="Log in").click()
+    expect(admin.page.locator("#users-list tr")).to_have_count(4)
+    admin.page.get_by_role("button", name="Rooms").click()
+    admin.page.get_by_role("button", name="Manage Design").click()
+    expect(admin.page.locator("#room-members tr")).to_have_count(3)
+    expect(admin.page.locator("#room-audit-status")).to_have_text("")
+    admin.page.mouse.move(0, 0)
+    admin.page.screenshot(path=str(folder / "admin-desktop.png"), full_page=True)
+
+
+def login(server: LiveChat, username: str) -> str:
+    """A token of ``username``."""
+    body = {"username": username, "password": PASSWORD}
+    token: str = server.api("POST", "api/login", body)["token"]
+    return token
 
 
 async def main(reactor: Any, folder: Path) -> None:
@@ -110,7 +157,7 @@ async def main(reactor: Any, folder: Path) -> None:
             await in_browser(scenario)
         finally:
             await server.stop()
-    print(f"saved {folder / 'chat-desktop.png'} and {folder / 'chat-phone.png'}")
+    print(f"saved chat-desktop.png, chat-phone.png and admin-desktop.png in {folder}")
 
 
 if __name__ == "__main__":

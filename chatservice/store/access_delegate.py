@@ -46,6 +46,10 @@ class DelegatedAccess:
         """See ``IAccessStore``."""
         return self._access.rooms_of(user_id)
 
+    def find_rooms(self, query: str | None, after: int, limit: int) -> Deferred[Sequence[Room]]:
+        """See ``IAccessStore``."""
+        return self._access.find_rooms(query, after, limit)
+
     def update_room(
         self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:

@@ -56,6 +56,14 @@ class IAccessStore(Interface):
         Public rooms, and private ones they joined or were invited to.
         """
 
+    def find_rooms(query: str | None, after: int, limit: int) -> Deferred[Sequence[Room]]:
+        """Fire with a page of every room not deleted (private and direct too), by id.
+
+        For server admins: the rooms with an id above ``after``, whose name
+        contains ``query`` case-insensitively when it is given (``%`` and
+        ``_`` are plain characters), at most ``limit`` of them.
+        """
+
     def update_room(
         room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:

@@ -15,6 +15,7 @@ from chatservice import access_models
 from chatservice.errors import Conflict, NotFound
 from chatservice.models import Room
 from chatservice.store import timeline_queries
+from chatservice.store.account_queries import like_escaped
 from chatservice.store.database import Txn
 
 ROOM_COLUMNS = "id, name, description, created_by, created_at, visibility, archived, direct_key"
@@ -203,6 +204,28 @@ def rooms_of(txn: Txn, user_id: int) -> list[Room]:
         " (SELECT room_id FROM members WHERE user_id = :user_id AND state IN (:joined, :invited)))"
         " ORDER BY id",
         {"user_id": user_id, "joined": access_models.JOINED, "invited": access_models.INVITED},
+    )
+    return [room_row(row) for row in rows]
+
+
+def find_rooms(txn: Txn, query: str | None, after: int, limit: int) -> list[Room]:
+    """A page of every live room by id, filtered by a part of its name.
+
+    A room's ``name_key`` is its casefolded name, but a direct room's is a
+    key of its two user ids: its name ("alice & bob") is made of usernames,
+    which are ASCII, so ``LOWER`` matches it as casefolding would.
+    """
+    conditions = ["id > :after", "NOT deleted"]
+    params: dict[str, object] = {"after": after, "limit": limit}
+    if query:
+        conditions.append(
+            "(name_key LIKE :pattern ESCAPE '!'"
+            " OR (direct_key IS NOT NULL AND LOWER(name) LIKE :pattern ESCAPE '!'))"
+        )
+        params["pattern"] = "%" + like_escaped(query.casefold()) + "%"
+    where = " AND ".join(conditions)
+    rows = txn.query(
+        f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT :limit", params
     )
     return [room_row(row) for row in rows]
 

@@ -82,7 +82,7 @@ def list_accounts(
     params: dict[str, object] = {"after": after, "limit": limit}
     if query:
         conditions.append("username_key LIKE :pattern ESCAPE '!'")
-        params["pattern"] = "%" + _like_escaped(query.casefold()) + "%"
+        params["pattern"] = "%" + like_escaped(query.casefold()) + "%"
     if admins_only:
         conditions.append("is_admin = :admin")
         params["admin"] = True
@@ -91,7 +91,7 @@ def list_accounts(
     return [account_row(row) for row in txn.query(sql, params)]
 
 
-def _like_escaped(text: str) -> str:
+def like_escaped(text: str) -> str:
     """``text`` with LIKE's wildcards (and the escape character ``!``) taken literally."""
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 

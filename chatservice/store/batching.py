@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatservice import models
+from chatservice import metrics, models
 from chatservice.errors import InternalError
 from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
@@ -77,13 +77,17 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
         committed: Deferred[Sequence[models.Posted]] = maybeDeferred(
             self._store.add_messages, [new for new, _ in batch]
         )
-        committed.addBoth(self._committed, batch)
+        committed.addBoth(self._committed, batch, metrics.TIMER())
 
     def _committed(
         self,
         result: Sequence[models.Posted] | Failure,
         batch: list[tuple[models.NewMessage, Deferred[models.Posted]]],
+        started: float,
     ) -> None:
+        # Once per batch, never per message (``metrics.py``).
+        metrics.STORE_COMMIT_SECONDS.observe(metrics.TIMER() - started)
+        metrics.STORE_BATCH_SIZE.observe(len(batch))
         if not isinstance(result, Failure) and len(result) != len(batch):
             result = Failure(
                 InternalError(
@@ -97,6 +101,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
             for _, waiter in batch:
                 waiter.errback(result)
         else:
+            metrics.MESSAGES_STORED.add(sum(1 for posted in result if posted.created))
             for (_, waiter), posted in zip(batch, result, strict=True):
                 waiter.callback(posted)
         self._in_flight = False

@@ -158,6 +158,22 @@ class MemoryAccess:
         ]
         return succeed(visible)
 
+    def find_rooms(self, query: str | None, after: int, limit: int) -> Deferred[Sequence[Room]]:
+        """A page of every live room by id, those whose name contains ``query`` if given."""
+        wanted = query.casefold() if query else None
+        found: list[Room] = []
+        for room_id in sorted(self._rooms):
+            if len(found) >= limit:
+                break
+            room = self._rooms[room_id]
+            if (
+                room_id > after
+                and room_id not in self._deleted_rooms
+                and (wanted is None or wanted in room.name.casefold())
+            ):
+                found.append(room)
+        return succeed(found)
+
     def update_room(
         self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:

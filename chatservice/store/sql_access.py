@@ -75,6 +75,18 @@ class SQLAccess:
             "rooms_of", access_queries.rooms_of, user_id if fits(user_id) else 0
         )
 
+    def find_rooms(self, query: str | None, after: int, limit: int) -> Deferred[Sequence[Room]]:
+        """A page of every live room by id, those whose name contains ``query`` if given."""
+        if limit <= 0 or after >= INT64_MAX:
+            return succeed([])
+        return self.database.run_read(
+            "find_rooms",
+            access_queries.find_rooms,
+            query,
+            max(after, 0),
+            min(limit, INT64_MAX),
+        )
+
     def update_room(
         self, room_id: int, update: access_models.RoomUpdate
     ) -> Deferred[tuple[Room, access_models.MemberEvent | None]]:

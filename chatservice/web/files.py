@@ -1,4 +1,4 @@
-"""Serves the web client: the page at ``/`` and its assets under ``/static/``.
+"""Serves the web client: the chat page at ``/``, the admin panel at ``/admin``, their assets.
 
 A resource of our own rather than ``twisted.web.static.File``, because:
 
@@ -14,7 +14,9 @@ A resource of our own rather than ``twisted.web.static.File``, because:
 
 Every path is relative to where the service is mounted (``request.postpath``),
 and the page uses relative URLs only, so the client works at ``/`` and under
-a prefix of a host ``Site``. The files are served with ``no-cache`` and an
+a prefix of a host ``Site``. The admin panel is ``admin`` (no slash), a
+sibling of ``static/`` and ``api/``, so the two pages share every relative
+URL; ``admin/`` is sent back to ``../admin``. The files are served with ``no-cache`` and an
 ``ETag``: they change with each release and carry no fingerprint in their
 names (there is no build step), so a browser asks each time and gets a 304.
 """
@@ -37,6 +39,8 @@ from chatservice.errors import MethodNotAllowed
 from chatservice.wire import error_body
 
 PAGE = "index.html"
+ADMIN_PAGE = "admin.html"
+ADMIN = b"admin"
 ASSETS = b"static"
 CONTENT_TYPES = {
     ".html": b"text/html; charset=utf-8",
@@ -115,30 +119,46 @@ def package_files() -> tuple[WebFile, Mapping[str, WebFile]]:
     return page, assets
 
 
+@functools.cache
+def admin_page() -> WebFile:
+    """The admin panel's page shipped in this package (its assets are the chat page's)."""
+    root = resources.files(__package__ or "chatservice.web")
+    return WebFile.of(ADMIN_PAGE, (root / ADMIN_PAGE).read_bytes())
+
+
 class WebClient:
     """Answers for the page and its assets; says which paths are its own."""
 
-    def __init__(self, page: WebFile, assets: Mapping[str, WebFile]) -> None:
+    def __init__(
+        self, page: WebFile, assets: Mapping[str, WebFile], admin: WebFile | None = None
+    ) -> None:
         self._page = page
         self._assets = dict(assets)
+        self._admin = admin
 
     @classmethod
     def from_package(cls) -> WebClient:
         """The client shipped in this package."""
-        return cls(*package_files())
+        return cls(*package_files(), admin=admin_page())
 
     def file_for(self, postpath: list[bytes]) -> WebFile | None:
         """The file at ``postpath`` (the path below the mount point), or None."""
         if postpath == [b""]:
             return self._page
+        if postpath == [ADMIN]:
+            return self._admin
         if len(postpath) > 1 and postpath[0] == ASSETS:
             name = b"/".join(postpath[1:]).decode("utf-8", "replace")
             return self._assets.get(name)
         return None
 
     def serves(self, postpath: list[bytes]) -> bool:
-        """True for the page, its assets, and the mount point without its slash."""
-        return postpath == [] or self.file_for(postpath) is not None
+        """True for the pages, their assets, and the two paths sent on to a page."""
+        return (
+            postpath == []
+            or (self._admin is not None and postpath == [ADMIN, b""])
+            or self.file_for(postpath) is not None
+        )
 
     def render(self, request: IRequest) -> Any:
         """Answer a request for one of ``serves``'s paths."""
@@ -153,6 +173,8 @@ class WebClient:
         postpath: list[bytes] = getattr(request, "postpath", None) or []
         found = self.file_for(postpath)
         if found is None:
+            if postpath:  # admin/: its relative URLs would resolve one level down
+                return _redirect(request, b"../admin")
             return self._add_slash(request)
         request.setHeader(b"content-type", found.content_type)
         request.setHeader(b"x-content-type-options", b"nosniff")
@@ -179,10 +201,15 @@ class WebClient:
         stays right behind a proxy that adds or strips a prefix.
         """
         prepath: list[bytes] = getattr(request, "prepath", None) or [b""]
-        request.setResponseCode(301)
-        request.setHeader(b"location", quote(prepath[-1]).encode("ascii") + b"/")
-        request.setHeader(b"content-length", b"0")
-        return b""
+        return _redirect(request, quote(prepath[-1]).encode("ascii") + b"/")
+
+
+def _redirect(request: IRequest, location: bytes) -> bytes:
+    """A bodiless 301 to a relative ``location``."""
+    request.setResponseCode(301)
+    request.setHeader(b"location", location)
+    request.setHeader(b"content-length", b"0")
+    return b""
 
 
 def _matches(if_none_match: bytes | None, etag: bytes) -> bool:

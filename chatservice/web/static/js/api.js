@@ -3,8 +3,8 @@
 // URLs are relative to the page ("api/rooms", not "/api/rooms"), so the
 // same files work when the service is mounted under a prefix of a host
 // site. Every refusal becomes an ApiError carrying the protocol's `code`;
-// a 401 on an authenticated call also tells the app, which returns to the
-// log-in screen.
+// a 401 (or a 403 account_disabled) on an authenticated call also tells the
+// app, which returns to the log-in screen.
 
 /** A refusal from the server, or status 0 with code "network" when it could not be reached. */
 export class ApiError extends Error {
@@ -65,7 +65,9 @@ export class Api {
     const code = data?.code ?? (response.status >= 500 ? "internal_error" : "invalid_request");
     const retryAfter = Number(response.headers.get("Retry-After")) || null;
     const error = new ApiError(response.status, code, data?.error ?? response.statusText, retryAfter);
-    if (response.status === 401 && auth && token) this.onUnauthorized(code);
+    // A disabled account's token is refused with 403 account_disabled: the session is over too.
+    const ended = response.status === 401 || code === "account_disabled";
+    if (ended && auth && token) this.onUnauthorized(code);
     throw error;
   }
 

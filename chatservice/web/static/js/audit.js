@@ -18,6 +18,11 @@ const WORDS = {
   room_updated: "edited the room",
   room_archived: "archived the room",
   room_unarchived: "unarchived the room",
+  room_deleted: "deleted the room",
+  // A server admin's (the admin panel shows the whole log).
+  user_disabled: "disabled",
+  user_enabled: "enabled",
+  user_messages_erased: "erased the messages of",
 };
 
 /** One entry as a sentence: "alice muted bob: spam". */

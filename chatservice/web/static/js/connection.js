@@ -15,6 +15,10 @@
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
 const CLOSE_POLICY = 1008;
+// The session is over (docs/protocol.md, "Close codes"): revoked or deleted
+// (4001), or the account disabled by a server admin (4002). No retry: the
+// page goes back to its log-in screen and says why.
+const CLOSE_ENDED = { 4001: "unauthorized", 4002: "account_disabled" };
 // The server closed the room to this user: left, kicked or banned. No retry.
 const CLOSE_REMOVED = 4003;
 
@@ -85,7 +89,7 @@ export class RoomConnection {
       ticket = (await this.api.ticket()).ticket;
     } catch (error) {
       if (this.stopped) return;
-      if (error.status === 401) {
+      if (error.status === 401 || error.code === "account_disabled") {
         this.onAuthLost(error.code);
         return;
       }
@@ -119,6 +123,11 @@ export class RoomConnection {
       this.socket = null;
       if (event.code === CLOSE_POLICY && /token expired/i.test(event.reason)) {
         this.onAuthLost("token_expired");
+        return;
+      }
+      if (event.code in CLOSE_ENDED) {
+        this.stop();
+        this.onAuthLost(CLOSE_ENDED[event.code]);
         return;
       }
       if (event.code === CLOSE_REMOVED) {

@@ -16,6 +16,7 @@ const SENTENCES = {
   not_found: "That is gone: the message or room no longer exists.",
   unauthorized: "Your session ended. Log in again.",
   token_expired: "Your session expired. Log in again.",
+  account_disabled: "A server admin disabled your account.",
   payload_too_large: "That is too large to send.",
   overloaded: "The server is busy. Try again in a few seconds.",
   store_unavailable: "The server can't save anything right now. Try again shortly.",

@@ -1,0 +1,93 @@
+"""The admin panel is accessible: axe-core finds nothing serious, at desktop and phone width.
+
+axe-core is the one ``tests/test_web_a11y.py`` runs (from the
+``axe-playwright-python`` package, never a CDN), on each of the panel's
+screens: its log-in, users, rooms with a room open (members, roles, its
+log, the delete confirmation), the whole audit log, and a room owner's
+view. At 375 pixels nothing scrolls sideways.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.trial.unittest import TestCase
+
+from tests.browser_support import DESKTOP, PASSWORD, PHONE, SKIP, ChatPage, in_browser, live_chat
+from tests.test_web_a11y import AXE, BLOCKING, expect, summary, violations
+from tests.test_web_admin import grant_admin, register
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+def no_sideways_scroll(test: TestCase, page: Page) -> None:
+    """The page is no wider than a phone's screen."""
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.body.scrollWidth]"
+    )
+    test.assertLessEqual(max(widths), PHONE["width"])
+
+
+class AdminAccessibilityTests(TestCase):
+    """axe-core on each screen of the admin panel."""
+
+    skip = SKIP or (None if AXE else "axe-playwright-python (axe.min.js) is missing")
+
+    async def test_no_serious_or_critical_violations(self) -> None:
+        """A server admin's screens at both widths, and a room owner's on a phone."""
+        server = await live_chat(self, bcrypt_rounds=4)  # quick accounts
+
+        def scenario(browser: Browser) -> dict[str, list[dict[str, Any]]]:
+            found: dict[str, list[dict[str, Any]]] = {}
+            register(server, "axe_admin")
+            grant_admin(server, "axe_admin")
+            owner, _ = register(server, "axe_owner")
+            _, member_id = register(server, "axe_member")
+            room = server.api("POST", "api/rooms", {"name": "Axe room"}, owner)["id"]
+            server.api("POST", f"api/rooms/{room}/invites", {"user_id": member_id}, owner)
+            for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+                tab = ChatPage.open(browser, server.url + "admin", viewport)
+                page = tab.page
+                expect(page.get_by_label("Username")).to_be_focused()
+                found[f"log-in, {width}"] = violations(page)
+                page.get_by_label("Username").fill("axe_admin")
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Log in").click()
+                expect(page.locator("#users-list tr")).to_have_count(3)
+                if width == "desktop":
+                    page.get_by_role("button", name="Disable axe_member").click()
+                    expect(page.get_by_role("button", name="Enable axe_member")).to_be_visible()
+                found[f"users, {width}"] = violations(page)
+                page.get_by_role("button", name="Rooms").click()
+                page.get_by_role("button", name="Manage Axe room").click()
+                expect(page.locator("#room-members tr")).to_have_count(2)
+                page.locator("#room-archive").click()  # archive, then unarchive
+                expect(page.locator("#room-audit li")).to_have_count(
+                    1 if width == "desktop" else 2
+                )
+                page.get_by_role("button", name="Delete room").click()
+                expect(page.get_by_role("button", name="Delete for good")).to_be_visible()
+                found[f"a room, {width}"] = violations(page)
+                page.get_by_role("button", name="Audit log").click()
+                expect(page.locator("#audit-list li")).not_to_have_count(0)
+                found[f"audit log, {width}"] = violations(page)
+                if width == "phone":
+                    no_sideways_scroll(self, page)
+                self.assertEqual(tab.errors, [])
+            tab = ChatPage.open(browser, server.url + "admin", PHONE)
+            tab.page.get_by_label("Username").fill("axe_owner")
+            tab.page.get_by_label("Password").fill(PASSWORD)
+            tab.page.get_by_role("button", name="Log in").click()
+            tab.page.get_by_role("button", name="Manage Axe room").click()
+            expect(tab.page.locator("#room-members tr")).to_have_count(2)
+            found["a room owner's room, phone"] = violations(tab.page)
+            no_sideways_scroll(self, tab.page)
+            self.assertEqual(tab.errors, [])
+            return found
+
+        found = await in_browser(scenario)
+        self.assertEqual(len(found), 9)
+        for screen, screen_violations in found.items():
+            serious = [v for v in screen_violations if v["impact"] in BLOCKING]
+            self.assertEqual(summary(serious), [], screen)
