@@ -33,6 +33,8 @@ setup(
         "zope.interface>=6",
         "cryptography>=43",  # AES-256-GCM encryption at rest (chatservice/keyring.py)
         "prometheus_client>=0.20",  # metrics at /metrics on METRICS_LISTEN (metrics.py)
+        "Pillow>=10",  # image checks and thumbnails of uploads (chatservice/images.py)
+        "multipart>=1.2",  # the incremental multipart/form-data parser of uploads
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.2"],

@@ -21,6 +21,10 @@ Random ids name nothing, so every other call of a route on one room or one
 message is pointed at real ones (``_world``): a room the fuzzing account
 owns with a plain member in it (brought back in before each moderation
 call, which may have kicked or banned them), and a message of its own.
+Files are pointed at a PNG of the fuzzing account's (``_upload_image``),
+generated signed links replaced by its real one (from a message that
+carries it), and generated attachments of a post by it, so downloads,
+ranges, thumbnails and posts with files are fuzzed past their 403 and 404.
 Reactions are named by UTF-8 bytes too (at most 64), which a schema cannot
 say: generated ones are cut to fit.
 """
@@ -95,14 +99,40 @@ def _real_world() -> dict[str, Any]:
         )
         room = _call("POST", "/api/rooms", {"name": f"fuzz-{secrets.token_hex(6)}"}, TOKEN)
         message = _call("POST", "/api/messages", {"room_id": 1, "content": "fuzz me"}, TOKEN)
+        image = _upload_image()
+        with_file = _call(
+            "POST", "/api/messages", {"room_id": 1, "content": "", "attachments": [image]}, TOKEN
+        )
         _world.update(
             room=room["id"],
             member=member["user"]["id"],
             member_token=member["token"],
             message=message["id"],
+            file=image,
+            link=with_file["attachments"][0]["url"],
+            thumbnail_link=with_file["attachments"][0]["thumbnail_url"],
         )
         _call("POST", f"/api/rooms/{room['id']}/join", None, member["token"])
     return _world
+
+
+def _upload_image() -> int:
+    """Upload a small PNG as the fuzzing account (it has a thumbnail); its upload id."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (1, 2, 3)).save(out, format="PNG")
+    request = urllib.request.Request(
+        BASE_URL + "/api/uploads?name=fuzz.png",
+        data=out.getvalue(),
+        method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        upload_id: int = json.load(answer)["id"]
+    return upload_id
 
 
 def _bring_member_back(world: dict[str, Any]) -> None:
@@ -147,6 +177,15 @@ def _point_at_real_things(case: Any) -> None:
         if "user_id" in params:
             params["user_id"] = world["member"]
             _bring_member_back(world)
+    if "file_id" in params:  # the fuzzing account's own PNG: downloads and thumbnails
+        params["file_id"] = world["file"]
+        query = case.query if isinstance(case.query, dict) else None
+        if query is not None and ("sig" in query or "expires" in query):
+            # The real link's signature: the thumbnail has its own.
+            which = "thumbnail_link" if path.endswith("/thumbnail") else "link"
+            link = world[which].split("?", 1)[1]
+            real = dict(pair.split("=", 1) for pair in link.split("&"))
+            case.query = {**query, "expires": real["expires"], "sig": real["sig"]}
     if "message_id" in params:
         params["message_id"] = world["message"]
         deleting = case.method.upper() == "DELETE" and path == "/api/messages/{message_id}"
@@ -165,6 +204,8 @@ def _point_at_real_things(case: Any) -> None:
     if path == "/api/messages" and case.method.upper() == "POST" and isinstance(case.body, dict):
         # General, answering (if at all) a message of General.
         body = {**case.body, "room_id": 1}
+        if isinstance(body.get("attachments"), list):
+            body["attachments"] = [world["file"]]
         if "reply_to" in body and body["reply_to"] is not None:
             body["reply_to"] = world["message"]
         case.body = body

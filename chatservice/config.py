@@ -121,6 +121,27 @@ SETTINGS: tuple[Setting, ...] = (
         "Endpoint serving Prometheus metrics at /metrics, never on the chat port "
         "(e.g. tcp:9100:interface=127.0.0.1; off when unset).",
     ),
+    # Files (issue 12).
+    Setting(
+        "max-upload-bytes",
+        "MAX_UPLOAD_BYTES",
+        str(25 * 2**20),
+        "Largest file one upload may be, in bytes (refused with 413 as it arrives).",
+    ),
+    Setting(
+        "upload-quota-bytes",
+        "UPLOAD_QUOTA_BYTES",
+        str(2**30),
+        "Bytes of uploads one user may keep.",
+    ),
+    Setting("upload-rate", "UPLOAD_RATE", "30", "Uploads a user may make per minute."),
+    Setting(
+        "files-dir",
+        "FILES_DIR",
+        None,
+        "Directory of uploaded files (default: 'files' beside the SQLite file; in the "
+        "database with PostgreSQL; a temporary directory with memory:).",
+    ),
     # Encryption at rest (issue 12).
     Setting(
         "encryption-key",
@@ -163,6 +184,10 @@ class Config:
     ws_max_buffer: int
     trust_x_forwarded_for: int
     metrics_listen: str | None
+    max_upload_bytes: int
+    upload_quota_bytes: int
+    upload_rate: int
+    files_dir: str | None
     encryption: KeyRing | None = field(repr=False)
     """The key ring of ``ENCRYPTION_KEY``, or None: message text is stored plain."""
 
@@ -304,6 +329,10 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
             "trust-x-forwarded-for", raw["trust-x-forwarded-for"], int, 0, 10
         ),
         metrics_listen=_endpoint("metrics-listen", raw["metrics-listen"]),
+        max_upload_bytes=_number("max-upload-bytes", raw["max-upload-bytes"], int, 1024, 2**40),
+        upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),
+        upload_rate=_number("upload-rate", raw["upload-rate"], int, 1, 1_000_000),
+        files_dir=(raw["files-dir"] or "").strip() or None,
         encryption=_key_ring(raw["encryption-key"]),
     )
 

@@ -24,6 +24,8 @@ directly instead of through the reactor and the store's pool.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sqlite3
 import sys
 import time
@@ -32,7 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chatservice.blobstore import BlobMissing
+from chatservice.copyfiles import copy_files
 from chatservice.errors import ChatError
+from chatservice.keyring import CannotOpen, KeyRing, KeyRingError, UnknownKey, parse_key_ring
 from chatservice.store import redact_url, sqlite_path
 from chatservice.store.database import Txn
 from chatservice.store.dialects import POSTGRESQL, WRITER_LOCK_KEY
@@ -95,6 +100,26 @@ TABLES: tuple[Table, ...] = (
         "reactions", ("message_id", "user_id", "emoji", "event_id", "ts"), "message_id, event_id"
     ),
     Table("revoked_sessions", ("session", "user_id", "expires_at", "revoked_at"), "session"),
+    # Files (issue 12): their rows; their bytes follow (``copyfiles``).
+    Table("blobs", ("sha256", "size", "created_at"), "sha256"),
+    Table(
+        "uploads",
+        (
+            "id",
+            "owner_id",
+            "name",
+            "size",
+            "sha256",
+            "content_type",
+            "width",
+            "height",
+            "thumb_sha256",
+            "thumb_size",
+            "created_at",
+            "attached_at",
+        ),
+    ),
+    Table("message_attachments", ("message_id", "position", "upload_id"), "message_id, position"),
     # The keys the sealed rows need, with their sentinels (start-up checks them).
     Table("sealing_keys", ("key_id", "sentinel", "added_at"), "key_id"),
 )
@@ -105,6 +130,7 @@ SEQUENCES: dict[str, tuple[str, ...]] = {
     "users": ("users",),
     "rooms": ("rooms",),
     "messages": ("messages", "events"),
+    "uploads": ("uploads",),
 }
 
 
@@ -122,18 +148,28 @@ class CopyCounts:
     events: int
     reactions: int
     revoked_sessions: int = 0
+    blobs: int = 0
+    uploads: int = 0
+    message_attachments: int = 0
+    file_bytes: int = 0
     sealing_keys: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.users} users, {self.rooms} rooms, {self.messages} messages, "
             f"{self.events} events, {self.reactions} reactions, "
-            f"{self.revoked_sessions} revoked sessions"
+            f"{self.revoked_sessions} revoked sessions, {self.uploads} uploads "
+            f"({self.blobs} files, {self.file_bytes} bytes)"
         )
 
 
 def copy_store(
-    source_url: str, target_url: str, *, batch_size: int = DEFAULT_BATCH_SIZE
+    source_url: str,
+    target_url: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    files_dir: str | None = None,
+    ring: KeyRing | None = None,
 ) -> CopyCounts:
     """Copy every user, room, message, event and reaction from SQLite into PostgreSQL.
 
@@ -150,6 +186,10 @@ def copy_store(
         target_url: a ``postgresql://`` URL (libpq parameters such as
             ``options`` or ``connect_timeout`` may be in its query string).
         batch_size: rows read from SQLite at a time.
+        files_dir: the source's files directory (default ``<source file>-files``);
+            its blobs become chunk rows of the target.
+        ring: ``ENCRYPTION_KEY``'s ring: opens sealed source files, seals the
+            target's chunks.
 
     Returns:
         The number of rows copied per table.
@@ -178,7 +218,14 @@ def copy_store(
         try:
             with psycopg.connect(target_url, **kwargs) as target, target.cursor() as cursor:
                 # Leaving the block commits, or rolls back if anything raised.
-                return _fill_target(source, cursor, sequences, batch_size)
+                counts = _fill_target(source, cursor, sequences, batch_size)
+                folder = files_dir or os.path.abspath(path) + "-files"
+                blobs = source.execute("SELECT sha256, size FROM blobs ORDER BY sha256").fetchall()
+                try:
+                    copied = copy_files(folder, [(str(s), int(n)) for s, n in blobs], cursor, ring)
+                except (BlobMissing, CannotOpen, UnknownKey) as exc:
+                    raise CopyError(f"files in {folder}: {type(exc).__name__} {exc}") from None
+                return dataclasses.replace(counts, file_bytes=copied)
         except psycopg.Error as exc:
             raise CopyError(f"PostgreSQL at {redact_url(target_url)}: {_one_line(exc)}") from exc
     except sqlite3.Error as exc:
@@ -315,12 +362,17 @@ def _claim_empty_target(txn: Txn) -> None:
     )
 
 
+_BOOLEANS = ("deleted", "is_admin", "sealed")
+
+
 def _copy_table(source: sqlite3.Connection, cursor: Any, table: Table, batch_size: int) -> int:
     """Stream one table from SQLite into PostgreSQL with ``COPY``, in its order."""
     names = ", ".join(table.columns)
     reader = source.execute(f"SELECT {names} FROM {table.name} ORDER BY {table.order_by}")
     # SQLite keeps booleans as 0/1; PostgreSQL's boolean columns want bool.
-    flags = [i for i, column in enumerate(table.columns) if column in ("deleted", "is_admin")]
+    # (messages.sealed is the sealed text, bytes; file_chunks.sealed a flag.)
+    booleans = ("deleted", "is_admin") if table.name == "messages" else _BOOLEANS
+    flags = [i for i, column in enumerate(table.columns) if column in booleans]
     copied = 0
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         while rows := reader.fetchmany(batch_size):
@@ -351,11 +403,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_BATCH_SIZE,
         help=f"rows read from SQLite at a time (default {DEFAULT_BATCH_SIZE})",
     )
+    parser.add_argument(
+        "--files-dir",
+        help="the source's files directory (default: <source file>-files); its files are "
+        "copied into the database (sealed with ENCRYPTION_KEY if it is set)",
+    )
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     try:
-        counts = copy_store(args.source, args.target, batch_size=args.batch_size)
+        ring = parse_key_ring(os.environ.get("ENCRYPTION_KEY"))
+        counts = copy_store(
+            args.source,
+            args.target,
+            batch_size=args.batch_size,
+            files_dir=args.files_dir,
+            ring=ring,
+        )
+    except KeyRingError as exc:
+        print(f"copystore: error: {exc}", file=sys.stderr)
+        return 1
     except CopyError as exc:
         print(f"copystore: error: {exc}", file=sys.stderr)
         return 1

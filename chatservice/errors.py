@@ -182,6 +182,22 @@ class PayloadTooLarge(ChatError):
     message = "The request body is too large."
 
 
+class QuotaExceeded(ChatError):
+    """An upload that would take the user past ``UPLOAD_QUOTA_BYTES`` (issue 12)."""
+
+    status = 413
+    code = "quota_exceeded"
+    message = "This upload would exceed your storage quota."
+
+
+class RangeNotSatisfiable(ChatError):
+    """A ``Range`` that starts past the end of a file (issue 12)."""
+
+    status = 416
+    code = "range_not_satisfiable"
+    message = "The range is not satisfiable."
+
+
 class RateLimited(ChatError):
     """Too many requests; the ``Retry-After`` header says in how many seconds to try again."""
 

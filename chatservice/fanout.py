@@ -305,7 +305,12 @@ class ChatServerFactory(WebSocketServerFactory):
         session = protocol.session
         received = metrics.TIMER()  # for chat_post_to_delivery_seconds
         posting = self._messages.post(
-            session.identity, session.room_id, frame.content, frame.client_msg_id, frame.reply_to
+            session.identity,
+            session.room_id,
+            frame.content,
+            frame.client_msg_id,
+            frame.reply_to,
+            frame.attachments,
         )
         self._in_flight.add(posting)
         # Bound methods and arguments, not closures: this runs per message.

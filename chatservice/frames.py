@@ -16,9 +16,11 @@ from typing import Any
 from chatservice.errors import ChatError, InvalidJSON, InvalidRequest
 from chatservice.message_forms import (
     id_field,
+    parse_attachments,
     parse_client_msg_id,
     parse_content,
     parse_emoji,
+    parse_post_content,
 )
 from chatservice.wire import MAX_CLIENT_MSG_ID, FrameError, parse_object, text_field
 
@@ -49,6 +51,7 @@ class ClientFrame:
     message_id: int | None = None
     emoji: str = ""
     remove: bool = False
+    attachments: tuple[int, ...] = ()
 
 
 def parse_client_frame(text: str, max_length: int) -> ClientFrame:
@@ -79,6 +82,10 @@ def _parse(body: dict[str, Any], max_length: int) -> ClientFrame:
     if kind == MESSAGE:
         # Most messages answer nothing: no id to check (this runs per message).
         reply_to = id_field(body, "reply_to", required=False) if "reply_to" in body else None
+        if "attachments" in body:
+            files = parse_attachments(body)
+            content = parse_post_content(body, max_length, files)
+            return ClientFrame(MESSAGE, content, client_msg_id, reply_to, attachments=files)
         return ClientFrame(MESSAGE, parse_content(body, max_length), client_msg_id, reply_to)
     message_id = id_field(body, "message_id")
     if kind == EDIT:

@@ -223,6 +223,9 @@ class LimitedRequest(Request):
     """
 
     max_body: int = 65536
+    # The body limit of ``POST .../api/uploads`` (file routes stream to a
+    # temporary file, so the JSON routes' limit does not apply to them).
+    max_upload: int = 65536
     _refused = False
     _linger: _LingeringClose | None = None
 
@@ -234,9 +237,28 @@ class LimitedRequest(Request):
         kwargs.setdefault("parsePOSTFormSubmission", False)
         super().__init__(channel, *args, **kwargs)
 
+    _limit: int | None = None
+
+    @property
+    def body_limit(self) -> int:
+        """This request's limit: ``max_upload`` for an upload, else ``max_body``.
+
+        Decided from the request line the channel has parsed (the request
+        itself learns its path only once the body is in).
+        """
+        if self._limit is None:
+            target: bytes = getattr(self.channel, "_path", b"") or b""
+            self._limit = self.max_upload if is_upload_path(target) else self.max_body
+        return self._limit
+
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted hook
-        """Refuse a declared length over the limit before any body byte is read."""
-        if length is not None and length > self.max_body:
+        """Refuse a declared length over the limit before any body byte is read.
+
+        Below the limit Twisted spools a body of 100 kB or more (or of
+        unknown length) to a temporary file as it arrives, so an upload
+        never sits in memory.
+        """
+        if length is not None and length > self.body_limit:
             self._refuse()
             return
         super().gotLength(length)
@@ -246,7 +268,7 @@ class LimitedRequest(Request):
         if self._refused:
             return
         assert self.content is not None
-        if self.content.tell() + len(data) > self.max_body:
+        if self.content.tell() + len(data) > self.body_limit:
             self._refuse()
             return
         super().handleContentChunk(data)
@@ -272,14 +294,26 @@ class LimitedRequest(Request):
         transport = self.channel.transport if self.channel is not None else None
         if transport is None:
             return
-        log.info("request body over {limit} bytes refused", limit=self.max_body)
+        log.info("request body over {limit} bytes refused", limit=self.body_limit)
         transport.write(_raw_error_response(PayloadTooLarge()))
         self._linger = _LingeringClose(self.channel, transport)
 
 
-def limited_request_factory(max_body: int) -> type[LimitedRequest]:
-    """Return a ``Site.requestFactory`` that refuses bodies over ``max_body`` bytes."""
-    return type("LimitedRequest", (LimitedRequest,), {"max_body": max_body})
+UPLOAD_PATH = b"/api/uploads"
+
+
+def is_upload_path(target: bytes) -> bool:
+    """Whether a request target (path and query) is the upload route, wherever we are mounted."""
+    return target.split(b"?", 1)[0].rstrip(b"/").endswith(UPLOAD_PATH)
+
+
+def limited_request_factory(max_body: int, max_upload: int | None = None) -> type[LimitedRequest]:
+    """Return a ``Site.requestFactory`` that refuses bodies over ``max_body`` bytes.
+
+    ``max_upload`` (default ``max_body``) is the limit of the upload route.
+    """
+    limits = {"max_body": max_body, "max_upload": max_upload if max_upload else max_body}
+    return type("LimitedRequest", (LimitedRequest,), limits)
 
 
 class CorsPolicy:
@@ -314,11 +348,17 @@ class ApiRoot:
     isLeaf = True
 
     def __init__(
-        self, app: IResource, cors: CorsPolicy, max_body: int, web: WebClient | None = None
+        self,
+        app: IResource,
+        cors: CorsPolicy,
+        max_body: int,
+        web: WebClient | None = None,
+        max_upload: int | None = None,
     ) -> None:
         self._app = app
         self._cors = cors
         self._max_body = max_body
+        self._max_upload = max_upload if max_upload else max_body
         self._web = web if web is not None else WebClient.from_package()
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:  # noqa: N802
@@ -352,7 +392,8 @@ class ApiRoot:
         except UnicodeDecodeError:
             return respond_error(request, InvalidRequest("The URL is not valid UTF-8."))
         length = request.getHeader(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self._max_body:
+        limit = self._max_upload if is_upload_path(request.path) else self._max_body
+        if length is not None and length.isdigit() and int(length) > limit:
             return respond_error(request, PayloadTooLarge())
         postpath: list[bytes] = getattr(request, "postpath", None) or []
         if self._web.serves(postpath):

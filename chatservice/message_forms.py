@@ -97,6 +97,10 @@ def id_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> int
     return value
 
 
+# Files on one message (``file_models.MAX_ATTACHMENTS``).
+MAX_ATTACHMENT_IDS = 10
+
+
 @dataclass(frozen=True, slots=True)
 class PostForm:
     """A message to send: from ``POST /api/messages`` or a WebSocket frame."""
@@ -105,16 +109,49 @@ class PostForm:
     content: str
     reply_to: int | None
     client_msg_id: str | None
+    attachments: tuple[int, ...] = ()
+
+
+def parse_attachments(body: Mapping[str, Any]) -> tuple[int, ...]:
+    """The optional ``attachments``: 1-10 distinct upload ids (an empty list is none)."""
+    value = body.get("attachments")
+    if value is None:
+        return ()
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ATTACHMENT_IDS
+        or any(isinstance(i, bool) or not isinstance(i, int) for i in value)
+        or any(not 1 <= i <= MAX_ID for i in value)
+        or len(set(value)) != len(value)
+    ):
+        raise InvalidRequest(
+            f"'attachments' must be a list of at most {MAX_ATTACHMENT_IDS} distinct upload ids."
+        )
+    return tuple(value)
+
+
+def parse_post_content(
+    body: Mapping[str, Any], max_length: int, attachments: tuple[int, ...]
+) -> str:
+    """The content of a post: may be empty (or absent) only when it carries files."""
+    if attachments and not (text_field(body, "content", required=False) or "").strip():
+        return ""
+    return parse_content(body, max_length)
 
 
 def parse_post(data: bytes, max_length: int) -> PostForm:
-    """Validate a ``POST /api/messages`` body: ``room_id``, ``content``, optional ids."""
+    """Validate a ``POST /api/messages`` body: ``room_id``, ``content``, optional ids and files."""
     body = parse_object(data)
     room_id = id_field(body, "room_id")
     assert room_id is not None
-    content = parse_content(body, max_length)
+    attachments = parse_attachments(body)
+    content = parse_post_content(body, max_length, attachments)
     return PostForm(
-        room_id, content, id_field(body, "reply_to", required=False), parse_client_msg_id(body)
+        room_id,
+        content,
+        id_field(body, "reply_to", required=False),
+        parse_client_msg_id(body),
+        attachments,
     )
 
 

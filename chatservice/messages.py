@@ -7,7 +7,7 @@ lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from chatservice.cluster import SharedRate
 from chatservice.errors import InvalidRequest, NotFound, RateLimited
+from chatservice.file_models import Attachment
 from chatservice.hub import IHub, RoomEvent, publish_quietly
 from chatservice.models import Message, NewMessage, Posted
 from chatservice.ratelimit import Decision, Rate, RateLimiter
@@ -25,6 +26,8 @@ from chatservice.tokens import Identity
 from chatservice.wire import HistoryQuery, dumps
 
 DEFAULT_MESSAGE_RATE = Rate(burst=20, per_second=10.0)
+# Checks a post's upload ids as the sender's own (``Files.attachments``).
+AttachmentResolver = Callable[[Identity, Sequence[int]], Awaitable[tuple[Attachment, ...]]]
 
 
 class ReplyNotInRoom(InvalidRequest):
@@ -92,8 +95,10 @@ class Messages:
         *,
         committer: GroupCommitStore | None = None,
         limiter: SharedRate | None = None,
+        attachments: AttachmentResolver | None = None,
     ) -> None:
         self._store = store
+        self._resolve = attachments
         # Posts that arrive while a commit is in flight share the next one:
         # durability costs one fsync per batch, not per message. The service
         # builds it (it closes it last); tests may let this build one.
@@ -115,6 +120,7 @@ class Messages:
         content: str,
         client_msg_id: str | None = None,
         reply_to: int | None = None,
+        attachments: Sequence[int] = (),
     ) -> Deferred[Posted]:
         """Store a message, then publish it to the room.
 
@@ -127,14 +133,39 @@ class Messages:
         Fires with the ``Posted``; fails with ``RateLimited`` (the sender
         is over the message rate: nothing is stored), ``NotFound`` (no such
         room), ``InvalidRequest`` (``reply_to`` is not a message of the room)
-        or ``StoreUnavailable`` (the store could not commit).
+        or ``StoreUnavailable`` (the store could not commit). With
+        ``attachments`` (upload ids), ``InvalidRequest`` unless they are the
+        sender's own uploads.
         """
+        if attachments:
+            posting = self._post_with_files(
+                sender, room_id, content, client_msg_id, reply_to, attachments
+            )
+            return Deferred.fromCoroutine(posting)
         refused = spend(self._limiter, sender.user_id, self._log)
         if isinstance(refused, Deferred):
             return refused.addCallback(
                 self._store_post, sender, room_id, content, client_msg_id, reply_to
             )
         return self._store_post(refused, sender, room_id, content, client_msg_id, reply_to)
+
+    async def _post_with_files(
+        self,
+        sender: Identity,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None,
+        reply_to: int | None,
+        upload_ids: Sequence[int],
+    ) -> Posted:
+        """``post`` for a message with files: check them first, off the plain hot path."""
+        if self._resolve is None:
+            raise InvalidRequest("This server does not take attachments.")
+        await check_rate(self._limiter, sender.user_id, self._log)
+        files = await self._resolve(sender, upload_ids)
+        return await self._store_post(
+            None, sender, room_id, content, client_msg_id, reply_to, files
+        )
 
     def _store_post(
         self,
@@ -144,6 +175,7 @@ class Messages:
         content: str,
         client_msg_id: str | None,
         reply_to: int | None,
+        files: tuple[Attachment, ...] = (),
     ) -> Deferred[Posted]:
         """The rest of ``post``, once the rate has answered."""
         if refused is not None:
@@ -156,6 +188,7 @@ class Messages:
             ts=int(self._clock.seconds() * 1000),
             client_msg_id=client_msg_id,
             reply_to=reply_to,
+            attachments=files,
         )
         if reply_to is None:
             return self._committer.add_message(new).addCallback(self._publish)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatservice.errors import TooManyReactions
+from chatservice.file_models import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,8 @@ class Message:
     edited_at: int | None = None
     deleted: bool = False
     reactions: tuple[Reaction, ...] = ()
+    # Files (issue 12), in the order the sender gave; a tombstone has none.
+    attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``Message`` object of docs/protocol.md."""
@@ -241,6 +244,9 @@ class Message:
         }
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
+        if self.attachments:
+            # Only when there are some: links are signed as the object is built.
+            body["attachments"] = [attachment.to_json() for attachment in self.attachments]
         return body
 
 
@@ -311,6 +317,8 @@ class NewMessage:
     ts: int
     client_msg_id: str | None = None
     reply_to: int | None = None
+    # Uploads of the sender, checked by the files use case before the post.
+    attachments: tuple[Attachment, ...] = ()
 
     def stored(self, message_id: int, reply_preview: ReplyPreview | None) -> Message:
         """The ``Message`` this becomes once stored under ``message_id``: new, so unedited."""
@@ -324,6 +332,7 @@ class NewMessage:
             self.client_msg_id,
             self.reply_to,
             reply_preview,
+            attachments=self.attachments,
         )
 
 

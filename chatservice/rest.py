@@ -31,6 +31,7 @@ from chatservice.errors import (
     NotFound,
     Unauthorized,
 )
+from chatservice.files import Files
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import (
@@ -49,6 +50,7 @@ from chatservice.openapi import DOCUMENT
 from chatservice.ratelimit import Rate
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
+from chatservice.rest_files import FileRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
@@ -67,7 +69,7 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
+class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -92,8 +94,10 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes):
         health: Health,
         handshakes: HandshakeGate,
         max_body: int,
+        files: Files,
         trusted_proxies: int = 0,
     ) -> None:
+        self._files = files
         self._accounts = accounts
         self._sessions = sessions
         self._admin = admin

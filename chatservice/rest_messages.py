@@ -56,7 +56,12 @@ class MessageRoutes:
         form = parse_post(read_body(request, self._max_body), self._max_message_length)
         await self._access.postable(identity, form.room_id)
         posted = await self._messages.post(
-            identity, form.room_id, form.content, form.client_msg_id, form.reply_to
+            identity,
+            form.room_id,
+            form.content,
+            form.client_msg_id,
+            form.reply_to,
+            form.attachments,
         )
         return respond_json(request, 201, dumps(posted.message.to_json()))
 

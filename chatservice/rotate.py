@@ -153,8 +153,7 @@ async def _main(reactor: Any, config: Config, batch_size: int, pause: float) -> 
     store = open_store(config.database_url, reactor, ring)
     await store.start()
     try:
-        # FILES_DIR arrives with file sharing; until then there is none.
-        files = FilesContext(store, config.database_url, getattr(config, "files_dir", None))
+        files = FilesContext(store, config.database_url, config.files_dir)
         await rotate(store, ring, print, batch_size, reactor, pause, files)
     finally:
         await store.close()

@@ -14,6 +14,8 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -31,6 +33,9 @@ from chatservice.config import Config
 from chatservice.control import Control
 from chatservice.errors import ChatError
 from chatservice.fanout import ChatServerFactory
+from chatservice.file_links import LinkSigner, derive_key, install
+from chatservice.files import DEFAULT_GRACE_SECONDS, UPLOAD_LIMITER, Files, UploadLimits
+from chatservice.files_setup import open_blobs
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
@@ -51,9 +56,11 @@ from chatservice.search import Search
 from chatservice.sessions import Sessions
 from chatservice.store import IChatStore, open_store, redact_url
 from chatservice.store.batching import GroupCommitStore
+from chatservice.store.upload_interface import IUploadStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
+from chatservice.upload_body import MULTIPART_SLACK
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
@@ -79,6 +86,7 @@ class ChatService(Service):
         hub: IHub | None = None,
         cluster: ICluster | None = None,
         password_pool: ThreadPool | None = None,
+        file_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
     ) -> None:
@@ -95,6 +103,8 @@ class ChatService(Service):
                 (by default in Redis with ``config.redis_url`` and no ``hub``
                 given, else in this process).
             password_pool: a thread pool for bcrypt instead of a dedicated one.
+            file_pool: a thread pool for file work (staging, hashing, Pillow,
+                the local files directory) instead of a dedicated one.
             stop_reactor_on_failure: stop the reactor if start-up fails (what
                 ``twistd chat`` wants: nobody else would notice); an
                 embedding application hears of it through ``ready`` instead.
@@ -149,6 +159,21 @@ class ChatService(Service):
         self.revocation = Revocation(self.store, clock)
         self.accounts = Accounts(self.store, hasher, tokens, clock, limits, self.revocation)
         self.rooms = Rooms(self.store, clock)
+        # Files (issue 12): their own thread pool for disk, hashing and Pillow.
+        self._owns_files_pool = file_pool is None
+        self._files_pool = file_pool or ThreadPool(
+            minthreads=0, maxthreads=4, name="chatservice-files"
+        )
+
+        def run_in_files_pool(fn: Any, *args: Any) -> Deferred[Any]:
+            return deferToThreadPool(reactor, self._files_pool, fn, *args)
+
+        # ENCRYPTION_KEY seals file bodies as it seals message text.
+        ring = config.encryption
+        self._blob_place = open_blobs(
+            config.database_url, config.files_dir, self.store, run_in_files_pool, ring
+        )
+        install(LinkSigner(derive_key(config.jwt_secret), clock))
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(
             MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
@@ -161,12 +186,24 @@ class ChatService(Service):
             # last on shutdown, through ``messages.close()``.
             committer=GroupCommitStore(self.store),
             limiter=limiter,
+            attachments=self._attachments,
         )
         # Access control: who reads and posts where (access), rooms and their
         # members (membership), their moderators' rights (moderation); the
         # control events close and restrict sockets on every process.
         control = Control(self.hub)
         self.access = RoomAccess(self.store, self.hub, clock)
+        self.files = Files(
+            IUploadStore(self.store),
+            self._blob_place.blobs,
+            self.access,
+            clock,
+            run_in_files_pool,
+            cluster.rate(UPLOAD_LIMITER, Rate.per(config.upload_rate, 60.0)),
+            UploadLimits(config.max_upload_bytes, config.upload_quota_bytes),
+        )
+        self._collector = LoopingCall(self._collect_files)
+        self._collector.clock = clock
         self.membership = Membership(self.store, self.access, control)
         self.moderation = Moderation(self.store, self.access, control)
         self.changes = MessageChanges(
@@ -217,10 +254,13 @@ class ChatService(Service):
                 instance=self.instance_id,
             ),
             max_body=config.max_body_bytes,
+            files=self.files,
             trusted_proxies=config.trust_x_forwarded_for,
         )
         # Every request timed and counted by route (``metrics_http``).
-        self._root = MeasuredRoot(ApiRoot(api.resource(), cors, config.max_body_bytes))
+        self._root = MeasuredRoot(
+            ApiRoot(api.resource(), cors, config.max_body_bytes, max_upload=self._max_upload_body)
+        )
         self._ports: list[IListeningPort] = []
         self._metrics_port: IListeningPort | None = None
         self._adopted = tuple(adopted)
@@ -229,6 +269,24 @@ class ChatService(Service):
         self._start_failure: Failure | None = None
         self._ready_waiters: list[Deferred[None]] = []
         self._starting: Deferred[None] | None = None
+
+    @property
+    def _max_upload_body(self) -> int:
+        """The upload route's body limit: the file, and a multipart body's framing."""
+        return self.config.max_upload_bytes + MULTIPART_SLACK
+
+    async def _attachments(self, sender: Any, upload_ids: Sequence[int]) -> Any:
+        # Late-bound: Messages is built before Files.
+        return await self.files.attachments(sender, upload_ids)
+
+    async def _collect_files(self) -> None:
+        try:
+            uploads, blobs = await self.files.collect(DEFAULT_GRACE_SECONDS)
+        except Exception:
+            self.log.failure("collecting unused files failed")
+            return
+        if uploads or blobs:
+            self.log.info("collected {n} uploads, {b} files", n=uploads, b=blobs)
 
     def resource(self) -> IResource:
         """The root resource: REST under ``/api``, ``/health``, and ``/ws``.
@@ -242,7 +300,9 @@ class ChatService(Service):
         """A ``Site`` serving ``resource()`` with the request-body limit applied early."""
         # The Site's idle timeouts must run on our reactor too, not the global one.
         site = Site(self._root, reactor=self._reactor)
-        site.requestFactory = limited_request_factory(self.config.max_body_bytes)
+        site.requestFactory = limited_request_factory(
+            self.config.max_body_bytes, self._max_upload_body
+        )
         site.displayTracebacks = False
         # twisted.web's access log would write /ws?token=... query strings.
         site.log = lambda request: None  # type: ignore[method-assign]
@@ -280,8 +340,12 @@ class ChatService(Service):
     async def _start(self) -> None:
         if self._owns_pool:
             self._password_pool.start()
+        if self._owns_files_pool:
+            self._files_pool.start()
         await self.store.start()
         await self.rooms.ensure_general()
+        # Hourly: files of deleted messages, uploads never attached.
+        self._collector.start(3600.0, now=False)
         self.revocation.start()
         if self.config.uses_dev_secret:
             self.log.warn(
@@ -386,4 +450,9 @@ class ChatService(Service):
             await self.store.close()
         if self._owns_pool and self._password_pool.started:
             self._password_pool.stop()
+        if self._collector.running:
+            self._collector.stop()
+        if self._owns_files_pool and self._files_pool.started:
+            self._files_pool.stop()
+        self._blob_place.close()
         self.log.info("chatservice stopped")

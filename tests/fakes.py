@@ -121,6 +121,7 @@ def make_service(
         reactor,
         store=MemoryStore(reactor),
         password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
+        file_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
     )
     service.startService()
     return service, reactor

@@ -8,6 +8,7 @@ bad URLs and bad sources run everywhere.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import sqlite3
 from pathlib import Path
@@ -16,11 +17,16 @@ from urllib.parse import quote
 
 import bcrypt
 from twisted.internet import reactor
+from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from chatservice.blobstore import LocalBlobStore
 from chatservice.copystore import CopyCounts, CopyError, copy_store, main
 from chatservice.errors import NotFound
+from chatservice.file_models import NewUpload
+from chatservice.keyring import KeyRing, parse_key_ring
 from chatservice.models import Message, NewMessage, NewRoom, Room, TimelineEvent, User
+from chatservice.store.db_blobs import DatabaseBlobStore
 from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
 from tests.sealing_contract import OLD_RING
@@ -210,7 +216,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         events = [await self.events(source, room.id) for room in rooms]
         await source.close()
         keys = 0 if self.sealing.ring is None else 1
-        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 5, 3, 0, keys))
+        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 5, 3, sealing_keys=keys))
         store = await self.open_target()
         for user, hashed in zip(users, hashes, strict=True):
             self.assertEqual(await store.get_user(user.id), user)
@@ -374,6 +380,88 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.assertEqual(err.count("\n"), 1)
         self.assertIn("copystore: error: PostgreSQL at", err)
         self.assertNotIn("s3cret", err)
+
+
+class CopyFilesTests(PostgreSQLDatabase, TestCase):
+    """Uploads, attachments and the files directory move into the database."""
+
+    skip = SKIP
+    timeout = 60
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.sqlite_path = str(Path(self.mktemp()).absolute())
+
+    @property
+    def target(self) -> str:
+        """This test's schema as a libpq URL."""
+        separator = "&" if "?" in DSN else "?"
+        return f"{DSN}{separator}options={quote(self.search_path)}"
+
+    def copy(self) -> CopyCounts:
+        """Copy this test's SQLite file (and its files) into its schema."""
+        return copy_store(sqlite_url(self.sqlite_path), self.target, batch_size=7)
+
+    async def open_target(self) -> SQLStore:
+        store = self.build_store()
+        await store.start()
+        return store
+
+    async def put_files(self, ring: KeyRing | None) -> tuple[bytes, int]:
+        """Alice uploads a file into SQLite's directory and posts it; its bytes and id."""
+        store = SQLStore.sqlite(self.sqlite_path, reactor)
+        await store.start()
+        try:
+            alice = await store.create_user("alice", b"h", 1)
+            room = await store.ensure_room("General", "", 1)
+            data = b"FILE-BODY-" * 70_000  # 700 kB: three chunks in the database
+            sha = hashlib.sha256(data).hexdigest()
+            source = self.mktemp()
+            with open(source, "wb") as out:
+                out.write(data)
+            local = LocalBlobStore(self.sqlite_path + "-files", deferToThread, ring)
+            await local.put(sha, len(data), source)
+            upload = await store.add_upload(
+                NewUpload(alice.id, "f.bin", len(data), sha, "application/octet-stream", 5), 2**30
+            )
+            await store.add_messages(
+                [NewMessage(room.id, alice.id, "alice", "", 6, attachments=(upload.attachment(),))]
+            )
+        finally:
+            await store.close()
+        return data, upload.id
+
+    async def check_target(self, data: bytes, upload_id: int, ring: KeyRing | None) -> None:
+        target = await self.open_target()
+        upload = await target.get_upload(upload_id)
+        blobs = DatabaseBlobStore(target.database, ring)
+        self.assertEqual(await blobs.read(upload.sha256, upload.size, 0, upload.size), data)
+        (message,) = await target.get_messages(1, 10)
+        self.assertEqual([a.id for a in message.attachments], [upload_id])
+        follow = await target.add_upload(
+            NewUpload(upload.owner_id, "g", 1, "e" * 64, "text/plain; charset=utf-8", 7), 2**30
+        )
+        self.assertEqual(follow.id, upload_id + 1)  # the sequence moved on
+
+    async def test_files_become_chunk_rows_of_the_target(self) -> None:
+        """A plain directory's files are chunk rows after the copy, readable byte for byte."""
+        data, upload_id = await self.put_files(None)
+        counts = self.copy()
+        self.assertEqual((counts.uploads, counts.blobs, counts.file_bytes), (1, 1, len(data)))
+        await self.check_target(data, upload_id, None)
+
+    async def test_sealed_files_stay_sealed_and_a_missing_key_refuses(self) -> None:
+        """Sealed files need the key to be copied; with it they are sealed rows again."""
+        ring = parse_key_ring("k1:" + "C" * 43)
+        data, upload_id = await self.put_files(ring)
+        with self.assertRaises(CopyError):
+            self.copy()
+        # Rolled back whole, its migrations too: the target is as it was.
+        self.assertIsNone(self.admin("SELECT to_regclass('file_chunks')")[0][0])
+        copy_store(sqlite_url(self.sqlite_path), self.target, ring=ring)
+        rows = self.admin("SELECT data FROM file_chunks")
+        self.assertNotIn(b"FILE-BODY-", b"".join(bytes(row[0]) for row in rows))
+        await self.check_target(data, upload_id, ring)
 
 
 class SealedCopyStoreTests(CopyStoreTests):

@@ -35,6 +35,7 @@ from chatservice.revocation import REFRESH_SECONDS
 from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service
+from tests.files_support import png_bytes
 from tests.logcapture import LogCapture
 from tests.rest_support import PASSWORD, Reply, RestTestCase, alice_claims, forge
 from tests.wsclient import (
@@ -43,6 +44,7 @@ from tests.wsclient import (
     RawClient,
     memory_world,
     parse_http_answer,
+    result_now,
 )
 
 JSON = "application/json"
@@ -163,6 +165,14 @@ class TokenMatrixCase(TestCase):
         self.world.rest.call("POST", "/api/rooms/1/join", self.token)
         self.world.rest.register("dave")  # user 4, for the admin routes
         self.store.set_admin("alice", True)
+        stub: Any = self.world.rest.treq  # StubTreq builds its methods at run time
+        uploading = stub.post(
+            "http://chat.test/api/uploads?name=p.png",
+            data=png_bytes(),
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        self.world.rest.treq.flush()
+        self.assertEqual(result_now(uploading).code, 201)  # upload 1
 
     def login(self, password: str) -> str:
         """Log alice in again; her new token."""
@@ -241,6 +251,11 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     ("DELETE", "/api/messages/{message_id}"): ("/api/messages/3", None),
     ("GET", "/api/events"): ("/api/events?roomId=1", None),
     ("GET", "/api/search"): ("/api/search?q=hi", None),
+    # A JSON body is a file like any other: upload 2, alice's own (1 is her
+    # PNG, uploaded in setUp, which has a thumbnail).
+    ("POST", "/api/uploads"): ("/api/uploads?name=notes.json", {"a": "file"}),
+    ("GET", "/api/files/{file_id}"): ("/api/files/2", None),
+    ("GET", "/api/files/{file_id}/thumbnail"): ("/api/files/1/thumbnail", None),
     # Room 2 is alice's and bob (user 3) is in it (setUp).
     ("PATCH", "/api/rooms/{room_id}"): ("/api/rooms/2", {"description": "d"}),
     ("POST", "/api/rooms/{room_id}/join"): ("/api/rooms/1/join", None),
@@ -315,9 +330,13 @@ class RestTokenMatrixTests(TokenMatrixCase):
         self.assertNotIn("get_accounts", self.store.calls)
         self.assertIn("get_messages", self.store.calls)
         token = self.token
+        answer: Any
         for (method, _), (target, body) in AUTHENTICATED_CALLS.items():
             self.store.calls.clear()
-            status, answer = self.world.rest.call(method, target, token, body)
+            if target.startswith("/api/files/"):  # bytes, not JSON
+                status, answer = self.world.rest.call_raw(method, target, token, body)
+            else:
+                status, answer = self.world.rest.call(method, target, token, body)
             self.assertIn(status, (200, 201), target)
             if not target.startswith("/api/admin/"):  # admin routes read the right anew
                 self.assertNotIn("get_accounts", self.store.calls, target)

@@ -13,10 +13,11 @@ from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.sealing_contract import SealingContractMixin
 from tests.timeline_contract import TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 
 class MemoryStoreContractTests(
-    TimelineContractMixin, AccessContractMixin, AccountContractMixin, TestCase
+    TimelineContractMixin, AccessContractMixin, AccountContractMixin, UploadContractMixin, TestCase
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 

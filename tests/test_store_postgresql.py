@@ -31,6 +31,7 @@ from tests.account_contract import AccountContractMixin
 from tests.sealing_contract import OLD_RING, SealingContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 
@@ -96,6 +97,7 @@ class PostgreSQLContractTests(
     TimelineContractMixin,
     AccessContractMixin,
     AccountContractMixin,
+    UploadContractMixin,
     TestCase,
 ):
     """SQLStore on PostgreSQL keeps every rule of IChatStore, across restarts too."""

@@ -23,6 +23,7 @@ from tests.account_contract import AccountContractMixin
 from tests.sealing_contract import OLD_RING, SealingContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
+from tests.upload_contract import UploadContractMixin
 
 
 class SQLiteDatabase(MixinBase):
@@ -55,6 +56,7 @@ class SQLiteContractTests(
     TimelineContractMixin,
     AccessContractMixin,
     AccountContractMixin,
+    UploadContractMixin,
     TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""
@@ -154,12 +156,13 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
 
         history, events, later, *counts = await store.run_read("traced", traced)
         self.assertEqual(counts, [40, 40 + 20, 20])
-        self.assertEqual(len(history), 3, history)
-        # New messages, changes, reactions, previews.
-        self.assertEqual(len(events), 4, events)
+        # Rows, reactions, attachments, previews.
+        self.assertEqual(len(history), 4, history)
+        # New messages, changes, reactions, attachments, previews.
+        self.assertEqual(len(events), 5, events)
         # Changes of messages before the page: their rows are read by id
         # instead (and none of them is a reply, so no previews).
-        self.assertEqual(len(later), 4, later)
+        self.assertEqual(len(later), 5, later)
 
     async def test_batches_and_changes_keep_the_search_index_whole(self) -> None:
         """FTS5's integrity check, against the messages table, passes after batches and changes.

@@ -449,6 +449,7 @@ def memory_world(test: TestCase, store: IChatStore | None = None, **changes: Any
             reactor,
             store=store,
             password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
+            file_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
         )
         service.startService()
     use_txaio_clock(test, reactor)

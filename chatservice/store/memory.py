@@ -24,6 +24,7 @@ from chatservice.models import (
     Account,
     Change,
     Credentials,
+    ErasePage,
     Message,
     NewMessage,
     NewRoom,
@@ -36,6 +37,7 @@ from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_timeline import MemoryTimeline
+from chatservice.store.memory_uploads import MemoryUploads
 from chatservice.store.sealing import (
     NOTHING_TO_ROTATE_TO,
     PLAINTEXT,
@@ -44,11 +46,12 @@ from chatservice.store.sealing import (
     ResealStep,
     Sealing,
 )
+from chatservice.store.upload_interface import IUploadStore
 from chatservice.words import matches, search_words
 
 
-@implementer(ISealingStore, IChatStore)
-class MemoryStore(MemoryAccess, MemoryAccounts):
+@implementer(IChatStore, IUploadStore, ISealingStore)
+class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
@@ -72,6 +75,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
         self._next_user_id = 1
         self._next_room_id = 1
         self._init_access()
+        self._init_uploads()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""
@@ -167,7 +171,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
 
     def add_messages(self, messages: Sequence[NewMessage]) -> Deferred[Sequence[Posted]]:
         """Store messages in order; a repeated ``client_msg_id`` returns the original."""
-        return _settle(self._timeline.add, messages)
+        return _settle(self._timeline.add, messages).addCallback(self._mark_attached)
 
     def get_messages(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
@@ -198,7 +202,26 @@ class MemoryStore(MemoryAccess, MemoryAccounts):
         self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False
     ) -> Deferred[Change]:
         """Turn a message into a tombstone as a ``delete`` event."""
-        return _settle(self._timeline.delete, message_id, deleter_id, any_author)
+        before = self._timeline.get(message_id)
+        carried = {a.id for a in before.attachments} if before is not None else set()
+        deleting = _settle(self._timeline.delete, message_id, deleter_id, any_author)
+        return deleting.addCallback(self._released, carried)
+
+    def erase_messages(self, page: ErasePage) -> Deferred[Sequence[Change]]:
+        """Tombstone the next page of the user's messages; their files go with them."""
+        carried = {
+            attachment.id
+            for messages in self._messages.values()
+            for message in messages
+            if message.sender_id == page.user_id
+            for attachment in message.attachments
+        }
+        return MemoryAccounts.erase_messages(self, page).addCallback(self._released, carried)
+
+    def _released(self, result: _T, carried: set[int]) -> _T:
+        if carried:
+            self._release(carried)
+        return result
 
     def set_reaction(
         self, message_id: int, user_id: int, emoji: str, present: bool, ts: int

@@ -171,7 +171,7 @@ class MemoryTimeline:
         if message.deleted:
             return self._unchanged(message_id)
         self._reactions.pop(message_id, None)
-        tomb = dataclasses.replace(message, content="", deleted=True, reactions=())
+        tomb = dataclasses.replace(message, content="", deleted=True, reactions=(), attachments=())
         return self._change(message, DELETED, tomb)
 
     def erase(self, message_id: int, rename: str | None) -> Change:
@@ -181,7 +181,7 @@ class MemoryTimeline:
         self._reactions.pop(message_id, None)
         username = message.username if rename is None else rename
         tomb = dataclasses.replace(
-            message, content="", deleted=True, reactions=(), username=username
+            message, content="", deleted=True, reactions=(), username=username, attachments=()
         )
         return self._change(message, DELETED, tomb)
 

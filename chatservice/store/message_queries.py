@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from chatservice.errors import NotFound
+from chatservice.file_models import Attachment
 from chatservice.models import (
     REPLY_EXCERPT_LENGTH,
     Message,
@@ -23,7 +24,7 @@ from chatservice.models import (
     Reaction,
     ReplyPreview,
 )
-from chatservice.store import reaction_queries
+from chatservice.store import reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 from chatservice.store.ranges import fits
@@ -85,9 +86,11 @@ def messages_by_ids(txn: Txn, ids: Sequence[int]) -> list[Message]:
 
 
 def current_messages(txn: Txn, messages: Iterable[Message]) -> list[Message]:
-    """Complete bare rows (``message_row``) with their reactions and reply previews."""
+    """Complete bare rows (``message_row``) with reactions, reply previews and attachments."""
     bare = list(messages)
-    reactions = reaction_queries.reactions_of(txn, [m.id for m in bare if not m.deleted])
+    live = [m.id for m in bare if not m.deleted]
+    reactions = reaction_queries.reactions_of(txn, live)
+    attachments = upload_queries.attachments_of(txn, live)
     replied = [m.reply_to for m in bare if m.reply_to is not None]
     previews = {key: preview for key, (_, preview) in reply_targets(txn, replied).items()}
     return [
@@ -95,15 +98,19 @@ def current_messages(txn: Txn, messages: Iterable[Message]) -> list[Message]:
             message,
             reactions.get(message.id, ()),
             None if message.reply_to is None else previews.get(message.reply_to),
+            attachments.get(message.id, ()),
         )
         for message in bare
     ]
 
 
 def _with(
-    message: Message, reactions: tuple[Reaction, ...], preview: ReplyPreview | None
+    message: Message,
+    reactions: tuple[Reaction, ...],
+    preview: ReplyPreview | None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> Message:
-    if not reactions and preview is None:
+    if not reactions and preview is None and not attachments:
         return message
     return Message(
         message.id,
@@ -118,6 +125,7 @@ def _with(
         message.edited_at,
         message.deleted,
         reactions,
+        attachments,
     )
 
 
@@ -232,10 +240,11 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
                 message_id = int(inserted[0])
         except NotFound:
             raise NotFound("No such user.") from None
+        upload_queries.attach(txn, message_id, new.attachments, new.ts)
         message = new.stored(message_id, preview)
         posted.append(Posted(message, created=True))
         created.append(message_id)
-        if sealing.enabled:
+        if sealing.enabled and new.content:
             sealed.append({"id": message_id, "sealed": sealing.seal_text(message_id, new.content)})
         if message_id in replied:
             # A later message of this batch answers this one (its id guessed).

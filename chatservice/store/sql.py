@@ -34,13 +34,15 @@ from chatservice.store.sealing_queries import check_keys, reseal_batch
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_timeline import SQLTimeline
+from chatservice.store.sql_uploads import SQLUploads
+from chatservice.store.upload_interface import IUploadStore
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-@implementer(IChatStore, IWriteState, ISealingStore)
-class SQLStore(SQLTimeline, SQLAccess, SQLAccounts):
+@implementer(IChatStore, IWriteState, IUploadStore, ISealingStore)
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.

@@ -29,7 +29,7 @@ from chatservice.models import (
     TimelineEvent,
     check_reaction_limits,
 )
-from chatservice.store import message_queries, reaction_queries
+from chatservice.store import message_queries, reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 
@@ -130,6 +130,7 @@ def delete_message(
         {"deleted": True, "id": message_id},
     )
     reaction_queries.remove_all(txn, message_id)
+    upload_queries.detach(txn, message_id)
     return _changed(txn, event_id, DELETED, message_id)
 
 

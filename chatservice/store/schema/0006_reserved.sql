@@ -1,3 +1,0 @@
--- Reserved: schema version 6 belongs to another branch (file sharing).
--- This empty file only keeps the numbers without gaps on the encryption
--- branch until that migration lands; the merge deletes it.
