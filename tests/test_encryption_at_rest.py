@@ -9,9 +9,10 @@ still finds the messages (with the old key retired from the ring), and
 ``twistd chat`` with a wrong or a missing key stops with one line naming
 ``ENCRYPTION_KEY``.
 
-``at_rest_bytes`` and ``plaintexts`` are the two hooks to grow when file
-sharing lands: the files directory (or the PostgreSQL file chunks, already
-in the dump) joins the bytes, the uploaded bodies join the plaintexts.
+An attachment rides along: its body is sealed too (file sharing's
+``blobcrypt``, re-sealed by the same rotation command), and it is looked
+for at rest with the words: in the files directory beside the SQLite
+file, in the dump's ``file_chunks`` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import treq
 from twisted.internet import reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
@@ -50,6 +52,12 @@ WORDS = (
     "narwhals",
     "obsidian",
 )
+FILE_BODY = b"the attached minutes: " + b"tangerine-dreams-of-" * 2000
+
+
+def bearer(token: str) -> dict[bytes | str, bytes | str]:
+    """The headers of a treq request made with ``token``."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 class EncryptionAtRestMixin(MixinBase):
@@ -66,8 +74,8 @@ class EncryptionAtRestMixin(MixinBase):
         raise NotImplementedError
 
     def plaintexts(self) -> list[bytes]:
-        """What must not be found at rest: every word of the conversation."""
-        return [word.encode() for word in WORDS]
+        """What must not be found at rest: every word of the conversation, the file's body."""
+        return [word.encode() for word in WORDS] + [b"tangerine-dreams", FILE_BODY[:64]]
 
     async def start(self, setting: str) -> tuple[ChatService, str, int]:
         ring = parse_key_ring(setting)
@@ -105,6 +113,16 @@ class EncryptionAtRestMixin(MixinBase):
             {"room_id": 1, "content": f"{WORDS[3]} {WORDS[4]}!", "reply_to": first["id"]}
         )
         doomed = await post({"room_id": 1, "content": f"forget the {WORDS[7]}"})
+        uploaded = await treq.post(
+            f"{base}/api/uploads?name=minutes.txt",
+            data=FILE_BODY,
+            headers=bearer(bob),
+            pool=self.pool,
+        )
+        self.assertEqual(uploaded.code, 201)
+        upload = await uploaded.json()
+        self.upload_id = upload["id"]
+        await post({"room_id": 1, "content": "", "attachments": [upload["id"]]})
         edited = await call(
             "PATCH",
             f"{base}/api/messages/{second['id']}",
@@ -158,7 +176,7 @@ class EncryptionAtRestMixin(MixinBase):
         service, base, port = await self.start(ROTATED_RING)
         output = await self.rotate()
         self.assertIn("3 messages re-sealed under key 'k2'; key(s) 'k1' retired", output)
-        self.assertIn("files: ", output)
+        self.assertIn("files: re-encrypted (1)", output)
         during = await json_call(
             self.pool,
             "POST",
@@ -191,6 +209,12 @@ class EncryptionAtRestMixin(MixinBase):
                 f"{WORDS[3]} {WORDS[4]}!",
             ],
         )
+        downloaded = await treq.get(
+            f"{base}/api/files/{self.upload_id}",
+            headers=bearer(bob),
+            pool=self.pool,
+        )
+        self.assertEqual(await downloaded.content(), FILE_BODY)
         await service.stopService()
 
         # A wrong key, a key missing from the ring, no key: one line, exit 1.
@@ -221,9 +245,12 @@ class SQLiteEncryptionAtRestTests(EncryptionAtRestMixin, TestCase):
         return f"sqlite:///{self.path}"
 
     async def at_rest_bytes(self) -> bytes:
-        files = sorted(self.path.parent.glob(self.path.name + "*"))
-        self.assertIn(self.path, files)
-        return b"".join(file.read_bytes() for file in files)
+        """The database, its WAL and journal, and the files directory beside it."""
+        found = sorted(self.path.parent.glob(self.path.name + "*"))
+        self.assertIn(self.path, found)
+        self.assertIn(Path(f"{self.path}-files"), found)
+        files = [p for top in found for p in ([top] if top.is_file() else top.rglob("*"))]
+        return b"".join(file.read_bytes() for file in files if file.is_file())
 
 
 class PostgreSQLEncryptionAtRestTests(PostgreSQLDatabase, EncryptionAtRestMixin, TestCase):
