@@ -35,6 +35,9 @@ setup(
         "prometheus_client>=0.20",  # metrics at /metrics on METRICS_LISTEN (metrics.py)
         "Pillow>=10",  # image checks and thumbnails of uploads (chatservice/images.py)
         "multipart>=1.2",  # the incremental multipart/form-data parser of uploads
+        # Web Push (chatservice/webpush.py): RFC 8291 encryption, RFC 8292 VAPID.
+        "http-ece>=1.2",
+        "py-vapid>=1.9",
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.2"],

@@ -26,11 +26,14 @@ generated signed links replaced by its real one (from a message that
 carries it), and generated attachments of a post by it, so downloads,
 ranges, thumbnails and posts with files are fuzzed past their 403 and 404.
 Reactions are named by UTF-8 bytes too (at most 64), which a schema cannot
-say: generated ones are cut to fit.
+say: generated ones are cut to fit. A push subscription's key must be a
+point of P-256, which no pattern says: every other registration gets a
+real browser's keys, and every other deletion a subscription that exists.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -41,6 +44,8 @@ import zlib
 from typing import Any
 
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 USERNAME = os.environ.get("FUZZ_USERNAME", "fuzzer")
 PASSWORD = os.environ.get("FUZZ_PASSWORD", "fuzzer-password")
@@ -211,6 +216,39 @@ def _point_at_real_things(case: Any) -> None:
         case.body = body
 
 
+def _browser_keys() -> dict[str, str]:
+    """A real browser's push keys: a P-256 public key and a 16-byte auth secret."""
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    return {"p256dh": _b64url(point), "auth": _b64url(secrets.token_bytes(16))}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+_real_push = itertools.cycle((True, False))
+
+
+def _point_at_real_subscriptions(case: Any) -> None:
+    """Every other registration with real keys; every other deletion of a real subscription."""
+    path, method = case.operation.path, case.method.upper()
+    if not path.startswith("/api/push/subscriptions") or not next(_real_push):
+        return
+    endpoint = f"https://push.invalid/{secrets.token_hex(8)}"
+    body = case.body
+    if method == "POST" and isinstance(body, dict) and isinstance(body.get("keys"), dict):
+        keys = {**body["keys"], **_browser_keys()}
+        case.body = {**body, "endpoint": endpoint, "keys": keys}
+    params = case.path_parameters
+    if method == "DELETE" and isinstance(params, dict) and "subscription_id" in params:
+        new = {"endpoint": endpoint, "keys": _browser_keys()}
+        params["subscription_id"] = _call("POST", "/api/push/subscriptions", new, TOKEN)["id"]
+
+
 def _fit_password(password: str) -> str:
     """The password padded or cut (on a character boundary) to 8-72 UTF-8 bytes."""
     while len(password.encode("utf-8")) > 72:
@@ -263,6 +301,7 @@ def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> 
     """Authenticate as the fuzzing account; a revoking operation as a throwaway one."""
     route = (case.method.upper(), case.operation.path)
     _point_at_real_things(case)
+    _point_at_real_subscriptions(case)
     token = _throwaway_token() if route in REVOKING else TOKEN
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
     if route in (("POST", "/api/account/password"), ("DELETE", "/api/account")):

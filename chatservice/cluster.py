@@ -18,7 +18,7 @@ rate is checked on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from twisted.internet.defer import Deferred, succeed
@@ -72,6 +72,13 @@ class ICluster(Interface):
 
     def sockets_of(user_id: int) -> int:
         """How many of the user's sockets this process counts (open or opening)."""
+
+    def online(user_ids: Sequence[int]) -> frozenset[int] | Deferred[frozenset[int]]:
+        """Which of these users hold a socket on any live process (Web Push skips them).
+
+        A plain answer when it needs no round trip (as rates do): the
+        question is asked for every direct message.
+        """
 
     def arrive(room_id: int, user_id: int, username: str) -> Deferred[bool]:
         """A socket of the user joined the room here; True if it is their first anywhere."""
@@ -152,6 +159,10 @@ class LocalCluster:
     def sockets_of(self, user_id: int) -> int:
         """How many sockets of the user this process counts."""
         return self._sockets.get(user_id, 0)
+
+    def online(self, user_ids: Sequence[int]) -> frozenset[int]:
+        """The users of ``user_ids`` with a socket here."""
+        return frozenset(user_id for user_id in user_ids if user_id in self._sockets)
 
     def socket_counts(self) -> dict[int, int]:
         """A copy of every user's socket count here (to rebuild a shared mirror)."""

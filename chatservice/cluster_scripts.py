@@ -64,6 +64,23 @@ if redis.call('HINCRBY', own, ARGV[4], -1) <= 0 then redis.call('HDEL', own, ARG
 return 1
 """
 
+# ARGV[4..] = user ids. Returns those with a socket on any live instance.
+ONLINE = (
+    _LIVE
+    + """
+local online = {}
+for i = 4, #ARGV do
+  for _, instance in ipairs(live) do
+    if redis.call('HEXISTS', ARGV[1] .. 'sockets:' .. instance, ARGV[i]) == 1 then
+      table.insert(online, ARGV[i])
+      break
+    end
+  end
+end
+return online
+"""
+)
+
 # ARGV[4] = 'room:user', ARGV[5] = username. 1 if no other live instance has it.
 PRESENCE_ARRIVE = (
     _LIVE

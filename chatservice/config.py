@@ -142,6 +142,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Directory of uploaded files (default: 'files' beside the SQLite file; in the "
         "database with PostgreSQL; a temporary directory with memory:).",
     ),
+    # Web Push (issue 13): off unless a VAPID key is set.
+    Setting(
+        "vapid-private-key",
+        "VAPID_PRIVATE_KEY",
+        None,
+        "VAPID private key for Web Push (python -m chatservice.vapid prints a pair); "
+        "unset: no push.",
+    ),
+    Setting(
+        "vapid-subject",
+        "VAPID_SUBJECT",
+        None,
+        "Contact for push services, mailto: or https: (required with VAPID_PRIVATE_KEY).",
+    ),
+    Setting(
+        "push-max-subscriptions",
+        "PUSH_MAX_SUBSCRIPTIONS",
+        "10",
+        "Push subscriptions (browsers) kept per user; registering more drops the oldest.",
+    ),
     # Encryption at rest (issue 12).
     Setting(
         "encryption-key",
@@ -188,6 +208,9 @@ class Config:
     upload_quota_bytes: int
     upload_rate: int
     files_dir: str | None
+    vapid_private_key: str | None
+    vapid_subject: str | None
+    push_max_subscriptions: int
     encryption: KeyRing | None = field(repr=False)
     """The key ring of ``ENCRYPTION_KEY``, or None: message text is stored plain."""
 
@@ -333,6 +356,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         upload_quota_bytes=_number("upload-quota-bytes", raw["upload-quota-bytes"], int, 0, 2**50),
         upload_rate=_number("upload-rate", raw["upload-rate"], int, 1, 1_000_000),
         files_dir=(raw["files-dir"] or "").strip() or None,
+        **_push_settings(raw),
         encryption=_key_ring(raw["encryption-key"]),
     )
 
@@ -363,3 +387,27 @@ def _endpoint(name: str, raw: str | None) -> str | None:
             f"description like tcp:9100:interface=127.0.0.1 ({error})"
         ) from None
     return description
+
+
+def _push_settings(raw: dict[str, str | None]) -> dict[str, Any]:
+    """The Web Push settings: a usable key and a contact, or neither."""
+    from chatservice.vapid import VapidKeyError, check_subject, parse_private_key
+
+    key = (raw["vapid-private-key"] or "").strip() or None
+    subject = (raw["vapid-subject"] or "").strip() or None
+    try:
+        if key is not None:
+            parse_private_key(key)
+            if subject is None:
+                raise VapidKeyError("VAPID_SUBJECT (--vapid-subject): required with a VAPID key")
+        if subject is not None:
+            check_subject(subject)
+    except VapidKeyError as error:
+        raise ConfigError(str(error)) from None
+    return {
+        "vapid_private_key": key,
+        "vapid_subject": subject,
+        "push_max_subscriptions": _number(
+            "push-max-subscriptions", raw["push-max-subscriptions"], int, 1, 1000
+        ),
+    }

@@ -96,9 +96,13 @@ class Messages:
         committer: GroupCommitStore | None = None,
         limiter: SharedRate | None = None,
         attachments: AttachmentResolver | None = None,
+        on_posted: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
         self._resolve = attachments
+        # Told of every new message after its publication (Web Push's direct
+        # messages); it must return at once and never raise.
+        self._on_posted = on_posted
         # Posts that arrive while a commit is in flight share the next one:
         # durability costs one fsync per batch, not per message. The service
         # builds it (it closes it last); tests may let this build one.
@@ -223,6 +227,8 @@ class Messages:
                 RoomEvent(message.room_id, message_payload(message), event_id=message.id),
                 self._log,
             )
+            if self._on_posted is not None:
+                self._on_posted(message)
         return posted
 
     def close(self) -> Deferred[None]:

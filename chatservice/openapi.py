@@ -232,6 +232,7 @@ operation(
 # The rooms' and the accounts' operations register themselves too.
 import chatservice.openapi_accounts  # noqa: E402, F401
 import chatservice.openapi_files  # noqa: E402, F401
+import chatservice.openapi_push  # noqa: E402, F401
 import chatservice.openapi_rooms  # noqa: E402, F401
 
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}

@@ -19,6 +19,7 @@ Importing this module imports txredisapi, and so the global reactor.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -180,6 +181,21 @@ class RedisCluster:
     def sockets_of(self, user_id: int) -> int:
         """How many of the user's sockets this process counts."""
         return self.local.sockets_of(user_id)
+
+    def online(self, user_ids: Sequence[int]) -> frozenset[int] | Deferred[frozenset[int]]:
+        """The users with a socket on any live process (only this one's while degraded)."""
+        here = self.local.online(user_ids)
+        others = [str(user_id) for user_id in sorted(set(user_ids) - here)]
+        if not others or not self._mirror_ready():
+            return here
+
+        def failed(failure: Failure) -> frozenset[int]:
+            self.note_failure(failure)
+            return here
+
+        return self._mirror(scripts.ONLINE, *others).addCallbacks(
+            lambda found: here | {int(user_id) for user_id in found}, failed
+        )
 
     # -- presence -----------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from chatservice.metrics_endpoint import listen_metrics
 from chatservice.metrics_http import MeasuredRoot
 from chatservice.moderation import Moderation
 from chatservice.passwords import PasswordHasher
+from chatservice.push import setup_push
 from chatservice.ratelimit import Rate
 from chatservice.rest import ChatAPI
 from chatservice.revocation import Revocation
@@ -61,6 +62,7 @@ from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
+from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
     from chatservice.redishub import RedisHub
@@ -89,6 +91,7 @@ class ChatService(Service):
         file_pool: ThreadPool | None = None,
         stop_reactor_on_failure: bool = False,
         adopted: Sequence[AdoptedPort] = (),
+        push_http: PushHTTP | None = None,
     ) -> None:
         """Build the service; nothing is opened until ``startService``.
 
@@ -110,6 +113,7 @@ class ChatService(Service):
                 embedding application hears of it through ``ready`` instead.
             adopted: listening sockets handed to this process (a worker of
                 ``twistd chat --workers``) to serve instead of ``config.listen``.
+            push_http: sends Web Push requests instead of ``treq`` (tests).
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -174,6 +178,11 @@ class ChatService(Service):
             config.database_url, config.files_dir, self.store, run_in_files_pool, ring
         )
         install(LinkSigner(derive_key(config.jwt_secret), clock))
+        # Web Push: subscriptions, and (with a VAPID key) the notifier that
+        # every new message is shown to, after its publication.
+        self.push_subscriptions, self.push = setup_push(
+            config, self.store, cluster, reactor, push_http
+        )
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(
             MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
@@ -187,6 +196,7 @@ class ChatService(Service):
             committer=GroupCommitStore(self.store),
             limiter=limiter,
             attachments=self._attachments,
+            on_posted=None if self.push is None else self.push.message_posted,
         )
         # Access control: who reads and posts where (access), rooms and their
         # members (membership), their moderators' rights (moderation); the
@@ -256,6 +266,7 @@ class ChatService(Service):
             max_body=config.max_body_bytes,
             files=self.files,
             trusted_proxies=config.trust_x_forwarded_for,
+            push=self.push_subscriptions,
         )
         # Every request timed and counted by route (``metrics_http``).
         self._root = MeasuredRoot(
@@ -431,6 +442,8 @@ class ChatService(Service):
         deadline = self._reactor.seconds() + self.config.shutdown_timeout
         self.revocation.stop()
         await self.sockets.drain(self.config.shutdown_timeout)
+        if self.push is not None:
+            self.push.stop()  # pushes still retrying are given up
         await self.cluster.stop()
         if self._redis is not None:
             await self._redis.stop()

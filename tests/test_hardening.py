@@ -37,6 +37,7 @@ from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service
 from tests.files_support import png_bytes
 from tests.logcapture import LogCapture
+from tests.push_support import PUSH_SETTINGS, Browser
 from tests.rest_support import PASSWORD, Reply, RestTestCase, alice_claims, forge
 from tests.wsclient import (
     HttpAnswer,
@@ -48,6 +49,7 @@ from tests.wsclient import (
 )
 
 JSON = "application/json"
+PUSH_SUBSCRIPTION = Browser().subscription("https://push.example/alice")
 
 
 @implementer(IChatStore)
@@ -151,7 +153,8 @@ class TokenMatrixCase(TestCase):
 
     def setUp(self) -> None:
         self.store = RecordingStore(FakeReactor())
-        self.world: MemoryWorld = memory_world(self, store=self.store)
+        # Web Push on, so that registering a subscription answers 201.
+        self.world: MemoryWorld = memory_world(self, store=self.store, **PUSH_SETTINGS)
         self.world.reactor.advance(1_000_000)
         self.token, self.user_id = self.world.rest.register("alice")
         self.carol_token, carol_id = self.world.rest.register("carol")
@@ -290,6 +293,10 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
         {"archived": True},
     ),
     ("DELETE", "/api/admin/rooms/{room_id}"): ("/api/admin/rooms/4", None),
+    # Web Push: alice's first subscription is number 1.
+    ("POST", "/api/push/subscriptions"): ("/api/push/subscriptions", PUSH_SUBSCRIPTION),
+    ("GET", "/api/push/subscriptions"): ("/api/push/subscriptions", None),
+    ("DELETE", "/api/push/subscriptions/{subscription_id}"): ("/api/push/subscriptions/1", None),
     # Last, in this order: each revokes the token it is called with.
     ("POST", "/api/logout"): ("/api/logout", None),
     ("POST", "/api/logout-all"): ("/api/logout-all", None),

@@ -22,17 +22,19 @@ from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
+from chatservice.store.push_store import IPushStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore, IAccountStore):
+class IChatStore(IAccessStore, IAccountStore, IPushStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
     Memberships, room settings and the audit log are ``IAccessStore``'s;
-    accounts (token generations, sessions, admins) are ``IAccountStore``'s.
+    accounts (token generations, sessions, admins) are ``IAccountStore``'s;
+    Web Push subscriptions are ``IPushStore``'s.
     """
 
     def start() -> Deferred[None]:

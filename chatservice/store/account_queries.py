@@ -168,8 +168,10 @@ def set_admin(txn: Txn, username: str, admin: bool) -> Account:
 
 
 def delete_account(txn: Txn, user_id: int, deleted_at: int) -> Account:
-    """Rename the row, empty its hash, revoke its tokens and sessions, mark it deleted."""
+    """Rename the row, empty its hash, revoke its tokens, sessions and pushes, mark it deleted."""
     revoke_all_sessions(txn, user_id)  # NotFound for a missing or deleted account
+    # The browsers of a deleted account hear nothing more.
+    txn.execute("DELETE FROM push_subscriptions WHERE user_id = :id", {"id": user_id})
     txn.execute(
         "UPDATE users SET username = :name, username_key = :key, password_hash = :hash,"
         " is_admin = :admin, disabled_at = NULL, deleted_at = :at WHERE id = :id",

@@ -22,12 +22,13 @@ from chatservice.errors import InternalError
 from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
 from chatservice.store.account_store import DelegatedAccounts
+from chatservice.store.push_store import DelegatedPush
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
+class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -45,7 +46,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts):
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._store = self._access = self._account_store = store
+        self._store = self._access = self._account_store = self._push_store = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False

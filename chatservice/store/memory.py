@@ -36,6 +36,7 @@ from chatservice.models import (
 from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
+from chatservice.store.memory_push import MemoryPush
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.memory_uploads import MemoryUploads
 from chatservice.store.sealing import (
@@ -51,7 +52,7 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore, IUploadStore, ISealingStore)
-class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads):
+class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
@@ -76,6 +77,7 @@ class MemoryStore(MemoryAccess, MemoryAccounts, MemoryUploads):
         self._next_room_id = 1
         self._init_access()
         self._init_uploads()
+        self._init_push()
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""

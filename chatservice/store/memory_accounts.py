@@ -29,6 +29,9 @@ class MemoryAccounts:
     # Per user, revoked session -> the second its token expires.
     _revoked: dict[int, dict[str, int]]
 
+    def _forget_push_of(self, user_id: int) -> None:
+        """Delete the user's push subscriptions (``MemoryPush``'s; none without it)."""
+
     def _account(self, user_id: int, now: int | None = None) -> Account:
         """The account as it is; revoked sessions unexpired at ``now`` (none without ``now``)."""
         user = self._users[user_id]
@@ -104,6 +107,7 @@ class MemoryAccounts:
         except NotFound as error:
             return fail(error)
         self._revoked.pop(user_id, None)
+        self._forget_push_of(user_id)
         return succeed(self._changed(account, generation=account.generation + 1))
 
     def set_password(self, user_id: int, password_hash: bytes) -> Deferred[Account]:
@@ -140,6 +144,7 @@ class MemoryAccounts:
         self._users[user_id] = renamed = dataclasses.replace(user, username=DELETED_USERNAME)
         self._hashes[user_id] = b""
         self._revoked.pop(user_id, None)
+        self._forget_push_of(user_id)
         return succeed(
             self._changed(
                 dataclasses.replace(account, user=renamed),

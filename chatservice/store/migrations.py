@@ -68,9 +68,12 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """Read every schema file shipped with the package, ordered by version.
 
+    Numbers may have gaps: features built in parallel take their numbers
+    ahead of time, and one may ship before another (``migrate`` applies
+    every file a database has not recorded, whatever its number).
+
     Raises:
-        RuntimeError: the numbers are not 1, 2, 3, ... without gaps or
-            duplicates, which would make "the current version" ambiguous.
+        RuntimeError: a number is used twice, or does not start at 1.
     """
     folder = resources.files("chatservice.store").joinpath("schema")
     files: dict[tuple[int, str], dict[str | None, str]] = {}
@@ -89,8 +92,8 @@ def load_migrations() -> list[Migration]:
         found.append(Migration(version, name, shared or "", {k: v for k, v in texts.items() if k}))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"schema files must be numbered 1..N without gaps: {versions}")
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise RuntimeError(f"schema files must have distinct numbers from 1: {versions}")
     return found
 
 
@@ -101,7 +104,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_at BIGINT NOT NULL
 )
 """
-_CURRENT_VERSION = "SELECT MAX(version) FROM schema_version"
+_APPLIED_VERSIONS = "SELECT version FROM schema_version"
 _RECORD_VERSION = (
     "INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :applied_at)"
 )
@@ -113,22 +116,24 @@ def migrate(txn: Txn, migrations: Sequence[Migration], now_ms: int) -> tuple[int
     Runs in a pool thread. Concurrent starts of several processes are
     serialized by the dialect's writer lock (PostgreSQL) or the write
     transaction itself (SQLite), so each file is applied exactly once.
+    A file is applied if its version is not recorded yet, even below the
+    newest recorded one (a number skipped by an earlier release).
 
     Returns:
-        The schema version before and after.
+        The schema version before and after (the highest recorded).
 
     Raises:
         SchemaTooNew: the database is newer than the newest file.
     """
     txn.lock_writers()
     txn.execute(_CREATE_VERSION_TABLE)
-    row = txn.query_one(_CURRENT_VERSION)
-    current = int(row[0]) if row is not None and row[0] is not None else 0
+    applied = {int(row[0]) for row in txn.query(_APPLIED_VERSIONS)}
+    current = max(applied, default=0)
     newest = migrations[-1].version if migrations else 0
     if current > newest:
         raise SchemaTooNew(current, newest)
     for migration in migrations:
-        if migration.version <= current:
+        if migration.version in applied:
             continue
         for statement in migration.statements(txn.dialect):
             txn.execute(statement)

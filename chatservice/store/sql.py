@@ -33,6 +33,7 @@ from chatservice.store.sealing import PLAINTEXT, ISealingStore, ResealStep, Seal
 from chatservice.store.sealing_queries import check_keys, reseal_batch
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
+from chatservice.store.sql_push import SQLPush
 from chatservice.store.sql_timeline import SQLTimeline
 from chatservice.store.sql_uploads import SQLUploads
 from chatservice.store.upload_interface import IUploadStore
@@ -42,7 +43,7 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState, IUploadStore, ISealingStore)
-class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.

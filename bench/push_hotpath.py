@@ -1,0 +1,76 @@
+"""CPU per message with Web Push on and off: what the direct-message trigger adds to the hot path.
+
+The set-up of ``bench/hotpath_cpu.py`` (memory store, in-memory sockets;
+alice sends, two sockets receive), in three rooms: General (a room that is
+not direct: one dict lookup per message with push on), a direct room whose
+other member has a socket open (the cluster is asked, nothing is sent),
+and a direct room whose other member is away without a subscription (the
+cluster, then the store is asked). Pushes themselves are never sent here:
+``bench`` measures the path every message takes, not delivery. Prints
+microseconds of process CPU per message, the best of several rounds:
+
+    PYTHONPATH=. python bench/push_hotpath.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from twisted.trial.unittest import TestCase
+
+from chatservice.vapid import new_key_pair
+from tests.wsclient import memory_world
+
+
+class _Host(TestCase):
+    """A test case only to own the world's clean-ups."""
+
+    def runTest(self) -> None:
+        """Never run."""
+
+
+def measure(push: bool, where: str, rounds: int, messages: int) -> float:
+    """The best round's CPU seconds per message."""
+    settings: dict[str, Any] = {"message_burst": 10**6, "message_rate": 10**5}
+    if push:
+        private, _ = new_key_pair()
+        settings.update(vapid_private_key=private, vapid_subject="mailto:bench@chat.invalid")
+    world = memory_world(_Host(), **settings)
+    alice, _ = world.rest.register("alice")
+    bob, bob_id = world.rest.register("bob")
+    room_id = 1
+    if where != "general":
+        status, room = world.rest.call("POST", "/api/dms", alice, {"user_id": bob_id})
+        assert status == 200, room
+        room_id = room["id"]
+    sender = world.chat.open(alice, room_id)
+    if where == "direct, recipient online":
+        world.chat.open(bob, room_id)
+    else:
+        world.chat.open(alice, room_id)  # a second receiving socket, as in hotpath_cpu
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        for n in range(messages):
+            sender.send_json({"content": f"message {n}"})
+            if n % 50 == 49:
+                world.chat.flush()
+        world.chat.flush()
+        best = min(best, (time.process_time() - start) / messages)
+    return best
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2000)
+    options = parser.parse_args()
+    for where in ("general", "direct, recipient online", "direct, recipient away"):
+        off = measure(False, where, options.rounds, options.messages)
+        on = measure(True, where, options.rounds, options.messages)
+        print(
+            f"{where:26} push off {off * 1e6:7.1f} µs/message   push on {on * 1e6:7.1f} "
+            f"µs/message   ({(on / off - 1) * 100:+.1f} %)"
+        )

@@ -1,0 +1,136 @@
+"""The OpenAPI schemas and operations of Web Push (issue 13).
+
+Registered into ``openapi_schemas.SCHEMAS`` and ``openapi_build`` (``ROUTE_ERRORS``
+and ``PATHS``) when ``openapi.py`` imports this module, as ``openapi_rooms`` is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatservice.errors import InvalidRequest, NotFound
+from chatservice.openapi_build import (
+    ANY,
+    AUTH,
+    BODY,
+    ROUTE_ERRORS,
+    STORED,
+    WRITES,
+    json_body,
+    operation,
+    path_id,
+)
+from chatservice.openapi_schemas import SCHEMAS, ref
+from chatservice.push_models import MAX_ENDPOINT
+from chatservice.wire import MAX_ID
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_B64URL = "^[A-Za-z0-9_-]+={0,2}$"
+
+SCHEMAS.update(
+    {
+        "PushSubscriptionForm": {
+            "type": "object",
+            "description": "A browser's PushSubscription.toJSON().",
+            "required": ["endpoint", "keys"],
+            "properties": {
+                "endpoint": {
+                    "type": "string",
+                    "maxLength": MAX_ENDPOINT,
+                    "pattern": "^https://[^\\s/@]+(/\\S*)?$",
+                },
+                "expirationTime": {"type": ["number", "null"]},
+                "keys": {
+                    "type": "object",
+                    "required": ["p256dh", "auth"],
+                    "properties": {
+                        "p256dh": {
+                            "type": "string",
+                            "description": "The browser's P-256 public key: 65 bytes.",
+                            "pattern": _B64URL,
+                        },
+                        "auth": {
+                            "type": "string",
+                            "description": "The browser's auth secret: 16 bytes.",
+                            "pattern": _B64URL,
+                        },
+                    },
+                },
+            },
+        },
+        "PushSubscription": {
+            "type": "object",
+            "required": ["id", "endpoint", "created_at"],
+            "additionalProperties": False,
+            "properties": {
+                "id": _ID,
+                "endpoint": {"type": "string"},
+                "created_at": {"type": "integer"},
+            },
+        },
+        "VapidPublicKey": {
+            "type": "object",
+            "required": ["public_key"],
+            "additionalProperties": False,
+            "properties": {
+                "public_key": {
+                    "type": "string",
+                    "description": "The applicationServerKey: an uncompressed P-256 point.",
+                    "pattern": _B64URL,
+                }
+            },
+        },
+        "PushSubscriptionDeleted": {
+            "type": "object",
+            "required": ["id", "deleted"],
+            "additionalProperties": False,
+            "properties": {"id": _ID, "deleted": {"const": True}},
+        },
+    }
+)
+
+ROUTE_ERRORS.update(
+    {
+        ("GET", "/api/push/vapid-public-key"): (*ANY, NotFound),
+        ("POST", "/api/push/subscriptions"): (*AUTH, *BODY, NotFound, *WRITES),
+        ("GET", "/api/push/subscriptions"): (*AUTH, *STORED),
+        ("DELETE", "/api/push/subscriptions/{subscription_id}"): (
+            *AUTH,
+            InvalidRequest,
+            NotFound,
+            *WRITES,
+        ),
+    }
+)
+
+_LIST: dict[str, Any] = {"type": "array", "items": ref("PushSubscription")}
+
+operation(
+    "GET /api/push/vapid-public-key",
+    "vapidPublicKey",
+    "The key browsers subscribe with (applicationServerKey); 404 when push is off.",
+    {"200": json_body(ref("VapidPublicKey"), "The VAPID public key.")},
+)
+operation(
+    "POST /api/push/subscriptions",
+    "addPushSubscription",
+    "Register the browser's PushSubscription (the same endpoint again replaces it).",
+    {"201": json_body(ref("PushSubscription"), "Registered (the keys are not echoed).")},
+    authenticated=True,
+    body="PushSubscriptionForm",
+)
+operation(
+    "GET /api/push/subscriptions",
+    "listPushSubscriptions",
+    "The caller's push subscriptions, by id.",
+    {"200": json_body(_LIST, "The subscriptions.")},
+    authenticated=True,
+)
+operation(
+    "DELETE /api/push/subscriptions/{subscription_id}",
+    "deletePushSubscription",
+    "Delete one of the caller's push subscriptions.",
+    {"200": json_body(ref("PushSubscriptionDeleted"), "Deleted.")},
+    authenticated=True,
+    parameters=[path_id("subscription_id", "push subscription")],
+)
