@@ -17,9 +17,11 @@ from chatservice.access import RoomAccess, refuse_post
 from chatservice.cluster import SharedRate
 from chatservice.errors import NotFound
 from chatservice.hub import IHub, RoomEvent, publish_quietly
+from chatservice.mentions import Mentions
 from chatservice.messages import check_rate
 from chatservice.models import Change, Message, TimelineEvent
 from chatservice.moderation import Moderation
+from chatservice.notifications import Notifications
 from chatservice.store import IChatStore
 from chatservice.timeline import event_payload
 from chatservice.tokens import Identity
@@ -50,6 +52,8 @@ class MessageChanges:
         *,
         access: RoomAccess | None = None,
         moderation: Moderation | None = None,
+        mentions: Mentions | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -61,6 +65,9 @@ class MessageChanges:
         # delete other members' messages; None: anyone, and nobody.
         self._access = access
         self._moderation = moderation
+        # An edit's @names are resolved again; newly mentioned users hear of it.
+        self._mentions = mentions
+        self._notifications = notifications
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -104,10 +111,15 @@ class MessageChanges:
             Forbidden: someone else's message.
         """
         await check_rate(self._limiter, editor.user_id, self.log)
-        await self._message(editor, message_id, room_id)
+        before = await self._message(editor, message_id, room_id)
+        mentions = None
+        if self._mentions is not None:
+            mentions = await self._mentions.resolve(before.room_id, editor.user_id, content)
         change = await self._store.edit_message(
-            message_id, editor.user_id, content, self._now_ms()
+            message_id, editor.user_id, content, self._now_ms(), mentions
         )
+        if change.changed and self._notifications is not None:
+            self._notifications.edited(before, change.event.message)
         return self._published(change)
 
     async def delete(

@@ -89,6 +89,7 @@ TABLES: tuple[Table, ...] = (
             "reply_to",
             "edited_at",
             "deleted",
+            "mentioned",
             # Sealed text is copied as it is: it is bound to its message id,
             # which the copy keeps, so the same ENCRYPTION_KEY opens it there
             # and the command needs no key (content holds its tokens).
@@ -120,6 +121,8 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table("message_attachments", ("message_id", "position", "upload_id"), "message_id, position"),
+    Table("mentions", ("message_id", "user_id", "room_id"), "message_id, user_id"),
+    Table("read_markers", ("user_id", "room_id", "last_read_id"), "user_id, room_id"),
     # The keys the sealed rows need, with their sentinels (start-up checks them).
     Table("sealing_keys", ("key_id", "sentinel", "added_at"), "key_id"),
 )
@@ -148,6 +151,8 @@ class CopyCounts:
     events: int
     reactions: int
     revoked_sessions: int = 0
+    mentions: int = 0
+    read_markers: int = 0
     blobs: int = 0
     uploads: int = 0
     message_attachments: int = 0

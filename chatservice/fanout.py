@@ -32,6 +32,7 @@ from chatservice.messages import Messages, message_payload
 from chatservice.models import Change, Posted
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.presence import Presence
+from chatservice.read_markers import ReadMarkers, socket_read
 from chatservice.roompolicy import PostingPolicy
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
@@ -88,6 +89,7 @@ class ChatServerFactory(WebSocketServerFactory):
         self.control = control if control is not None else Control(hub)
         self.control.on(CLOSE_SOCKETS, lambda event: close_matching(self._sockets, event))
         self.policy = PostingPolicy(self.control)
+        self.read_markers: ReadMarkers | None = None  # set by the service
         self._subscribed: dict[int, Deferred[bool]] = {}
         self._sockets: dict[int, set[ChatServerProtocol]] = defaultdict(set)
         self._in_flight: set[Deferred[Any]] = set()
@@ -349,6 +351,10 @@ class ChatServerFactory(WebSocketServerFactory):
             callbackArgs=(protocol, changing),
             errbackArgs=(protocol, frame.client_msg_id, changing),
         )
+
+    def mark_read(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
+        """Move the user's read marker in the socket's room (``read_markers.socket_read``)."""
+        socket_read(self.read_markers, protocol, frame, self._log)
 
     def _answered(
         self,

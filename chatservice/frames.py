@@ -25,12 +25,13 @@ from chatservice.message_forms import (
 from chatservice.wire import MAX_CLIENT_MSG_ID, FrameError, parse_object, text_field
 
 # The ``type`` of a client frame; a frame without one is a message.
-FRAME_TYPES = MESSAGE, TYPING, EDIT, DELETE, REACT = (
+FRAME_TYPES = MESSAGE, TYPING, EDIT, DELETE, REACT, READ = (
     "message",
     "typing",
     "edit",
     "delete",
     "react",
+    "read",
 )
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -41,7 +42,8 @@ class ClientFrame:
 
     ``kind`` is one of ``FRAME_TYPES``; the other fields are those that kind
     uses (``message_id`` for edit, delete and react; ``emoji`` and
-    ``remove`` for react; ``content`` for message and edit).
+    ``remove`` for react; ``content`` for message and edit). A ``read``
+    frame carries its ``last_read_id`` in ``message_id``.
     """
 
     kind: str
@@ -87,6 +89,10 @@ def _parse(body: dict[str, Any], max_length: int) -> ClientFrame:
             content = parse_post_content(body, max_length, files)
             return ClientFrame(MESSAGE, content, client_msg_id, reply_to, attachments=files)
         return ClientFrame(MESSAGE, parse_content(body, max_length), client_msg_id, reply_to)
+    if kind == READ:
+        return ClientFrame(
+            READ, client_msg_id=client_msg_id, message_id=id_field(body, "last_read_id")
+        )
     message_id = id_field(body, "message_id")
     if kind == EDIT:
         return ClientFrame(

@@ -7,6 +7,7 @@ lost.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from twisted.internet.defer import Deferred, fail
@@ -18,7 +19,9 @@ from chatservice.cluster import SharedRate
 from chatservice.errors import InvalidRequest, NotFound, RateLimited
 from chatservice.file_models import Attachment
 from chatservice.hub import IHub, RoomEvent, publish_quietly
+from chatservice.mentions import Mentions
 from chatservice.models import Message, NewMessage, Posted
+from chatservice.notifications import Notifications
 from chatservice.ratelimit import Decision, Rate, RateLimiter
 from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
@@ -96,12 +99,19 @@ class Messages:
         committer: GroupCommitStore | None = None,
         limiter: SharedRate | None = None,
         attachments: AttachmentResolver | None = None,
+        mentions: Mentions | None = None,
+        notifications: Notifications | None = None,
         on_posted: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
         self._resolve = attachments
-        # Told of every new message after its publication (Web Push's direct
-        # messages); it must return at once and never raise.
+        # Who a message's @names mention, resolved before it is stored, and
+        # who hears of it once stored; None: no mentions, no notifications.
+        self._mentions = mentions
+        self._notifications = notifications
+        # Told of every new message after its publication; it must return at
+        # once and never raise. (The service hears of direct messages through
+        # ``notifications`` instead, whose hooks Web Push is registered with.)
         self._on_posted = on_posted
         # Posts that arrive while a commit is in flight share the next one:
         # durability costs one fsync per batch, not per message. The service
@@ -194,6 +204,16 @@ class Messages:
             reply_to=reply_to,
             attachments=files,
         )
+        if self._mentions is not None and "@" in content:
+            resolving = self._mentions.resolve(room_id, sender.user_id, content)
+            return resolving.addCallback(self._store_new, new)
+        return self._store_new((), new)
+
+    def _store_new(self, mentions: tuple[int, ...], new: NewMessage) -> Deferred[Posted]:
+        """Store ``new`` with its resolved mentions (checking its reply first)."""
+        if mentions:
+            new = dataclasses.replace(new, mentions=mentions)
+        room_id, reply_to = new.room_id, new.reply_to
         if reply_to is None:
             return self._committer.add_message(new).addCallback(self._publish)
         # The room first: an unknown room is a 404 whatever the reply names.
@@ -227,6 +247,8 @@ class Messages:
                 RoomEvent(message.room_id, message_payload(message), event_id=message.id),
                 self._log,
             )
+            if self._notifications is not None:
+                self._notifications.posted(message)
             if self._on_posted is not None:
                 self._on_posted(message)
         return posted

@@ -221,6 +221,9 @@ class Message:
     edited_at: int | None = None
     deleted: bool = False
     reactions: tuple[Reaction, ...] = ()
+    # The users its ``@username`` words named (``mentions.py``), ascending;
+    # set when stored and by each edit, emptied by a delete.
+    mentions: tuple[int, ...] = ()
     # Files (issue 12), in the order the sender gave; a tombstone has none.
     attachments: tuple[Attachment, ...] = ()
 
@@ -241,6 +244,7 @@ class Message:
             "edited_at": self.edited_at,
             "deleted": self.deleted,
             "reactions": [reaction.to_json() for reaction in self.reactions],
+            "mentions": list(self.mentions),
         }
         if self.client_msg_id is not None:
             body["client_msg_id"] = self.client_msg_id
@@ -317,6 +321,7 @@ class NewMessage:
     ts: int
     client_msg_id: str | None = None
     reply_to: int | None = None
+    mentions: tuple[int, ...] = ()  # resolved by ``mentions.py`` before storing
     # Uploads of the sender, checked by the files use case before the post.
     attachments: tuple[Attachment, ...] = ()
 
@@ -332,6 +337,7 @@ class NewMessage:
             self.client_msg_id,
             self.reply_to,
             reply_preview,
+            mentions=self.mentions,
             attachments=self.attachments,
         )
 

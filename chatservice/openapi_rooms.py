@@ -39,6 +39,7 @@ ROUTE_ERRORS.update(
         ("POST", "/api/rooms/create"): NEW_ROOM,
         ("PATCH", "/api/rooms/{room_id}"): _ACT,
         ("POST", "/api/rooms/{room_id}/join"): (*_IN_ROOM, *WRITES),
+        ("POST", "/api/rooms/{room_id}/read"): (*_IN_ROOM, *BODY, *WRITES),
         ("POST", "/api/rooms/{room_id}/leave"): (*_IN_ROOM, Conflict, *WRITES),
         ("POST", "/api/rooms/{room_id}/invites"): _ACT,
         ("GET", "/api/rooms/{room_id}/members"): (*_IN_ROOM, *STORED),
@@ -65,7 +66,8 @@ _MEMBER = {"200": json_body(ref("Member"), "The membership after the change.")}
 operation(
     "GET /api/rooms",
     "listRooms",
-    "The rooms the caller sees: public ones, and private ones they are in or invited to.",
+    "The rooms the caller sees: public ones, and private ones they are in or invited to, "
+    "each with the caller's read marker, unread and mention counts.",
     {"200": json_body({"type": "array", "items": ref("Room")}, "The rooms.")},
     authenticated=True,
 )
@@ -83,6 +85,11 @@ _UPDATE_ROOM = "Rename, describe, archive or unarchive a room (its owner and mod
 _JOIN = "Join a public room, or accept an invitation to a private one."
 _LEAVE = "Leave a room or decline an invitation; the caller's sockets in it close (4003)."
 _INVITE = "Invite a user (to a private room: its owner and moderators)."
+_MARK_READ = (
+    "Move the caller's read marker forward (never back); every socket of theirs gets a "
+    "read_marker frame."
+)
+_COUNTS = {"200": json_body(ref("RoomCounts"), "The marker and the room's counts after it.")}
 _LIST_MEMBERS = "The room's members and invitees with their roles (and bans, for moderators)."
 
 # The caller's operations on the room of the path, in the document's order:
@@ -90,6 +97,7 @@ _LIST_MEMBERS = "The room's members and invitees with their roles (and bans, for
 _ON_ROOM: tuple[tuple[str, str, str, str, dict[str, Any], str | None], ...] = (
     ("PATCH", "", "updateRoom", _UPDATE_ROOM, _ROOM_AFTER, "RoomUpdate"),
     ("POST", "/join", "joinRoom", _JOIN, _JOINED, None),
+    ("POST", "/read", "markRead", _MARK_READ, _COUNTS, "ReadMarker"),
     ("POST", "/leave", "leaveRoom", _LEAVE, _LEFT, None),
     ("POST", "/invites", "invite", _INVITE, _MEMBER, "Target"),
     ("GET", "/members", "members", _LIST_MEMBERS, _MEMBERS, None),

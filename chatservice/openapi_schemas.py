@@ -22,6 +22,7 @@ from chatservice.message_forms import MAX_EMOJI_CODE_POINTS
 from chatservice.models import REPLY_EXCERPT_LENGTH
 from chatservice.openapi_access_schemas import ACCESS_SCHEMAS, ROOM_NAME
 from chatservice.openapi_account_schemas import ACCOUNT_SCHEMAS
+from chatservice.openapi_read_schemas import READ_COUNT_FIELDS, READ_SCHEMAS
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
@@ -94,6 +95,9 @@ SCHEMAS: dict[str, Any] = {
                     "muted": {"type": "boolean"},
                 },
             },
+            # Only in GET /api/rooms: the caller's read marker and counts
+            # (``read_markers.py``; each count stops at COUNT_LIMIT).
+            **READ_COUNT_FIELDS,
         },
     },
     "Message": {
@@ -111,6 +115,7 @@ SCHEMAS: dict[str, Any] = {
             "edited_at",
             "deleted",
             "reactions",
+            "mentions",
         ],
         "additionalProperties": False,
         "properties": {
@@ -127,6 +132,11 @@ SCHEMAS: dict[str, Any] = {
             "edited_at": {"type": ["integer", "null"]},
             "deleted": {"type": "boolean"},
             "reactions": {"type": "array", "items": ref("Reaction")},
+            "mentions": {
+                "type": "array",
+                "items": _ID,
+                "description": "The users its @username words mention; empty once deleted.",
+            },
         },
     },
     "ReplyPreview": {
@@ -215,6 +225,7 @@ SCHEMAS: dict[str, Any] = {
     },
     **ACCESS_SCHEMAS,
     **ACCOUNT_SCHEMAS,
+    **READ_SCHEMAS,
     "Ticket": {
         "type": "object",
         "required": ["ticket", "expires_in"],

@@ -29,11 +29,13 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from chatservice.access_models import JOINED
 from chatservice.cluster import ICluster
 from chatservice.errors import NotFound
 from chatservice.models import Message, Room
+from chatservice.notify_hooks import INotificationSink
 from chatservice.push_models import DIRECT, MENTION, REASONS, PushSubscription
 from chatservice.store import IChatStore
 from chatservice.webpush import DELIVERED, PushSender
@@ -68,6 +70,7 @@ def push_payload(room: Room, message: Message, reason: str, hide_content: bool) 
     )
 
 
+@implementer(INotificationSink)
 class PushNotifier:
     """Sends the pushes of mentions and direct messages to users with no open socket."""
 
@@ -169,10 +172,9 @@ class PushNotifier:
             return None
         return self._track(Deferred.fromCoroutine(self._deliver(offline, room, message, reason)))
 
-    # The notification sink of the mentions code (``INotificationSink`` in
-    # the read-markers branch's ``notify_hooks``): once a process is told
-    # of mentions and direct messages there, it registers this notifier
-    # with ``hooks.add(push)`` and ``Messages`` needs no ``on_posted``.
+    # The notification sink of the mentions code (``INotificationSink`` of
+    # ``notify_hooks``): the service registers this notifier with
+    # ``notify_hooks.add(push)``, so ``Messages`` needs no ``on_posted``.
 
     def mentioned(self, user_id: int, message: Message, room: Room) -> None:
         """``message`` in ``room`` mentions ``user_id``: push it if they are away."""

@@ -49,11 +49,13 @@ from chatservice.moderation import Moderation
 from chatservice.openapi import DOCUMENT
 from chatservice.push import PushSubscriptions
 from chatservice.ratelimit import Rate
+from chatservice.read_markers import ReadMarkers
 from chatservice.rest_accounts import AccountRoutes
 from chatservice.rest_admin import AdminRoutes
 from chatservice.rest_files import FileRoutes
 from chatservice.rest_messages import MessageRoutes
 from chatservice.rest_push import PushRoutes
+from chatservice.rest_read import ReadRoutes
 from chatservice.rest_rooms import RoomRoutes
 from chatservice.search import Search
 from chatservice.sessions import Sessions
@@ -71,7 +73,9 @@ OPENAPI_JSON = dumps(DOCUMENT)
 TICKET_RATE = Rate(burst=30, per_second=1.0)
 
 
-class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, PushRoutes):
+class ChatAPI(
+    MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes, PushRoutes, ReadRoutes
+):
     """Every HTTP route of the service; holds the use cases it calls."""
 
     app = app
@@ -96,6 +100,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes,
         health: Health,
         handshakes: HandshakeGate,
         max_body: int,
+        read_markers: ReadMarkers,
         files: Files,
         trusted_proxies: int = 0,
         push: PushSubscriptions,
@@ -118,6 +123,7 @@ class ChatAPI(MessageRoutes, RoomRoutes, AccountRoutes, AdminRoutes, FileRoutes,
         self._handshakes = handshakes
         self._max_body = max_body
         self._trusted_proxies = trusted_proxies
+        self._read_markers = read_markers
         self._push = push
         # Counted across processes, like the tickets themselves.
         self._ticket_limiter = cluster.rate("tickets-per-user", TICKET_RATE)

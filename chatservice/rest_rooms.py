@@ -13,6 +13,7 @@ from chatservice.http import read_body, respond_json
 from chatservice.klein_app import app
 from chatservice.membership import Membership
 from chatservice.moderation import Moderation
+from chatservice.read_markers import ReadMarkers
 from chatservice.room_forms import (
     parse_new_room,
     parse_role,
@@ -30,6 +31,7 @@ class RoomRoutes:
 
     _membership: Membership
     _moderation: Moderation
+    _read_markers: ReadMarkers
     _max_body: int
 
     async def _identity(self, request: IRequest) -> Identity:
@@ -37,10 +39,14 @@ class RoomRoutes:
 
     @app.route("/api/rooms", methods=["GET"])
     async def list_rooms(self, request: IRequest) -> bytes:
-        """The rooms the caller sees: public ones, and private ones they are in or invited to."""
+        """The rooms the caller sees: public ones, and private ones they are in or invited to.
+
+        Each with the caller's unread and mention counts (``read_markers.py``).
+        """
         identity = await self._identity(request)
         rooms = await self._membership.rooms(identity)
-        return respond_json(request, 200, dumps(rooms))
+        counted = await self._read_markers.with_counts(identity, rooms)
+        return respond_json(request, 200, dumps(counted))
 
     @app.route("/api/rooms", methods=["POST"])
     @app.route("/api/rooms/create", methods=["POST"])

@@ -42,14 +42,18 @@ from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
 from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.listening import AdoptedPort, open_ports
 from chatservice.membership import Membership
+from chatservice.mentions import Mentions
 from chatservice.messages import MESSAGE_LIMITER, Messages
 from chatservice.metrics import REGISTRY
 from chatservice.metrics_endpoint import listen_metrics
 from chatservice.metrics_http import MeasuredRoot
 from chatservice.moderation import Moderation
+from chatservice.notifications import Notifications
+from chatservice.notify_hooks import NotificationHooks
 from chatservice.passwords import PasswordHasher
 from chatservice.push import setup_push
 from chatservice.ratelimit import Rate
+from chatservice.read_markers import ReadMarkers
 from chatservice.rest import ChatAPI
 from chatservice.revocation import Revocation
 from chatservice.rooms import Rooms
@@ -62,6 +66,7 @@ from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
+from chatservice.userframes import UserFrames
 from chatservice.webpush import PushHTTP
 
 if TYPE_CHECKING:
@@ -187,6 +192,15 @@ class ChatService(Service):
         limiter = cluster.rate(
             MESSAGE_LIMITER, Rate(burst=config.message_burst, per_second=config.message_rate)
         )
+        # Control events: what every process must do to its sockets (below).
+        control = Control(self.hub)
+        # Mentions and notifications (``notifications.py``): frames to a
+        # user's sockets on every process, and ``notify_hooks`` for sinks
+        # such as Web Push (``service.notify_hooks.add(sink)``).
+        user_frames = UserFrames(control)
+        self.notify_hooks = NotificationHooks()
+        mentions = Mentions(self.store)
+        notifications = Notifications(self.store, user_frames, self.notify_hooks)
         self.messages = Messages(
             self.store,
             self.hub,
@@ -195,13 +209,16 @@ class ChatService(Service):
             # last on shutdown, through ``messages.close()``.
             committer=GroupCommitStore(self.store),
             limiter=limiter,
+            mentions=mentions,
+            notifications=notifications,
             attachments=self._attachments,
-            on_posted=None if self.push is None else self.push.message_posted,
         )
+        if self.push is not None:
+            # Mentions and direct messages reach Web Push through the hooks.
+            self.notify_hooks.add(self.push)
         # Access control: who reads and posts where (access), rooms and their
         # members (membership), their moderators' rights (moderation); the
         # control events close and restrict sockets on every process.
-        control = Control(self.hub)
         self.access = RoomAccess(self.store, self.hub, clock)
         self.files = Files(
             IUploadStore(self.store),
@@ -217,7 +234,14 @@ class ChatService(Service):
         self.membership = Membership(self.store, self.access, control)
         self.moderation = Moderation(self.store, self.access, control)
         self.changes = MessageChanges(
-            self.store, self.hub, clock, limiter, access=self.access, moderation=self.moderation
+            self.store,
+            self.hub,
+            clock,
+            limiter,
+            access=self.access,
+            moderation=self.moderation,
+            mentions=mentions,
+            notifications=notifications,
         )
         self.timeline = Timeline(self.store)
         cors = CorsPolicy(config.cors_origins)
@@ -238,6 +262,9 @@ class ChatService(Service):
         recheck = AccessRecheck(self.store, self.sockets.open_sockets, self.sockets.policy)
         control.on_restored(recheck.recheck)
         self.revocation.attach(self.sockets.control, self.sockets.open_sockets)
+        user_frames.attach(self.sockets)
+        self.read_markers = ReadMarkers(self.store, self.access, user_frames)
+        self.sockets.read_markers = self.read_markers
         user_admin = UserAdmin(self.store, self.revocation, self.hub, clock)
         api = ChatAPI(
             accounts=self.accounts,
@@ -264,6 +291,7 @@ class ChatService(Service):
                 instance=self.instance_id,
             ),
             max_body=config.max_body_bytes,
+            read_markers=self.read_markers,
             files=self.files,
             trusted_proxies=config.trust_x_forwarded_for,
             push=self.push_subscriptions,

@@ -16,7 +16,7 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.interfaces import IReactorTime
 
 from chatservice.errors import InternalError
-from chatservice.frames import MESSAGE, TYPING, ClientFrame, parse_client_frame
+from chatservice.frames import MESSAGE, READ, TYPING, ClientFrame, parse_client_frame
 from chatservice.outbox import Outbox
 from chatservice.ratelimit import Rate
 from chatservice.resume import ResumeState
@@ -101,6 +101,9 @@ class SocketHost(Protocol):
 
     def change(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
         """Edit, delete or react to a message of the room."""
+
+    def mark_read(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
+        """Move the user's read marker in the room."""
 
     def log_failure(self, what: str) -> None:
         """Log the exception being handled."""
@@ -199,6 +202,8 @@ class ChatServerProtocol(WebSocketServerProtocol):
                 self.factory.relay_typing(self)
             elif frame.kind == MESSAGE:
                 self.factory.post(self, frame)
+            elif frame.kind == READ:
+                self.factory.mark_read(self, frame)
             else:
                 self.factory.change(self, frame)
         except Exception:

@@ -27,7 +27,7 @@ _NO_JSON = object()
 # API.md's Message, and this service's additions (docs/protocol.md).
 MESSAGE_KEYS = {
     *("type", "id", "room_id", "sender_id", "username", "content", "ts"),
-    *("reply_to", "reply_preview", "edited_at", "deleted", "reactions"),
+    *("reply_to", "reply_preview", "edited_at", "deleted", "reactions", "mentions"),
 }
 
 

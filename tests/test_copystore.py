@@ -167,7 +167,10 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
             await store.add_messages(
                 [NewMessage(first.room_id, users[1].id, "Bob", "re ✓", 1, "r", first.id)]
             )
-            await store.edit_message(first.id, first.sender_id, "edited ✓", 1_700_000_200_000)
+            await store.edit_message(
+                first.id, first.sender_id, "edited ✓", 1_700_000_200_000, [users[2].id]
+            )
+            await store.set_read_marker(users[2].id, first.room_id, first.id)
             await store.delete_message(second.id, second.sender_id, 1_700_000_200_001)
             for user, emoji in ((users[0], "👍"), (users[1], "👍"), (users[2], ":tada:")):
                 await store.set_reaction(third.id, user.id, emoji, True, 1_700_000_200_002)
@@ -216,7 +219,10 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         events = [await self.events(source, room.id) for room in rooms]
         await source.close()
         keys = 0 if self.sealing.ring is None else 1
-        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 5, 3, sealing_keys=keys))
+        self.assertEqual(
+            self.copy(),
+            CopyCounts(3, 3, 41, 5, 3, mentions=1, read_markers=1, sealing_keys=keys),
+        )
         store = await self.open_target()
         for user, hashed in zip(users, hashes, strict=True):
             self.assertEqual(await store.get_user(user.id), user)
@@ -237,6 +243,15 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
             [(1_700_000_200_000, False, "edited ✓"), (None, True, "")],
         )
         self.assertEqual(len(messages[2].reactions), 2)
+        # Mentions and read markers arrive too: the counts are the same.
+        self.assertEqual(messages[0].mentions, (users[2].id,))
+        reader, room_ids = users[2].id, [room.id for room in rooms]
+        counts = await store.room_counts(reader, room_ids)
+        source = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
+        await source.start()
+        self.assertEqual(counts, await source.room_counts(reader, room_ids))
+        await source.close()
+        self.assertEqual(counts[messages[0].room_id].last_read_id, messages[0].id)
         replies = [m for m in messages if m.reply_to is not None]
         self.assertEqual([m.reply_preview.excerpt for m in replies], ["edited ✓"])  # type: ignore[union-attr]
         self.assertEqual(len([e for room_events in events for e in room_events]), 46)

@@ -262,6 +262,7 @@ AUTHENTICATED_CALLS: dict[tuple[str, str], tuple[str, Any]] = {
     # Room 2 is alice's and bob (user 3) is in it (setUp).
     ("PATCH", "/api/rooms/{room_id}"): ("/api/rooms/2", {"description": "d"}),
     ("POST", "/api/rooms/{room_id}/join"): ("/api/rooms/1/join", None),
+    ("POST", "/api/rooms/{room_id}/read"): ("/api/rooms/1/read", {"last_read_id": 1}),
     ("POST", "/api/rooms/{room_id}/invites"): ("/api/rooms/2/invites", {"user_id": 3}),
     ("GET", "/api/rooms/{room_id}/members"): ("/api/rooms/2/members", None),
     ("PUT", "/api/rooms/{room_id}/members/{user_id}/role"): (

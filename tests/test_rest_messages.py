@@ -61,6 +61,7 @@ class HistoryTests(RestTestCase):
                 "edited_at": None,
                 "deleted": False,
                 "reactions": [],
+                "mentions": [],
             },
         )
         self.assertEqual(set(message), MESSAGE_KEYS)

@@ -185,12 +185,14 @@ class DirectMessagePushTests(PushRestCase):
         self.post(self.dm["id"], "or later")
         self.assertEqual(len(self.pushes.sent), 2)
 
-    def test_a_message_in_another_room_is_not_pushed(self) -> None:
-        """Only direct rooms trigger a push here (mentions come from their own code)."""
+    def test_a_message_in_another_room_is_pushed_only_if_it_mentions_the_user(self) -> None:
+        """Outside direct rooms only a mention pushes (through ``notify_hooks``)."""
         general = self.request("GET", "/api/rooms", token=self.alice).json()[0]
-        self.post(general["id"], "hello @bob")
         self.post(general["id"], "again")
         self.assertEqual(self.pushes.sent, [])
+        self.post(general["id"], "hello @bob")
+        self.assertEqual(len(self.pushes.sent), 1)
+        self.assertEqual(self.pushes.sent[0].path, "https://push.example/bob")
 
     def test_no_push_while_the_recipient_has_a_socket_open(self) -> None:
         """Bob holds a socket (the cluster counts it): nothing is pushed; closed, it is again."""

@@ -39,7 +39,10 @@ class RoomsTests(RestTestCase):
         """A new store lists one room, General, with id 1 and no creator."""
         rooms = self.list_rooms()
         self.assertEqual(len(rooms), 1)
-        self.assertEqual(set(rooms[0]), {*ROOM_KEYS, "membership"})
+        self.assertEqual(
+            set(rooms[0]),
+            {*ROOM_KEYS, "membership", "last_read_id", "unread", "mention_count"},
+        )
         self.assertIsNone(rooms[0]["membership"])  # never joined
         self.assertEqual((rooms[0]["id"], rooms[0]["name"]), (1, "General"))
         self.assertIsNone(rooms[0]["created_by"])

@@ -11,13 +11,19 @@ from chatservice.store.memory import MemoryStore
 from chatservice.store.sealing import Sealing
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.read_contract import ReadContractMixin
 from tests.sealing_contract import SealingContractMixin
 from tests.timeline_contract import TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
 
 
 class MemoryStoreContractTests(
-    TimelineContractMixin, AccessContractMixin, AccountContractMixin, UploadContractMixin, TestCase
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    UploadContractMixin,
+    ReadContractMixin,
+    TestCase,
 ):
     """MemoryStore keeps every rule of IChatStore, the timeline's too."""
 

@@ -20,6 +20,7 @@ from chatservice.store.sealing import PLAINTEXT, Sealing
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
+from tests.read_contract import ReadContractMixin
 from tests.sealing_contract import OLD_RING, SealingContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
@@ -57,6 +58,7 @@ class SQLiteContractTests(
     AccessContractMixin,
     AccountContractMixin,
     UploadContractMixin,
+    ReadContractMixin,
     TestCase,
 ):
     """SQLStore on SQLite keeps every rule of IChatStore, across restarts too."""

@@ -196,6 +196,24 @@ class TwoServicesTests(TwoServices, TestCase):
         self.assertEqual(await bob.closed, 4003)
         self.assertLess(reactor.seconds() - started, 1.0)
 
+    async def test_a_mention_and_a_read_marker_on_one_reach_the_user_on_the_other(self) -> None:
+        """Alice mentions bob through A, he marks it read through A: his socket on B hears both."""
+        await self.setup_pair()
+        self.alice_a.send_json({"content": "hello @bob"})
+        note = await self.bob_b.next_of("notification")
+        self.assertEqual((note["reason"], note["room_id"]), ("mention", 1))
+        marked = await treq.post(
+            f"http://127.0.0.1:{self.port_a}/api/rooms/1/read",
+            json={"last_read_id": note["message_id"]},
+            headers=bearer(self.bob),
+            pool=self.pool,
+        )
+        self.assertEqual(marked.code, 200)
+        counts = json.loads(await marked.content())
+        self.assertEqual((counts["unread"], counts["mention_count"]), (0, 0))
+        moved = await self.bob_b.next_of("read_marker")
+        self.assertEqual(moved, {"type": "read_marker", **counts})
+
     async def history(self, port: int) -> list[dict[str, Any]]:
         """Room 1's history as service ``port`` answers it over HTTP."""
         answer = await self.http_get(

@@ -2,7 +2,8 @@
 
 Starts a service on a temporary SQLite file, fills a room the way people
 would (through the API: rooms, a private one and a direct one, a reply, an
-edit, reactions; joining makes the member-event lines), and saves what
+edit, reactions, a picture and a file; joining makes the member-event
+lines), and saves what
 a desktop (1280 x 800) and a phone (375 x 740) show to
 ``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``; then alice, a
 server admin, opens the admin panel on a room (its members and roles, and
@@ -12,12 +13,16 @@ tests need (``/usr/bin/chromium`` and playwright).
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from PIL import Image, ImageDraw
 from twisted.internet.task import react
 
 from tests.browser_support import (
@@ -54,8 +59,12 @@ def seed(server: LiveChat) -> dict[str, str]:
     )
     server.api("POST", "api/dms", {"user_id": ids["carol"]}, tokens["alice"])
 
-    def say(who: str, text: str, reply_to: int | None = None) -> Any:
-        body = {"room_id": lobby, "content": text, "reply_to": reply_to}
+    def say(
+        who: str, text: str, reply_to: int | None = None, attachments: list[int] | None = None
+    ) -> Any:
+        body: dict[str, Any] = {"room_id": lobby, "content": text, "reply_to": reply_to}
+        if attachments:
+            body["attachments"] = attachments
         return server.api("POST", "api/messages", body, tokens[who])
 
     first = say("alice", "Morning! The new build is up on staging.")
@@ -67,8 +76,38 @@ def seed(server: LiveChat) -> dict[str, str]:
     for who, emoji in (("alice", "🎉"), ("carol", "🎉"), ("carol", "👍")):
         path = f"api/messages/{fix['id']}/reactions/{quote(emoji)}"
         server.api("PUT", path, None, tokens[who])
-    say("carol", "<b>tags</b> show as text, as they should.")
+    picture = upload(server, tokens["bob"], "staging-on-my-phone.png", landscape())
+    notes = b"Release notes\n- search fix\n- reconnect banner\n"
+    text = upload(server, tokens["carol"], "release-notes.txt", notes)
+    say("bob", "The view from the train while it reconnected.", attachments=[picture["id"]])
+    say("carol", "<b>tags</b> show as text, as they should.", attachments=[text["id"]])
     return tokens
+
+
+def landscape() -> bytes:
+    """A small drawn picture (sky, sun, hills) as a PNG, to show a thumbnail."""
+    image = Image.new("RGB", (480, 320), (120, 170, 230))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((330, 40, 410, 120), fill=(250, 210, 80))
+    draw.polygon(
+        [(0, 230), (140, 150), (290, 240), (480, 170), (480, 320), (0, 320)], fill=(60, 130, 70)
+    )
+    draw.polygon([(0, 280), (200, 220), (480, 290), (480, 320), (0, 320)], fill=(40, 100, 50))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload(server: LiveChat, token: str, name: str, body: bytes) -> Any:
+    """POST api/uploads with the raw bytes; the Upload."""
+    request = urllib.request.Request(
+        server.url + "api/uploads?name=" + quote(name),
+        method="POST",
+        data=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        return json.loads(answer.read())
 
 
 def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
@@ -91,6 +130,11 @@ def shoot(browser: Browser, server: LiveChat, folder: Path) -> None:
     expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
     for tab in (alice, bob):  # member-event lines come with a read of api/events
         expect(tab.event_lines("carol joined")).to_have_count(1)
+    for tab in (alice, bob):  # the thumbnail has arrived
+        tab.page.wait_for_function(
+            "() => [...document.querySelectorAll('.attachment-image img')]"
+            ".every((img) => img.complete && img.naturalWidth > 0)"
+        )
     alice.page.mouse.move(0, 0)
     folder.mkdir(parents=True, exist_ok=True)
     alice.page.screenshot(path=str(folder / "chat-desktop.png"))

@@ -23,18 +23,20 @@ from chatservice.errors import ChatError, StoreUnavailable
 from chatservice.store.access_interface import IAccessStore
 from chatservice.store.account_store import IAccountStore
 from chatservice.store.push_store import IPushStore
+from chatservice.store.read_interface import IReadStore
 
 
 class UnsupportedStoreURL(ChatError):
     """``DATABASE_URL`` names a backend this build cannot open."""
 
 
-class IChatStore(IAccessStore, IAccountStore, IPushStore):
+class IChatStore(IAccessStore, IAccountStore, IPushStore, IReadStore):
     """Users, rooms and messages, durable or not depending on the backend.
 
     Memberships, room settings and the audit log are ``IAccessStore``'s;
     accounts (token generations, sessions, admins) are ``IAccountStore``'s;
-    Web Push subscriptions are ``IPushStore``'s.
+    Web Push subscriptions are ``IPushStore``'s; read markers and unread
+    counts ``IReadStore``'s.
     """
 
     def start() -> Deferred[None]:
@@ -84,7 +86,8 @@ class IChatStore(IAccessStore, IAccountStore, IPushStore):
         event's, from the one sequence all events share. A ``reply_to`` must
         name a message of the same room (a tombstone will do; an earlier
         message of the batch too), else the batch fails with ``NotFound``;
-        the stored message carries its ``reply_preview``.
+        the stored message carries its ``reply_preview``. Each message's
+        ``mentions`` are stored with it (they name existing users).
 
         A message whose ``client_msg_id`` was already used by the same sender in
         the same room is not stored again: its ``Posted`` carries the original
@@ -106,9 +109,16 @@ class IChatStore(IAccessStore, IAccountStore, IPushStore):
         """Fire with one message in its current state; fail with ``NotFound``."""
 
     def edit_message(
-        message_id: int, editor_id: int, content: str, edited_at: int
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[models.Change]:
         """Replace a message's content, as a new ``edit`` event of its room.
+
+        ``mentions`` (resolved from the new content by ``mentions.py``)
+        replace the message's mentions in the same transaction; None keeps them.
 
         Only the author may edit (``Forbidden``); an unknown or deleted
         message is ``NotFound``. The same content again stores nothing
@@ -123,7 +133,7 @@ class IChatStore(IAccessStore, IAccountStore, IPushStore):
 
         Only the author may delete (``Forbidden``), unless ``any_author``
         (a moderator, whose right the use case checked); unknown is ``NotFound``.
-        The content and reactions are removed from the store, not hidden;
+        The content, reactions and mentions are removed from the store, not hidden;
         the id, sender and place stay. Deleting a tombstone stores nothing
         (``changed=False``).
         """

@@ -16,7 +16,7 @@ from typing import Any
 
 from chatservice.errors import NotFound
 from chatservice.models import DELETED, DELETED_USERNAME, Account, Change, TimelineEvent, User
-from chatservice.store import message_queries, reaction_queries, upload_queries
+from chatservice.store import mention_queries, message_queries, reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 from chatservice.store.timeline_queries import _insert_event
@@ -233,6 +233,7 @@ def erase_messages(
             {"deleted": True, "username": rename or message.username, "id": message.id},
         )
         reaction_queries.remove_all(txn, message.id)
+        mention_queries.remove_mentions(txn, message.id)
         upload_queries.detach(txn, message.id)
     current = {m.id: m for m in message_queries.messages_by_ids(txn, erased)}
     return [

@@ -23,12 +23,13 @@ from chatservice.store import IChatStore
 from chatservice.store.access_delegate import DelegatedAccess
 from chatservice.store.account_store import DelegatedAccounts
 from chatservice.store.push_store import DelegatedPush
+from chatservice.store.read_interface import DelegatedRead
 
 DEFAULT_MAX_BATCH = 500
 
 
 @implementer(IChatStore)
-class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush):
+class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush, DelegatedRead):
     """An ``IChatStore`` that batches single messages into shared transactions.
 
     Everything but ``add_message`` is passed straight to the wrapped store.
@@ -47,6 +48,7 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._store = self._access = self._account_store = self._push_store = store
+        self._read_store = store
         self._max_batch = max_batch
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
         self._in_flight = False
@@ -185,10 +187,15 @@ class GroupCommitStore(DelegatedAccess, DelegatedAccounts, DelegatedPush):
         return self._store.get_message(message_id)
 
     def edit_message(
-        self, message_id: int, editor_id: int, content: str, edited_at: int
+        self,
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[models.Change]:
         """Delegate to the wrapped store: a change has its own transaction, not a batch's."""
-        return self._store.edit_message(message_id, editor_id, content, edited_at)
+        return self._store.edit_message(message_id, editor_id, content, edited_at, mentions)
 
     def delete_message(
         self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False

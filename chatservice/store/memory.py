@@ -37,6 +37,7 @@ from chatservice.store import IChatStore
 from chatservice.store.memory_access import MemoryAccess
 from chatservice.store.memory_accounts import MemoryAccounts
 from chatservice.store.memory_push import MemoryPush
+from chatservice.store.memory_read import MemoryRead
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.memory_uploads import MemoryUploads
 from chatservice.store.sealing import (
@@ -52,12 +53,13 @@ from chatservice.words import matches, search_words
 
 
 @implementer(IChatStore, IUploadStore, ISealingStore)
-class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads):
+class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryRead):
     """Users, rooms and messages in process memory; nothing survives exit.
 
-    Accounts (generations, sessions, admins) come from ``MemoryAccounts``.
-    Nothing is at rest, so the text is kept plain even with a key ring
-    (``store.sealing``): a rotation has nothing to re-seal.
+    Accounts (generations, sessions, admins) come from ``MemoryAccounts``;
+    read markers and counts from ``MemoryRead``. Nothing is at rest, so the
+    text is kept plain even with a key ring (``store.sealing``): a rotation
+    has nothing to re-seal.
     """
 
     def __init__(self, clock: IReactorTime | None = None, sealing: Sealing = PLAINTEXT) -> None:
@@ -76,6 +78,7 @@ class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads):
         self._next_user_id = 1
         self._next_room_id = 1
         self._init_access()
+        self._init_read()
         self._init_uploads()
         self._init_push()
 
@@ -195,10 +198,15 @@ class MemoryStore(MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads):
         return succeed(message)
 
     def edit_message(
-        self, message_id: int, editor_id: int, content: str, edited_at: int
+        self,
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[Change]:
-        """Replace a message's content as an ``edit`` event."""
-        return _settle(self._timeline.edit, message_id, editor_id, content, edited_at)
+        """Replace a message's content (and mentions) as an ``edit`` event."""
+        return _settle(self._timeline.edit, message_id, editor_id, content, edited_at, mentions)
 
     def delete_message(
         self, message_id: int, deleter_id: int, deleted_at: int, any_author: bool = False

@@ -49,6 +49,8 @@ class MemoryTimeline:
         # Per message, emoji in order of first reaction, users oldest first.
         self._reactions: dict[int, dict[str, list[int]]] = {}
         self._replies: dict[int, list[int]] = {}  # original id: ids of its replies
+        # (user id, room id): ids of the live messages that mention the user.
+        self.mentioned: dict[tuple[int, int], set[int]] = {}
         self._next_id = 1
 
     def add_room(self, room_id: int) -> None:
@@ -122,6 +124,7 @@ class MemoryTimeline:
         if new.reply_to is not None:
             self._replies.setdefault(new.reply_to, []).append(message.id)
         self._record(message.id, new.room_id, message.id, CREATED)
+        self._index_mentions(message, (), message.mentions)
         added.append(message)
         return Posted(message, created=True)
 
@@ -137,6 +140,7 @@ class MemoryTimeline:
             del self._by_client_id[(message.room_id, message.sender_id, message.client_msg_id)]
         if message.reply_to is not None:
             self._replies[message.reply_to].pop()
+        self._index_mentions(message, message.mentions, ())
 
     def _take_id(self) -> int:
         taken = self._next_id
@@ -150,16 +154,23 @@ class MemoryTimeline:
 
     # -- changing ----------------------------------------------------------------
 
-    def edit(self, message_id: int, editor_id: int, content: str, edited_at: int) -> Change:
+    def edit(
+        self,
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
+    ) -> Change:
         """Replace the content as an ``edit`` event (see ``IChatStore.edit_message``)."""
         message = self._live(message_id)
         if message.sender_id != editor_id:
             raise Forbidden("Only the author can edit a message.")
         if message.content == content:
             return self._unchanged(message_id)
-        return self._change(
-            message, EDITED, dataclasses.replace(message, content=content, edited_at=edited_at)
-        )
+        named = message.mentions if mentions is None else tuple(sorted(set(mentions)))
+        edited = dataclasses.replace(message, content=content, edited_at=edited_at, mentions=named)
+        return self._change(message, EDITED, edited)
 
     def delete(self, message_id: int, deleter_id: int, any_author: bool = False) -> Change:
         """Make a tombstone as a ``delete`` event (see ``IChatStore.delete_message``)."""
@@ -171,7 +182,9 @@ class MemoryTimeline:
         if message.deleted:
             return self._unchanged(message_id)
         self._reactions.pop(message_id, None)
-        tomb = dataclasses.replace(message, content="", deleted=True, reactions=(), attachments=())
+        tomb = dataclasses.replace(
+            message, content="", deleted=True, reactions=(), attachments=(), mentions=()
+        )
         return self._change(message, DELETED, tomb)
 
     def erase(self, message_id: int, rename: str | None) -> Change:
@@ -181,7 +194,13 @@ class MemoryTimeline:
         self._reactions.pop(message_id, None)
         username = message.username if rename is None else rename
         tomb = dataclasses.replace(
-            message, content="", deleted=True, reactions=(), username=username, attachments=()
+            message,
+            content="",
+            deleted=True,
+            reactions=(),
+            username=username,
+            attachments=(),
+            mentions=(),
         )
         return self._change(message, DELETED, tomb)
 
@@ -224,6 +243,7 @@ class MemoryTimeline:
         event_id = self._take_id()
         self._record(event_id, old.room_id, old.id, kind)
         self._replace(new)
+        self._index_mentions(new, old.mentions, new.mentions)
         if (new.content, new.deleted, new.username) != (old.content, old.deleted, old.username):
             preview = _preview(new)
             for reply_id in self._replies.get(new.id, ()):
@@ -231,6 +251,13 @@ class MemoryTimeline:
                 assert reply is not None
                 self._replace(dataclasses.replace(reply, reply_preview=preview))
         return Change(TimelineEvent(event_id, kind, new), changed=True)
+
+    def _index_mentions(self, message: Message, old: Sequence[int], new: Sequence[int]) -> None:
+        """Keep ``mentioned`` in step with a message's mentions (``memory_read`` counts it)."""
+        for user_id in set(old) - set(new):
+            self.mentioned[(user_id, message.room_id)].discard(message.id)
+        for user_id in set(new) - set(old):
+            self.mentioned.setdefault((user_id, message.room_id), set()).add(message.id)
 
     def _replace(self, message: Message) -> None:
         room_id, index = self._where[message.id]

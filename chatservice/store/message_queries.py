@@ -5,8 +5,9 @@ paths, with their own index and locking rules. Each function runs in a pool
 thread inside one transaction of ``Database``.
 
 Reading a message in its current state takes three queries for any number
-of messages (``current_messages``): the rows, the reactions of all of them,
-and the messages they reply to, never one query per message.
+of messages (``current_messages``): the rows (mentions included, in their
+``mentioned`` column), the reactions of all of them, and the messages they
+reply to, never one query per message.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from chatservice.models import (
     Reaction,
     ReplyPreview,
 )
-from chatservice.store import reaction_queries, upload_queries
+from chatservice.store import mention_queries, reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 from chatservice.store.ranges import fits
 
 MESSAGE_COLUMNS = (
     "id, room_id, sender_id, username, content, ts, client_msg_id, reply_to, edited_at, deleted,"
-    " sealed"
+    " mentioned, sealed"
 )
 
 
@@ -41,7 +42,7 @@ def message_row(txn: Txn, row: tuple[Any, ...]) -> Message:
     The text is opened with ``txn.sealing`` when the row is sealed.
     """
     message_id = int(row[0])
-    sealed = row[10]
+    sealed = row[11]
     return Message(
         id=message_id,
         room_id=int(row[1]),
@@ -53,6 +54,7 @@ def message_row(txn: Txn, row: tuple[Any, ...]) -> Message:
         reply_to=None if row[7] is None else int(row[7]),
         edited_at=None if row[8] is None else int(row[8]),
         deleted=bool(row[9]),
+        mentions=mention_queries.parse_mentioned(row[10]),
     )
 
 
@@ -125,6 +127,7 @@ def _with(
         message.edited_at,
         message.deleted,
         reactions,
+        message.mentions,
         attachments,
     )
 
@@ -162,8 +165,10 @@ _FIND_BY_CLIENT_ID = (
 # event shares: a new message is this one statement and its row is its
 # creation event (changes take their ids from the same sequence).
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (room_id, sender_id, username, content, ts, client_msg_id, reply_to)"
-    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id, :reply_to)"
+    "INSERT INTO messages"
+    " (room_id, sender_id, username, content, ts, client_msg_id, reply_to, mentioned)"
+    " VALUES (:room_id, :sender_id, :username, :content, :ts, :client_msg_id, :reply_to,"
+    " :mentioned)"
 )
 # Both SQLite (3.35+) and PostgreSQL: no row comes back when the unique
 # (room_id, sender_id, client_msg_id) key was already used, and then no id
@@ -216,6 +221,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "ts": new.ts,
             "client_msg_id": new.client_msg_id,
             "reply_to": new.reply_to,
+            "mentioned": mention_queries.format_mentioned(new.mentions),
         }
         try:
             if new.client_msg_id is None:
@@ -244,6 +250,8 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
         message = new.stored(message_id, preview)
         posted.append(Posted(message, created=True))
         created.append(message_id)
+        if new.mentions:
+            mention_queries.add_mentions(txn, message_id, new.room_id, new.mentions)
         if sealing.enabled and new.content:
             sealed.append({"id": message_id, "sealed": sealing.seal_text(message_id, new.content)})
         if message_id in replied:

@@ -34,6 +34,7 @@ from chatservice.store.sealing_queries import check_keys, reseal_batch
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_push import SQLPush
+from chatservice.store.sql_read import SQLRead
 from chatservice.store.sql_timeline import SQLTimeline
 from chatservice.store.sql_uploads import SQLUploads
 from chatservice.store.upload_interface import IUploadStore
@@ -43,13 +44,13 @@ _T = TypeVar("_T")
 
 
 @implementer(IChatStore, IWriteState, IUploadStore, ISealingStore)
-class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush):
+class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
     Nothing is opened until ``start()``, which also applies pending migrations.
     The timeline's methods (edits, deletes, reactions, events) come from
     ``SQLTimeline``, the accounts' (generations, sessions, admins) from
-    ``SQLAccounts``.
+    ``SQLAccounts``, the read markers' from ``SQLRead``.
     """
 
     log = Logger()

@@ -32,9 +32,14 @@ class SQLTimeline:
         return self.database.run_read("get_message", timeline_queries.get_message, message_id)
 
     def edit_message(
-        self, message_id: int, editor_id: int, content: str, edited_at: int
+        self,
+        message_id: int,
+        editor_id: int,
+        content: str,
+        edited_at: int,
+        mentions: Sequence[int] | None = None,
     ) -> Deferred[Change]:
-        """Replace a message's content as an ``edit`` event."""
+        """Replace a message's content (and mentions) as an ``edit`` event."""
         return self._authored_change(
             "edit_message",
             timeline_queries.edit_message,
@@ -42,6 +47,7 @@ class SQLTimeline:
             editor_id,
             content,
             edited_at,
+            None if mentions is None else tuple(mentions),
         )
 
     def delete_message(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Sequence
 
 from chatservice.errors import Forbidden, NotFound
 from chatservice.models import (
@@ -29,7 +30,7 @@ from chatservice.models import (
     TimelineEvent,
     check_reaction_limits,
 )
-from chatservice.store import message_queries, reaction_queries, upload_queries
+from chatservice.store import mention_queries, message_queries, reaction_queries, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 
@@ -94,11 +95,17 @@ def get_events(txn: Txn, room_id: int, after: int, limit: int) -> list[TimelineE
 
 
 def edit_message(
-    txn: Txn, message_id: int, editor_id: int | None, content: str, edited_at: int
+    txn: Txn,
+    message_id: int,
+    editor_id: int | None,
+    content: str,
+    edited_at: int,
+    mentions: Sequence[int] | None = None,
 ) -> Change:
     """Replace the content in place (a full-text index on it follows) as an ``edit`` event.
 
     ``editor_id`` None is a user id no row can have (past 64 bits): never the author.
+    ``mentions`` replace the message's mention rows (None keeps them).
     """
     message = _live_message(txn, message_id)
     if editor_id is None or message.sender_id != editor_id:
@@ -112,6 +119,8 @@ def edit_message(
         " WHERE id = :id",
         {"content": stored, "sealed": sealed, "edited_at": edited_at, "id": message_id},
     )
+    if mentions is not None:
+        mention_queries.replace_mentions(txn, message_id, message.room_id, mentions)
     return _changed(txn, event_id, EDITED, message_id)
 
 
@@ -130,6 +139,7 @@ def delete_message(
         {"deleted": True, "id": message_id},
     )
     reaction_queries.remove_all(txn, message_id)
+    mention_queries.remove_mentions(txn, message_id)
     upload_queries.detach(txn, message_id)
     return _changed(txn, event_id, DELETED, message_id)
 

@@ -161,6 +161,46 @@ export class Api {
     return this.request(add ? "PUT" : "DELETE", path);
   }
 
+  /**
+   * Store one file (the raw body, its name in ?name=): resolves with the
+   * Upload, or rejects with an ApiError. An XMLHttpRequest rather than
+   * fetch, because only it reports how much of the body has gone.
+   * @param {File} file
+   * @param {{onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [options]
+   */
+  upload(file, { onProgress, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", this.url("api/uploads", { name: file.name }));
+      const token = this.token();
+      if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.setRequestHeader("Accept", "application/json");
+      // The server finds the type in the bytes; this only keeps the body opaque.
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      if (onProgress) xhr.upload.onprogress = (event) => onProgress(event.loaded, event.total);
+      signal?.addEventListener("abort", () => xhr.abort());
+      xhr.onabort = () => reject(new ApiError(0, "aborted", "The upload was cancelled."));
+      xhr.onerror = () => reject(new ApiError(0, "network", "The server cannot be reached."));
+      xhr.onload = () => {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch {
+          // Not JSON: a proxy's page, or a cut connection.
+        }
+        if (xhr.status === 201 && data) {
+          resolve(data);
+          return;
+        }
+        const code = data?.code ?? (xhr.status >= 500 ? "internal_error" : "invalid_request");
+        const retryAfter = Number(xhr.getResponseHeader("Retry-After")) || null;
+        if ((xhr.status === 401 || code === "account_disabled") && token) this.onUnauthorized(code);
+        reject(new ApiError(xhr.status, code, data?.error ?? xhr.statusText, retryAfter));
+      };
+      xhr.send(file);
+    });
+  }
+
   /** A single-use, 30-second ticket for one WebSocket handshake. */
   ticket() {
     return this.request("POST", "api/ws-ticket");

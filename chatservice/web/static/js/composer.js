@@ -10,6 +10,9 @@
 // stays usable: the page only infers the mute (from the members list and
 // member events) and the server decides; a post it refuses comes back
 // with its sentence.
+//
+// Files (uploads.js) go with the next message sent, which may then have no
+// text; while one is still uploading, sending waits for it and says so.
 
 import { byId } from "./dom.js";
 
@@ -18,12 +21,14 @@ const TYPING_EVERY_MS = 2500;
 export class Composer {
   /**
    * @param {object} on
-   * @param {(text: string, replyTo: number|null) => boolean} on.send true when taken
+   * @param {(text: string, replyTo: number|null, uploads: object[]) => boolean} on.send true when taken
    * @param {(messageId: number, text: string) => Promise<boolean>} on.edit true when saved
    * @param {() => void} on.typing
+   * @param {import("./uploads.js").AttachmentTray} tray the files for the next message
    */
-  constructor(on) {
+  constructor(on, tray) {
     this.on = on;
+    this.tray = tray;
     this.form = byId("composer");
     this.input = byId("composer-input");
     this.label = byId("composer-label");
@@ -42,6 +47,7 @@ export class Composer {
     this.input.addEventListener("keydown", (event) => this.keydown(event));
     this.input.addEventListener("input", () => this.typed());
     byId("composer-cancel").addEventListener("click", () => this.cancel());
+    tray.acceptFrom(this.form);
   }
 
   keydown(event) {
@@ -64,15 +70,25 @@ export class Composer {
 
   async submit() {
     const text = this.input.value.trim();
-    if (!text) return;
-    this.showError("");
     if (this.mode?.edit) {
+      if (!text) return;
+      this.showError("");
       const saved = await this.on.edit(this.mode.edit.id, text);
       if (saved) this.reset();
       return;
     }
-    // False while no room is open yet: the text stays in the box.
-    if (this.on.send(text, this.mode?.reply?.id ?? null)) this.reset();
+    const uploads = this.tray.uploads();
+    if (!text && uploads.length === 0 && !this.tray.busy()) return;
+    if (this.tray.busy()) {
+      this.showError("Wait until the files have uploaded, then send.");
+      return;
+    }
+    this.showError("");
+    // False while no room is open yet: the text and files stay.
+    if (this.on.send(text, this.mode?.reply?.id ?? null, uploads)) {
+      this.reset();
+      this.tray.clear();
+    }
   }
 
   reset() {
@@ -88,6 +104,8 @@ export class Composer {
     this.drawState();
     if (keepText) return;
     this.reset();
+    this.tray.clear();
+    this.tray.showError("");
     this.showError("");
   }
 
@@ -108,6 +126,7 @@ export class Composer {
     this.input.placeholder = state || `Message ${name}`;
     this.input.disabled = archived;
     this.form.querySelector('button[type="submit"]').disabled = archived;
+    this.tray.setDisabled(archived);
     this.state.textContent = state;
     this.form.dataset.state = archived ? "archived" : this.muted ? "muted" : "open";
   }
@@ -146,8 +165,9 @@ export class Composer {
   }
 
   /** A message the server did not take: back into the box (if empty), with the reason. */
-  restore(text, reason) {
+  restore(text, reason, uploads = []) {
     if (!this.input.value.trim()) this.input.value = text;
+    if (uploads.length > 0) this.tray.restore(uploads);
     this.showError(reason);
   }
 

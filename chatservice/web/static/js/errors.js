@@ -18,6 +18,7 @@ const SENTENCES = {
   token_expired: "Your session expired. Log in again.",
   account_disabled: "A server admin disabled your account.",
   payload_too_large: "That is too large to send.",
+  quota_exceeded: "You have used all the space this server gives you for files.",
   overloaded: "The server is busy. Try again in a few seconds.",
   store_unavailable: "The server can't save anything right now. Try again shortly.",
   store_full: "The server is out of space, so nothing can be saved right now.",

@@ -6,6 +6,7 @@
 
 import { Api } from "./api.js";
 import { Composer } from "./composer.js";
+import { AttachmentTray } from "./uploads.js";
 import { Disclosure } from "./disclosure.js";
 import { byId } from "./dom.js";
 import { describe, refusal } from "./errors.js";
@@ -48,11 +49,14 @@ class App {
     this.status = new ConnectionStatus();
     this.presence = new PresenceView();
     this.header = new RoomHeader();
-    this.composer = new Composer({
-      send: (text, replyTo) => this.room?.send(text, replyTo) ?? false,
-      edit: (messageId, text) => this.room?.edit(messageId, text) ?? Promise.resolve(false),
-      typing: () => this.room?.typing(),
-    });
+    this.composer = new Composer(
+      {
+        send: (text, replyTo, uploads) => this.room?.send(text, replyTo, uploads) ?? false,
+        edit: (messageId, text) => this.room?.edit(messageId, text) ?? Promise.resolve(false),
+        typing: () => this.room?.typing(),
+      },
+      new AttachmentTray(this.api),
+    );
     this.notice = new Notice(() => this.composer.focus());
     this.rooms = new RoomList(this.api, (room) => this.openRoom(room));
     this.search = new SearchView(this.api, {

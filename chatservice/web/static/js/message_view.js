@@ -6,6 +6,7 @@
 // another's message offers to write to its author privately (a direct
 // room); a tombstone offers nothing.
 
+import { attachmentList } from "./attachments.js";
 import { h, timeElement } from "./dom.js";
 
 /** The quick reactions offered by "React"; any emoji the API accepts is shown when others use it. */
@@ -35,10 +36,15 @@ export function messageItem(message, me, on) {
   );
   item.append(head);
   if (message.reply_preview) item.append(replyQuote(message.reply_preview));
-  item.append(
-    h("p", { class: "content", text: message.deleted ? "This message was deleted." : message.content }),
-  );
+  const files = message.deleted ? [] : (message.attachments ?? []);
+  // A message of files only has no text to show.
+  if (message.deleted || message.content || files.length === 0) {
+    item.append(
+      h("p", { class: "content", text: message.deleted ? "This message was deleted." : message.content }),
+    );
+  }
   if (message.deleted) return item;
+  if (files.length > 0) item.append(attachmentList(files));
   if (message.reactions.length > 0) item.append(reactionList(message, me, on));
   // Last in reading order; the style sheet shows it beside the author.
   item.append(actions(item, message, mine, on));
@@ -156,6 +162,13 @@ export function pendingItem(pending, me) {
       h("span", { class: "author", text: me.username }),
       h("span", { class: "sending", text: pending.sent ? "Sending…" : "Waiting for the connection…" }),
     ),
-    h("p", { class: "content", text: pending.content }),
+    pending.content ? h("p", { class: "content", text: pending.content }) : null,
+    pending.uploads.length > 0
+      ? h(
+          "ul",
+          { class: "attachments pending-files", "aria-label": "Files" },
+          pending.uploads.map((upload) => h("li", { class: "file-name", text: upload.name })),
+        )
+      : null,
   );
 }

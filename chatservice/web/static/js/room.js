@@ -55,7 +55,7 @@ export class RoomSession {
   constructor(parts) {
     Object.assign(this, parts);
     this.timeline = new Timeline(this.room.id);
-    /** @type {Map<string, {clientMsgId: string, content: string, replyTo: number|null, sent: boolean}>} */
+    /** @type {Map<string, {clientMsgId: string, content: string, replyTo: number|null, uploads: object[], sent: boolean}>} */
     this.pending = new Map();
     this.connection = null;
     this.closed = false;
@@ -283,8 +283,8 @@ export class RoomSession {
     this.list.show([...this.timeline.messages.values()]);
   }
 
-  send(content, replyTo) {
-    const pending = { clientMsgId: randomId(), content, replyTo, sent: false };
+  send(content, replyTo, uploads = []) {
+    const pending = { clientMsgId: randomId(), content, replyTo, uploads, sent: false };
     this.pending.set(pending.clientMsgId, pending);
     pending.sent = this.connection?.send(this.messageFrame(pending)) ?? false;
     this.list.showPending(pending);
@@ -297,6 +297,7 @@ export class RoomSession {
       content: pending.content,
       client_msg_id: pending.clientMsgId,
       reply_to: pending.replyTo,
+      ...(pending.uploads.length > 0 ? { attachments: pending.uploads.map((upload) => upload.id) } : {}),
     };
   }
 
@@ -314,7 +315,7 @@ export class RoomSession {
     if (pending) {
       this.pending.delete(pending.clientMsgId);
       this.list.removePending(pending.clientMsgId);
-      this.composer.restore(pending.content, reason);
+      this.composer.restore(pending.content, reason, pending.uploads);
     } else {
       this.composer.showError(reason);
     }
