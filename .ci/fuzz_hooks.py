@@ -4,7 +4,7 @@ OpenAPI counts string lengths in code points, the service counts passwords in
 UTF-8 bytes (bcrypt's limit), so most generated registrations were refused
 with 400 and the fuzzer never reached the rest of ``/api/register``. And a
 random username and password is always a 401 at ``/api/login``. These hooks
-repair the password of a generated registration replace the credentials
+repair the password of a generated registration, replace the credentials
 of every other generated login with the fuzzing account's, and make room
 names unique (short generated names repeat: a 409 each time), so these
 operations are fuzzed beyond validation and authentication; the schema stays
@@ -18,17 +18,32 @@ working; every other generated password of theirs is replaced with the
 throwaway's, so that their success is fuzzed too.
 
 Random ids name nothing, so every other call of a route on one room or one
-message is pointed at real ones (``_world``): a room the fuzzing account
-owns with a plain member in it (brought back in before each moderation
-call, which may have kicked or banned them), and a message of its own.
-Files are pointed at a PNG of the fuzzing account's (``_upload_image``),
-generated signed links replaced by its real one (from a message that
-carries it), and generated attachments of a post by it, so downloads,
-ranges, thumbnails and posts with files are fuzzed past their 403 and 404.
-Reactions are named by UTF-8 bytes too (at most 64), which a schema cannot
-say: generated ones are cut to fit. A push subscription's key must be a
-point of P-256, which no pattern says: every other registration gets a
-real browser's keys, and every other deletion a subscription that exists.
+message is pointed at real ones (``_world``), and so is every other positive
+history page's ``roomId`` (whose ``before`` and ``after``, which exclude
+each other, lose ``after`` then): a room the fuzzing account owns with a
+plain member in it (brought back in before each moderation call, which may
+have kicked or banned them), and a message of its own. Files are pointed at
+a PNG of the fuzzing account's (``_upload_image``), generated signed links
+replaced by its real one (from a message that carries it), and generated
+attachments of a post by it, so downloads, ranges, thumbnails and posts with
+files are fuzzed past their 403 and 404. Reactions are named by UTF-8 bytes
+too (at most 64), which a schema cannot say: generated ones are cut to fit.
+A push subscription's key must be a point of P-256, which no pattern says:
+every other registration gets a real browser's keys, and every other
+deletion a subscription that exists.
+
+"Every other" starts with the first generated case of each run of calls of
+one operation in one phase (``_real_turn``; positive and negative cases
+counted apart). Schemathesis judges each such run on its own, and under a
+time budget a run can be one positive case: had that one been left random (a
+login with made-up credentials, a history page with both ``before`` and
+``after``), the operation would be reported as one whose authentication
+failed or that rejects what its schema allows, and the gate would fail
+depending on how loaded the machine was. (Logins, whose credentials are
+replaced when both are strings, the throwaway's passwords and push
+subscriptions take the same turns.) History pages are repaired in positive
+cases only: the negative ones must reach the service's validation as they
+were generated.
 """
 
 from __future__ import annotations
@@ -40,7 +55,6 @@ import os
 import secrets
 import urllib.error
 import urllib.request
-import zlib
 from typing import Any
 
 import schemathesis
@@ -63,15 +77,15 @@ REVOKING = frozenset(
 )
 _room_numbers = itertools.count(1)
 _world: dict[str, Any] = {}
-_real = itertools.cycle((True, False))
+# The run of calls in progress: (phase, method, path), and how many of its
+# positive and negative cases came so far (``_real_turn``).
+_run_key: list[Any] = [None]
+_run_turns: dict[bool, int] = {True: 0, False: 0}
 # Routes whose body names a user of the room (the member is put there).
 _TARGETED = frozenset(
     f"/api/rooms/{{room_id}}/{action}"
     for action in ("kick", "ban", "unban", "mute", "unmute", "invites")
 )
-_alternate = {
-    path: itertools.cycle((True, False)) for path in ("/api/account/password", "/api/account")
-}
 
 
 def _call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -155,8 +169,33 @@ def _fit_emoji(emoji: str) -> str:
     return emoji
 
 
-def _point_at_real_things(case: Any) -> None:
-    """Every other call on one room or message: at the real ones; reactions cut to fit."""
+def _is_positive(case: Any) -> bool:
+    """Whether schemathesis generated ``case`` to match the schema (not a negative case)."""
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode == schemathesis.GenerationMode.POSITIVE
+
+
+def _real_turn(case: Any) -> bool:
+    """Whether this call goes to the real things: the first case of a run, then every other.
+
+    A run is consecutive calls of one operation in one phase (how schemathesis
+    runs and judges them); positive and negative cases take turns apart, so a
+    run's first positive case is always a real one.
+    """
+    meta = getattr(case, "meta", None)
+    phase = meta.phase.name if meta is not None else None
+    key = (phase, case.method.upper(), case.operation.path)
+    if key != _run_key[0]:
+        _run_key[0] = key
+        _run_turns.update({True: 0, False: 0})
+    positive = _is_positive(case)
+    turn = _run_turns[positive]
+    _run_turns[positive] = turn + 1
+    return turn % 2 == 0
+
+
+def _point_at_real_things(case: Any, real: bool) -> None:
+    """On its real turn, a call on one room or message: at the real ones; reactions cut to fit."""
     path, params = case.operation.path, case.path_parameters
     if isinstance(params, dict) and isinstance(params.get("emoji"), str):
         params["emoji"] = _fit_emoji(params["emoji"]) or "ok"
@@ -173,10 +212,17 @@ def _point_at_real_things(case: Any) -> None:
             room = _call("POST", "/api/rooms", {"name": f"doomed-{secrets.token_hex(6)}"}, TOKEN)
             params["room_id"] = room["id"]
         return
-    if not next(_real):
+    if not real:
         return
     params = params if isinstance(params, dict) else {}
     world = _real_world()
+    history = path == "/api/messages" and case.method.upper() == "GET"
+    if history and _is_positive(case) and isinstance(case.query, dict):
+        page = {**case.query, "roomId": world["room"]}
+        if page.get("before") is not None:
+            # 'before' and 'after' exclude each other (400), which no schema can say.
+            page.pop("after", None)
+        case.query = page
     if "room_id" in params:
         params["room_id"] = world["room"]
         if "user_id" in params:
@@ -189,8 +235,8 @@ def _point_at_real_things(case: Any) -> None:
             # The real link's signature: the thumbnail has its own.
             which = "thumbnail_link" if path.endswith("/thumbnail") else "link"
             link = world[which].split("?", 1)[1]
-            real = dict(pair.split("=", 1) for pair in link.split("&"))
-            case.query = {**query, "expires": real["expires"], "sig": real["sig"]}
+            signed = dict(pair.split("=", 1) for pair in link.split("&"))
+            case.query = {**query, "expires": signed["expires"], "sig": signed["sig"]}
     if "message_id" in params:
         params["message_id"] = world["message"]
         deleting = case.method.upper() == "DELETE" and path == "/api/messages/{message_id}"
@@ -230,13 +276,10 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_real_push = itertools.cycle((True, False))
-
-
-def _point_at_real_subscriptions(case: Any) -> None:
-    """Every other registration with real keys; every other deletion of a real subscription."""
+def _point_at_real_subscriptions(case: Any, real: bool) -> None:
+    """On its real turn, a registration with real keys, a deletion of a real subscription."""
     path, method = case.operation.path, case.method.upper()
-    if not path.startswith("/api/push/subscriptions") or not next(_real_push):
+    if not path.startswith("/api/push/subscriptions") or not real:
         return
     endpoint = f"https://push.invalid/{secrets.token_hex(8)}"
     body = case.body
@@ -260,7 +303,7 @@ def _fit_password(password: str) -> str:
 
 @schemathesis.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
-    """Make registrations valid and half of the logins real."""
+    """Make registrations' passwords fit and room names unique."""
     operation = context.operation
     if operation is None or not isinstance(body, dict):
         return body
@@ -271,13 +314,10 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
         # Short generated names repeat, and a taken name is a 409 every time.
         name = body["name"].replace("\x00", "").strip()[:54] or "room"
         return {**body, "name": f"{name}-{next(_room_numbers)}"}
-    half = zlib.crc32(repr(body).encode()) % 2 == 0
-    if operation.path == "/api/login" and half:
-        return {**body, "username": USERNAME, "password": PASSWORD}
     return body
 
 
-def _with_throwaway_password(path: str, body: Any) -> Any:
+def _with_throwaway_password(path: str, body: Any, real: bool) -> Any:
     """Every other password change or deletion with the throwaway's password; fitted ones.
 
     Here rather than in ``map_body``, which the coverage phase does not
@@ -291,7 +331,7 @@ def _with_throwaway_password(path: str, body: Any) -> Any:
     new = body.get("new_password")
     if path == "/api/account/password" and isinstance(new, str):
         body = {**body, "new_password": _fit_password(new)}
-    if next(_alternate[path]):
+    if real:
         body = {**body, **{k: THROWAWAY_PASSWORD for k in keys if isinstance(body.get(k), str)}}
     return body
 
@@ -300,9 +340,21 @@ def _with_throwaway_password(path: str, body: Any) -> Any:
 def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> None:
     """Authenticate as the fuzzing account; a revoking operation as a throwaway one."""
     route = (case.method.upper(), case.operation.path)
-    _point_at_real_things(case)
-    _point_at_real_subscriptions(case)
+    real = _real_turn(case)
+    _point_at_real_things(case, real)
+    _point_at_real_subscriptions(case, real)
+    body = case.body
+    if route == ("POST", "/api/login") and real and isinstance(body, dict):
+        # The fuzzing account's credentials: a made-up login is always a 401
+        # (and a run of only those, even negative ones, "failed to authenticate").
+        # Fields of another type than the schema's are left alone.
+        if isinstance(body.get("username"), str) and isinstance(body.get("password"), str):
+            case.body = {**body, "username": USERNAME, "password": PASSWORD}
     token = _throwaway_token() if route in REVOKING else TOKEN
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+    if route == ("POST", "/api/register") and _is_positive(case) and isinstance(body, dict):
+        # map_body fits them too, but the coverage phase does not call it.
+        if isinstance(body.get("password"), str):
+            case.body = {**body, "password": _fit_password(body["password"])}
     if route in (("POST", "/api/account/password"), ("DELETE", "/api/account")):
-        case.body = _with_throwaway_password(route[1], case.body)
+        case.body = _with_throwaway_password(route[1], case.body, real)

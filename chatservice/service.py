@@ -27,6 +27,7 @@ from chatservice.accesscheck import AccessRecheck
 from chatservice.accounts import AccountLimits, Accounts
 from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
+from chatservice.bodylimit import limited_request_factory
 from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.config import Config
@@ -38,7 +39,7 @@ from chatservice.files import DEFAULT_GRACE_SECONDS, UPLOAD_LIMITER, Files, Uplo
 from chatservice.files_setup import open_blobs
 from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
-from chatservice.http import ApiRoot, CorsPolicy, limited_request_factory
+from chatservice.http import ApiRoot, CorsPolicy
 from chatservice.hub import IHub, LocalHub, instance_id
 from chatservice.listening import AdoptedPort, open_ports
 from chatservice.membership import Membership
@@ -66,6 +67,7 @@ from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
 from chatservice.upload_body import MULTIPART_SLACK
+from chatservice.upload_gate import UploadGate
 from chatservice.userframes import UserFrames
 from chatservice.webpush import PushHTTP
 
@@ -158,7 +160,7 @@ class ChatService(Service):
             minthreads=0, maxthreads=config.bcrypt_threads, name="chatservice-bcrypt"
         )
         hasher = PasswordHasher(reactor, self._password_pool, config.bcrypt_rounds)
-        tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
+        tokens = self._tokens = TokenIssuer(config.jwt_secret, config.jwt_expiry_seconds, clock)
         limits = AccountLimits(
             login_failures=Rate.per(config.login_failure_limit, config.login_failure_window),
             registrations=Rate.per(config.register_limit, config.register_window),
@@ -339,8 +341,9 @@ class ChatService(Service):
         """A ``Site`` serving ``resource()`` with the request-body limit applied early."""
         # The Site's idle timeouts must run on our reactor too, not the global one.
         site = Site(self._root, reactor=self._reactor)
+        # Uploads without a valid token are refused before their body is spooled.
         site.requestFactory = limited_request_factory(
-            self.config.max_body_bytes, self._max_upload_body
+            self.config.max_body_bytes, self._max_upload_body, UploadGate(self._tokens)
         )
         site.displayTracebacks = False
         # twisted.web's access log would write /ws?token=... query strings.

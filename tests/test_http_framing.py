@@ -19,7 +19,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 from twisted.web.server import Site
 
-from chatservice.http import LimitedRequest
+from chatservice.bodylimit import LimitedRequest
 from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
 from chatservice.wire import CredentialsForm
