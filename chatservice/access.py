@@ -10,8 +10,8 @@ Posting needs more: the room must not be archived and the poster not
 muted. A public room is joined implicitly by posting in it or opening its
 WebSocket, so clients of the original contract keep working unchanged.
 
-The decisions read the store (the room, the user's membership row) once
-per request or handshake, never per WebSocket frame: an open socket's
+The decisions read the store (the room and the user's membership row,
+together) once per request or handshake, never per WebSocket frame: an open socket's
 rights change only by a control event (``control.py``), which closes it
 or updates ``roompolicy``.
 """
@@ -69,8 +69,8 @@ class RoomAccess:
             NotFound: no such room, or a private room the user is not in.
             Forbidden: banned from a public room, or invited and not joined yet.
         """
-        room = await self._store.get_room(room_id)
-        member = await self._store.get_member(room.id, identity.user_id)
+        # One read (one trip through a SQL store's thread pool), not two.
+        room, member = await self._store.get_room_and_member(room_id, identity.user_id)
         state = member.state if member is not None else None
         if room.public:
             if state == BANNED:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from autobahn.twisted import websocket as autobahn_twisted
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.protocol import WebSocketProtocol
@@ -37,6 +38,21 @@ TYPING_RATE = Rate(burst=3, per_second=1.0)
 # pprint alone was ~9 % of a handshake's CPU in the S3 profile (~120 us). The
 # same text on one line, for the day debug is on, costs a twentieth of that.
 autobahn_protocol.pformat = repr  # type: ignore[attr-defined,assignment]
+
+
+def _plain(value: object, *_: object, **__: object) -> object:
+    """The value itself, for a log line to format only if it is ever written."""
+    return value
+
+
+# Likewise, Autobahn colours the arguments of its debug lines (``hltype``,
+# ``hlval``: ``click.style`` on a qualified name) before the logger decides
+# to drop them: ~18 calls per handshake, ~8 % of its CPU in
+# bench/handshake_cpu.py. Passed through as they are, they cost a call each.
+for _module in (autobahn_protocol, autobahn_twisted):
+    for _name in ("hltype", "hlval"):
+        if hasattr(_module, _name):
+            setattr(_module, _name, _plain)
 
 
 def protocol_options(ping_interval: float, ping_timeout: float) -> dict[str, Any]:

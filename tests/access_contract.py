@@ -42,6 +42,26 @@ class AccessContractMixin(StoreContractMixin):
         self.assertEqual(general.visibility, "public")
         self.assertEqual(await store.list_members(general.id), [])
 
+    async def test_a_room_and_a_members_row_are_read_together(self) -> None:
+        """get_room_and_member: the same as get_room and get_member; NotFound for no live room."""
+        store, alice, bob, _ = await self.cast3()
+        room = await store.create_room(NewRoom("Secret", "", alice.id, 5, "private"))
+        self.assertEqual(
+            await store.get_room_and_member(room.id, alice.id),
+            (room, await store.get_member(room.id, alice.id)),
+        )
+        self.assertEqual(await store.get_room_and_member(room.id, bob.id), (room, None))
+        self.assertEqual(await store.get_room_and_member(room.id, 2**70), (room, None))
+        await store.change_member(
+            room.id, bob.id, MemberUpdate("banned", alice.id, 6, state=BANNED)
+        )
+        _, banned = await store.get_room_and_member(room.id, bob.id)
+        assert banned is not None
+        self.assertEqual((banned.user_id, banned.state), (bob.id, BANNED))
+        await store.delete_room(room.id)
+        for room_id in (room.id, 999_999, 2**70, -1):
+            await failure_of(self, store.get_room_and_member(room_id, alice.id), NotFound)
+
     async def test_rooms_of_a_user_are_public_ones_and_their_private_ones(self) -> None:
         """Invited or joined: listed; banned, left or never in: not."""
         store, alice, bob, carol = await self.cast3()

@@ -106,6 +106,11 @@ class SwitchableStore(MemoryStore):
     def get_member(self, room_id: int, user_id: int) -> Deferred[Member | None]:
         return self._unavailable() or super().get_member(room_id, user_id)
 
+    def get_room_and_member(
+        self, room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, Member | None]]:
+        return self._unavailable() or super().get_room_and_member(room_id, user_id)
+
     def rooms_of(self, user_id: int) -> Deferred[Sequence[Room]]:
         return self._unavailable() or super().rooms_of(user_id)
 

@@ -27,6 +27,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from chatservice import __version__
+from chatservice.access_models import Member
 from chatservice.config import DEV_JWT_SECRET
 from chatservice.errors import NotFound
 from chatservice.hook_models import DEAD, NewWebhook, Outcome
@@ -97,6 +98,12 @@ class RecordingStore(MemoryStore):
     def get_room(self, room_id: int) -> Deferred[Room]:
         self.calls.append("get_room")
         return super().get_room(room_id)
+
+    def get_room_and_member(
+        self, room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, Member | None]]:
+        self.calls.append("get_room_and_member")
+        return super().get_room_and_member(room_id, user_id)
 
     def list_rooms(self) -> Deferred[Sequence[Room]]:
         self.calls.append("list_rooms")
@@ -426,7 +433,7 @@ class WebSocketTokenMatrixTests(TokenMatrixCase):
             answer, _, _ = self.world.chat.raw(target, headers)
             self.assertEqual(answer.status, 101, target)
             # Alice's account was read by the ticket request, and is cached.
-            self.assertEqual(self.store.calls, ["get_room"], target)
+            self.assertEqual(self.store.calls, ["get_room_and_member"], target)
 
     def test_no_credentials_are_401_before_anything_is_read(self) -> None:
         """A handshake with no header, token or ticket is 401 and the store is not asked."""

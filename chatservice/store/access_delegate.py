@@ -28,6 +28,12 @@ class DelegatedAccess:
         """See ``IAccessStore``."""
         return self._access.get_member(room_id, user_id)
 
+    def get_room_and_member(
+        self, room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, access_models.Member | None]]:
+        """See ``IAccessStore``."""
+        return self._access.get_room_and_member(room_id, user_id)
+
     def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """See ``IAccessStore``."""
         return self._access.list_members(room_id)

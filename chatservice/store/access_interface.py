@@ -32,6 +32,16 @@ class IAccessStore(Interface):
     def get_member(room_id: int, user_id: int) -> Deferred[access_models.Member | None]:
         """Fire with the user's membership row in the room, or None if they never had one."""
 
+    def get_room_and_member(
+        room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, access_models.Member | None]]:
+        """Fire with the room and the user's row in it (or None), read together; ``NotFound``.
+
+        What a handshake or a room-scoped request decides access with
+        (``access.RoomAccess.readable``): one read instead of ``get_room``
+        then ``get_member``, so one trip through a SQL store's thread pool.
+        """
+
     def list_members(room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Fire with every membership row of the room (any state), by user id."""
 

@@ -102,6 +102,18 @@ def get_member(txn: Txn, room_id: int, user_id: int) -> access_models.Member | N
     return None if row is None else _member(row)
 
 
+def room_and_member(
+    txn: Txn, room_id: int, user_id: int
+) -> tuple[Room, access_models.Member | None]:
+    """The live room and the user's row in it, in one transaction; ``NotFound``."""
+    return live_room(txn, room_id), get_member(txn, room_id, user_id)
+
+
+def room_without_member(txn: Txn, room_id: int) -> tuple[Room, access_models.Member | None]:
+    """The live room of a user id no row can have (out of range); ``NotFound``."""
+    return live_room(txn, room_id), None
+
+
 def list_members(txn: Txn, room_id: int) -> list[access_models.Member]:
     """Every row of the room, by user id."""
     rows = txn.query(

@@ -111,6 +111,16 @@ class MemoryAccess:
         """The user's row in the room, if any."""
         return succeed(self._members.get((room_id, user_id)))
 
+    def get_room_and_member(
+        self, room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, access_models.Member | None]]:
+        """The room and the user's row in it, if any; ``NotFound``."""
+        try:
+            room = self._live_room(room_id)
+        except NotFound as error:
+            return fail(error)
+        return succeed((room, self._members.get((room_id, user_id))))
+
     def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the room, by user id."""
         rows = [m for (r, _), m in self._members.items() if r == room_id]

@@ -45,6 +45,20 @@ class SQLAccess:
             return succeed(None)
         return self.database.run_read("get_member", access_queries.get_member, room_id, user_id)
 
+    def get_room_and_member(
+        self, room_id: int, user_id: int
+    ) -> Deferred[tuple[Room, access_models.Member | None]]:
+        """The room and the user's row in it, if any, in one read; ``NotFound``."""
+        if not fits(room_id):
+            return fail(NotFound("No such room."))
+        if not fits(user_id):
+            return self.database.run_read(
+                "get_room_and_member", access_queries.room_without_member, room_id
+            )
+        return self.database.run_read(
+            "get_room_and_member", access_queries.room_and_member, room_id, user_id
+        )
+
     def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the room, by user id."""
         if not fits(room_id):
