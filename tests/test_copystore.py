@@ -216,7 +216,9 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         await source.start()
         events = [await self.events(source, room.id) for room in rooms]
         await source.close()
-        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 5, 3, mentions=1, read_markers=1))
+        self.assertEqual(
+            self.copy(), CopyCounts(3, 3, 41, 5, 3, mentions=1, read_markers=1, members=2)
+        )
         store = await self.open_target()
         for user, hashed in zip(users, hashes, strict=True):
             self.assertEqual(await store.get_user(user.id), user)
