@@ -10,7 +10,8 @@ the few it leaves out with the reason): users (with their password hashes
 and their accounts' state: token generations, revoked sessions, admins,
 disabled and deleted accounts), rooms with their visibility, memberships
 and membership events, the audit log, messages (edits, tombstones and
-replies as they are), the timeline's events, reactions, mentions, read
+replies as they are; sealed text as it is, see ``store.sealing``: no key
+is needed) with the encryption keys' sentinels, the timeline's events, reactions, mentions, read
 markers, uploads with their attachments and files (``copyfiles``),
 webhooks with their secrets, cursors and dead letters (deliveries resume
 where they were), bots with their key hashes and push subscriptions. Ids,
@@ -66,6 +67,8 @@ class CopyCounts:
     blobs: int = 0
     uploads: int = 0
     message_attachments: int = 0
+    sealing_keys: int = 0
+    sealing_progress: int = 0
     members: int = 0
     member_events: int = 0
     audit_log: int = 0

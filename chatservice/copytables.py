@@ -76,6 +76,10 @@ TABLES: tuple[Table, ...] = (
             "edited_at",
             "deleted",
             "mentioned",
+            # Sealed text is copied as it is: it is bound to its message id,
+            # which the copy keeps, so the same ENCRYPTION_KEY opens it there
+            # and the command needs no key (content holds its tokens).
+            "sealed",
         ),
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
@@ -146,6 +150,11 @@ TABLES: tuple[Table, ...] = (
         "user_id",
     ),
     Table("push_subscriptions", ("id", "user_id", "endpoint", "p256dh", "auth", "created_at")),
+    # Encryption at rest (0007): the keys the sealed rows need, with their
+    # sentinels (start-up checks them), and how far an unfinished rotation
+    # got (message ids are kept, so it resumes there on the target).
+    Table("sealing_keys", ("key_id", "sentinel", "added_at"), "key_id"),
+    Table("sealing_progress", ("key_id", "after_id"), "key_id"),
 )
 
 # Tables of a migrated database that are deliberately not copied as rows.

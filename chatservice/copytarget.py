@@ -72,6 +72,10 @@ def claim_empty_target(txn: Txn) -> None:
     )
     assert row is not None
     users, rooms, messages = (int(value) for value in row)
+    if users == 0 and messages == 0:
+        # A service started on the empty target with ENCRYPTION_KEY registered
+        # its key, sealing nothing: the source's keys take the place.
+        txn.execute("DELETE FROM sealing_keys")
     if users == 0 and messages == 0 and rooms == 0:
         return
     if users == 0 and messages == 0 and rooms == 1:
@@ -92,7 +96,8 @@ def copy_table(source: sqlite3.Connection, cursor: Any, table: Table, batch_size
     names = ", ".join(table.columns)
     reader = source.execute(f"SELECT {names} FROM {table.name} ORDER BY {table.order_by}")
     # SQLite keeps booleans as 0/1; PostgreSQL's boolean columns want bool.
-    # The target's own catalogue says which they are, so a new one needs no list.
+    # The target's own catalogue says which they are, so a new one needs no
+    # list (and messages.sealed, sealed text, stays bytes).
     cursor.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema ="
         " current_schema() AND table_name = %s AND data_type = 'boolean'",

@@ -6,7 +6,8 @@ reaction, a read marker and a revoked session, an upload with its
 attachment and file, a webhook in the middle of failing (secret, cursor,
 retry state) with a dead letter marked for retry and a lease held by a
 process of the old deployment, a bot with its key hash, and a push
-subscription. Every copied column of every table
+subscription; text sealed with ENCRYPTION_KEY, its key's sentinel and
+an unfinished rotation's progress. Every copied column of every table
 in ``copytables.TABLES`` is compared row by row, and the target's store
 serves them: the bot's key still logs it in, the webhook resumes at once.
 Needs ``CHAT_TEST_POSTGRES``.
@@ -33,7 +34,9 @@ from chatservice.file_models import NewUpload
 from chatservice.hook_models import NewWebhook
 from chatservice.models import NewMessage, NewRoom
 from chatservice.push_models import NewPushSubscription
+from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
+from tests.sealing_contract import OLD_RING
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
 KEY_HASH = hashlib.sha256(b"bot-api-key").hexdigest()
@@ -55,6 +58,7 @@ class CopyEverythingTests(PostgreSQLDatabase, TestCase):
 
     skip = SKIP
     timeout = 60
+    sealing = Sealing(OLD_RING)
 
     def setUp(self) -> None:
         super().setUp()
@@ -68,7 +72,7 @@ class CopyEverythingTests(PostgreSQLDatabase, TestCase):
 
     async def fill(self) -> dict[str, Any]:
         """Write one of everything through the SQLite store; the ids to check."""
-        store = SQLStore.sqlite(self.sqlite_path, reactor)
+        store = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await store.start()
         try:
             alice = await store.create_user("alice", b"hash-a", 1)
@@ -131,6 +135,10 @@ class CopyEverythingTests(PostgreSQLDatabase, TestCase):
                 " VALUES (?, ?, 7, 'timeout', 25, 1)",
                 [hook.id, message.id],
             )
+            # A rotation to k1 that got as far as the message (rotate.py resumes it).
+            conn.execute(
+                "INSERT INTO sealing_progress (key_id, after_id) VALUES ('k1', ?)", [message.id]
+            )
             conn.commit()
         return {"hook": hook.id, "bot": bob.id, "carol": carol.id, "secret": secret.id}
 
@@ -156,7 +164,7 @@ class CopyEverythingTests(PostgreSQLDatabase, TestCase):
     async def test_the_target_serves_what_was_copied(self) -> None:
         """The bot's key logs it in, the webhook resumes with its secret, cursor and retry."""
         ids = await self.fill()
-        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        source = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await source.start()
         try:
             hook = await source.get_webhook(ids["hook"])
