@@ -65,7 +65,9 @@ class AdminAccessibilityTests(TestCase):
                 page.get_by_label("Password").fill(PASSWORD)
                 page.get_by_role("button", name="Log in").click()
                 # Three people, and the desktop round's bot on the phone.
-                expect(page.locator("#users-list tr")).to_have_count(3 if width == "desktop" else 4)
+                expect(page.locator("#users-list tr")).to_have_count(
+                    3 if width == "desktop" else 4
+                )
                 if width == "desktop":
                     page.get_by_role("button", name="Disable axe_member").click()
                     expect(page.get_by_role("button", name="Enable axe_member")).to_be_visible()

@@ -100,7 +100,9 @@ class AdminWebhookTests(TestCase):
 
             page.get_by_role("button", name=f"Discard event {sent['id']}").click()
             expect(letters).to_have_count(0)
-            expect(page.locator(".dead-letters")).to_contain_text(f"Event {sent['id']} was discarded.")
+            expect(page.locator(".dead-letters")).to_contain_text(
+                f"Event {sent['id']} was discarded."
+            )
             self.assertEqual(
                 server.api(
                     "GET", f"api/rooms/{room}/webhooks/{listed[0]['id']}/dead-letters", token=owner
