@@ -63,8 +63,9 @@ async def run(store: IChatStore, action: str, username: str | None) -> str:
     return f"{user.username} (user {user.id}) is no longer a server admin"
 
 
-async def _main(reactor: Any, database_url: str, action: str, username: str | None) -> None:
-    store = open_store(database_url, reactor)
+async def _main(reactor: Any, config: Config, action: str, username: str | None) -> None:
+    # With the service's ENCRYPTION_KEY: start-up checks it as the service does.
+    store = open_store(config.database_url, reactor, config.encryption)
     try:
         await store.start()
         print(await run(store, action, username))
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def command(reactor: Any) -> None:
         try:
-            await _main(reactor, url, args.action, getattr(args, "username", None))
+            await _main(reactor, config, args.action, getattr(args, "username", None))
             status.append(0)
         except UnsupportedStoreURL as error:
             print(f"admin: error: {_message(error)}", file=sys.stderr)

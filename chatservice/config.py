@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from chatservice.hook_models import DeliveryPolicy
+from chatservice.keyring import KeyRing, KeyRingError, parse_key_ring
 
 DEV_JWT_SECRET = "dev-super-secret-change-me"
 MIN_JWT_SECRET_BYTES = 32
@@ -213,6 +214,14 @@ SETTINGS: tuple[Setting, ...] = (
         "10",
         "Push subscriptions (browsers) kept per user; registering more drops the oldest.",
     ),
+    # Encryption at rest (issue 12).
+    Setting(
+        "encryption-key",
+        "ENCRYPTION_KEY",
+        None,
+        "Seal message text at rest (AES-256-GCM): one key, or id:key,... whose first key "
+        "seals (python -m chatservice.keyring prints a key). Prefer the environment.",
+    ),
 )
 
 
@@ -263,6 +272,8 @@ class Config:
     vapid_private_key: str | None
     vapid_subject: str | None
     push_max_subscriptions: int
+    encryption: KeyRing | None = field(repr=False)
+    """The key ring of ``ENCRYPTION_KEY``, or None: message text is stored plain."""
 
     @property
     def webhooks(self) -> DeliveryPolicy:
@@ -423,6 +434,7 @@ def _validate(raw: dict[str, str | None], listen: tuple[str, ...]) -> Config:
         upload_rate=_number("upload-rate", raw["upload-rate"], int, 1, 1_000_000),
         files_dir=(raw["files-dir"] or "").strip() or None,
         **_push_settings(raw),
+        encryption=_key_ring(raw["encryption-key"]),
     )
 
 
@@ -452,6 +464,13 @@ def _webhook_timings(raw: dict[str, str | None]) -> dict[str, Any]:
             "webhook-concurrency", raw["webhook-concurrency"], int, 1, 10_000
         ),
     }
+
+
+def _key_ring(raw: str | None) -> KeyRing | None:
+    try:
+        return parse_key_ring(raw)
+    except KeyRingError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _endpoint(name: str, raw: str | None) -> str | None:

@@ -7,7 +7,8 @@ Run it with the service stopped::
 
 Users (with their password hashes and their accounts' state: token
 generations, revoked sessions, admins, disabled and deleted accounts),
-rooms, messages (edits, tombstones and replies as they are), the timeline's
+rooms, messages (edits, tombstones and replies as they are; sealed text
+as it is, see ``store.sealing``: no key is needed), the timeline's
 events and the reactions keep their ids, timestamps and ``client_msg_id``,
 so tokens (and their revocations), ``since=``/``after=``
 cursors and client de-duplication stay valid across the move. The target is
@@ -89,6 +90,10 @@ TABLES: tuple[Table, ...] = (
             "edited_at",
             "deleted",
             "mentioned",
+            # Sealed text is copied as it is: it is bound to its message id,
+            # which the copy keeps, so the same ENCRYPTION_KEY opens it there
+            # and the command needs no key (content holds its tokens).
+            "sealed",
         ),
     ),
     Table("events", ("id", "room_id", "message_id", "kind", "user_id", "ts")),
@@ -118,6 +123,8 @@ TABLES: tuple[Table, ...] = (
     Table("message_attachments", ("message_id", "position", "upload_id"), "message_id, position"),
     Table("mentions", ("message_id", "user_id", "room_id"), "message_id, user_id"),
     Table("read_markers", ("user_id", "room_id", "last_read_id"), "user_id, room_id"),
+    # The keys the sealed rows need, with their sentinels (start-up checks them).
+    Table("sealing_keys", ("key_id", "sentinel", "added_at"), "key_id"),
 )
 
 # Each id sequence of the target and the tables whose ids it handed out:
@@ -150,6 +157,7 @@ class CopyCounts:
     uploads: int = 0
     message_attachments: int = 0
     file_bytes: int = 0
+    sealing_keys: int = 0
 
     def __str__(self) -> str:
         return (
@@ -340,6 +348,10 @@ def _claim_empty_target(txn: Txn) -> None:
     )
     assert row is not None
     users, rooms, messages = (int(value) for value in row)
+    if users == 0 and messages == 0:
+        # A service started on the empty target with ENCRYPTION_KEY registered
+        # its key, sealing nothing: the source's keys take the place.
+        txn.execute("DELETE FROM sealing_keys")
     if users == 0 and messages == 0 and rooms == 0:
         return
     if users == 0 and messages == 0 and rooms == 1:
@@ -355,14 +367,17 @@ def _claim_empty_target(txn: Txn) -> None:
     )
 
 
+_BOOLEANS = ("deleted", "is_admin", "sealed")
+
+
 def _copy_table(source: sqlite3.Connection, cursor: Any, table: Table, batch_size: int) -> int:
     """Stream one table from SQLite into PostgreSQL with ``COPY``, in its order."""
     names = ", ".join(table.columns)
     reader = source.execute(f"SELECT {names} FROM {table.name} ORDER BY {table.order_by}")
     # SQLite keeps booleans as 0/1; PostgreSQL's boolean columns want bool.
-    flags = [
-        i for i, column in enumerate(table.columns) if column in ("deleted", "is_admin", "sealed")
-    ]
+    # (messages.sealed is the sealed text, bytes; file_chunks.sealed a flag.)
+    booleans = ("deleted", "is_admin") if table.name == "messages" else _BOOLEANS
+    flags = [i for i, column in enumerate(table.columns) if column in booleans]
     copied = 0
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         while rows := reader.fetchmany(batch_size):

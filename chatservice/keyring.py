@@ -23,7 +23,7 @@ import base64
 import binascii
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -66,7 +66,8 @@ def _decode_key(text: str) -> bytes:
 class KeyRing:
     """Named AES-256-GCM keys; ``current`` seals, any of them opens."""
 
-    keys: tuple[tuple[str, bytes], ...]
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)
+    """(id, 32-byte key) pairs; left out of ``repr`` so no log line ever shows a key."""
 
     @property
     def current(self) -> str:

@@ -120,9 +120,9 @@ def setup_push(
         # TODO: the webhooks' SSRF guard wraps this agent once it lands.
         http = TreqPushHTTP(Agent(reactor, connectTimeout=DEFAULT_TIMEOUT))
     sender = PushSender(vapid, http, clock, store.forget_push_endpoint)
-    # The encryption-at-rest setting lands with its own branch; until then
-    # no content is encrypted, so none needs hiding.
-    hidden = bool(getattr(config, "encryption_key", None))
+    # A push service is a third party: with messages encrypted at rest
+    # (ENCRYPTION_KEY), their text does not leave in a push either.
+    hidden = config.encryption is not None
     notifier = PushNotifier(store, cluster, sender, clock, hide_content=hidden)
     subscriptions = PushSubscriptions(
         store, clock, public_key=vapid.public_key, limit=config.push_max_subscriptions

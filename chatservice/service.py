@@ -42,7 +42,6 @@ from chatservice.handshake import HandshakeGate
 from chatservice.health import Health
 from chatservice.http import ApiRoot, CorsPolicy
 from chatservice.hub import IHub, LocalHub, instance_id
-from chatservice.keyring import parse_key_ring
 from chatservice.listening import AdoptedPort, open_ports
 from chatservice.membership import Membership
 from chatservice.mentions import Mentions
@@ -136,7 +135,11 @@ class ChatService(Service):
         self.config = config
         self._reactor = reactor
         clock: IReactorTime = reactor
-        self.store = store if store is not None else open_store(config.database_url, clock)
+        self.store = (
+            store
+            if store is not None
+            else open_store(config.database_url, clock, config.encryption)
+        )
         # One id for this instance: its Redis origin and its connection ids.
         self.instance_id = instance_id()
         self._redis: RedisHub | None = None
@@ -182,8 +185,8 @@ class ChatService(Service):
         def run_in_files_pool(fn: Any, *args: Any) -> Deferred[Any]:
             return deferToThreadPool(reactor, self._files_pool, fn, *args)
 
-        # Set by the encryption-at-rest settings when they are merged in.
-        ring = parse_key_ring(getattr(config, "encryption_key", None))
+        # ENCRYPTION_KEY seals file bodies as it seals message text.
+        ring = config.encryption
         self._blob_place = open_blobs(
             config.database_url, config.files_dir, self.store, run_in_files_pool, ring
         )

@@ -217,3 +217,30 @@ class TapOptionsTests(SynchronousTestCase):
         self.patch(os, "environ", {"PORT": "70000"})
         error = self.assertRaises(usage.UsageError, self.parse)
         self.assertIn("PORT", str(error))
+
+
+class EncryptionKeyTests(SynchronousTestCase):
+    """``ENCRYPTION_KEY``: off by default, a ring when set, a one-line error when bad."""
+
+    def test_off_by_default(self) -> None:
+        self.assertIsNone(from_env().encryption)
+        self.assertIsNone(from_env(ENCRYPTION_KEY="").encryption)
+
+    def test_a_ring_whose_first_key_seals(self) -> None:
+        from chatservice.keyring import new_key
+
+        ring = from_env(ENCRYPTION_KEY=f"new:{new_key()},old:{new_key()}").encryption
+        assert ring is not None
+        self.assertEqual(ring.key_ids(), ("new", "old"))
+
+    def test_a_bad_key_names_the_setting(self) -> None:
+        error = self.assertRaises(ConfigError, from_env, ENCRYPTION_KEY="too-short")
+        self.assertTrue(str(error).startswith("ENCRYPTION_KEY: "), str(error))
+
+    def test_the_key_never_shows_in_a_repr(self) -> None:
+        from chatservice.keyring import new_key
+
+        key = new_key()
+        config = from_env(ENCRYPTION_KEY=key)
+        self.assertNotIn(key, repr(config))
+        self.assertNotIn(repr(config.encryption.keys[0][1]), repr(config))  # type: ignore[union-attr]

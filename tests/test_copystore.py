@@ -27,7 +27,9 @@ from chatservice.file_models import NewUpload
 from chatservice.keyring import KeyRing, parse_key_ring
 from chatservice.models import Message, NewMessage, NewRoom, Room, TimelineEvent, User
 from chatservice.store.db_blobs import DatabaseBlobStore
+from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
+from tests.sealing_contract import OLD_RING
 from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
 ROUNDS = 4
@@ -127,7 +129,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         so 46 events, 5 of them rows of ``events`` (a message is its own
         creation event). The messages come back in their current state.
         """
-        store = SQLStore.sqlite(self.sqlite_path, reactor)
+        store = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await store.start()
         try:
             users: list[User] = []
@@ -212,11 +214,15 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
     async def test_copy_keeps_users_rooms_and_messages_with_their_ids(self) -> None:
         """Users (hashes too), rooms, messages, events and reactions arrive the same, ids too."""
         users, hashes, rooms, messages = await self.fill_sqlite()
-        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        source = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await source.start()
         events = [await self.events(source, room.id) for room in rooms]
         await source.close()
-        self.assertEqual(self.copy(), CopyCounts(3, 3, 41, 5, 3, mentions=1, read_markers=1))
+        keys = 0 if self.sealing.ring is None else 1
+        self.assertEqual(
+            self.copy(),
+            CopyCounts(3, 3, 41, 5, 3, mentions=1, read_markers=1, sealing_keys=keys),
+        )
         store = await self.open_target()
         for user, hashed in zip(users, hashes, strict=True):
             self.assertEqual(await store.get_user(user.id), user)
@@ -241,7 +247,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.assertEqual(messages[0].mentions, (users[2].id,))
         reader, room_ids = users[2].id, [room.id for room in rooms]
         counts = await store.room_counts(reader, room_ids)
-        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        source = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await source.start()
         self.assertEqual(counts, await source.room_counts(reader, room_ids))
         await source.close()
@@ -253,7 +259,7 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
     async def test_accounts_keep_their_generations_sessions_and_flags(self) -> None:
         """Revoked sessions, generations, admins, disabled and deleted accounts are kept."""
         users, _, _, _ = await self.fill_sqlite()
-        source = SQLStore.sqlite(self.sqlite_path, reactor)
+        source = SQLStore.sqlite(self.sqlite_path, reactor, sealing=self.sealing)
         await source.start()
         alice, bob, celik = (user.id for user in users)
         await source.revoke_session(alice, "s-1", 4_000_000_000, 1_700_000_000)
@@ -471,3 +477,27 @@ class CopyFilesTests(PostgreSQLDatabase, TestCase):
         rows = self.admin("SELECT data FROM file_chunks")
         self.assertNotIn(b"FILE-BODY-", b"".join(bytes(row[0]) for row in rows))
         await self.check_target(data, upload_id, ring)
+
+
+class SealedCopyStoreTests(CopyStoreTests):
+    """With ENCRYPTION_KEY, sealed text is copied as it is and opens on PostgreSQL."""
+
+    sealing = Sealing(OLD_RING)
+
+    async def test_sealed_text_arrives_sealed_and_searchable(self) -> None:
+        """No text reaches PostgreSQL in clear; the same key opens and finds it there."""
+        _, _, rooms, messages = await self.fill_sqlite()
+        self.assertEqual(self.copy().sealing_keys, 1)
+        raw = repr(self.admin("SELECT content, sealed FROM messages"))
+        for word in ("message", "edited", "re "):
+            self.assertNotIn(word, raw)
+        store = await self.open_target()
+        try:
+            found = await store.search_messages("EDITED", [rooms[0].id], None, 10)
+            self.assertEqual([m.content for m in found], ["edited ✓"])
+            self.assertEqual(
+                await self.history(store, rooms[1].id),
+                [m for m in messages if m.room_id == rooms[1].id],
+            )
+        finally:
+            await store.close()

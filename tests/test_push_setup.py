@@ -116,3 +116,20 @@ class SharedOnlineTests(TestCase):
         self.assertEqual(await ask(a, [5, 6, 7]), frozenset({6}))
         # Users with a socket here are answered without a round trip.
         self.assertEqual(a.online([6]), frozenset({6}))
+
+
+class EncryptedAtRestSetupTests(SynchronousTestCase):
+    """``setup_push`` reads ``ENCRYPTION_KEY`` from the config the service really has."""
+
+    def test_with_a_key_ring_pushes_carry_no_content(self) -> None:
+        from chatservice.keyring import new_key
+        from chatservice.push import setup_push
+        from chatservice.store.memory import MemoryStore
+
+        private, _ = new_key_pair()
+        base = {"VAPID_PRIVATE_KEY": private, "VAPID_SUBJECT": SUBJECT}
+        for env, hidden in [(base, False), ({**base, "ENCRYPTION_KEY": new_key()}, True)]:
+            config = Config.from_sources({}, env)
+            _, notifier = setup_push(config, MemoryStore(), LocalCluster(Clock()), Clock())
+            assert notifier is not None
+            self.assertIs(notifier._hide_content, hidden)

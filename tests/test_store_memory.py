@@ -5,12 +5,15 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from chatservice.keyring import KeyRing
 from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redact_url
 from chatservice.store.memory import MemoryStore
+from chatservice.store.sealing import Sealing
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
+from tests.sealing_contract import SealingContractMixin
 from tests.timeline_contract import TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
 
@@ -73,3 +76,13 @@ class OpenStoreTests(SynchronousTestCase):
         self.assertNotIn("hunter2", redacted)
         self.assertNotIn("pw2", redacted)
         self.assertEqual(redacted, "postgresql://chat@db/chat?password=***&sslpassword=***&x=1")
+
+
+class MemorySealingContractTests(SealingContractMixin, TestCase):
+    """The memory store answers the encryption calls; it keeps nothing at rest to seal."""
+
+    async def sealed_store(self, key_ring: KeyRing | None) -> IChatStore:
+        store = MemoryStore(Clock(), Sealing(key_ring))
+        await store.start()
+        self.addCleanup(store.close)
+        return store

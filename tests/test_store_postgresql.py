@@ -19,15 +19,18 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from chatservice.keyring import KeyRing
 from chatservice.models import NewMessage
-from chatservice.store import UnsupportedStoreURL, open_store
+from chatservice.store import IChatStore, UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
 from chatservice.store.dialects import WRITER_LOCK_KEY
+from chatservice.store.sealing import PLAINTEXT, Sealing
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
+from tests.sealing_contract import OLD_RING, SealingContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -52,6 +55,9 @@ else:
 
 class PostgreSQLDatabase(MixinBase):
     """Each test gets a fresh schema, reached through ``search_path``."""
+
+    sealing = PLAINTEXT
+    """How the stores of ``build_store`` seal message text."""
 
     def setUp(self) -> None:
         self.schema = f"chat_test_{uuid.uuid4().hex}"
@@ -80,6 +86,7 @@ class PostgreSQLDatabase(MixinBase):
             reactor=reactor,
             retry_delays=retry_delays,
             pool_size=pool_size,
+            sealing=self.sealing,
             options=self.search_path,
         )
         self.addCleanup(store.close)
@@ -197,3 +204,39 @@ class OpenPostgreSQLURLTests(SynchronousTestCase):
                 sys.modules["psycopg"] = saved
         self.assertIn("pip install 'chatservice[postgresql]'", str(error))
         self.assertNotIn("s3cret", str(error))
+
+
+class PostgreSQLSealingContractTests(PostgreSQLDatabase, SealingContractMixin, TestCase):
+    """Encryption at rest on PostgreSQL: sealed on write, opened on read, rotated, checked."""
+
+    skip = SKIP
+    at_rest = True
+
+    async def sealed_store(self, key_ring: KeyRing | None) -> IChatStore:
+        store = SQLStore.postgresql(
+            DSN, reactor, reactor=reactor, sealing=Sealing(key_ring), options=self.search_path
+        )
+        self.addCleanup(store.close)
+        await store.start()
+        return store
+
+    async def restart(self, store: IChatStore, key_ring: KeyRing | None) -> IChatStore:
+        await store.close()
+        return await self.sealed_store(key_ring)
+
+    def raw_rows(self) -> list[tuple[Any, ...]]:
+        return self.admin("SELECT id, content, sealed FROM messages ORDER BY id")
+
+
+class PostgreSQLSealedContractTests(
+    PostgreSQLDatabase,
+    SQLStoreContractMixin,
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    TestCase,
+):
+    """Every rule of IChatStore holds on PostgreSQL with ENCRYPTION_KEY set, search included."""
+
+    skip = SKIP
+    sealing = Sealing(OLD_RING)

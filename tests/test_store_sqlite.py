@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.interfaces import IReactorTime
@@ -12,13 +13,16 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.errors import StoreUnavailable
-from chatservice.store import UnsupportedStoreURL, open_store
+from chatservice.keyring import KeyRing
+from chatservice.store import IChatStore, UnsupportedStoreURL, open_store
 from chatservice.store.database import Txn
+from chatservice.store.sealing import PLAINTEXT, Sealing
 from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
 from tests.read_contract import ReadContractMixin
+from tests.sealing_contract import OLD_RING, SealingContractMixin
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -26,6 +30,9 @@ from tests.upload_contract import UploadContractMixin
 
 class SQLiteDatabase(MixinBase):
     """Each test gets its own database file."""
+
+    sealing = PLAINTEXT
+    """How the stores of ``build_store`` seal message text."""
 
     def setUp(self) -> None:
         self.path = self.mktemp()
@@ -39,6 +46,7 @@ class SQLiteDatabase(MixinBase):
             clock if clock is not None else reactor,
             reactor=reactor,
             retry_delays=retry_delays,
+            sealing=self.sealing,
         )
         self.addCleanup(store.close)
         return store
@@ -237,7 +245,7 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
         def handed_out(txn: Txn, rooms: list[int] | None) -> int:
             row = txn.query_one(
                 "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH :match",
-                {"match": fts5_query(("hello",), rooms)},
+                {"match": fts5_query((("hello",),), rooms)},
             )
             assert row is not None
             return int(row[0])
@@ -311,3 +319,36 @@ class OpenSQLiteURLTests(SynchronousTestCase):
             "sqlite:///:memory:",
         ):
             self.assertRaises(UnsupportedStoreURL, open_store, url, Clock())
+
+
+class SQLiteSealingContractTests(SQLiteDatabase, SealingContractMixin, TestCase):
+    """Encryption at rest on SQLite: sealed on write, opened on read, rotated, checked."""
+
+    at_rest = True
+
+    async def sealed_store(self, key_ring: KeyRing | None) -> IChatStore:
+        store = SQLStore.sqlite(self.path, reactor, reactor=reactor, sealing=Sealing(key_ring))
+        self.addCleanup(store.close)
+        await store.start()
+        return store
+
+    async def restart(self, store: IChatStore, key_ring: KeyRing | None) -> IChatStore:
+        await store.close()
+        return await self.sealed_store(key_ring)
+
+    def raw_rows(self) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.path) as conn:
+            return conn.execute("SELECT id, content, sealed FROM messages ORDER BY id").fetchall()
+
+
+class SQLiteSealedContractTests(
+    SQLiteDatabase,
+    SQLStoreContractMixin,
+    TimelineContractMixin,
+    AccessContractMixin,
+    AccountContractMixin,
+    TestCase,
+):
+    """Every rule of IChatStore holds on SQLite with ENCRYPTION_KEY set, search included."""
+
+    sealing = Sealing(OLD_RING)

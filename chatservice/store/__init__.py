@@ -8,10 +8,15 @@ never a driver's, so use cases work the same on each.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
+
+if TYPE_CHECKING:
+    from chatservice.keyring import KeyRing
+    from chatservice.store.sealing import Sealing
 
 from chatservice import models
 from chatservice.errors import ChatError, StoreUnavailable
@@ -186,26 +191,29 @@ class IWriteState(Interface):
         """
 
 
-def open_store(url: str, clock: IReactorTime) -> IChatStore:
+def open_store(url: str, clock: IReactorTime, ring: KeyRing | None = None) -> IChatStore:
     """Build the store that ``DATABASE_URL`` names; it still needs ``start()``.
 
     ``memory:`` is the in-memory store; ``sqlite:///relative/path`` and
     ``sqlite:////absolute/path`` a SQLite file; ``postgresql://...`` (or
     ``postgres://...``) a PostgreSQL database through psycopg 3. Nothing is
-    opened here: ``start()`` connects and migrates.
+    opened here: ``start()`` connects and migrates. ``ring`` (from
+    ``ENCRYPTION_KEY``) seals message text at rest (``store.sealing``).
 
     Raises:
         UnsupportedStoreURL: the URL names no backend this build has.
     """
     from chatservice.store.memory import MemoryStore
+    from chatservice.store.sealing import Sealing
 
+    sealing = Sealing(ring)
     if url == "memory:" or url.startswith("memory:"):
-        return MemoryStore(clock)
+        return MemoryStore(clock, sealing)
     scheme = url.partition(":")[0].lower() if ":" in url else ""
     if scheme == "sqlite":
-        return _open_sqlite(url, clock)
+        return _open_sqlite(url, clock, sealing)
     if scheme in ("postgresql", "postgres"):
-        return _open_postgresql(url, clock)
+        return _open_postgresql(url, clock, sealing)
     raise UnsupportedStoreURL(
         f"unsupported DATABASE_URL {redact_url(url)!r}; this build supports "
         "'memory:', 'sqlite:///relative/path', 'sqlite:////absolute/path' and "
@@ -216,10 +224,10 @@ def open_store(url: str, clock: IReactorTime) -> IChatStore:
 _SQLITE_PREFIX = "sqlite:///"
 
 
-def _open_sqlite(url: str, clock: IReactorTime) -> IChatStore:
+def _open_sqlite(url: str, clock: IReactorTime, sealing: Sealing) -> IChatStore:
     from chatservice.store.sql import SQLStore
 
-    return SQLStore.sqlite(sqlite_path(url), clock)
+    return SQLStore.sqlite(sqlite_path(url), clock, sealing=sealing)
 
 
 def sqlite_path(url: str) -> str:
@@ -254,7 +262,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def _open_postgresql(url: str, clock: IReactorTime) -> IChatStore:
+def _open_postgresql(url: str, clock: IReactorTime, sealing: Sealing) -> IChatStore:
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -264,7 +272,7 @@ def _open_postgresql(url: str, clock: IReactorTime) -> IChatStore:
         ) from None
     from chatservice.store.sql import SQLStore
 
-    return SQLStore.postgresql(url, clock)
+    return SQLStore.postgresql(url, clock, sealing=sealing)
 
 
 def redact_url(url: str) -> str:

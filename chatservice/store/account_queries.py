@@ -227,7 +227,8 @@ def erase_messages(
     for message in message_queries.messages_by_ids(txn, erased):
         event_ids.append((_insert_event(txn, message, DELETED, eraser_id, ts), message.id))
         txn.execute(
-            "UPDATE messages SET content = '', deleted = :deleted, username = :username"
+            "UPDATE messages SET content = '', sealed = NULL, deleted = :deleted,"
+            " username = :username"
             " WHERE id = :id",
             {"deleted": True, "username": rename or message.username, "id": message.id},
         )

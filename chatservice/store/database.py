@@ -32,6 +32,7 @@ from chatservice.errors import (
 )
 from chatservice.store.dialects import Dialect, ErrorKind, describe_error
 from chatservice.store.pool import Pool, PoolConfig
+from chatservice.store.sealing import PLAINTEXT, Sealing
 from chatservice.store.write_state import WriteEpisode
 
 _P = ParamSpec("_P")
@@ -60,9 +61,11 @@ class Txn:
     replace the message; other driver errors propagate to ``run_interaction``.
     """
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+    def __init__(self, cursor: Any, dialect: Dialect, sealing: Sealing = PLAINTEXT) -> None:
         self._cursor = cursor
         self.dialect = dialect
+        self.sealing = sealing
+        """How message text is stored at rest (``store.sealing``)."""
 
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         """Run one statement."""
@@ -147,6 +150,7 @@ class Database:
         reactor: object | None = None,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         retry_window: float = DEFAULT_RETRY_WINDOW,
+        sealing: Sealing = PLAINTEXT,
     ) -> None:
         """Describe the database; open nothing yet.
 
@@ -161,8 +165,11 @@ class Database:
             retry_window: once this many seconds have passed since a
                 transaction's first attempt, a failure is not retried, so
                 attempts that fail slowly are not repeated.
+            sealing: how message text is stored at rest (``ENCRYPTION_KEY``),
+                handed to every transaction as ``Txn.sealing``.
         """
         self.dialect = dialect
+        self.sealing = sealing
         self._config = pool_config
         self.clock = clock
         if (
@@ -326,7 +333,7 @@ class Database:
             begin = self.dialect.begin_write if write else self.dialect.begin_read
             if begin is not None:
                 cursor.execute(begin)
-            result = fn(Txn(cursor, self.dialect), *args, **kwargs)
+            result = fn(Txn(cursor, self.dialect, self.sealing), *args, **kwargs)
         finally:
             try:
                 cursor.close()

@@ -41,21 +41,32 @@ from chatservice.store.memory_push import MemoryPush
 from chatservice.store.memory_read import MemoryRead
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.memory_uploads import MemoryUploads
+from chatservice.store.sealing import (
+    NOTHING_TO_ROTATE_TO,
+    PLAINTEXT,
+    ISealingStore,
+    NothingToRotateTo,
+    ResealStep,
+    Sealing,
+)
 from chatservice.store.upload_interface import IUploadStore
 from chatservice.words import matches, search_words
 
 
-@implementer(IChatStore, IUploadStore)
+@implementer(IChatStore, IUploadStore, ISealingStore)
 class MemoryStore(
     MemoryAccess, MemoryPush, MemoryAccounts, MemoryUploads, MemoryRead, MemoryHooks
 ):
     """Users, rooms and messages in process memory; nothing survives exit.
 
     Accounts (generations, sessions, admins) come from ``MemoryAccounts``;
-    read markers and counts from ``MemoryRead``.
+    read markers and counts from ``MemoryRead``. Nothing is at rest, so the
+    text is kept plain even with a key ring (``store.sealing``): a rotation
+    has nothing to re-seal.
     """
 
-    def __init__(self, clock: IReactorTime | None = None) -> None:
+    def __init__(self, clock: IReactorTime | None = None, sealing: Sealing = PLAINTEXT) -> None:
+        self._sealing = sealing
         self._users: dict[int, User] = {}
         self._hashes: dict[int, bytes] = {}
         self._user_ids_by_name: dict[str, int] = {}
@@ -86,6 +97,12 @@ class MemoryStore(
     def ping(self) -> Deferred[None]:
         """Memory is always reachable."""
         return succeed(None)
+
+    def reseal_batch(self, batch_size: int) -> Deferred[ResealStep]:
+        """Nothing is sealed in memory: every rotation is done at once (``ISealingStore``)."""
+        if not self._sealing.enabled:
+            return fail(NothingToRotateTo(NOTHING_TO_ROTATE_TO))
+        return succeed(ResealStep(0, 0, True))
 
     def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
         """Store a new account; ``Conflict`` if the name is taken."""

@@ -32,18 +32,23 @@ from chatservice.store.ranges import fits
 
 MESSAGE_COLUMNS = (
     "id, room_id, sender_id, username, content, ts, client_msg_id, reply_to, edited_at, deleted,"
-    " mentioned"
+    " mentioned, sealed"
 )
 
 
-def message_row(row: tuple[Any, ...]) -> Message:
-    """A ``MESSAGE_COLUMNS`` row as a ``Message`` without reactions or preview."""
+def message_row(txn: Txn, row: tuple[Any, ...]) -> Message:
+    """A ``MESSAGE_COLUMNS`` row as a ``Message`` without reactions or preview.
+
+    The text is opened with ``txn.sealing`` when the row is sealed.
+    """
+    message_id = int(row[0])
+    sealed = row[11]
     return Message(
-        id=int(row[0]),
+        id=message_id,
         room_id=int(row[1]),
         sender_id=int(row[2]),
         username=row[3],
-        content=row[4],
+        content=row[4] if sealed is None else txn.sealing.open_content(message_id, row[4], sealed),
         ts=int(row[5]),
         client_msg_id=row[6],
         reply_to=None if row[7] is None else int(row[7]),
@@ -58,8 +63,9 @@ def message_row(row: tuple[Any, ...]) -> Message:
 BY_IDS = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({{ids}})"
 # SUBSTR counts characters (code points) on both databases, so the excerpt
 # is cut in the database and a long original never crosses the wire whole.
+# A sealed original is opened whole and cut here: ``content`` then holds tokens.
 _PREVIEWS = (
-    "SELECT id, room_id, sender_id, username, SUBSTR(content, 1, :length), deleted"
+    "SELECT id, room_id, sender_id, username, SUBSTR(content, 1, :length), deleted, sealed"
     " FROM messages WHERE id IN ({ids})"
 )
 
@@ -75,7 +81,7 @@ def messages_by_ids(txn: Txn, ids: Sequence[int]) -> list[Message]:
     for chunk in chunks(wanted):
         placeholders, params = in_list("id", chunk)
         for row in txn.query(BY_IDS.format(ids=placeholders), params):
-            rows[int(row[0])] = message_row(row)
+            rows[int(row[0])] = message_row(txn, row)
     found = current_messages(txn, rows.values())
     by_id = {message.id: message for message in found}
     return [by_id[message_id] for message_id in wanted if message_id in by_id]
@@ -134,7 +140,11 @@ def reply_targets(txn: Txn, ids: Sequence[int]) -> dict[int, tuple[int, ReplyPre
         params["length"] = REPLY_EXCERPT_LENGTH
         for row in txn.query(_PREVIEWS.format(ids=placeholders), params):
             deleted = bool(row[5])
-            preview = ReplyPreview(int(row[0]), int(row[2]), row[3], row[4] or "", deleted)
+            excerpt = row[4] or ""
+            if row[6] is not None:
+                text = txn.sealing.open_content(int(row[0]), "", row[6])
+                excerpt = text[:REPLY_EXCERPT_LENGTH]
+            preview = ReplyPreview(int(row[0]), int(row[2]), row[3], excerpt, deleted)
             found[preview.id] = (int(row[1]), preview)
     return found
 
@@ -174,10 +184,16 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     Each new message costs one statement (a resend one or two), as before
     the timeline: its creation event is its row. The new rows are indexed
     for search at the end in one statement for the whole batch, where the
-    dialect needs it (``Dialect.index_messages``). Fails with ``NotFound``
+    dialect needs it (``Dialect.index_messages``); with ``ENCRYPTION_KEY``
+    one more statement for the batch stores the sealed texts (``_seal``).
+    Fails with ``NotFound``
     (rolling back the whole batch) when a room or a sender does not exist,
     or a reply names a message that is not in its room.
     """
+    sealing = txn.sealing
+    # With ENCRYPTION_KEY the row holds the words' tokens, not the text; made
+    # before the lock, which only the seal itself (it needs the id) waits for.
+    stored = [sealing.index_text(new.content) if sealing.enabled else new.content for new in batch]
     # Taken first, so that ids become visible in the order they were assigned
     # and a client_msg_id lookup cannot race another writer's insert.
     txn.lock_writers()
@@ -189,7 +205,8 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     look_up_first = not txn.dialect.supports_returning
     posted: list[Posted] = []
     created: list[int] = []
-    for new in batch:
+    sealed: list[dict[str, object]] = []
+    for new, content in zip(batch, stored, strict=True):
         preview = None
         if new.reply_to is not None:
             target = targets.get(new.reply_to)
@@ -200,7 +217,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             "room_id": new.room_id,
             "sender_id": new.sender_id,
             "username": new.username,
-            "content": new.content,
+            "content": content,
             "ts": new.ts,
             "client_msg_id": new.client_msg_id,
             "reply_to": new.reply_to,
@@ -213,7 +230,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
                 # Old SQLite (< 3.35): look up first, then insert.
                 row = txn.query_one(_FIND_BY_CLIENT_ID, params)
                 if row is not None:
-                    posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
+                    posted.append(Posted(_resent(txn, row, sealed), False))
                     continue
                 message_id = txn.insert(_INSERT_MESSAGE, params)
             else:
@@ -224,7 +241,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
                     # A resend; sees rows inserted earlier in this batch, too.
                     row = txn.query_one(_FIND_BY_CLIENT_ID, params)
                     assert row is not None
-                    posted.append(Posted(current_messages(txn, [message_row(row)])[0], False))
+                    posted.append(Posted(_resent(txn, row, sealed), False))
                     continue
                 message_id = int(inserted[0])
         except NotFound:
@@ -235,12 +252,38 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
         created.append(message_id)
         if new.mentions:
             mention_queries.add_mentions(txn, message_id, new.room_id, new.mentions)
+        if sealing.enabled and new.content:
+            sealed.append({"id": message_id, "sealed": sealing.seal_text(message_id, new.content)})
         if message_id in replied:
             # A later message of this batch answers this one (its id guessed).
             targets[message_id] = (new.room_id, preview_of(message))
+    _seal(txn, sealed)
     if created:
         index_messages(txn, created)
     return posted
+
+
+_SEAL = "UPDATE messages SET sealed = :sealed WHERE id = :id"
+
+
+def _seal(txn: Txn, pending: list[dict[str, object]]) -> None:
+    """Store the sealed texts of the batch's new rows, in one statement.
+
+    Sealed after the insert because the associated data binds each value to
+    its id, which the insert has only just given; until then the row holds
+    its tokens only, never the text.
+    """
+    if pending:
+        txn.execute_many(_SEAL, pending)
+        pending.clear()
+
+
+def _resent(txn: Txn, row: tuple[Any, ...], pending: list[dict[str, object]]) -> Message:
+    """The original of a resend, which may be a row of this very batch not yet sealed."""
+    if pending:
+        _seal(txn, pending)
+        return messages_by_ids(txn, [int(row[0])])[0]
+    return current_messages(txn, [message_row(txn, row)])[0]
 
 
 def index_messages(txn: Txn, ids: Sequence[int]) -> None:
@@ -291,4 +334,4 @@ def get_messages(
         else:
             rows = txn.query(_PAGE_NEWEST, {"room_id": room_id, "limit": limit})
         rows.reverse()
-    return current_messages(txn, [message_row(row) for row in rows])
+    return current_messages(txn, [message_row(txn, row) for row in rows])

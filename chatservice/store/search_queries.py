@@ -28,6 +28,7 @@ from chatservice.models import Message
 from chatservice.store.database import Txn
 from chatservice.store.message_queries import messages_by_ids
 from chatservice.store.ranges import INT64_MAX, INT64_MIN, fits
+from chatservice.store.sealing import PLAINTEXT, Sealing
 from chatservice.words import query_words
 
 
@@ -39,10 +40,17 @@ class SearchRequest:
     room_ids: tuple[int, ...] | None
     before: int | None
     limit: int
+    terms: tuple[tuple[str, ...], ...] = ()
+    """Per word, what the index may hold for it when encryption is on (``Sealing.search_terms``):
+    the word, then its blind-index tokens. Empty: the words themselves."""
 
 
 def search_request(
-    query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
+    query: str,
+    room_ids: Sequence[int] | None,
+    before: int | None,
+    limit: int,
+    sealing: Sealing = PLAINTEXT,
 ) -> SearchRequest | None:
     """Return the request the SQL runs, or None when no message can match.
 
@@ -61,7 +69,8 @@ def search_request(
             return None
         if before > INT64_MAX:
             before = None
-    return SearchRequest(words, rooms, before, min(limit, INT64_MAX))
+    terms = sealing.search_terms(words) if sealing.enabled else ()
+    return SearchRequest(words, rooms, before, min(limit, INT64_MAX), terms)
 
 
 def search_messages(txn: Txn, request: SearchRequest) -> list[Message]:
@@ -78,8 +87,15 @@ def search_messages(txn: Txn, request: SearchRequest) -> list[Message]:
     if txn.dialect.name == "sqlite":
         ids = sqlite_search_ids(txn, request, params)
     else:
-        params["words"] = " ".join(request.words)
-        sql = postgresql_search_sql(request.before is not None, len(request.room_ids or ()))
+        if request.terms:
+            for index, (word, *tokens) in enumerate(request.terms):
+                params[f"word_{index}"] = word
+                params[f"tokens_{index}"] = " | ".join(tokens)
+        else:
+            params["words"] = " ".join(request.words)
+        sql = postgresql_search_sql(
+            request.before is not None, len(request.room_ids or ()), len(request.terms)
+        )
         ids = [int(row[0]) for row in txn.query(sql, params)]
     return messages_by_ids(txn, ids) if ids else []
 
@@ -104,7 +120,8 @@ def sqlite_search_ids(txn: Txn, request: SearchRequest, params: dict[str, object
     """
     rooms = len(request.room_ids or ())
     before = request.before is not None
-    params["match"] = fts5_query(request.words)
+    words: Sequence[Sequence[str]] = request.terms or [(word,) for word in request.words]
+    params["match"] = fts5_query(words)
     if not rooms:
         return [int(row[0]) for row in txn.query(sqlite_search_sql(before, 0), params)]
     params["probe"] = PROBE_ROWS
@@ -119,18 +136,20 @@ def sqlite_search_ids(txn: Txn, request: SearchRequest, params: dict[str, object
         params["before"] = message_id
     if read < PROBE_ROWS:
         return ids
-    params["match"] = fts5_query(request.words, request.room_ids)
+    params["match"] = fts5_query(words, request.room_ids)
     params["limit"] = request.limit - len(ids)
     return ids + [int(row[0]) for row in txn.query(sqlite_search_sql(True, rooms), params)]
 
 
-def fts5_query(words: Sequence[str], room_ids: Sequence[int] | None = None) -> str:
+def fts5_query(words: Sequence[Sequence[str]], room_ids: Sequence[int] | None = None) -> str:
     """An FTS5 query that needs every word in ``content`` and, if given, one of the rooms.
 
-    Each word is a quoted string, so none is syntax, filtered to the
-    ``content`` column: the index also holds ``room_id``, whose number must
-    not be found as a word. Adjacent terms are an implicit AND. Words hold
-    no quotes, but any would be doubled, which is FTS5's escape.
+    Each word is given with its alternatives (``SearchRequest.terms``: the
+    word or its blind-index tokens), any of which will do. Each is a quoted
+    string, so none is syntax, filtered to the ``content`` column: the index
+    also holds ``room_id``, whose number must not be found as a word.
+    Adjacent terms are an implicit AND. Words hold no quotes, but any would
+    be doubled, which is FTS5's escape.
 
     The rooms are the index's ``room_id`` tokens, filtered to that column so
     a number in a message's text never passes for its room: FTS5 then walks
@@ -140,11 +159,18 @@ def fts5_query(words: Sequence[str], room_ids: Sequence[int] | None = None) -> s
     is tokenized without its sign; the SQL filter on ``m.room_id`` stays,
     exact for any id.
     """
-    query = " ".join('content : "' + word.replace('"', '""') + '"' for word in words)
+    # A parenthesised alternative is not a phrase: FTS5 wants AND spelt out after it.
+    joiner = " AND " if any(len(terms) > 1 for terms in words) else " "
+    query = joiner.join("content : " + _any_of(terms) for terms in words)
     if room_ids:
         rooms = " OR ".join(f'"{abs(room_id)}"' for room_id in room_ids)
         query += f" AND room_id : ({rooms})"
     return query
+
+
+def _any_of(terms: Sequence[str]) -> str:
+    quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
+    return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
 
 
 def _room_filter(column: str, rooms: int) -> str:
@@ -190,18 +216,26 @@ def sqlite_probe_sql(before: bool, rooms: int) -> str:
     )
 
 
-def postgresql_search_sql(before: bool, rooms: int) -> str:
+def postgresql_search_sql(before: bool, rooms: int, terms: int = 0) -> str:
     """The PostgreSQL query over the GIN-indexed ``search_vector``, newest first.
 
-    ``plainto_tsquery`` ANDs the words and reads no operators. The planner
+    ``plainto_tsquery`` ANDs the words and reads no operators. With
+    encryption on (``terms`` words), each word is ORed with its blind-index
+    tokens, which are letters only and so safe in ``to_tsquery``. The planner
     picks between the GIN index (rare words: fetch the few matches, sort)
     and the ``(room_id, id)`` index backwards (frequent words: the first
     ``limit`` rows that match come soon), from the column's statistics.
     """
     cursor = " AND id < :before" if before else ""
+    query = "plainto_tsquery('simple', :words)"
+    if terms:
+        query = " && ".join(
+            f"(plainto_tsquery('simple', :word_{i}) || to_tsquery('simple', :tokens_{i}))"
+            for i in range(terms)
+        )
     return (
         "SELECT id FROM messages"
-        " WHERE search_vector @@ plainto_tsquery('simple', :words)"
+        f" WHERE search_vector @@ ({query})"
         f"{cursor}{_room_filter('room_id', rooms)}"
         " AND NOT deleted ORDER BY id DESC LIMIT :limit"
     )

@@ -29,6 +29,8 @@ from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
+from chatservice.store.sealing import PLAINTEXT, ISealingStore, ResealStep, Sealing
+from chatservice.store.sealing_queries import check_keys, reseal_batch
 from chatservice.store.sql_access import SQLAccess
 from chatservice.store.sql_accounts import SQLAccounts
 from chatservice.store.sql_hooks import SQLHooks
@@ -42,7 +44,7 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-@implementer(IChatStore, IWriteState, IUploadStore)
+@implementer(IChatStore, IWriteState, IUploadStore, ISealingStore)
 class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead, SQLHooks):
     """Users, rooms and messages in SQLite or PostgreSQL, through an adbapi pool.
 
@@ -67,6 +69,7 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
         busy_timeout_ms: int = 5000,
         reactor: object | None = None,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        sealing: Sealing = PLAINTEXT,
     ) -> SQLStore:
         """Build a store on the SQLite file at ``path`` (created if missing).
 
@@ -86,7 +89,11 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
             on_connect=sqlite_on_connect(busy_timeout_ms),
             description=f"sqlite:{path}",
         )
-        return cls(Database(SQLITE, config, clock, reactor=reactor, retry_delays=retry_delays))
+        return cls(
+            Database(
+                SQLITE, config, clock, reactor=reactor, retry_delays=retry_delays, sealing=sealing
+            )
+        )
 
     @classmethod
     def postgresql(
@@ -97,6 +104,7 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
         pool_size: int = 5,
         reactor: object | None = None,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        sealing: Sealing = PLAINTEXT,
         **connect_kwargs: object,
     ) -> SQLStore:
         """Build a store on PostgreSQL via psycopg 3.
@@ -107,11 +115,21 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
             pool_size: the most connections (and threads) at once.
             reactor: see ``Database``.
             retry_delays: see ``Database``.
+            sealing: see ``Database``.
             **connect_kwargs: more ``psycopg.connect`` arguments, e.g.
                 ``options="-c search_path=..."``.
         """
         config = postgresql_config(dsn, pool_size, connect_kwargs)
-        return cls(Database(POSTGRESQL, config, clock, reactor=reactor, retry_delays=retry_delays))
+        return cls(
+            Database(
+                POSTGRESQL,
+                config,
+                clock,
+                reactor=reactor,
+                retry_delays=retry_delays,
+                sealing=sealing,
+            )
+        )
 
     @property
     def dialect(self) -> Dialect:
@@ -146,9 +164,10 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> Deferred[None]:
-        """Open the pool and apply pending migrations.
+        """Open the pool, apply pending migrations and check the encryption key.
 
-        Fails with ``SchemaTooNew`` if the database is newer than this code, or
+        Fails with ``SchemaTooNew`` if the database is newer than this code,
+        ``WrongEncryptionKey`` if ``ENCRYPTION_KEY`` cannot open its data, or
         ``StoreUnavailable`` (with the reason) if it cannot be reached.
         """
         return Deferred.fromCoroutine(self._start())
@@ -161,6 +180,7 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
             before, after = await database.run_interaction(
                 "migrate", migrate, load_migrations(), now_ms
             )
+            await database.run_interaction("check_keys", check_keys, now_ms)
         except BaseException as exc:
             await database.close()
             if isinstance(exc, StoreUnavailable):
@@ -191,6 +211,10 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
             raise
         except Exception as exc:
             raise StoreUnavailable() from exc
+
+    def reseal_batch(self, batch_size: int) -> Deferred[ResealStep]:
+        """One step of a key rotation; see ``ISealingStore``."""
+        return self.run_interaction("reseal_batch", reseal_batch, batch_size)
 
     def write_fault(self) -> StoreUnavailable | None:
         """The error writes fail with during a full-disk or read-only episode, else None."""
@@ -266,7 +290,9 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
         self, query: str, room_ids: Sequence[int] | None, before: int | None, limit: int
     ) -> Deferred[Sequence[Message]]:
         """Fire with the newest messages holding every word; see ``search_queries``."""
-        request = search_queries.search_request(query, room_ids, before, limit)
+        request = search_queries.search_request(
+            query, room_ids, before, limit, self.database.sealing
+        )
         if request is None:
             return succeed([])
         return self.run_read("search_messages", search_queries.search_messages, request)

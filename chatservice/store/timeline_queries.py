@@ -87,7 +87,7 @@ def get_events(txn: Txn, room_id: int, after: int, limit: int) -> list[TimelineE
         for row in txn.query(message_queries.BY_IDS.format(ids=placeholders), chunk_params):
             rows[int(row[0])] = row
     wanted = {message_id for _, _, message_id in events}
-    bare = [message_queries.message_row(row) for key, row in rows.items() if key in wanted]
+    bare = [message_queries.message_row(txn, row) for key, row in rows.items() if key in wanted]
     by_id = {message.id: message for message in message_queries.current_messages(txn, bare)}
     return [
         TimelineEvent(event_id, kind, by_id[message_id]) for event_id, kind, message_id in events
@@ -113,9 +113,11 @@ def edit_message(
     if message.content == content:
         return _unchanged(txn, message_id)
     event_id = _insert_event(txn, message, EDITED, editor_id, edited_at)
+    stored, sealed = txn.sealing.seal_content(message_id, content)
     txn.execute(
-        "UPDATE messages SET content = :content, edited_at = :edited_at WHERE id = :id",
-        {"content": content, "edited_at": edited_at, "id": message_id},
+        "UPDATE messages SET content = :content, sealed = :sealed, edited_at = :edited_at"
+        " WHERE id = :id",
+        {"content": stored, "sealed": sealed, "edited_at": edited_at, "id": message_id},
     )
     if mentions is not None:
         mention_queries.replace_mentions(txn, message_id, message.room_id, mentions)
@@ -133,7 +135,7 @@ def delete_message(
         return _unchanged(txn, message_id)
     event_id = _insert_event(txn, message, DELETED, deleter_id, deleted_at)
     txn.execute(
-        "UPDATE messages SET content = '', deleted = :deleted WHERE id = :id",
+        "UPDATE messages SET content = '', sealed = NULL, deleted = :deleted WHERE id = :id",
         {"deleted": True, "id": message_id},
     )
     reaction_queries.remove_all(txn, message_id)
@@ -172,7 +174,7 @@ def _message(txn: Txn, message_id: int) -> Message:
     row = txn.query_one(_MESSAGE_FOR_UPDATE, {"id": message_id})
     if row is None:
         raise NotFound("No such message.")
-    return message_queries.message_row(row)
+    return message_queries.message_row(txn, row)
 
 
 def _live_message(txn: Txn, message_id: int) -> Message:
