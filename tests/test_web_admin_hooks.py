@@ -66,7 +66,7 @@ class AdminWebhookTests(TestCase):
             expect(page.locator("#webhooks-status")).to_have_text(
                 "No webhook: the room's events go nowhere."
             )
-            page.get_by_label("Add a webhook: the receiver's https:// URL").fill(REFUSING)
+            page.get_by_label("Add a webhook: the receiver's URL (https)").fill(REFUSING)
             page.get_by_role("button", name="Add webhook").click()
             secret = page.get_by_label(f"Signing secret of {REFUSING}")
             expect(secret).to_have_value(_starts_with("whsec_"))
@@ -130,7 +130,7 @@ class AdminWebhookTests(TestCase):
             tab = open_admin(browser, server, "bot_owner")
             page = tab.page
             page.get_by_role("button", name="Manage Bot room").click()
-            url = page.get_by_label("Add a webhook: the receiver's https:// URL")
+            url = page.get_by_label("Add a webhook: the receiver's URL (https)")
             url.fill("https://127.0.0.1/")
             page.get_by_role("button", name="Add webhook").click()
             error = page.locator("#webhook-error")

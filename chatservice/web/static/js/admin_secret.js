@@ -11,7 +11,7 @@ let boxes = 0;
 /**
  * Show `value` in `container` (emptied first).
  * @param {HTMLElement} container
- * @param {string} label what the secret is ("Signing secret of https://…")
+ * @param {string} label what the secret is ("Signing secret of …")
  * @param {string} value
  */
 export function showSecret(container, label, value) {

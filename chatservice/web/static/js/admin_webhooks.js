@@ -71,7 +71,7 @@ export class WebhooksPanel {
     const url = this.url.value.trim();
     this.error.textContent = "";
     if (!url) {
-      this.error.textContent = "Enter the receiver's https:// URL.";
+      this.error.textContent = "Enter the receiver's URL: it starts with https.";
       this.url.focus();
       return;
     }
