@@ -7,8 +7,8 @@ lines; unread messages and a mention in other rooms make the rooms
 list's badges and the mention notice), and saves what
 a desktop (1280 x 800) and a phone (375 x 740) show to
 ``docs/screenshots/chat-desktop.png`` and ``chat-phone.png``; then alice, a
-server admin, opens the admin panel on a room (its members and roles, and
-its log) and it is saved as ``admin-desktop.png``. Needs what the browser
+server admin, opens the admin panel on a room (its members and roles, its
+webhook and bot, and its log) and it is saved as ``admin-desktop.png``. Needs what the browser
 tests need (``/usr/bin/chromium`` and playwright).
 """
 
@@ -183,15 +183,22 @@ def shoot_admin(browser: Browser, server: LiveChat, folder: Path) -> None:
     server.api("POST", f"api/admin/rooms/{rooms['Random']}/archive", archive, tokens["alice"])
     disable = {"reason": "spam"}
     server.api("POST", f"api/admin/users/{ids['dave']}/disable", disable, tokens["alice"])
+    # A bot and a webhook of the room (the webhook last: no event after it, nothing delivered).
+    bot = {"username": "deploy-bot", "room_id": design}
+    server.api("POST", "api/bots", bot, tokens["alice"])
+    hook = {"url": "https://ci.example.com/chat-hook"}
+    server.api("POST", f"api/rooms/{design}/webhooks", hook, tokens["alice"])
     admin = ChatPage.open(browser, server.url + "admin", DESKTOP)
     admin.page.get_by_label("Username").fill("alice")
     admin.page.get_by_label("Password").fill(PASSWORD)
     admin.page.get_by_role("button", name="Log in").click()
-    expect(admin.page.locator("#users-list tr")).to_have_count(4)
+    expect(admin.page.locator("#users-list tr")).to_have_count(5)  # with the bot
     admin.page.get_by_role("button", name="Rooms").click()
     admin.page.get_by_role("button", name="Manage Design").click()
-    expect(admin.page.locator("#room-members tr")).to_have_count(3)
+    expect(admin.page.locator("#room-members tr")).to_have_count(4)  # with the bot
     expect(admin.page.locator("#room-audit-status")).to_have_text("")
+    expect(admin.page.locator("#webhooks-list li")).to_have_count(1)
+    expect(admin.page.locator("#bots-list tr")).to_have_count(1)
     admin.page.mouse.move(0, 0)
     admin.page.screenshot(path=str(folder / "admin-desktop.png"), full_page=True)
 

@@ -8,6 +8,7 @@
 
 import { AdminApi } from "./admin_api.js";
 import { AuditPager } from "./admin_audit.js";
+import { HooksApi } from "./admin_hooks_api.js";
 import { Sections } from "./admin_nav.js";
 import { RoomDetail } from "./admin_room.js";
 import { RoomsView } from "./admin_rooms.js";
@@ -99,7 +100,7 @@ class AdminApp {
     this.scope = scope;
     byId("admin-role").textContent = isAdmin ? "server admin" : "room owner";
     this.users = isAdmin ? new UsersView(this.admin, this.people) : null;
-    this.detail = new RoomDetail(scope, this.people, {
+    this.detail = new RoomDetail(scope, this.people, new HooksApi(this.api), {
       changed: (room) => this.rooms.put(room),
       deleted: (room) => {
         this.rooms.drop(room.id);

@@ -2,7 +2,7 @@
 //
 // Each button says whether its section is the one shown (aria-pressed) and
 // names it (aria-controls). A section a reader may not use keeps its button
-// hidden. A later section (webhooks) is one more entry.
+// hidden.
 
 import { byId } from "./dom.js";
 

@@ -4,9 +4,12 @@
 // the owner's and moderators' own); naming or removing moderators is the
 // room owner's, so those buttons show only when the reader owns the room.
 // Deleting asks once more, in the page (no dialog), before it is done.
+// The room's webhooks and bots have panels of their own.
 
 import { AuditPager } from "./admin_audit.js";
+import { BotsPanel } from "./admin_bots.js";
 import { kind } from "./admin_rooms.js";
+import { WebhooksPanel } from "./admin_webhooks.js";
 import { byId, clear, h } from "./dom.js";
 import { refusal } from "./errors.js";
 
@@ -16,13 +19,16 @@ export class RoomDetail {
   /**
    * @param {object} scope from admin_scope.js
    * @param {import("./people.js").People} people
+   * @param {import("./admin_hooks_api.js").HooksApi} hooks
    * @param {object} on
    * @param {(room: object) => void} on.changed the server's Room after an archive
    * @param {(room: object) => void} on.deleted
    * @param {(room: object) => void} on.closed the view of this room was closed
    */
-  constructor(scope, people, on) {
+  constructor(scope, people, hooks, on) {
     Object.assign(this, { scope, people, on });
+    this.webhooks = new WebhooksPanel(hooks);
+    this.bots = new BotsPanel(hooks);
     this.room = null;
     this.members = [];
     this.section = byId("room-detail");
@@ -59,6 +65,8 @@ export class RoomDetail {
     this.unask({ focus: false });
     this.draw();
     this.loadMembers();
+    this.webhooks.open(room);
+    this.bots.open(room);
     this.audit.load((before, limit) => this.scope.audit(room.id, before, limit), this.scope.names);
     this.title.focus();
   }
@@ -66,6 +74,8 @@ export class RoomDetail {
   close() {
     const room = this.room;
     this.room = null;
+    this.webhooks.close();
+    this.bots.close();
     this.section.hidden = true;
     if (room) this.on.closed(room);
   }
