@@ -30,7 +30,13 @@ files are fuzzed past their 403 and 404. Reactions are named by UTF-8 bytes
 too (at most 64), which a schema cannot say: generated ones are cut to fit.
 A push subscription's key must be a point of P-256, which no pattern says:
 every other registration gets a real browser's keys, and every other
-deletion a subscription that exists.
+deletion a subscription that exists. Webhooks and bots likewise
+(``_point_at_real_hooks``): every other call on one webhook names a real
+one of the fuzzing account's room (a deletion, a new one in a new room),
+every other registration a new room and a URL the guard lets through, and
+every other call on one bot a real bot of that room (a key revocation, a new
+bot), so these routes are fuzzed past their 404. (Dead letters take a day of
+failed deliveries to exist: their ids stay made up.)
 
 "Every other" starts with the first generated case of each run of calls of
 one operation in one phase (``_real_turn``; positive and negative cases
@@ -292,6 +298,58 @@ def _point_at_real_subscriptions(case: Any, real: bool) -> None:
         params["subscription_id"] = _call("POST", "/api/push/subscriptions", new, TOKEN)["id"]
 
 
+def _new_webhook() -> tuple[int, int]:
+    """A new room of the fuzzing account with a webhook (to a name that never resolves)."""
+    room = _call("POST", "/api/rooms", {"name": f"hooked-{secrets.token_hex(6)}"}, TOKEN)["id"]
+    url = f"https://hooks.invalid/{secrets.token_hex(8)}"
+    hook = _call("POST", f"/api/rooms/{room}/webhooks", {"url": url}, TOKEN)["id"]
+    return room, hook
+
+
+def _new_bot(room: int) -> int:
+    """A new bot of ``room``; its id."""
+    body = {"username": f"bot-{secrets.token_hex(6)}", "room_id": room}
+    bot_id: int = _call("POST", "/api/bots", body, TOKEN)["user_id"]
+    return bot_id
+
+
+def _point_at_real_hooks(case: Any, real: bool) -> None:
+    """On its real turn, a webhook or bot call at a real webhook or bot of the fuzzing account."""
+    path, method = case.operation.path, case.method.upper()
+    params = case.path_parameters
+    if not real or not isinstance(params, dict):
+        return
+    hooks = path.startswith("/api/rooms/{room_id}/webhooks")
+    if hooks and method == "POST" and path == "/api/rooms/{room_id}/webhooks":
+        # A new room each time: a room keeps at most 10 webhooks (409 after).
+        params["room_id"] = _call(
+            "POST", "/api/rooms", {"name": f"hooked-{secrets.token_hex(6)}"}, TOKEN
+        )["id"]
+        if isinstance(case.body, dict) and isinstance(case.body.get("url"), str):
+            url = f"https://hooks.invalid/{secrets.token_hex(8)}"
+            case.body = {**case.body, "url": url}
+    if hooks and "webhook_id" in params:
+        world = _real_world()
+        if method == "DELETE" and path.endswith("{webhook_id}"):
+            params["room_id"], params["webhook_id"] = _new_webhook()
+        else:
+            if "webhook" not in world:
+                world["webhook_room"], world["webhook"] = _new_webhook()
+            params["room_id"], params["webhook_id"] = world["webhook_room"], world["webhook"]
+    if path == "/api/bots" and method == "POST" and isinstance(case.body, dict):
+        room = case.body.get("room_id")
+        if isinstance(room, int) and not isinstance(room, bool):
+            case.body = {**case.body, "room_id": _real_world()["room"]}
+    if path.startswith("/api/bots/{bot_id}") and "bot_id" in params:
+        world = _real_world()
+        if method == "DELETE":  # revoked: a new bot each time
+            params["bot_id"] = _new_bot(world["room"])
+        else:
+            if "bot" not in world:
+                world["bot"] = _new_bot(world["room"])
+            params["bot_id"] = world["bot"]
+
+
 def _fit_password(password: str) -> str:
     """The password padded or cut (on a character boundary) to 8-72 UTF-8 bytes."""
     while len(password.encode("utf-8")) > 72:
@@ -343,6 +401,7 @@ def before_call(context: schemathesis.HookContext, case: Any, **kwargs: Any) -> 
     real = _real_turn(case)
     _point_at_real_things(case, real)
     _point_at_real_subscriptions(case, real)
+    _point_at_real_hooks(case, real)
     body = case.body
     if route == ("POST", "/api/login") and real and isinstance(body, dict):
         # The fuzzing account's credentials: a made-up login is always a 401

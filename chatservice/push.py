@@ -27,6 +27,7 @@ from chatservice.push_notifier import PushNotifier
 from chatservice.store import IChatStore
 from chatservice.tokens import Identity
 from chatservice.vapid import Vapid
+from chatservice.webhook_client import WebhookTransport, guarded_agent
 from chatservice.webpush import DEFAULT_TIMEOUT, PushHTTP, PushSender, TreqPushHTTP
 
 DEFAULT_MAX_SUBSCRIPTIONS = 10
@@ -44,6 +45,7 @@ class PushSubscriptions:
         public_key: str | None,
         limit: int = DEFAULT_MAX_SUBSCRIPTIONS,
         require_https: bool = True,
+        allow_private: bool = False,
     ) -> None:
         """Build the use cases.
 
@@ -54,12 +56,15 @@ class PushSubscriptions:
             limit: subscriptions kept per user.
             require_https: refuse ``http`` endpoints (tests and a local push
                 service may turn it off; the service never does).
+            allow_private: accept an endpoint whose host is a loopback,
+                private or link-local address (``WEBHOOK_ALLOW_PRIVATE``).
         """
         self._store = store
         self._clock = clock
         self._public_key = public_key
         self._limit = limit
         self._require_https = require_https
+        self._allow_private = allow_private
 
     def public_key(self) -> str:
         """The ``applicationServerKey`` for browsers; ``NotFound`` when push is off."""
@@ -75,7 +80,9 @@ class PushSubscriptions:
             InvalidRequest, InvalidJSON: not a usable ``PushSubscription``.
         """
         self.public_key()
-        form = parse_subscription(body, require_https=self._require_https)
+        form = parse_subscription(
+            body, require_https=self._require_https, allow_private=self._allow_private
+        )
         new = NewPushSubscription(
             identity.user_id,
             form.endpoint,
@@ -100,31 +107,56 @@ def setup_push(
     cluster: ICluster,
     reactor: Any,
     http: PushHTTP | None = None,
+    transport: WebhookTransport | None = None,
 ) -> tuple[PushSubscriptions, PushNotifier | None]:
     """The service's push use cases: subscriptions always, a notifier with a VAPID key.
 
-    ``http`` replaces the ``treq`` client (tests; an SSRF-guarded agent).
-    Message content stays out of pushes while messages are encrypted at
-    rest (``ENCRYPTION_KEY``).
+    ``http`` replaces the guarded ``treq`` client (tests); ``transport`` is
+    where that client resolves names (the reactor's by default, a test's fake
+    resolver). Message content stays out of pushes while messages are
+    encrypted at rest (``ENCRYPTION_KEY``).
     """
     clock: IReactorTime = reactor
+    allow_private = config.webhook_allow_private
     if config.vapid_private_key is None or config.vapid_subject is None:
         subscriptions = PushSubscriptions(
-            store, clock, public_key=None, limit=config.push_max_subscriptions
+            store,
+            clock,
+            public_key=None,
+            limit=config.push_max_subscriptions,
+            allow_private=allow_private,
         )
         return subscriptions, None
     vapid = Vapid(config.vapid_private_key, config.vapid_subject, clock)
     if http is None:
-        from twisted.web.client import Agent
-
-        # TODO: the webhooks' SSRF guard wraps this agent once it lands.
-        http = TreqPushHTTP(Agent(reactor, connectTimeout=DEFAULT_TIMEOUT))
+        http = guarded_push_http(reactor, transport or WebhookTransport.of(reactor), config)
     sender = PushSender(vapid, http, clock, store.forget_push_endpoint)
     # A push service is a third party: with messages encrypted at rest
     # (ENCRYPTION_KEY), their text does not leave in a push either.
     hidden = config.encryption is not None
     notifier = PushNotifier(store, cluster, sender, clock, hide_content=hidden)
     subscriptions = PushSubscriptions(
-        store, clock, public_key=vapid.public_key, limit=config.push_max_subscriptions
+        store,
+        clock,
+        public_key=vapid.public_key,
+        limit=config.push_max_subscriptions,
+        allow_private=allow_private,
     )
     return subscriptions, notifier
+
+
+def guarded_push_http(reactor: Any, transport: WebhookTransport, config: Config) -> PushHTTP:
+    """Pushes through the webhooks' SSRF guard, resolved once and connected to the vetted IP.
+
+    A push endpoint is a URL a user chose, so it gets the same guard (and the
+    same ``WEBHOOK_ALLOW_PRIVATE`` exception) as a webhook's URL; the connect
+    timeout is the push sender's own.
+    """
+    return TreqPushHTTP(
+        guarded_agent(
+            reactor,
+            transport,
+            allow_private=config.webhook_allow_private,
+            connect_timeout=DEFAULT_TIMEOUT,
+        )
+    )

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatservice.errors import InvalidRequest
+from chatservice.ssrf import ForbiddenAddress, check_literal_host
 from chatservice.wire import parse_object
 
 # Real endpoints (FCM, Mozilla autopush, Apple) are well under 1 KiB.
@@ -85,13 +86,18 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def check_endpoint(endpoint: object, *, require_https: bool = True) -> str:
+def check_endpoint(
+    endpoint: object, *, require_https: bool = True, allow_private: bool = False
+) -> str:
     """The endpoint if it is a URL the service may POST to; ``InvalidRequest`` otherwise.
 
-    Only the form is checked here. TODO: once the webhooks' SSRF guard lands
-    (an agent that refuses loopback, private and link-local addresses, the
-    resolved ones too), deliveries go through it; ``PushSender`` already
-    takes its HTTP client from the caller for that.
+    The endpoint is chosen by a browser, i.e. by a user, and the service
+    requests it from inside the operator's network: the webhooks' SSRF guard
+    (``ssrf.check_literal_host``) refuses a literal loopback, private,
+    link-local or mapped address (and ``localhost``) here, and deliveries go
+    through its guarded agent, which checks what a name resolves to.
+    ``allow_private`` (``WEBHOOK_ALLOW_PRIVATE``) turns both off for a local
+    push service.
     """
     if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT:
         raise InvalidRequest(f"'endpoint' must be a URL of at most {MAX_ENDPOINT} characters.")
@@ -109,6 +115,11 @@ def check_endpoint(endpoint: object, *, require_https: bool = True) -> str:
         raise InvalidRequest("'endpoint' must name a host, and no credentials.")
     if port == 0:
         raise InvalidRequest("'endpoint' is not a valid URL.")
+    if not allow_private:
+        try:
+            check_literal_host(parts.hostname)
+        except ForbiddenAddress as refused:
+            raise InvalidRequest(f"'endpoint' is refused: {refused}.") from None
     return endpoint
 
 
@@ -125,14 +136,18 @@ def _key(keys: dict[str, Any], name: str, size: int) -> bytes:
     return raw
 
 
-def parse_subscription(data: bytes, *, require_https: bool = True) -> SubscriptionForm:
+def parse_subscription(
+    data: bytes, *, require_https: bool = True, allow_private: bool = False
+) -> SubscriptionForm:
     """Validate a browser's ``PushSubscription`` JSON (``expirationTime`` is ignored).
 
     The public key must be a point of P-256: a key that is not could not be
     encrypted to, and is refused now rather than at every push.
     """
     body = parse_object(data)
-    endpoint = check_endpoint(body.get("endpoint"), require_https=require_https)
+    endpoint = check_endpoint(
+        body.get("endpoint"), require_https=require_https, allow_private=allow_private
+    )
     expiration = body.get("expirationTime")
     if expiration is not None and (
         isinstance(expiration, bool) or not isinstance(expiration, (int, float))

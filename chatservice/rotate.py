@@ -102,6 +102,8 @@ async def rotate(
         batches += 1
         resealed += step.resealed
         if step.done:
+            if step.secrets:
+                report(f"rotate: {step.secrets} webhook secrets re-sealed")
             break
         if batches % 20 == 0:
             report(f"rotate: {resealed} messages re-sealed, up to message {step.after_id}")

@@ -194,7 +194,7 @@ class ChatService(Service):
         # Web Push: subscriptions, and (with a VAPID key) the notifier that
         # every new message is shown to, after its publication.
         self.push_subscriptions, self.push = setup_push(
-            config, self.store, cluster, reactor, push_http
+            config, self.store, cluster, reactor, push_http, webhook_transport
         )
         # One message rate per user for posts, edits and reactions alike.
         limiter = cluster.rate(

@@ -16,6 +16,7 @@ from typing import Any
 from treq.client import HTTPClient
 from twisted.internet.interfaces import IHostnameResolver, IReactorTime
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.iweb import IAgent
 
 from chatservice.config import Config
 from chatservice.ssrf import GuardedEndpointFactory
@@ -43,17 +44,34 @@ class WebhookTransport:
         return cls(reactor.nameResolver, reactor)
 
 
-def webhook_client(reactor: Any, transport: WebhookTransport, config: Config) -> HTTPClient:
-    """A treq client whose every request passes the SSRF guard."""
+def guarded_agent(
+    reactor: Any, transport: WebhookTransport, *, allow_private: bool, connect_timeout: float
+) -> IAgent:
+    """An agent whose every connection passes the SSRF guard, none kept for the next.
+
+    Shared by webhook deliveries and Web Push (``push.guarded_push_http``):
+    both POST to URLs a user chose.
+    """
     endpoints = GuardedEndpointFactory(
         reactor,
         transport.resolver,
-        allow_private=config.webhook_allow_private,
-        connect_timeout=config.webhooks.connect_timeout,
+        allow_private=allow_private,
+        connect_timeout=connect_timeout,
         trust_root=transport.trust_root,
     )
     pool = HTTPConnectionPool(reactor, persistent=False)
-    agent = Agent.usingEndpointFactory(reactor, endpoints, pool=pool)
+    agent: IAgent = Agent.usingEndpointFactory(reactor, endpoints, pool=pool)
+    return agent
+
+
+def webhook_client(reactor: Any, transport: WebhookTransport, config: Config) -> HTTPClient:
+    """A treq client whose every request passes the SSRF guard."""
+    agent = guarded_agent(
+        reactor,
+        transport,
+        allow_private=config.webhook_allow_private,
+        connect_timeout=config.webhooks.connect_timeout,
+    )
     return HTTPClient(agent)
 
 

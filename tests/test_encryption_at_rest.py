@@ -75,7 +75,8 @@ class EncryptionAtRestMixin(MixinBase):
 
     def plaintexts(self) -> list[bytes]:
         """What must not be found at rest: every word of the conversation, the file's body."""
-        return [word.encode() for word in WORDS] + [b"tangerine-dreams", FILE_BODY[:64]]
+        plain = [word.encode() for word in WORDS] + [b"tangerine-dreams", FILE_BODY[:64]]
+        return [*plain, self.webhook_secret.encode()]
 
     async def start(self, setting: str) -> tuple[ChatService, str, int]:
         ring = parse_key_ring(setting)
@@ -101,6 +102,16 @@ class EncryptionAtRestMixin(MixinBase):
             await call("POST", f"{base}/api/register", body=body, expect=201)
             tokens.append((await call("POST", f"{base}/api/login", body=body))["token"])
         alice, bob = tokens
+        # A webhook of Bob's room: its signing secret is sealed at rest too.
+        room = await call("POST", f"{base}/api/rooms", bob, {"name": "hooked"}, expect=201)
+        hook = await call(
+            "POST",
+            f"{base}/api/rooms/{room['id']}/webhooks",
+            bob,
+            {"url": "https://hooks.invalid/chat"},
+            expect=201,
+        )
+        self.webhook_secret: str = hook["secret"]
         socket = await connect_tcp(
             reactor, port, "/ws?roomId=1", {"Authorization": f"Bearer {alice}"}
         )
@@ -177,6 +188,7 @@ class EncryptionAtRestMixin(MixinBase):
         output = await self.rotate()
         self.assertIn("3 messages re-sealed under key 'k2'; key(s) 'k1' retired", output)
         self.assertIn("files: re-encrypted (1)", output)
+        self.assertIn("rotate: 1 webhook secrets re-sealed", output)
         during = await json_call(
             self.pool,
             "POST",

@@ -8,6 +8,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.cluster import LocalCluster
@@ -126,10 +127,14 @@ class EncryptedAtRestSetupTests(SynchronousTestCase):
         from chatservice.push import setup_push
         from chatservice.store.memory import MemoryStore
 
+        # A reactor, not a Clock: the guarded push client takes its resolver.
+        memory_reactor = MemoryReactorClock()
         private, _ = new_key_pair()
         base = {"VAPID_PRIVATE_KEY": private, "VAPID_SUBJECT": SUBJECT}
         for env, hidden in [(base, False), ({**base, "ENCRYPTION_KEY": new_key()}, True)]:
             config = Config.from_sources({}, env)
-            _, notifier = setup_push(config, MemoryStore(), LocalCluster(Clock()), Clock())
+            _, notifier = setup_push(
+                config, MemoryStore(), LocalCluster(memory_reactor), memory_reactor
+            )
             assert notifier is not None
             self.assertIs(notifier._hide_content, hidden)

@@ -12,8 +12,8 @@ from chatservice.store.sealing import Sealing
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
+from tests.hook_sealing_contract import HookSealingContractMixin
 from tests.read_contract import ReadContractMixin
-from tests.sealing_contract import SealingContractMixin
 from tests.timeline_contract import TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
 
@@ -78,7 +78,7 @@ class OpenStoreTests(SynchronousTestCase):
         self.assertEqual(redacted, "postgresql://chat@db/chat?password=***&sslpassword=***&x=1")
 
 
-class MemorySealingContractTests(SealingContractMixin, TestCase):
+class MemorySealingContractTests(HookSealingContractMixin, TestCase):
     """The memory store answers the encryption calls; it keeps nothing at rest to seal."""
 
     async def sealed_store(self, key_ring: KeyRing | None) -> IChatStore:

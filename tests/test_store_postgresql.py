@@ -29,8 +29,9 @@ from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
+from tests.hook_sealing_contract import HookSealingContractMixin
 from tests.read_contract import ReadContractMixin
-from tests.sealing_contract import OLD_RING, SealingContractMixin
+from tests.sealing_contract import OLD_RING
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -206,7 +207,7 @@ class OpenPostgreSQLURLTests(SynchronousTestCase):
         self.assertNotIn("s3cret", str(error))
 
 
-class PostgreSQLSealingContractTests(PostgreSQLDatabase, SealingContractMixin, TestCase):
+class PostgreSQLSealingContractTests(PostgreSQLDatabase, HookSealingContractMixin, TestCase):
     """Encryption at rest on PostgreSQL: sealed on write, opened on read, rotated, checked."""
 
     skip = SKIP
@@ -226,6 +227,9 @@ class PostgreSQLSealingContractTests(PostgreSQLDatabase, SealingContractMixin, T
 
     def raw_rows(self) -> list[tuple[Any, ...]]:
         return self.admin("SELECT id, content, sealed FROM messages ORDER BY id")
+
+    def raw_webhooks(self) -> list[tuple[Any, ...]]:
+        return self.admin("SELECT id, secret, sealed_secret FROM webhooks ORDER BY id")
 
 
 class PostgreSQLSealedContractTests(

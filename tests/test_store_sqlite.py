@@ -21,8 +21,9 @@ from chatservice.store.sql import SQLStore
 from tests.access_contract import AccessContractMixin
 from tests.account_contract import AccountContractMixin
 from tests.hook_contract import HookContractMixin
+from tests.hook_sealing_contract import HookSealingContractMixin
 from tests.read_contract import ReadContractMixin
-from tests.sealing_contract import OLD_RING, SealingContractMixin
+from tests.sealing_contract import OLD_RING
 from tests.store_contract import MixinBase, SQLStoreContractMixin, SQLStoreMixin, failure_of
 from tests.timeline_contract import SQLTimelineMixin, TimelineContractMixin
 from tests.upload_contract import UploadContractMixin
@@ -321,7 +322,7 @@ class OpenSQLiteURLTests(SynchronousTestCase):
             self.assertRaises(UnsupportedStoreURL, open_store, url, Clock())
 
 
-class SQLiteSealingContractTests(SQLiteDatabase, SealingContractMixin, TestCase):
+class SQLiteSealingContractTests(SQLiteDatabase, HookSealingContractMixin, TestCase):
     """Encryption at rest on SQLite: sealed on write, opened on read, rotated, checked."""
 
     at_rest = True
@@ -339,6 +340,12 @@ class SQLiteSealingContractTests(SQLiteDatabase, SealingContractMixin, TestCase)
     def raw_rows(self) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
             return conn.execute("SELECT id, content, sealed FROM messages ORDER BY id").fetchall()
+
+    def raw_webhooks(self) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.path) as conn:
+            return conn.execute(
+                "SELECT id, secret, sealed_secret FROM webhooks ORDER BY id"
+            ).fetchall()
 
 
 class SQLiteSealedContractTests(

@@ -12,11 +12,13 @@ from typing import Any
 
 from chatservice.errors import Conflict, NotFound
 from chatservice.hook_models import DEAD, DELIVERED, Bot, DeadLetter, NewWebhook, Outcome, Webhook
+from chatservice.keyring import sealed_key_id
 from chatservice.store.database import Txn
+from chatservice.store.sealing import Sealing
 
 _WEBHOOK = (
     "id, room_id, url, secret, created_by, created_at, delivered_through, attempts,"
-    " first_failed_at, next_attempt_at, last_error"
+    " first_failed_at, next_attempt_at, last_error, sealed_secret"
 )
 _DEAD = "id, webhook_id, event_id, attempts, last_error, failed_at, retry"
 _BOT = "b.user_id, u.username, b.created_by, b.room_id, b.created_at, b.key_hash, b.key_created_at"
@@ -56,13 +58,14 @@ _CLEAR_FAILURE = (
 )
 
 
-def webhook_row(row: tuple[Any, ...]) -> Webhook:
-    """A ``_WEBHOOK`` row as a ``Webhook``."""
+def webhook_row(row: tuple[Any, ...], sealing: Sealing) -> Webhook:
+    """A ``_WEBHOOK`` row as a ``Webhook``, its secret opened (``ENCRYPTION_KEY``)."""
+    sealed = None if row[11] is None else bytes(row[11])
     return Webhook(
         id=int(row[0]),
         room_id=int(row[1]),
         url=str(row[2]),
-        secret=str(row[3]),
+        secret=sealing.open_secret(int(row[0]), str(row[3]), sealed),
         created_by=int(row[4]),
         created_at=int(row[5]),
         delivered_through=int(row[6]),
@@ -100,7 +103,9 @@ def create_webhook(txn: Txn, new: NewWebhook) -> Webhook:
     """Insert a webhook whose cursor is the room's newest event.
 
     The writers' lock first: no event numbered below the cursor can commit
-    after it was read.
+    after it was read. With ``ENCRYPTION_KEY`` the secret is sealed bound to
+    the new id, so the row is inserted without it and then given it: the
+    plain secret never reaches the database.
     """
     txn.lock_writers()
     if txn.query_one("SELECT 1 FROM rooms WHERE id = :id", {"id": new.room_id}) is None:
@@ -113,13 +118,43 @@ def create_webhook(txn: Txn, new: NewWebhook) -> Webhook:
         {
             "room_id": new.room_id,
             "url": new.url,
-            "secret": new.secret,
+            "secret": "" if txn.sealing.enabled else new.secret,
             "created_by": new.created_by,
             "created_at": new.created_at,
             "newest": newest,
         },
     )
+    if txn.sealing.enabled:
+        _, sealed = txn.sealing.seal_secret(webhook_id, new.secret)
+        txn.execute(_SEAL_SECRET, {"id": webhook_id, "secret": "", "sealed": sealed})
     return get_webhook(txn, webhook_id)
+
+
+_SEAL_SECRET = "UPDATE webhooks SET secret = :secret, sealed_secret = :sealed WHERE id = :id"
+
+
+def reseal_secrets(txn: Txn) -> int:
+    """Seal every webhook secret under the ring's current key; how many were rewritten.
+
+    A rotation's last step (``sealing_queries.reseal_batch``), before the
+    older keys are retired; secrets already under the current key are left.
+    """
+    sealing = txn.sealing
+    assert sealing.ring is not None
+    current = sealing.ring.current
+    updates: list[dict[str, object]] = []
+    for webhook_id, secret, sealed in txn.query(
+        "SELECT id, secret, sealed_secret FROM webhooks ORDER BY id", {}
+    ):
+        raw = None if sealed is None else bytes(sealed)
+        if raw is not None and sealed_key_id(raw) == current:
+            continue
+        plain = sealing.open_secret(int(webhook_id), str(secret), raw)
+        _, new_sealed = sealing.seal_secret(int(webhook_id), plain)
+        updates.append({"id": int(webhook_id), "secret": "", "sealed": new_sealed})
+    if updates:
+        txn.execute_many(_SEAL_SECRET, updates)
+    return len(updates)
 
 
 def get_webhook(txn: Txn, webhook_id: int) -> Webhook:
@@ -127,7 +162,7 @@ def get_webhook(txn: Txn, webhook_id: int) -> Webhook:
     row = txn.query_one(f"SELECT {_WEBHOOK} FROM webhooks WHERE id = :id", {"id": webhook_id})
     if row is None:
         raise NotFound("No such webhook.")
-    return webhook_row(row)
+    return webhook_row(row, txn.sealing)
 
 
 def list_webhooks(txn: Txn, room_id: int) -> list[Webhook]:
@@ -136,7 +171,7 @@ def list_webhooks(txn: Txn, room_id: int) -> list[Webhook]:
         f"SELECT {_WEBHOOK} FROM webhooks WHERE room_id = :room_id ORDER BY id",
         {"room_id": room_id},
     )
-    return [webhook_row(row) for row in rows]
+    return [webhook_row(row, txn.sealing) for row in rows]
 
 
 def delete_webhook(txn: Txn, webhook_id: int) -> None:
@@ -150,7 +185,7 @@ def delete_webhook(txn: Txn, webhook_id: int) -> None:
 def due_webhooks(txn: Txn, owner: str, now: int, limit: int) -> list[Webhook]:
     """The webhooks with work due at ``now`` that ``owner`` may lease (a read)."""
     params = {"now": now, "owner": owner, "yes": True, "limit": limit}
-    return [webhook_row(row) for row in txn.query(_DUE, params)]
+    return [webhook_row(row, txn.sealing) for row in txn.query(_DUE, params)]
 
 
 def lease_webhooks(

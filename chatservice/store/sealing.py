@@ -61,6 +61,11 @@ def content_aad(message_id: int) -> bytes:
     return b"message:%d:content" % message_id
 
 
+def secret_aad(webhook_id: int) -> bytes:
+    """The associated data of a webhook's signing secret: its row and field."""
+    return b"webhook:%d:secret" % webhook_id
+
+
 def sentinel_aad(key_id: str) -> bytes:
     """The associated data of a key's sentinel."""
     return b"sealing_keys:" + key_id.encode("ascii")
@@ -117,6 +122,27 @@ class Sealing:
             raise UnknownKey(sealed_key_id(bytes(sealed)))
         return self.ring.open(bytes(sealed), content_aad(message_id)).decode("utf-8")
 
+    def seal_secret(self, webhook_id: int, secret: str) -> tuple[str, bytes | None]:
+        """The ``(secret, sealed_secret)`` columns of webhook ``webhook_id``'s secret.
+
+        Sealed, ``secret`` is empty: a signing secret read from a stolen
+        database would let anyone forge the service's deliveries.
+        """
+        if self.ring is None:
+            return secret, None
+        return "", self.ring.seal(secret.encode("utf-8"), secret_aad(webhook_id))
+
+    def open_secret(self, webhook_id: int, secret: str, sealed: bytes | None) -> str:
+        """A webhook's secret read back: ``secret`` itself, or ``sealed`` opened.
+
+        Raises what ``open_content`` raises.
+        """
+        if sealed is None:
+            return secret
+        if self.ring is None:
+            raise UnknownKey(sealed_key_id(bytes(sealed)))
+        return self.ring.open(bytes(sealed), secret_aad(webhook_id)).decode("utf-8")
+
     def search_terms(self, words: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
         """For each query word, what the index may hold for it: the word itself, or a token.
 
@@ -142,11 +168,13 @@ class ResealStep:
         after_id: the last message id looked at (the progress kept in the store).
         resealed: rows rewritten under the current key in this batch.
         done: every row is under the current key; older keys were retired.
+        secrets: webhook secrets re-sealed (by the last step, before retiring).
     """
 
     after_id: int
     resealed: int
     done: bool
+    secrets: int = 0
 
 
 class ISealingStore(Interface):
@@ -162,5 +190,7 @@ class ISealingStore(Interface):
         the store in the same transaction, so an interrupted rotation
         resumes there. When no message is left, keys other than the
         current one are retired (start-up no longer asks for them) and
-        ``done`` is set. Fails with ``NothingToRotateTo`` without a ring.
+        ``done`` is set. Webhook secrets (few: at most ten a room) are
+        re-sealed by that last step, in its transaction, before the keys are
+        retired. Fails with ``NothingToRotateTo`` without a ring.
         """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chatservice.keyring import CannotOpen, UnknownKey, sealed_key_id
 from chatservice.store.database import Txn
+from chatservice.store.hook_queries import reseal_secrets
 from chatservice.store.sealing import (
     NOTHING_TO_ROTATE_TO,
     SENTINEL_PLAINTEXT,
@@ -107,9 +108,11 @@ def reseal_batch(txn: Txn, batch_size: int) -> ResealStep:
     after_id = 0 if row is None else int(row[0])
     rows = txn.query(_BATCH, {"after_id": after_id, "limit": batch_size})
     if not rows:
+        # Webhook secrets, then no row is left under an older key.
+        secrets = reseal_secrets(txn)
         txn.execute("DELETE FROM sealing_keys WHERE key_id <> :key_id", {"key_id": current})
         txn.execute("DELETE FROM sealing_progress")
-        return ResealStep(after_id, 0, True)
+        return ResealStep(after_id, 0, True, secrets)
     updates: list[dict[str, object]] = []
     for message_id, content, sealed in rows:
         message_id = int(message_id)
