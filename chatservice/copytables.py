@@ -125,6 +125,7 @@ TABLES: tuple[Table, ...] = (
             "room_id",
             "url",
             "secret",
+            "sealed_secret",
             "created_by",
             "created_at",
             "delivered_through",
