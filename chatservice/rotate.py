@@ -165,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status (0 done, 1 refused or failed)."""
     parser = argparse.ArgumentParser(
         prog="python -m chatservice.rotate",
-        description="Re-seal every message (and file) under the first key of ENCRYPTION_KEY.",
+        description=(
+            "Re-seal every message, file and webhook secret under the first key of ENCRYPTION_KEY."
+        ),
     )
     parser.add_argument(
         "--database-url",
