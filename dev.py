@@ -103,7 +103,7 @@ def test(args: list[str]) -> int:
 
 
 def _jobs() -> list[str]:
-    """``-j N``: the whole suite on up to 4 cores (it waits on sockets and disks as much as CPU)."""
+    """``-j N``: the whole suite on up to 4 cores (it waits on sockets and disks too)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     jobs = min(4, cores or 1)
     return ["-j", str(jobs)] if jobs > 1 else []
