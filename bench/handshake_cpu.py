@@ -1,8 +1,10 @@
 """CPU time per WebSocket handshake of the service, in one process, without a network.
 
 The shared harness's S3 scenario (connects/s with 64 handshakes in flight)
-moves with the machine's load; this one runs the real service (``Site`` ->
-Klein -> ``HandshakeGate`` -> Autobahn -> protocol) on in-memory transports
+moves with the machine's load; this one runs the real service (by default
+through the door its own ports serve, ``upgrade_router`` -> Autobahn ->
+``HandshakeGate`` -> protocol; ``--door site``: ``Site`` -> Klein ->
+``HandshakeGate`` -> Autobahn -> protocol) on in-memory transports
 (``tests.wsclient``), so what it times is the Python work of one handshake:
 parsing the request, routing, the token or ticket check, the room's access
 decision, the socket count, the upgrade and joining the room. The client is
@@ -64,9 +66,9 @@ def _inline_pool(self: store_pool.Pool) -> None:
     self.threadpool = ImmediateThreadPool()  # type: ignore[assignment]
 
 
-def _world(store_kind: str, sockets: int) -> MemoryWorld:
+def _world(store_kind: str, sockets: int, door: str) -> MemoryWorld:
     host = _Host()
-    changes: dict[str, Any] = {"max_sockets_per_user": sockets + 10}
+    changes: dict[str, Any] = {"max_sockets_per_user": sockets + 10, "direct": door == "direct"}
     if store_kind == "memory":
         return memory_world(host, **changes)
     store_pool.Pool.open = _inline_pool  # type: ignore[method-assign]
@@ -104,10 +106,15 @@ def _close(client: RawClient, pump: IOPump) -> None:
 
 
 def main(
-    store_kind: str, mode: str, rounds: int, sockets: int, profiler: cProfile.Profile | None = None
+    store_kind: str,
+    mode: str,
+    rounds: int,
+    sockets: int,
+    profiler: cProfile.Profile | None = None,
+    door: str = "direct",
 ) -> list[float]:
     """Every round's CPU seconds per handshake (only the handshakes run under ``profiler``)."""
-    world = _world(store_kind, 10)
+    world = _world(store_kind, 10, door)
     token, _ = world.rest.register("alice")
     # A warm-up handshake: the room is joined once, as in S3.
     _handshake(world, handshake_request("/ws?roomId=1", {"Authorization": f"Bearer {token}"}))
@@ -143,14 +150,21 @@ if __name__ == "__main__":
     parser.add_argument("--mode", choices=(*MODES, "both"), default="both")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sockets", type=int, default=300)
+    parser.add_argument(
+        "--door",
+        choices=("direct", "site"),
+        default="direct",
+        help="the service's own ports (upgrade_router) or a Site mounting resource()",
+    )
     options = parser.parse_args()
     for mode in MODES if options.mode == "both" else (options.mode,):
-        per_round = main(options.store, mode, options.rounds, options.sockets)
+        per_round = main(options.store, mode, options.rounds, options.sockets, door=options.door)
         profiler = cProfile.Profile()
-        main(options.store, mode, 1, options.sockets, profiler)
+        main(options.store, mode, 1, options.sockets, profiler, options.door)
         calls = pstats.Stats(profiler).total_calls / options.sockets  # type: ignore[attr-defined]
         print(
-            f"{options.store} {mode}: {statistics.median(per_round) * 1e6:.1f} us of CPU "
+            f"{options.store} {mode} ({options.door}): "
+            f"{statistics.median(per_round) * 1e6:.1f} us of CPU "
             f"per handshake (median of {options.rounds} rounds of {options.sockets}; "
             f"best {min(per_round) * 1e6:.1f}); {calls:.0f} Python calls per handshake"
         )

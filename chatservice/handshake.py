@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.logger import Logger
@@ -30,7 +30,7 @@ from chatservice.errors import (
     UpgradeRequired,
 )
 from chatservice.fanout import ChatServerFactory
-from chatservice.http import CorsPolicy, bearer_token
+from chatservice.http import CorsPolicy, HeaderSource, bearer_token
 from chatservice.hub import instance_id
 from chatservice.metrics import RATE_LIMITED
 from chatservice.tokens import Identity
@@ -38,6 +38,14 @@ from chatservice.websocket import ChatServerProtocol, SocketSession
 from chatservice.wire import query_int
 
 CONNECTION_LIMIT_RETRY_AFTER = 5
+
+
+class HandshakeRequest(HeaderSource, Protocol):
+    """What the gate reads of a ``/ws`` request: twisted.web's, or ``upgrade_router``'s."""
+
+    @property
+    def args(self) -> dict[bytes, list[bytes]]:
+        """The query string's values by name, as twisted.web parses them."""
 
 
 class _BoundFactory:
@@ -83,11 +91,29 @@ class HandshakeGate:
     _connection_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
 
     async def accept(self, request: IRequest) -> IResource:
-        """Authenticate a ``/ws`` request; return the resource that upgrades it.
+        """Authenticate a ``/ws`` request routed by Klein; return the resource that upgrades it.
+
+        Raises:
+            ChatError: as ``admit``, rendered as JSON by the route.
+        """
+        session = await self.admit(request)
+        bound = _BoundFactory(self.sockets, session)
+        # Fires if the request ends before the upgrade built the protocol.
+        notify_finish = getattr(request, "notifyFinish", None)  # not in IRequest
+        if notify_finish is not None:
+            notify_finish().addBoth(bound.unused)
+        return WebSocketResource(bound)
+
+    async def admit(self, request: HandshakeRequest) -> SocketSession:
+        """Decide whether a ``/ws`` request may become a WebSocket: its session if so.
+
+        The socket is counted against its user from here on: the caller
+        gives the count back (``ChatServerFactory.release``) if no socket
+        is built after all.
 
         Raises:
             ChatError: 400, 401, 403, 404, 426, 429, or 503 while shutting
-                down, rendered as JSON by the route.
+                down.
         """
         args = request.args
         # A ticket is used up by the first handshake that presents it,
@@ -132,21 +158,15 @@ class HandshakeGate:
             self.sockets.release(identity.user_id)
             raise refusal.error
         connection_id = f"{self.instance}-{next(self._connection_ids)}"
-        session = SocketSession(identity, room_id, since, connection_id)
-        bound = _BoundFactory(self.sockets, session)
         self.sockets.policy.admit(identity.user_id, admission)
         if self.sockets.draining:
             # Shutdown began while this handshake awaited the store.
-            bound.unused(None)
+            self.sockets.release(identity.user_id)
             raise StoreUnavailable("The server is shutting down.")
-        # Fires if the request ends before the upgrade built the protocol.
-        notify_finish = getattr(request, "notifyFinish", None)  # not in IRequest
-        if notify_finish is not None:
-            notify_finish().addBoth(bound.unused)
-        return WebSocketResource(bound)
+        return SocketSession(identity, room_id, since, connection_id)
 
     async def _identity(
-        self, request: IRequest, ticket: str | None, ticket_identity: Identity | None
+        self, request: HandshakeRequest, ticket: str | None, ticket_identity: Identity | None
     ) -> Identity:
         """The header wins; then a ticket; then a ``token=`` query parameter."""
         header_token = bearer_token(request)

@@ -11,7 +11,7 @@ every body here is produced whole.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from twisted.web.iweb import IRequest
@@ -36,6 +36,13 @@ from chatservice.wire import error_body
 PREFLIGHT_MAX_AGE = b"600"
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type"
+
+
+class HeaderSource(Protocol):
+    """What reads a request's headers only needs (a twisted.web request, or an upgrade's)."""
+
+    def getHeader(self, key: bytes) -> bytes | None:  # noqa: N802 - twisted.web's name
+        """The last value of a header, or None."""
 
 
 def respond_json(request: IRequest, status: int, body: bytes) -> bytes:
@@ -67,19 +74,27 @@ def close_after_response(request: IRequest) -> None:
 
 def respond_error(request: IRequest, error: ChatError) -> bytes:
     """Render a ChatError as its status and ``{"error", "code"}`` body."""
-    if isinstance(error, RateLimited):
-        request.setHeader(b"retry-after", b"%d" % error.retry_after)
-        if error.limit is not None:
-            request.setHeader(b"x-ratelimit-limit", b"%d" % error.limit)
-            request.setHeader(b"x-ratelimit-remaining", b"0")
-        if error.reset_after is not None:
-            request.setHeader(b"x-ratelimit-reset", b"%d" % error.reset_after)
-    elif isinstance(error, Overloaded):
-        request.setHeader(b"retry-after", b"%d" % error.retry_after)
+    for name, value in error_headers(error):
+        request.setHeader(name, value)
     return respond_json(request, error.status, error_body(error))
 
 
-def bearer_token(request: IRequest) -> str | None:
+def error_headers(error: ChatError) -> list[tuple[bytes, bytes]]:
+    """The headers an error's answer carries besides the JSON ones (when to retry)."""
+    headers: list[tuple[bytes, bytes]] = []
+    if isinstance(error, RateLimited):
+        headers.append((b"retry-after", b"%d" % error.retry_after))
+        if error.limit is not None:
+            headers.append((b"x-ratelimit-limit", b"%d" % error.limit))
+            headers.append((b"x-ratelimit-remaining", b"0"))
+        if error.reset_after is not None:
+            headers.append((b"x-ratelimit-reset", b"%d" % error.reset_after))
+    elif isinstance(error, Overloaded):
+        headers.append((b"retry-after", b"%d" % error.retry_after))
+    return headers
+
+
+def bearer_token(request: HeaderSource) -> str | None:
     """Return the token of an ``Authorization`` header: ``Bearer <jwt>`` or a bare ``<jwt>``."""
     header = request.getHeader(b"authorization")
     if header is None:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort
-from twisted.web.server import Site
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 
 from chatservice.config import ConfigError
 
@@ -61,7 +60,7 @@ class TcpAddress:
 
 async def open_ports(
     reactor: Any,
-    site: Site,
+    site: IProtocolFactory,
     listen: Sequence[str],
     adopted: Sequence[AdoptedPort],
     opened: list[IListeningPort],

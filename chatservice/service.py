@@ -62,6 +62,7 @@ from chatservice.store.upload_interface import IUploadStore
 from chatservice.tickets import TicketBook
 from chatservice.timeline import Timeline
 from chatservice.tokens import TokenIssuer
+from chatservice.upgrade_router import UpgradeRouter
 from chatservice.upload_body import MULTIPART_SLACK
 from chatservice.upload_gate import UploadGate
 from chatservice.userframes import UserFrames
@@ -271,6 +272,15 @@ class ChatService(ServiceLifecycle):
         self.webhook_delivery = webhook_delivery(
             self.store, self.timeline, reactor, config, self.instance_id, webhook_transport
         )
+        self.handshakes = HandshakeGate(
+            accounts=self.accounts,
+            access=self.access,
+            cluster=cluster,
+            cors=cors,
+            sockets=self.sockets,
+            max_sockets_per_user=config.max_sockets_per_user,
+            instance=self.instance_id,
+        )
         api = ChatAPI(
             accounts=self.accounts,
             sessions=Sessions(self.store, self.accounts, self.hub, clock),
@@ -286,15 +296,7 @@ class ChatService(ServiceLifecycle):
             max_message_length=config.max_message_length,
             cluster=cluster,
             health=Health(self.store, self.hub),
-            handshakes=HandshakeGate(
-                accounts=self.accounts,
-                access=self.access,
-                cluster=cluster,
-                cors=cors,
-                sockets=self.sockets,
-                max_sockets_per_user=config.max_sockets_per_user,
-                instance=self.instance_id,
-            ),
+            handshakes=self.handshakes,
             max_body=config.max_body_bytes,
             read_markers=self.read_markers,
             files=self.files,
@@ -347,6 +349,10 @@ class ChatService(ServiceLifecycle):
         # twisted.web's access log would write /ws?token=... query strings.
         site.log = lambda request: None  # type: ignore[method-assign]
         return site
+
+    def server_factory(self) -> UpgradeRouter:
+        """What the service's own ports serve: ``site()``, ``/ws`` upgrades let straight in."""
+        return UpgradeRouter(self.site(), self.sockets, self.handshakes)
 
 
 def commit_interval(config: Config, store: IChatStore) -> float:

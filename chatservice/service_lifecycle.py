@@ -32,9 +32,9 @@ from chatservice.metrics_endpoint import listen_metrics
 from chatservice.store import redact_url
 
 if TYPE_CHECKING:
+    from twisted.internet.protocol import ServerFactory
     from twisted.internet.task import LoopingCall
     from twisted.python.threadpool import ThreadPool
-    from twisted.web.server import Site
 
     from chatservice.cluster import ICluster
     from chatservice.config import Config
@@ -90,8 +90,8 @@ class ServiceLifecycle(Service):
         self._ready_waiters: list[Deferred[None]] = []
         self._starting: Deferred[None] | None = None
 
-    def site(self) -> Site:
-        """The ``Site`` to listen with (``ChatService.site``)."""
+    def server_factory(self) -> ServerFactory:
+        """The factory to listen with (``ChatService.server_factory``)."""
         raise NotImplementedError
 
     @property
@@ -149,8 +149,8 @@ class ServiceLifecycle(Service):
             self._metrics_port = await listen_metrics(
                 self._reactor, self.config.metrics_listen, REGISTRY
             )
-        site = self.site()
-        await open_ports(self._reactor, site, self.config.listen, self._adopted, self._ports)
+        factory = self.server_factory()
+        await open_ports(self._reactor, factory, self.config.listen, self._adopted, self._ports)
         endpoints = ", ".join(self.config.listen) if self.config.listen else "(embedded)"
         self.log.info(
             "chatservice {how} {endpoints}; store {store}",

@@ -168,6 +168,13 @@ class SocketHost(Protocol):
         """Frame a payload once (Autobahn's ``PreparedMessage``)."""
 
 
+class SelfAdmission(Protocol):
+    """Admits a handshake from ``onConnect`` (``upgrade_router.DirectHandshake``)."""
+
+    def on_connect(self, protocol: ChatServerProtocol, request: Any) -> Any:
+        """A Deferred that fires once the socket may open, or fails with its refusal."""
+
+
 class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
 
@@ -182,6 +189,10 @@ class ChatServerProtocol(WebSocketServerProtocol):
     resuming: ResumeState | None = None
     _expiry: Any = None
     _counted = False
+    # Set on a socket that reached us without twisted.web: it admits its own
+    # handshake, and a refusal's whole HTTP answer waits in ``refusal``.
+    direct: SelfAdmission | None = None
+    refusal: bytes | None = None
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted hook
         """Set TCP_NODELAY ourselves: Autobahn's adapter tries too early and fails silently."""
@@ -202,9 +213,26 @@ class ChatServerProtocol(WebSocketServerProtocol):
         """
         self._dataReceived(data)
 
-    def onConnect(self, request: Any) -> None:  # noqa: N802 - Autobahn hook
-        """Accept: the Klein route already authenticated this handshake."""
+    def onConnect(self, request: Any) -> Any:  # noqa: N802 - Autobahn hook
+        """Accept what the Klein route authenticated, or admit it here (``upgrade_router``)."""
+        if self.direct is not None:
+            return self.direct.on_connect(self, request)
         return None
+
+    def sendHttpErrorResponse(  # noqa: N802 - Autobahn hook
+        self,
+        code: int,
+        reason: str,
+        responseHeaders: Any = None,  # noqa: N803
+    ) -> None:
+        """A refusal of ``direct`` is its JSON answer; Autobahn's own stay status lines."""
+        if self.refusal is not None:
+            self.sendData(self.refusal)
+            self.refusal = None
+            # A deliberate refusal: not worth Autobahn's warning as it drops the connection.
+            self.wasClean = True
+            return
+        super().sendHttpErrorResponse(code, reason, responseHeaders)
 
     def onOpen(self) -> None:  # noqa: N802 - Autobahn hook
         """Watch the send buffer, arm the token-expiry timer, join the room, resume."""

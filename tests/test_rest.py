@@ -383,7 +383,7 @@ class BearerTokenTests(RestTestCase):
     """Reading the token out of an ``Authorization`` header."""
 
     def token_of(self, header: bytes | None) -> str | None:
-        return bearer_token(FakeRequest(header))  # type: ignore[arg-type]
+        return bearer_token(FakeRequest(header))
 
     def test_schemes_and_bare_tokens(self) -> None:
         """``Bearer``, any case, or none at all; surrounding blanks do not count."""

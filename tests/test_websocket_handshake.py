@@ -1,4 +1,10 @@
-"""The /ws handshake, in memory through the real Site, Klein route and WebSocketResource."""
+"""The /ws handshake, in memory, through both of the service's doors.
+
+Through the real Site, Klein route and WebSocketResource (what a host's
+``Site`` mounting ``resource()`` serves), and again (the ``Direct`` classes)
+through ``upgrade_router``, as the service's own ports serve it: every
+answer must be the same.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,11 @@ class HandshakeTestCase(TestCase):
     """Shared set-up: a service, one registered user, helpers for refusals."""
 
     changes: dict[str, Any] = {}
+    # Through the service's own ports' door (``upgrade_router``), not the Site's.
+    direct = False
 
     def setUp(self) -> None:
-        self.world = memory_world(self, **self.changes)
+        self.world = memory_world(self, direct=self.direct, **self.changes)
         self.token, self.user_id = self.world.rest.register("alice")
 
     def refused(self, target: str, headers: dict[str, str] | None = None) -> HttpAnswer:
@@ -201,3 +209,21 @@ class OriginTests(HandshakeTestCase):
         """The literal Origin null is refused unless CORS_ORIGINS lists it."""
         headers = {**self.bearer(), "Origin": "null"}
         self.assert_json_error(self.refused("/ws?roomId=1", headers), 403, "forbidden")
+
+
+class DirectRefusalTests(RefusalTests):
+    """``RefusalTests`` through the ports' door."""
+
+    direct = True
+
+
+class DirectAuthenticationTests(AuthenticationTests):
+    """``AuthenticationTests`` through the ports' door."""
+
+    direct = True
+
+
+class DirectOriginTests(OriginTests):
+    """``OriginTests`` through the ports' door."""
+
+    direct = True

@@ -9,6 +9,7 @@ client against a listening port.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from twisted.python.failure import Failure
 from twisted.test.iosim import FakeTransport, IOPump, connectedServerAndClient
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import IResource
-from twisted.web.server import Site
 from txaio.testutil import replace_loop
 
 from chatservice.service import ChatService
@@ -194,10 +194,17 @@ def handshake_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class ProtocolMaker(typing.Protocol):
+    """A ``Site``, or the service's ``UpgradeRouter``."""
+
+    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
+        """The server side of a new connection."""
+
+
 class MemoryChat:
     """Connects in-memory clients to a service's ``Site`` and pumps them on its clock."""
 
-    def __init__(self, site: Site, clock: Any, host: str = "chat.test") -> None:
+    def __init__(self, site: ProtocolMaker, clock: Any, host: str = "chat.test") -> None:
         self.site = site
         self.clock = clock
         self.host = host
@@ -264,7 +271,10 @@ class MemoryChat:
         self, target: str, headers: dict[str, str] | None = None, *, upgrade: bool = True
     ) -> tuple[HttpAnswer, RawClient, IOPump]:
         """Send a raw handshake (or plain GET) and parse the answer."""
-        request = handshake_request(target, headers, upgrade=upgrade)
+        return self.raw_bytes(handshake_request(target, headers, upgrade=upgrade))
+
+    def raw_bytes(self, request: bytes) -> tuple[HttpAnswer, RawClient, IOPump]:
+        """Send ``request`` as it is; parse the first answer."""
         client, pump = self._connect(lambda: RawClient(request))
         assert isinstance(client, RawClient)
         return parse_http_answer(client.received), client, pump
@@ -438,8 +448,14 @@ class MemoryWorld:
         result_now(stopped)
 
 
-def memory_world(test: TestCase, store: IChatStore | None = None, **changes: Any) -> MemoryWorld:
-    """Start an in-memory service for ``test`` (on ``store`` if given); stopped in cleanup."""
+def memory_world(
+    test: TestCase, store: IChatStore | None = None, *, direct: bool = False, **changes: Any
+) -> MemoryWorld:
+    """Start an in-memory service for ``test`` (on ``store`` if given); stopped in cleanup.
+
+    With ``direct``, clients connect as to the service's own ports
+    (``upgrade_router``: a ``/ws`` upgrade skips twisted.web); else to its ``Site``.
+    """
     if store is None:
         service, reactor = make_service(**changes)
     else:
@@ -453,7 +469,7 @@ def memory_world(test: TestCase, store: IChatStore | None = None, **changes: Any
         )
         service.startService()
     use_txaio_clock(test, reactor)
-    chat = MemoryChat(service.site(), reactor)
+    chat = MemoryChat(service.server_factory() if direct else service.site(), reactor)
     world = MemoryWorld(service, reactor, chat, Rest(service.resource()))
     test.addCleanup(world.stop)
     return world

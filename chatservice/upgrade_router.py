@@ -1,0 +1,218 @@
+"""One port, two doors: a connection that opens with a ``/ws`` upgrade skips twisted.web.
+
+Through twisted.web a handshake is parsed twice (twisted.web's request, then
+Autobahn's), routed by Klein and answered through a resource: about 40 % of
+a handshake's CPU (``bench/handshake_cpu.py``), and the connect rate of the
+shared harness (S3) is bound by that CPU. Autobahn parses a handshake by
+itself, so a connection whose first request is ``GET /ws`` with well-formed
+upgrade headers goes straight to the chat protocol, which asks the same
+``HandshakeGate`` from ``onConnect`` and answers a refusal with the same JSON
+error. Everything else goes to the ``Site`` as before: REST, the web page, a
+``/ws`` request that is not a proper upgrade (its 401/426 stay the route's),
+and a keep-alive connection that asks for ``/ws`` after other requests.
+
+Only the service's own listening ports are routed so; ``ChatService.site()``
+and ``resource()`` (for a host's ``Site``) keep the Klein route alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
+from twisted.web.http import RESPONSES
+from twisted.web.server import Site
+
+from chatservice.bodylimit import SERVER_HEADER
+from chatservice.errors import ChatError, InternalError
+from chatservice.fanout import ChatServerFactory
+from chatservice.handshake import HandshakeGate
+from chatservice.http import error_headers
+from chatservice.metrics import HTTP_REQUEST_SECONDS, TIMER
+from chatservice.websocket import ChatServerProtocol
+from chatservice.wire import error_body
+
+# The route label of ``/ws`` in the HTTP metrics, as Klein's rule names it.
+WS_ROUTE = "/ws"
+# A handshake's head is a few hundred bytes; one longer than this is left to
+# twisted.web, whose own limits answer it.
+MAX_HEAD = 16384
+_PREFIX = b"GET /ws"
+
+
+class UpgradeRequest:
+    """A ``/ws`` handshake as ``HandshakeGate`` reads it, from what Autobahn parsed."""
+
+    def __init__(self, uri: str, headers: dict[str, str]) -> None:
+        # As twisted.web's ``Request.args``: bytes, blank values kept.
+        query = urlsplit(uri).query.encode("latin-1")
+        self.args: dict[bytes, list[bytes]] = parse_qs(query, keep_blank_values=True)
+        self._headers = headers
+
+    def getHeader(self, key: bytes) -> bytes | None:  # noqa: N802 - twisted.web's name
+        """A header's value (Autobahn keys them in lower case)."""
+        value = self._headers.get(key.decode("latin-1").lower())
+        return None if value is None else value.encode("latin-1")
+
+
+def is_plain_upgrade(head: bytes) -> bool:
+    """Whether a request head is ``GET /ws`` over HTTP/1.1 with every upgrade header.
+
+    Anything less goes to twisted.web, so that every refusal of a malformed
+    handshake stays the one the Klein route gives.
+    """
+    request_line, _, rest = head.partition(b"\r\n")
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1":
+        return False
+    target = parts[1]
+    if target != b"/ws" and not target.startswith(b"/ws?"):
+        return False
+    headers: dict[bytes, bytes] = {}
+    for line in rest.split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if not colon:
+            if line:
+                return False
+            continue
+        headers[name.strip().lower()] = value.strip().lower()
+    return (
+        headers.get(b"upgrade") == b"websocket"
+        and b"upgrade" in (token.strip() for token in headers.get(b"connection", b"").split(b","))
+        and headers.get(b"sec-websocket-version") == b"13"
+        and bool(headers.get(b"sec-websocket-key"))
+        and bool(headers.get(b"host"))
+    )
+
+
+class DirectHandshake:
+    """Admits a ``/ws`` handshake that reached the chat protocol without twisted.web."""
+
+    log = Logger()
+
+    def __init__(self, gate: HandshakeGate, sockets: ChatServerFactory) -> None:
+        self._gate = gate
+        self._sockets = sockets
+
+    def on_connect(
+        self, protocol: ChatServerProtocol, request: ConnectionRequest
+    ) -> Deferred[None]:
+        """Autobahn's ``onConnect``: fires once the socket may open, fails with a refusal."""
+        return Deferred.fromCoroutine(self._admit(protocol, request))
+
+    async def _admit(self, protocol: ChatServerProtocol, request: ConnectionRequest) -> None:
+        started = TIMER()
+        view = UpgradeRequest(protocol.http_request_uri, protocol.http_headers)
+        try:
+            session = await self._gate.admit(view)
+        except ChatError as error:
+            self._refuse(protocol, error, started)
+        except Exception:
+            self.log.failure("unhandled error on GET /ws")
+            self._refuse(protocol, InternalError(), started)
+        if protocol.state != ChatServerProtocol.STATE_CONNECTING:
+            # The client went away while the gate awaited the store.
+            self._sockets.release(session.identity.user_id)
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, "gone")
+        protocol.session = session
+        protocol._counted = True
+        # An upgrade is not counted as an HTTP request, as on the route (see
+        # ``chat_http_request_duration_seconds``); a refusal is, below.
+
+    def _refuse(self, protocol: ChatServerProtocol, error: ChatError, started: float) -> NoReturn:
+        """Have Autobahn send ``error`` as the route would, then close."""
+        protocol.refusal = refusal_response(error)
+        HTTP_REQUEST_SECONDS.labels(WS_ROUTE, "GET", str(error.status)).observe(TIMER() - started)
+        raise ConnectionDeny(error.status, error.code)
+
+
+def refusal_response(error: ChatError) -> bytes:
+    """The whole HTTP answer of a refused handshake: the route's status, headers and body."""
+    body = error_body(error)
+    phrase = RESPONSES.get(error.status, b"Error")
+    lines = [
+        b"HTTP/1.1 %d %s" % (error.status, phrase),
+        b"Server: " + SERVER_HEADER,
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(body),
+        b"Cache-Control: no-store",
+        b"X-Content-Type-Options: nosniff",
+        b"Connection: close",
+    ]
+    lines += [name + b": " + value for name, value in error_headers(error)]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class _FirstRequest(Protocol):
+    """Reads a new connection's first request head, then hands the connection on."""
+
+    def __init__(self, router: UpgradeRouter, addr: IAddress | None) -> None:
+        self._router = router
+        self._addr = addr
+        self._head = b""
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+        head = self._head + data
+        self._head = head
+        if not head.startswith(_PREFIX[: len(head)]):
+            self._hand_over(self._router.site.buildProtocol(self._addr))
+            return
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > MAX_HEAD:
+                self._hand_over(self._router.site.buildProtocol(self._addr))
+            return
+        if is_plain_upgrade(head[:end]):
+            self._hand_over(self._router.socket_protocol(self._addr))
+        else:
+            self._hand_over(self._router.site.buildProtocol(self._addr))
+
+    def _hand_over(self, protocol: Any) -> None:
+        """Make ``protocol`` the connection's, and give it what was read (as Autobahn does)."""
+        transport: Any = self.transport
+        if isinstance(transport, ProtocolWrapper):  # TLS
+            transport.wrappedProtocol = protocol
+        else:
+            transport.protocol = protocol
+        protocol.makeConnection(transport)
+        protocol.dataReceived(self._head)
+        self._head = b""
+
+
+class UpgradeRouter(ServerFactory):
+    """The ports' factory: ``/ws`` upgrades to the chat protocol, the rest to ``site``."""
+
+    # One "starting on" line per port is Twisted's; "Starting factory" is the Site's.
+    noisy = False
+
+    def __init__(self, site: Site, sockets: ChatServerFactory, gate: HandshakeGate) -> None:
+        self.site = site
+        self._sockets = sockets
+        self._direct = DirectHandshake(gate, sockets)
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:  # noqa: N802 - Twisted hook
+        """A connection starts by showing its first request."""
+        return _FirstRequest(self, addr)
+
+    def socket_protocol(self, addr: IAddress | None) -> ChatServerProtocol:
+        """A chat protocol that admits its own handshake."""
+        protocol = self._sockets.buildProtocol(addr)
+        assert isinstance(protocol, ChatServerProtocol)
+        protocol.direct = self._direct
+        return protocol
+
+    def doStart(self) -> None:  # noqa: N802 - Twisted hook
+        """The site starts and stops with the ports, as if it listened itself."""
+        super().doStart()
+        self.site.doStart()
+
+    def doStop(self) -> None:  # noqa: N802 - Twisted hook
+        """See ``doStart``."""
+        self.site.doStop()
+        super().doStop()

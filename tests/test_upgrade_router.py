@@ -1,0 +1,141 @@
+"""``upgrade_router``: a connection opening with a ``/ws`` upgrade skips twisted.web.
+
+The answers themselves are checked on both doors by
+``tests/test_websocket_handshake.py``; here, that the door is the right one,
+that what is not a plain upgrade still reaches the ``Site``, and that the
+direct door keeps the route's bookkeeping (socket counts, metrics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from chatservice.metrics import REGISTRY
+from chatservice.upgrade_router import WS_ROUTE, UpgradeRouter, is_plain_upgrade
+from chatservice.websocket import ChatServerProtocol
+from tests.wsclient import WS_KEY, RawClient, handshake_request, memory_world
+
+UPGRADE = (
+    b"GET /ws?roomId=1 HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\n"
+    b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: " + WS_KEY + b"\r\n"
+    b"Sec-WebSocket-Version: 13"
+)
+
+
+class PlainUpgradeTests(SynchronousTestCase):
+    """Which request heads take the direct door."""
+
+    def test_a_browsers_upgrade_does(self) -> None:
+        self.assertTrue(is_plain_upgrade(UPGRADE))
+        self.assertTrue(is_plain_upgrade(UPGRADE.replace(b"/ws?roomId=1", b"/ws")))
+        self.assertTrue(is_plain_upgrade(UPGRADE.replace(b"websocket", b"WebSocket")))
+
+    def test_anything_less_goes_to_the_site(self) -> None:
+        for old, new in (
+            (b"GET /ws?", b"POST /ws?"),
+            (b"/ws?roomId=1", b"/wsx?roomId=1"),
+            (b"/ws?roomId=1", b"/ws/?roomId=1"),
+            (b"HTTP/1.1", b"HTTP/1.0"),
+            (b"Upgrade: websocket", b"Upgrade: h2c"),
+            (b"keep-alive, Upgrade", b"keep-alive"),
+            (b"Version: 13", b"Version: 8"),
+            (b"Sec-WebSocket-Key: ", b"Sec-WebSocket-Nonce: "),
+            (b"Host: chat.test", b"Host:"),
+            (b"\r\nHost", b"\r\nno colon here\r\nHost"),
+        ):
+            with self.subTest(new=new):
+                self.assertFalse(is_plain_upgrade(UPGRADE.replace(old, new)))
+
+
+def _observed(status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "chat_http_request_duration_seconds_count",
+        {"route": WS_ROUTE, "method": "GET", "status": status},
+    )
+    return value or 0.0
+
+
+class DirectDoorTests(TestCase):
+    """The service's ports' door, in memory."""
+
+    def setUp(self) -> None:
+        self.world = memory_world(self, direct=True, max_sockets_per_user=1)
+        self.token, self.user_id = self.world.rest.register("alice")
+        router = self.world.chat.site
+        assert isinstance(router, UpgradeRouter)
+        self.channels = 0
+        build = router.site.buildProtocol
+
+        def counting(addr: Any) -> Any:
+            self.channels += 1
+            return build(addr)
+
+        router.site.buildProtocol = counting  # type: ignore[method-assign]
+
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def test_an_upgrade_builds_no_http_channel(self) -> None:
+        client = self.world.chat.connect("/ws?roomId=1", self.bearer())
+        self.assertTrue(client.ws_open)
+        self.assertEqual(self.channels, 0)
+        server = self.world.chat.pumps[-1].serverIO.protocol
+        self.assertIsInstance(server, ChatServerProtocol)
+        self.assertIsNotNone(server.direct)
+
+    def test_rest_and_plain_gets_go_to_the_site(self) -> None:
+        answer, _, _ = self.world.chat.raw("/ws?roomId=1", self.bearer(), upgrade=False)
+        self.assertEqual(answer.status, 426)
+        self.assertEqual(self.channels, 1)
+
+    def test_an_upgrade_after_another_request_goes_through_klein(self) -> None:
+        """A keep-alive connection that asks for ``/ws`` second is the Site's throughout."""
+        first = b"GET /health HTTP/1.1\r\nHost: chat.test\r\n\r\n"
+        second = handshake_request("/ws?roomId=1", self.bearer())
+        answer, client, _ = self.world.chat.raw_bytes(first + second)
+        self.assertEqual(answer.status, 200)
+        self.assertIn(b"HTTP/1.1 101 Switching Protocols", client.received)
+        self.assertEqual(self.channels, 1)
+
+    def test_a_refusal_keeps_the_routes_headers(self) -> None:
+        self.assertTrue(self.world.chat.connect("/ws?roomId=1", self.bearer()).ws_open)
+        answer = self.world.chat.refusal("/ws?roomId=1", self.bearer())
+        self.assertEqual(answer.status, 429)
+        self.assertEqual(answer.json()["code"], "rate_limited")
+        self.assertEqual(answer.headers.get("retry-after"), "5")
+        self.assertEqual(answer.headers.get("x-ratelimit-limit"), "1")
+        self.assertEqual(answer.headers.get("connection"), "close")
+        self.assertEqual(self.channels, 0)
+
+    def test_handshakes_are_measured_as_the_route_is(self) -> None:
+        """A refusal is an HTTP request of ``/ws``; an upgrade is not (``chat_open_sockets``)."""
+        opened, refused = _observed("101"), _observed("401")
+        self.world.chat.connect("/ws?roomId=1", self.bearer())
+        self.world.chat.refusal("/ws?roomId=1", {"Authorization": "Bearer forged"})
+        self.assertEqual((_observed("101"), _observed("401")), (opened, refused + 1))
+
+    def test_a_client_gone_during_admission_gives_its_socket_back(self) -> None:
+        """The count taken for a socket that never opened is released."""
+        access = self.world.service.handshakes.access
+        waiting: Deferred[Any] = Deferred()
+        enter = access.enter
+
+        async def paused(identity: Any, room_id: int) -> Any:
+            await waiting
+            return await enter(identity, room_id)
+
+        access.enter = paused  # type: ignore[method-assign]
+        request = handshake_request("/ws?roomId=1", self.bearer())
+        client, _ = self.world.chat._connect(lambda: RawClient(request))
+        assert client.transport is not None
+        client.transport.loseConnection()
+        self.world.chat.flush()
+        waiting.callback(None)
+        self.world.chat.flush()
+        self.assertEqual(self.world.service.sockets.sockets_of(self.user_id), 0)
+        access.enter = enter  # type: ignore[method-assign]
+        # The one socket alice may have is hers to open again.
+        self.assertTrue(self.world.chat.connect("/ws?roomId=1", self.bearer()).ws_open)
