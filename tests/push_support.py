@@ -35,7 +35,7 @@ from chatservice.webpush import Answer
 # Settings that turn Web Push on (a key made for this test run).
 VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY = new_key_pair()
 # The tests' push service listens on 127.0.0.1: the SSRF guard lets it through.
-PUSH_SETTINGS = {
+PUSH_SETTINGS: dict[str, Any] = {
     "vapid_private_key": VAPID_PRIVATE_KEY,
     "vapid_subject": "mailto:ops@chat.test",
     "webhook_allow_private": True,
