@@ -32,9 +32,9 @@ from tests.push_support import (
     PushServiceResource,
     TrackingFactory,
     check_vapid,
-    self_signed,
 )
 from tests.rest_support import PASSWORD
+from tests.tls_support import self_signed
 
 
 class EndToEndTests(TestCase):
@@ -44,7 +44,8 @@ class EndToEndTests(TestCase):
 
     async def start(self) -> None:
         """The push service, then the service; both stopped at clean-up."""
-        key_pem, cert_pem = self_signed("localhost")
+        tls = self_signed("localhost")
+        key_pem, cert_pem = tls.key_pem, tls.cert_pem
         self.push_service = PushServiceResource()
         factory = TrackingFactory(Site(self.push_service))
         options = PrivateCertificate.loadPEM(key_pem + cert_pem).options()

@@ -33,7 +33,8 @@ from chatservice.store.sql import SQLStore
 from chatservice.webhook_client import WebhookTransport
 from chatservice.wire import CredentialsForm
 from tests.fakes import ImmediateThreadPool, config_for_tests
-from tests.webhook_support import FakeResolver, Receiver, self_signed
+from tests.tls_support import self_signed
+from tests.webhook_support import FakeResolver, Receiver
 from tests.wsclient import RecordingClient, join_tcp, serve_tcp, stop_service
 
 POLICY = DeliveryPolicy(
