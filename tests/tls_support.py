@@ -1,4 +1,4 @@
-"""A self-signed certificate for the HTTPS servers of the tests (webhook receivers, push services).
+"""The HTTPS servers of the tests (webhook receivers, push services): a certificate, a TLS port.
 
 The service's agents are told to trust exactly this certificate
 (``trustRoot``), so a test exercises real TLS on 127.0.0.1 without any
@@ -14,6 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from twisted.internet import reactor
+from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.ssl import PrivateCertificate
 
 
 @dataclass
@@ -23,6 +27,13 @@ class Certificate:
     name: str
     cert_pem: bytes
     key_pem: bytes
+
+    async def serve(self, factory: IProtocolFactory, port: int = 0) -> IListeningPort:
+        """Listen with TLS on 127.0.0.1 (on ``port``, or one the kernel picks), as ``name``."""
+        options = PrivateCertificate.loadPEM(self.key_pem + self.cert_pem).options()
+        endpoint = SSL4ServerEndpoint(reactor, port, options, interface="127.0.0.1")
+        listening: IListeningPort = await endpoint.listen(factory)
+        return listening
 
 
 def self_signed(name: str) -> Certificate:
