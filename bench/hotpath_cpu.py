@@ -54,6 +54,14 @@ def best_per_message(
     return best
 
 
+def options(doc: str, rounds: int) -> argparse.Namespace:
+    """``--rounds`` (default ``rounds``) and ``--messages`` per round, described by ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--messages", type=int, default=2000)
+    return parser.parse_args()
+
+
 def main(rounds: int, messages: int) -> float:
     """The best round's CPU seconds per message."""
     world = bench_world()
@@ -65,12 +73,9 @@ def main(rounds: int, messages: int) -> float:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--messages", type=int, default=2000)
-    options = parser.parse_args()
-    per_message = main(options.rounds, options.messages)
+    given = options(__doc__, rounds=7)
+    per_message = main(given.rounds, given.messages)
     print(
         f"{per_message * 1e6:.1f} us of CPU per message "
-        f"(best of {options.rounds} rounds of {options.messages})"
+        f"(best of {given.rounds} rounds of {given.messages})"
     )

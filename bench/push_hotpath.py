@@ -14,10 +14,9 @@ microseconds of process CPU per message, the best of several rounds:
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from bench.hotpath_cpu import bench_world, best_per_message
+from bench.hotpath_cpu import bench_world, best_per_message, options
 from chatservice.vapid import new_key_pair
 
 
@@ -44,13 +43,10 @@ def measure(push: bool, where: str, rounds: int, messages: int) -> float:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--messages", type=int, default=2000)
-    options = parser.parse_args()
+    given = options(__doc__, rounds=5)
     for where in ("general", "direct, recipient online", "direct, recipient away"):
-        off = measure(False, where, options.rounds, options.messages)
-        on = measure(True, where, options.rounds, options.messages)
+        off = measure(False, where, given.rounds, given.messages)
+        on = measure(True, where, given.rounds, given.messages)
         print(
             f"{where:26} push off {off * 1e6:7.1f} µs/message   push on {on * 1e6:7.1f} "
             f"µs/message   ({(on / off - 1) * 100:+.1f} %)"
