@@ -7,7 +7,7 @@
 // wrong room. A refusal is written next to the form's field, which gets the
 // focus back; a new thing's secret is shown, and the panel reloads its list.
 
-import { byId } from "./dom.js";
+import { byId, onSubmit } from "./dom.js";
 import { refusal } from "./errors.js";
 import { hideSecret, showSecret } from "./admin_secret.js";
 
@@ -25,10 +25,7 @@ export class FormPanel {
     this.field = byId(field);
     this.error = byId(error);
     this.secret = byId(secret);
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.create();
-    });
+    onSubmit(this.form, () => this.create());
   }
 
   /** The form was sent (each panel's own). */

@@ -11,7 +11,7 @@
 // #users-list (the <tbody>), #users-status, #users-more, #users-query and
 // the form #users-search.
 
-import { byId, clear } from "./dom.js";
+import { byId, clear, onSubmit } from "./dom.js";
 import { refusal } from "./errors.js";
 
 export class PagedTable {
@@ -36,10 +36,7 @@ export class PagedTable {
     this.generation = 0;
     /** @type {Map<number, HTMLElement>} rows by the item's id */
     this.rows = new Map();
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.load(this.query.value.trim());
-    });
+    onSubmit(this.form, () => this.load(this.query.value.trim()));
     this.more.addEventListener("click", () => this.page());
   }
 
