@@ -84,7 +84,7 @@ def count(trial_output: bytes) -> tuple[int, int, int]:
 def test(args: list[str]) -> int:
     """Run the test suite (``python -m twisted.trial tests`` in .venv) and count it."""
     ensure_venv()
-    command = [_python(), "-m", "twisted.trial", *(args or ["tests"])]
+    command = [_python(), "-m", "twisted.trial", *(args or [*_jobs(), "tests"])]
     print("== " + " ".join(["python", *command[1:]]), flush=True)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None
@@ -100,6 +100,13 @@ def test(args: list[str]) -> int:
         print("no test ran", file=sys.stderr)
         return 1
     return status
+
+
+def _jobs() -> list[str]:
+    """``-j N``: the whole suite on up to 4 cores (it waits on sockets and disks too)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    jobs = min(4, cores or 1)
+    return ["-j", str(jobs)] if jobs > 1 else []
 
 
 def install(args: list[str]) -> int:

@@ -1,9 +1,10 @@
 """ChatServerFactory: every live socket of this process, by room, and the hub's listener.
 
-It keeps room membership and presence, posts messages through the use case,
-writes each room event to every open socket of the room (framed once per process,
-``broadcast.py``), runs the I/O of a resuming socket's catch-up (``resume.py``
-decides what to send), hands lost-connection notices to ``catchup.py``, drains.
+It keeps room membership and presence, writes each room event to every open
+socket of the room (framed once per process, ``broadcast.py``), runs the I/O
+of a resuming socket's catch-up (``resume.py`` decides what to send), hands
+lost-connection notices to ``catchup.py``, drains. What a socket's own frames
+ask for (post, change, read, typing) is its mixin ``frame_actions.py``'s.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ from zope.interface import implementer
 from chatservice import metrics
 from chatservice.broadcast import by_room, write_batch, write_event
 from chatservice.catchup import RoomCatchUp
-from chatservice.changes import MessageChanges, repeat_payload
+from chatservice.changes import MessageChanges
 from chatservice.cluster import ICluster, LocalCluster
 from chatservice.control import CLOSE_SOCKETS, CONTROL_ROOM, Control, close_matching
-from chatservice.errors import ChatError, InternalError, StoreUnavailable
-from chatservice.frames import DELETE, EDIT, ClientFrame
+from chatservice.errors import ChatError, InternalError
+from chatservice.frame_actions import FrameActions
 from chatservice.hub import IBatchListener, IHub, RoomEvent
-from chatservice.messages import Messages, message_payload
-from chatservice.models import Change, Posted
+from chatservice.messages import Messages
 from chatservice.outbox import DEFAULT_LIMIT
 from chatservice.presence import Presence
-from chatservice.read_markers import ReadMarkers, socket_read
+from chatservice.read_markers import ReadMarkers
 from chatservice.roompolicy import PostingPolicy
 from chatservice.timeline import Replay, Timeline
 from chatservice.waiting import within
@@ -43,7 +43,6 @@ from chatservice.websocket import (
     protocol_class,
     protocol_options,
 )
-from chatservice.wire import FrameError
 
 # Seconds a resume waits for the hub to subscribe to the room before it
 # reads the store anyway.
@@ -51,7 +50,7 @@ SUBSCRIBE_WAIT = 2.0
 
 
 @implementer(IBatchListener)
-class ChatServerFactory(WebSocketServerFactory):
+class ChatServerFactory(FrameActions, WebSocketServerFactory):
     """Every live socket of this process, by room; the hub's listener."""
 
     protocol = ChatServerProtocol  # type: ignore[assignment]  # Factory types it loosely
@@ -290,111 +289,6 @@ class ChatServerFactory(WebSocketServerFactory):
             room_id=protocol.session.room_id,
             reason=outbox.overflow_reason if outbox is not None else "unknown",
         )
-
-    def relay_typing(self, protocol: ChatServerProtocol) -> None:
-        """Tell the room's other connections that this user is typing (rate-limited)."""
-        self._presence.typing(protocol.session)
-
-    def _refuse(self, protocol: ChatServerProtocol, frame: ClientFrame) -> bool:
-        """Answer a frame the socket may not send now (shutdown, archive, mute) with an error."""
-        session = protocol.session
-        error: ChatError | None = self.policy.refusal(session.room_id, session.identity.user_id)
-        if self._draining:
-            error = StoreUnavailable("The server is shutting down.")
-        if error is not None:
-            protocol.send_json(FrameError(error, frame.client_msg_id).to_json())
-        return error is not None
-
-    def post(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
-        """Store and broadcast a message; refusals go back as ``error`` frames."""
-        if self._refuse(protocol, frame):
-            return
-        session = protocol.session
-        received = metrics.TIMER()  # for chat_post_to_delivery_seconds
-        posting = self._messages.post(
-            session.identity,
-            session.room_id,
-            frame.content,
-            frame.client_msg_id,
-            frame.reply_to,
-            frame.attachments,
-        )
-        self._in_flight.add(posting)
-        # Bound methods and arguments, not closures: this runs per message.
-        posting.addCallbacks(
-            self._answered,
-            self._refused,
-            callbackArgs=(protocol, posting, received),
-            errbackArgs=(protocol, frame.client_msg_id, posting),
-        )
-
-    def change(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
-        """Edit, delete or react to a message of the socket's room, as ``frame`` says.
-
-        The change reaches every socket of the room as ``message_updated``
-        once it is stored; a repeat that changed nothing is answered to this
-        socket alone with the message's current state.
-        """
-        if self._refuse(protocol, frame):
-            return
-        session = protocol.session
-        message_id = frame.message_id
-        assert message_id is not None
-        if frame.kind == EDIT:
-            work = self._changes.edit(session.identity, message_id, frame.content, session.room_id)
-        elif frame.kind == DELETE:
-            work = self._changes.delete(session.identity, message_id, session.room_id)
-        else:
-            work = self._changes.react(
-                session.identity, message_id, frame.emoji, not frame.remove, session.room_id
-            )
-        changing: Deferred[Change] = Deferred.fromCoroutine(work)
-        self._in_flight.add(changing)
-        changing.addCallbacks(
-            self._answered,
-            self._refused,
-            callbackArgs=(protocol, changing),
-            errbackArgs=(protocol, frame.client_msg_id, changing),
-        )
-
-    def mark_read(self, protocol: ChatServerProtocol, frame: ClientFrame) -> None:
-        """Move the user's read marker in the socket's room (``read_markers.socket_read``)."""
-        socket_read(self.read_markers, protocol, frame, self._log)
-
-    def _answered(
-        self,
-        result: Posted | Change,
-        protocol: ChatServerProtocol,
-        work: Deferred[Any],
-        received: float | None = None,
-    ) -> None:
-        """Stored: the room heard of it through the hub. A repeat goes to this socket only.
-
-        The hub wrote a new message's local fan-out just before: its latency
-        since ``post`` (``received``) is observed here.
-        """
-        self._in_flight.discard(work)
-        if isinstance(result, Posted):
-            if not result.created:
-                protocol.send_payload(message_payload(result.message))
-            elif received is not None:
-                metrics.POST_TO_DELIVERY_SECONDS.observe(metrics.TIMER() - received)
-        elif not result.changed:
-            protocol.send_payload(repeat_payload(result.event))
-
-    def _refused(
-        self,
-        failure: Failure,
-        protocol: ChatServerProtocol,
-        client_msg_id: str | None,
-        work: Deferred[Any],
-    ) -> None:
-        self._in_flight.discard(work)
-        error = failure.value
-        if not isinstance(error, ChatError):
-            self._log.failure("handling a message frame failed", failure)
-            error = InternalError("The message could not be sent or changed.")
-        protocol.send_json(FrameError(error, client_msg_id).to_json())
 
     def log_failure(self, what: str) -> None:
         """Log the exception being handled, with a traceback, for a protocol."""

@@ -24,7 +24,13 @@ from twisted.web.server import Site
 
 from chatservice.config import ConfigError
 
-DEFAULT_BACKLOG = 50
+# Twisted's own default is 50: a burst of connects overflows it, and a
+# refused SYN costs its client a one-second retransmit (see
+# tests/test_listening.BacklogTests). 511 is nginx's and Redis's default;
+# the kernel caps it at net.core.somaxconn.
+DEFAULT_BACKLOG = 511
+# How many positional values each endpoint type takes before its backlog.
+_POSITIONS_BEFORE_BACKLOG = {"tcp": 2, "tcp6": 1, "ssl": 5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,24 @@ async def open_ports(
             os.close(inherited.fd)
         return
     for description in listen:
-        opened.append(await serverFromString(reactor, description).listen(site))
+        endpoint = serverFromString(reactor, with_default_backlog(description))
+        opened.append(await endpoint.listen(site))
+
+
+def with_default_backlog(description: str) -> str:
+    """``description`` with ``:backlog=DEFAULT_BACKLOG`` added, unless it names one.
+
+    Only ``tcp:``, ``tcp6:`` and ``ssl:`` descriptions take a backlog this
+    way; any other is returned as it is.
+    """
+    (prefix, kind), *pieces = _split(description)
+    before = _POSITIONS_BEFORE_BACKLOG.get(kind)
+    if prefix is not None or before is None:
+        return description
+    positional = sum(1 for key, _value in pieces if key is None)
+    if positional > before or any(key == "backlog" for key, _value in pieces):
+        return description
+    return f"{description}:backlog={DEFAULT_BACKLOG}"
 
 
 def shared_tcp_address(description: str) -> TcpAddress:

@@ -13,12 +13,15 @@ counts (``LocalCluster``, which is always kept as the local truth), with one
 warning per outage. The mirror is then stale, so once Redis answers again
 it is rebuilt from the local truth before it is trusted.
 
+Rates (``redisrates``) and tickets (``redistickets``) are not part of the
+mirror: they run their own commands on this connection, through
+``run_script`` and ``run_command``, and share its outage state.
+
 Importing this module imports txredisapi, and so the global reactor.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,16 +38,14 @@ from chatservice.cluster import ICluster, LocalCluster, PresenceCallback
 from chatservice.ratelimit import Rate
 from chatservice.redispublisher import describe_failure, lazy_connection
 from chatservice.redisrates import RateBatch, SharedRedisRate
+from chatservice.redistickets import RedisTickets
 from chatservice.redisurl import RedisAddress, parse_redis_url
-from chatservice.tickets import new_ticket
 from chatservice.tokens import Identity
 
 # A crashed process's sockets and presence stop counting after TTL seconds;
 # the live ones refresh theirs every HEARTBEAT seconds.
 TTL = 45.0
 HEARTBEAT = 15.0
-# Tickets are 32 characters; anything much longer is not one of ours.
-MAX_TICKET_LENGTH = 64
 
 
 @implementer(ICluster)
@@ -96,6 +97,8 @@ class RedisCluster:
         self._on_presence: PresenceCallback | None = None
         # Every rate's takes of one reactor turn go to Redis in one script.
         self._rates = RateBatch(self, self._clock, prefix + "rate:")
+        # Tickets are plain keys, any process's to redeem (``redistickets``).
+        self._tickets = RedisTickets(self, self.local.tickets, self._clock, prefix)
         self._dirty = True  # the mirror may differ from the local truth
         self._mirroring: set[Deferred[Any]] = set()  # mirror scripts not yet answered
         self._degraded = False
@@ -224,56 +227,12 @@ class RedisCluster:
     # -- tickets ------------------------------------------------------------------
 
     def issue_ticket(self, identity: Identity) -> Deferred[str]:
-        """A ticket any process can redeem once (this process's own book while degraded)."""
-        if not self.reachable():
-            return succeed(self.local.tickets.issue(identity))
-        ticket = new_ticket()
-        value = json.dumps(
-            [
-                identity.user_id,
-                identity.username,
-                identity.expires_at,
-                identity.session,
-                identity.generation,
-            ]
-        )
-        lifetime = self.local.ticket_lifetime
-        setting: Deferred[Any] = self._pool.handler.execute_command(
-            "SET", self._prefix + "ticket:" + ticket, value, "EX", lifetime
-        )
-        setting.addTimeout(self._timeout, self._clock)
-
-        def failed(failure: Failure) -> str:
-            self.note_failure(failure)
-            return self.local.tickets.issue(identity)
-
-        return setting.addCallbacks(lambda _: self._healthy(ticket), failed)
+        """A ticket any process can redeem once (``redistickets``)."""
+        return self._tickets.issue(identity)
 
     def redeem_ticket(self, ticket: str) -> Deferred[Identity | None]:
-        """Use a ticket up: one from this process's book, else one from Redis (GETDEL)."""
-        identity = self.local.tickets.redeem(ticket)
-        if identity is not None or len(ticket) > MAX_TICKET_LENGTH or not self.reachable():
-            return succeed(identity)
-        taking: Deferred[Any] = self._pool.handler.execute_command(
-            "GETDEL", self._prefix + "ticket:" + ticket
-        )
-        taking.addTimeout(self._timeout, self._clock)
-
-        def failed(failure: Failure) -> None:
-            self.note_failure(failure)
-
-        return taking.addCallbacks(self._ticket_identity, failed)
-
-    def _ticket_identity(self, value: object) -> Identity | None:
-        self._healthy(None)
-        if not isinstance(value, str):
-            return None
-        # Tickets written before sessions existed hold three fields.
-        user_id, username, expires_at, session, generation = [*json.loads(value), None, 0][:5]
-        if float(expires_at) <= self._clock.seconds():
-            return None
-        session = None if session is None else str(session)
-        return Identity(int(user_id), str(username), float(expires_at), session, int(generation))
+        """Use a ticket up, whichever process issued it (``redistickets``)."""
+        return self._tickets.redeem(ticket)
 
     # -- rates --------------------------------------------------------------------
 
@@ -284,6 +243,12 @@ class RedisCluster:
     def run_script(self, script: str, keys: list[str], args: list[str]) -> Deferred[Any]:
         """Run a script that is not about this process's mirror (a rate); bounded in time."""
         running: Deferred[Any] = self._pool.handler.eval(script, keys, args)
+        running.addTimeout(self._timeout, self._clock)
+        return running.addCallback(self._healthy)
+
+    def run_command(self, *args: object) -> Deferred[Any]:
+        """Run one command that is not about the mirror (a ticket); bounded in time."""
+        running: Deferred[Any] = self._pool.handler.execute_command(*args)
         running.addTimeout(self._timeout, self._clock)
         return running.addCallback(self._healthy)
 

@@ -13,11 +13,12 @@ Importing this module imports txredisapi, which imports the global reactor:
 schedules its reconnection timers on the global reactor whatever reactor is
 passed here.
 
-The hub is the glue: local delivery, origin filtering and the set of rooms
-to keep subscribed. The envelope format (``redisenvelope``), the URL
-(``redisurl``), the subscribed connection (``redissubscriber``) and the
-publishing connection with its failure policy (``redispublisher``) each
-live in their own module.
+The hub is the glue: local delivery, origin filtering, and keeping the
+wanted rooms subscribed across connections. The envelope format
+(``redisenvelope``), the URL (``redisurl``), the subscribed connection
+(``redissubscriber``), the book of wanted and confirmed channels
+(``redissubscriptions``) and the publishing connection with its failure
+policy (``redispublisher``) each live in their own module.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, FirstError, gatherResults, succeed
 from twisted.internet.endpoints import HostnameEndpoint
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -36,7 +37,9 @@ from chatservice.metrics import HUB_RECONNECTS
 from chatservice.redisenvelope import decode_envelope
 from chatservice.redispublisher import RedisPublisher, describe_failure
 from chatservice.redissubscriber import HubSubscriber, HubSubscriberFactory
+from chatservice.redissubscriptions import Subscriptions
 from chatservice.redisurl import RedisAddress, parse_redis_url
+from chatservice.waiting import succeeded_within
 
 
 @implementer(IHub, IHubStatus)
@@ -90,10 +93,7 @@ class RedisHub:
         # (or hubs) in one test process behave like two processes.
         self._origin = (origin or instance_id()).encode("ascii")
         self._listener: IRoomListener | None = None
-        self._desired: dict[bytes, int] = {}  # channel -> room id
-        self._confirmed: set[bytes] = set()  # subscribed on the current connection
-        self._sent: dict[bytes, object] = {}  # channel -> token of the latest SUBSCRIBE
-        self._waiters: dict[bytes, list[Deferred[None]]] = {}
+        self._subscriptions = Subscriptions()
         self._restore_waiters: list[Deferred[int]] = []
         self._subscriber: HubSubscriber | None = None
         self._subscriber_factory: HubSubscriberFactory | None = None
@@ -153,46 +153,32 @@ class RedisHub:
         )
         self._subscriber_factory.startConnecting(endpoint)
         self._publisher.start_connecting(endpoint)
+        return succeeded_within(
+            connected,
+            self._connect_timeout,
+            self._clock,
+            failed=self._refused,
+            late=self._not_reachable_yet,
+        )
 
-        timer: IDelayedCall | None = None
+    def _refused(self, failure: Failure) -> None:
+        # AUTH or SELECT failed: txredisapi stops reconnecting for good.
+        if isinstance(failure.value, FirstError):  # from gatherResults
+            failure = failure.value.subFailure
+        self.log.error(
+            "Redis at {address} refused the connection ({error}); "
+            "room events stay in this process",
+            address=self.address,
+            error=describe_failure(failure),
+        )
 
-        def cancel(_: Deferred[bool]) -> None:
-            if timer is not None and timer.active():
-                timer.cancel()
-
-        result: Deferred[bool] = Deferred(cancel)
-
-        def finish(value: bool) -> None:
-            cancel(result)
-            if not result.called:
-                result.callback(value)
-
-        def refused(failure: Failure) -> None:
-            # AUTH or SELECT failed: txredisapi stops reconnecting for good.
-            if isinstance(failure.value, FirstError):  # from gatherResults
-                failure = failure.value.subFailure
-            self.log.error(
-                "Redis at {address} refused the connection ({error}); "
-                "room events stay in this process",
-                address=self.address,
-                error=describe_failure(failure),
-            )
-            finish(False)
-
-        def expire() -> None:
-            if not result.called:
-                self.log.warn(
-                    "Redis at {address} is not reachable after {timeout} s; starting anyway. "
-                    "Rooms are shared with other processes once it connects.",
-                    address=self.address,
-                    timeout=self._connect_timeout,
-                )
-                result.callback(False)
-
-        connected.addCallbacks(lambda _: finish(True), refused)
-        if not result.called:
-            timer = self._clock.callLater(self._connect_timeout, expire)
-        return result
+    def _not_reachable_yet(self) -> None:
+        self.log.warn(
+            "Redis at {address} is not reachable after {timeout} s; starting anyway. "
+            "Rooms are shared with other processes once it connects.",
+            address=self.address,
+            timeout=self._connect_timeout,
+        )
 
     def stop(self) -> Deferred[None]:
         """Disconnect both connections and cancel every pending publish and timer.
@@ -201,13 +187,10 @@ class RedisHub:
         closes; those still waiting for a connection are dropped.
         """
         self._stopped = True
-        waiters, self._waiters = self._waiters, {}
+        self._subscriptions.release()
         restore, self._restore_waiters = self._restore_waiters, []
-        for pending in waiters.values():
-            for d in pending:
-                d.callback(None)
         for waiter in restore:
-            waiter.callback(len(self._desired))
+            waiter.callback(len(self._subscriptions))
         stopping = [
             f.disconnect() for f in (self._subscriber_factory, self._publisher) if f is not None
         ]
@@ -247,25 +230,18 @@ class RedisHub:
         to be restored (or for ``unsubscribe``/``stop``); it never fails.
         """
         channel = self.channel(room_id)
-        if channel in self._confirmed or self._stopped:
+        if self._subscriptions.is_confirmed(channel) or self._stopped:
             return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._waiters.setdefault(channel, []).append(waiter)
-        if channel not in self._desired:
-            self._desired[channel] = room_id
-            if self._subscriber is not None:
-                self._send_subscribe(self._subscriber, channel)
+        waiter, new = self._subscriptions.want(channel, room_id)
+        if new and self._subscriber is not None:
+            self._send_subscribe(self._subscriber, channel)
         return waiter
 
     def unsubscribe(self, room_id: int) -> None:
         """Stop receiving the room's events; messages already in flight are dropped."""
         channel = self.channel(room_id)
-        if self._desired.pop(channel, None) is None:
+        if not self._subscriptions.drop(channel):
             return
-        self._confirmed.discard(channel)
-        self._sent.pop(channel, None)
-        for waiter in self._waiters.pop(channel, []):
-            waiter.callback(None)
         subscriber = self._subscriber
         if subscriber is not None:
             try:
@@ -320,14 +296,14 @@ class RedisHub:
         if self._stopped:
             return
         self._subscriber = subscriber
-        self._confirmed.clear()
+        self._subscriptions.unconfirm_all()
         interrupted, self._interrupted = self._interrupted, False
         if interrupted:
             HUB_RECONNECTS.inc()
         subscriber.execute_command("CLIENT", "SETNAME", self.client_name).addErrback(
             self._ignore  # an ACL may forbid CLIENT; the name is only a convenience
         )
-        restoring = [self._send_subscribe(subscriber, channel) for channel in list(self._desired)]
+        restoring = [self._send_subscribe(subscriber, c) for c in self._subscriptions.channels()]
         self.log.info(
             "subscribed to Redis at {address} for {count} rooms",
             address=self.address,
@@ -341,8 +317,7 @@ class RedisHub:
                 # Events of the rooms confirmed on this connection flow again:
                 # the listener catches its sockets up from the store now.
                 if interrupted and subscriber is self._subscriber and self._listener is not None:
-                    rooms = [room for c, room in self._desired.items() if c in self._confirmed]
-                    self._listener.rooms_restored(rooms)
+                    self._listener.rooms_restored(self._subscriptions.confirmed_rooms())
                 for waiter in waiters:
                     waiter.callback(count)
 
@@ -350,16 +325,13 @@ class RedisHub:
 
     def _send_subscribe(self, subscriber: HubSubscriber, channel: bytes) -> Deferred[None]:
         """SUBSCRIBE one channel per command, so that each reply confirms exactly one."""
-        token = object()
-        self._sent[channel] = token
+        token = self._subscriptions.sending(channel)
 
         def confirmed(_: object) -> None:
             # Only if nothing changed meanwhile: a later unsubscribe or a new
             # connection makes this reply stale.
-            if subscriber is self._subscriber and self._sent.get(channel) is token:
-                self._confirmed.add(channel)
-                for waiter in self._waiters.pop(channel, []):
-                    waiter.callback(None)
+            if subscriber is self._subscriber:
+                self._subscriptions.confirm(channel, token)
 
         # A list: txredisapi only wraps a str, and would iterate bytes.
         try:
@@ -372,11 +344,11 @@ class RedisHub:
         if subscriber is not self._subscriber:
             return
         self._subscriber = None
-        self._confirmed.clear()
+        self._subscriptions.unconfirm_all()
         if not self._stopped:
             self._interrupted = True
             if self._listener is not None:
-                self._listener.rooms_interrupted(list(self._desired.values()))
+                self._listener.rooms_interrupted(self._subscriptions.rooms())
             self.log.warn(
                 "lost the Redis subscriber connection to {address} ({reason}); reconnecting. "
                 "Events of other processes are missed until then (clients catch up from "
@@ -386,7 +358,7 @@ class RedisHub:
             )
 
     def _received(self, channel: bytes, data: bytes) -> None:
-        room_id = self._desired.get(channel)
+        room_id = self._subscriptions.room_of(channel)
         if room_id is None or self._listener is None:
             return  # unsubscribed while the message was in flight
         try:

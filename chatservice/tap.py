@@ -15,10 +15,11 @@ from twisted.application.service import IService, MultiService
 from twisted.logger import ILogObserver
 from twisted.python import usage
 
-from chatservice.config import SETTINGS, Config, ConfigError
+from chatservice.config import Config, ConfigError
 from chatservice.errors import ChatError
 from chatservice.logs import make_observer, twistd_log_stream
 from chatservice.service import ChatService
+from chatservice.settings import SETTINGS
 from chatservice.workers import WorkerPool, check_supported
 
 

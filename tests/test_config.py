@@ -8,7 +8,8 @@ from dataclasses import MISSING, fields
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatservice.config import DEV_JWT_SECRET, Config, ConfigError
+from chatservice.config import Config, ConfigError
+from chatservice.settings import DEV_JWT_SECRET
 from chatservice.tap import Options
 
 SECRET = "s" * 32

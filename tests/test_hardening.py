@@ -28,12 +28,12 @@ from zope.interface import implementer
 
 from chatservice import __version__
 from chatservice.access_models import Member
-from chatservice.config import DEV_JWT_SECRET
 from chatservice.errors import NotFound
 from chatservice.hook_models import DEAD, NewWebhook, Outcome
 from chatservice.models import Account, Credentials, Message, NewMessage, Posted, Room, User
 from chatservice.openapi import DOCUMENT
 from chatservice.revocation import REFRESH_SECONDS
+from chatservice.settings import DEV_JWT_SECRET
 from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
 from tests.fakes import TEST_SECRET, FakeReactor, make_service

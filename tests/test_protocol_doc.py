@@ -4,7 +4,7 @@ The protocol page is for people, but three of its tables are data: routes
 with their statuses, error codes with their statuses, and settings. Each is
 compared with what the code declares: the OpenAPI document (built from each
 route's error classes), ``errors.all_error_classes()`` and
-``config.SETTINGS``. A route, status, code or setting added on one side only
+``settings.SETTINGS``. A route, status, code or setting added on one side only
 fails here, and the message says which.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 import chatservice.errors
-from chatservice.config import SETTINGS
 from chatservice.errors import ChatError, all_error_classes
 from chatservice.openapi import DOCUMENT, ROUTE_ERRORS, WEBSOCKET_ROUTES
+from chatservice.settings import SETTINGS
 
 PROTOCOL_MD = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -178,7 +178,7 @@ class ProtocolDocTests(SynchronousTestCase):
         self.assertEqual(disagreements(self.markdown, DOCUMENT, raised()), [])
 
     def test_every_setting_is_documented(self) -> None:
-        """Each environment variable of config.SETTINGS has a row, and no other does."""
+        """Each environment variable of settings.SETTINGS has a row, and no other does."""
         self.assertEqual(documented_settings(self.markdown), {s.env for s in SETTINGS})
 
     def new_problems(

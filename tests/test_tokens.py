@@ -215,3 +215,60 @@ class OutOfRangeClaimTests(SynchronousTestCase):
                 changes: dict[str, Any] = {claim: value}
                 with self.subTest(claim=claim, value=value):
                     self.assert_refused(self.token(**changes))
+
+
+class VerifiedTokenCacheTests(SynchronousTestCase):
+    """A token is decoded and its signature checked once; its times every time.
+
+    PyJWT's decode was a fifth of a WebSocket handshake's CPU
+    (``bench/handshake_cpu.py`` under cProfile), paid again by every
+    reconnect and every REST call with the same token.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.issuer = TokenIssuer(TEST_SECRET, LIFETIME, self.clock, cache_size=3)
+        self.decodes = 0
+        real = jwt.decode
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            self.decodes += 1
+            return real(*args, **kwargs)
+
+        self.patch(jwt, "decode", counting)
+
+    def test_a_token_seen_before_is_not_decoded_again(self) -> None:
+        token = self.issuer.issue(User(7, "bob", 0), "s-1", 2)
+        first = self.issuer.verify(token)
+        self.assertEqual(self.issuer.verify(token), first)
+        self.assertEqual(self.decodes, 1)
+
+    def test_a_cached_token_still_expires(self) -> None:
+        token = self.issuer.issue(User(7, "bob", 0))
+        self.issuer.verify(token)
+        self.clock.advance(LIFETIME)
+        error = self.assertRaises(Unauthorized, self.issuer.verify, token)
+        self.assertEqual(error.code, "token_expired")
+
+    def test_a_cached_token_issued_ahead_of_the_clock_waits_for_it(self) -> None:
+        token = bob_token(iat=START + 60)
+        self.issuer.verify(token)
+        self.clock.advance(-1)  # the clock stepped back: now more than a minute early
+        self.assertRaises(Unauthorized, self.issuer.verify, token)
+
+    def test_refused_tokens_are_not_remembered(self) -> None:
+        forged = bob_token(key="another-secret-another-secret-another-secret")
+        for _ in range(2):
+            self.assertRaises(Unauthorized, self.issuer.verify, forged)
+        self.assertEqual(self.decodes, 2)
+
+    def test_the_cache_is_bounded_and_forgets_the_oldest(self) -> None:
+        tokens = [self.issuer.issue(User(n, f"u{n}", 0)) for n in range(1, 5)]
+        for token in tokens:
+            self.issuer.verify(token)
+        self.assertEqual(self.decodes, 4)
+        self.issuer.verify(tokens[-1])  # still remembered
+        self.assertEqual(self.decodes, 4)
+        self.issuer.verify(tokens[0])  # forgotten: the cache holds 3
+        self.assertEqual(self.decodes, 5)

@@ -1,28 +1,28 @@
 """SQLStore: the durable backend, SQLite or PostgreSQL, on ``Database``.
 
-The interactions at the bottom are the whole chat schema's SQL, each a
-function run in a pool thread inside one named transaction.
+Each method runs one interaction: a function of the ``*_queries`` modules
+(``user_room_queries`` for users and rooms), run in a pool thread inside
+one named transaction; the ``SQL*`` mixins bring the rest of the schema's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatservice.access_models import JOINED, OWNER
-from chatservice.errors import Conflict, NotFound, StoreUnavailable
+from chatservice.errors import NotFound, StoreUnavailable
 from chatservice.models import Credentials, Message, NewMessage, NewRoom, Posted, Room, User
 from chatservice.store import (
     IChatStore,
     IWriteState,
-    access_queries,
     message_queries,
     search_queries,
+    user_room_queries,
 )
 from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
@@ -225,38 +225,40 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
     def create_user(self, username: str, password_hash: bytes, created_at: int) -> Deferred[User]:
         """Store a new account; ``Conflict`` if the name is taken."""
         return self.run_interaction(
-            "create_user", _create_user, username, password_hash, created_at
+            "create_user", user_room_queries.create_user, username, password_hash, created_at
         )
 
     def get_user(self, user_id: int) -> Deferred[User]:
         """Fire with the user or fail with ``NotFound``."""
         if not fits(user_id):
             return fail(NotFound("No such user."))
-        return self.run_read("get_user", _get_user, user_id)
+        return self.run_read("get_user", user_room_queries.get_user, user_id)
 
     def get_credentials(self, username: str) -> Deferred[Credentials]:
         """Fire with the user and its hash, or fail with ``NotFound``."""
-        return self.run_read("get_credentials", _get_credentials, username)
+        return self.run_read("get_credentials", user_room_queries.get_credentials, username)
 
     def create_room(self, new: NewRoom) -> Deferred[Room]:
         """Store a new room, its creator as owner; ``Conflict`` if the name is taken."""
         if not fits(new.created_by):
             return fail(NotFound("No such user."))
-        return self.run_interaction("create_room", _create_room, new)
+        return self.run_interaction("create_room", user_room_queries.create_room, new)
 
     def ensure_room(self, name: str, description: str, created_at: int) -> Deferred[Room]:
         """Fire with the named room, creating it if missing."""
-        return self.run_interaction("ensure_room", _ensure_room, name, description, created_at)
+        return self.run_interaction(
+            "ensure_room", user_room_queries.ensure_room, name, description, created_at
+        )
 
     def get_room(self, room_id: int) -> Deferred[Room]:
         """Fire with the room or fail with ``NotFound``."""
         if not fits(room_id):
             return fail(NotFound("No such room."))
-        return self.run_read("get_room", _get_room, room_id)
+        return self.run_read("get_room", user_room_queries.get_room, room_id)
 
     def list_rooms(self) -> Deferred[Sequence[Room]]:
         """Fire with every room in id order."""
-        return self.run_read("list_rooms", _list_rooms)
+        return self.run_read("list_rooms", user_room_queries.list_rooms)
 
     # -- messages -------------------------------------------------------------
 
@@ -298,108 +300,5 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
         return self.run_read("search_messages", search_queries.search_messages, request)
 
 
-# -- the interactions: each runs in a pool thread inside one transaction -------
-
-_USER = "id, username, created_at"
-_ROOM = access_queries.ROOM_COLUMNS
-
-
-def _user(row: tuple[Any, ...]) -> User:
-    return User(int(row[0]), row[1], int(row[2]))
-
-
-_room = access_queries.room_row
-
-
 def _select_one(txn: Txn) -> None:
     txn.query("SELECT 1")
-
-
-def _create_user(txn: Txn, username: str, password_hash: bytes, created_at: int) -> User:
-    try:
-        user_id = txn.insert(
-            "INSERT INTO users (username, username_key, password_hash, created_at)"
-            " VALUES (:username, :key, :hash, :created_at)",
-            {
-                "username": username,
-                "key": username.casefold(),
-                "hash": bytes(password_hash),
-                "created_at": created_at,
-            },
-        )
-    except Conflict:
-        raise Conflict("That username is already taken.") from None
-    return User(user_id, username, created_at)
-
-
-def _get_user(txn: Txn, user_id: int) -> User:
-    row = txn.query_one(f"SELECT {_USER} FROM users WHERE id = :id", {"id": user_id})
-    if row is None:
-        raise NotFound("No such user.")
-    return _user(row)
-
-
-def _get_credentials(txn: Txn, username: str) -> Credentials:
-    row = txn.query_one(
-        f"SELECT {_USER}, password_hash FROM users WHERE username_key = :key",
-        {"key": username.casefold()},
-    )
-    if row is None:
-        raise NotFound("No such user.")
-    return Credentials(_user(row), bytes(row[3]))
-
-
-_INSERT_ROOM = (
-    "INSERT INTO rooms (name, name_key, description, created_by, created_at, visibility)"
-    " VALUES (:name, :key, :description, :created_by, :created_at, :visibility)"
-)
-
-
-def _create_room(txn: Txn, new: NewRoom) -> Room:
-    params = {
-        "name": new.name,
-        "key": new.name.casefold(),
-        "description": new.description,
-        "created_by": new.created_by,
-        "created_at": new.created_at,
-        "visibility": new.visibility,
-    }
-    try:
-        room_id = txn.insert(_INSERT_ROOM, params)
-    except Conflict:
-        raise Conflict("That room name is already taken.") from None
-    except NotFound:
-        raise NotFound("No such user.") from None
-    if new.created_by is not None:
-        access_queries.put_member(
-            txn, room_id, new.created_by, JOINED, OWNER, False, new.created_at
-        )
-    return Room(room_id, new.name, new.description, new.created_by, new.created_at, new.visibility)
-
-
-def _ensure_room(txn: Txn, name: str, description: str, created_at: int) -> Room:
-    key = name.casefold()
-    # ON CONFLICT DO NOTHING instead of catching the violation: on PostgreSQL a
-    # failed statement aborts the whole transaction.
-    txn.execute(
-        _INSERT_ROOM + " ON CONFLICT (name_key) DO NOTHING",
-        {
-            "name": name,
-            "key": key,
-            "description": description,
-            "created_by": None,
-            "created_at": created_at,
-            "visibility": "public",
-        },
-    )
-    row = txn.query_one(f"SELECT {_ROOM} FROM rooms WHERE name_key = :key", {"key": key})
-    assert row is not None
-    return _room(row)
-
-
-_get_room = access_queries.live_room
-
-
-def _list_rooms(txn: Txn) -> list[Room]:
-    rows = txn.query(f"SELECT {_ROOM} FROM rooms WHERE NOT deleted ORDER BY id")
-    return [_room(row) for row in rows]
