@@ -14,30 +14,19 @@ microseconds of process CPU per message, the best of several rounds:
 
 from __future__ import annotations
 
-import argparse
-import time
 from typing import Any
 
-from twisted.trial.unittest import TestCase
-
+from bench.hotpath_cpu import bench_world, best_per_message, options
 from chatservice.vapid import new_key_pair
-from tests.wsclient import memory_world
-
-
-class _Host(TestCase):
-    """A test case only to own the world's clean-ups."""
-
-    def runTest(self) -> None:
-        """Never run."""
 
 
 def measure(push: bool, where: str, rounds: int, messages: int) -> float:
     """The best round's CPU seconds per message."""
-    settings: dict[str, Any] = {"message_burst": 10**6, "message_rate": 10**5}
+    settings: dict[str, Any] = {}
     if push:
         private, _ = new_key_pair()
         settings.update(vapid_private_key=private, vapid_subject="mailto:bench@chat.invalid")
-    world = memory_world(_Host(), **settings)
+    world = bench_world(**settings)
     alice, _ = world.rest.register("alice")
     bob, bob_id = world.rest.register("bob")
     room_id = 1
@@ -50,26 +39,14 @@ def measure(push: bool, where: str, rounds: int, messages: int) -> float:
         world.chat.open(bob, room_id)
     else:
         world.chat.open(alice, room_id)  # a second receiving socket, as in hotpath_cpu
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.process_time()
-        for n in range(messages):
-            sender.send_json({"content": f"message {n}"})
-            if n % 50 == 49:
-                world.chat.flush()
-        world.chat.flush()
-        best = min(best, (time.process_time() - start) / messages)
-    return best
+    return best_per_message(world, sender, rounds, messages)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--messages", type=int, default=2000)
-    options = parser.parse_args()
+    given = options(__doc__, rounds=5)
     for where in ("general", "direct, recipient online", "direct, recipient away"):
-        off = measure(False, where, options.rounds, options.messages)
-        on = measure(True, where, options.rounds, options.messages)
+        off = measure(False, where, given.rounds, given.messages)
+        on = measure(True, where, given.rounds, given.messages)
         print(
             f"{where:26} push off {off * 1e6:7.1f} µs/message   push on {on * 1e6:7.1f} "
             f"µs/message   ({(on / off - 1) * 100:+.1f} %)"

@@ -142,26 +142,11 @@ def main() -> int:
             ((token, _),) = server.register_users("rss", 1)
             upload(server.host, token, os.urandom(MIB))  # warm up every code path once
             growths = []
-            before = memory(server.pid)
-            sent, status = stream("127.0.0.1", server.port, token, 2**30, chunked=False)
-            growths.append(
-                report(
-                    "1 GiB, Content-Length",
-                    server.pid,
-                    before,
-                    f"{status.decode()!r} after {sent / MIB:.1f} MiB sent",
-                )
-            )
-            before = memory(server.pid)
-            sent, status = stream("127.0.0.1", server.port, token, 2**30, chunked=True)
-            growths.append(
-                report(
-                    "1 GiB, chunked",
-                    server.pid,
-                    before,
-                    f"{status.decode()!r} after {sent / MIB:.1f} MiB sent",
-                )
-            )
+            for label, chunked in (("1 GiB, Content-Length", False), ("1 GiB, chunked", True)):
+                before = memory(server.pid)
+                sent, status = stream("127.0.0.1", server.port, token, 2**30, chunked=chunked)
+                said = f"{status.decode()!r} after {sent / MIB:.1f} MiB sent"
+                growths.append(report(label, server.pid, before, said))
             data = os.urandom(20 * MIB)
             before = memory(server.pid)
             started = time.monotonic()

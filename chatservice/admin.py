@@ -17,17 +17,14 @@ from the database at each admin request, so it counts at once.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.internet.task import react
-
 from chatservice.config import Config, ConfigError
-from chatservice.errors import ChatError, NotFound
-from chatservice.store import IChatStore, UnsupportedStoreURL, open_store, redact_url
+from chatservice.errors import NotFound
+from chatservice.store import IChatStore
+from chatservice.store_command import command_parser, one_line, run_command, say_error, with_store
 
 MEMORY_REFUSAL = (
     "DATABASE_URL is memory:, which no other process can see; "
@@ -63,25 +60,11 @@ async def run(store: IChatStore, action: str, username: str | None) -> str:
     return f"{user.username} (user {user.id}) is no longer a server admin"
 
 
-async def _main(reactor: Any, config: Config, action: str, username: str | None) -> None:
-    # With the service's ENCRYPTION_KEY: start-up checks it as the service does.
-    store = open_store(config.database_url, reactor, config.encryption)
-    try:
-        await store.start()
-        print(await run(store, action, username))
-    finally:
-        await store.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status (0 done, 1 refused or failed)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m chatservice.admin",
-        description="Give or take away the server admin right, on the service's database.",
-    )
-    parser.add_argument(
-        "--database-url",
-        help="the store, as for twistd chat (default: the DATABASE_URL environment variable)",
+    parser = command_parser(
+        "python -m chatservice.admin",
+        "Give or take away the server admin right, on the service's database.",
     )
     commands = parser.add_subparsers(dest="action", required=True)
     for action, help_text in (
@@ -93,37 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = Config.from_sources({"database-url": args.database_url})
-        url = config.database_url
-        if url.startswith("memory:"):
+        if config.database_url.startswith("memory:"):
             raise AdminCommandError(MEMORY_REFUSAL)
     except (ConfigError, AdminCommandError) as error:
-        print(f"admin: error: {_message(error)}", file=sys.stderr)
+        say_error("admin", one_line(error))
         return 1
-    status: list[int] = []
+    username = getattr(args, "username", None)
+
+    async def work(store: IChatStore) -> None:
+        print(await run(store, args.action, username))
 
     async def command(reactor: Any) -> None:
-        try:
-            await _main(reactor, config, args.action, getattr(args, "username", None))
-            status.append(0)
-        except UnsupportedStoreURL as error:
-            print(f"admin: error: {_message(error)}", file=sys.stderr)
-            status.append(1)
-        except (ChatError, AdminCommandError, RuntimeError) as error:
-            where = redact_url(url)
-            print(f"admin: error: {_message(error)} ({where})", file=sys.stderr)
-            status.append(1)
+        # With the service's ENCRYPTION_KEY: start-up checks it as the service does.
+        await with_store(reactor, config, config.encryption, work)
 
-    try:
-        react(lambda reactor: Deferred.fromCoroutine(command(reactor)))
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            return int(exit_.code) if isinstance(exit_.code, int) else 1
-    return status[0] if status else 1
-
-
-def _message(error: Exception) -> str:
-    text = error.message if isinstance(error, ChatError) else str(error)
-    return " ".join(text.split())
+    return run_command("admin", config.database_url, command, (AdminCommandError,))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ links signed at the moment the message is encoded (``file_links``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chatservice import file_links
@@ -19,8 +19,8 @@ MAX_ATTACHMENTS = 10
 
 
 @dataclass(frozen=True, slots=True)
-class NewUpload:
-    """An upload about to be stored: what the files use case learnt of the bytes."""
+class _UploadFields:
+    """What an upload is, stored or not: whose, its name, and what its bytes were found to be."""
 
     owner_id: int
     name: str
@@ -35,20 +35,23 @@ class NewUpload:
 
 
 @dataclass(frozen=True, slots=True)
-class Upload:
-    """A stored upload: its id, owner, name and what was detected in its bytes."""
+class NewUpload(_UploadFields):
+    """An upload about to be stored: what the files use case learnt of the bytes."""
 
-    id: int
-    owner_id: int
-    name: str
-    size: int
-    sha256: str
-    content_type: str
-    created_at: int
-    width: int | None = None
-    height: int | None = None
-    thumb_sha256: str | None = None
-    thumb_size: int | None = None
+    def stored(self, upload_id: int) -> Upload:
+        """The upload as stored under ``upload_id`` (the memory store's row)."""
+        return Upload(**{f.name: getattr(self, f.name) for f in fields(self)}, id=upload_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload(_UploadFields):
+    """A stored upload: its id, owner, name and what was detected in its bytes.
+
+    Not a ``NewUpload``: a stored one is never stored again. ``id`` is
+    given by name (it follows the fields with defaults).
+    """
+
+    id: int = field(kw_only=True)
 
     @property
     def inline(self) -> bool:

@@ -8,10 +8,9 @@ for its shape and, when its host is a literal address, by the SSRF guard.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from chatservice.errors import InvalidRequest
-from chatservice.ssrf import ForbiddenAddress, check_literal_host
+from chatservice.url_forms import plain_ascii, refuse_literal_host, split_url
 from chatservice.wire import MAX_ID, USERNAME_PATTERN, parse_object, text_field
 
 MAX_URL_LENGTH = 2048
@@ -35,13 +34,9 @@ def parse_webhook_url(data: bytes, allow_private: bool) -> str:
     url = (text_field(parse_object(data), "url") or "").strip()
     if len(url) > MAX_URL_LENGTH:
         raise InvalidRequest(f"'url' must be at most {MAX_URL_LENGTH} characters.")
-    if not url.isascii() or any(c.isspace() or ord(c) < 0x21 for c in url):
+    if not plain_ascii(url):
         raise InvalidRequest("'url' must be an ASCII URL without spaces (punycode for names).")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidRequest("'url' is not a valid URL.") from None
+    parts, port = split_url("url", url)
     if parts.scheme.lower() != "https":
         raise InvalidRequest("'url' must be an https:// URL.")
     host = parts.hostname
@@ -54,10 +49,7 @@ def parse_webhook_url(data: bytes, allow_private: bool) -> str:
     if port == 0:
         raise InvalidRequest("'url' has an invalid port.")
     if not allow_private:
-        try:
-            check_literal_host(host)
-        except ForbiddenAddress as refused:
-            raise InvalidRequest(f"'url' is refused: {refused}.") from None
+        refuse_literal_host("url", host)
     return url
 
 

@@ -9,7 +9,7 @@ use case that made them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # What an ``Outcome`` records.
@@ -116,6 +116,32 @@ class Outcome:
     first_failed_at: int | None = None
     next_attempt_at: int = 0
     last_error: str | None = None
+
+    def applied_to(self, webhook: Webhook) -> Webhook:
+        """``webhook`` as a store has it once this outcome is recorded.
+
+        The one statement of it for the memory store and for the delivery
+        loop's own copy; the SQL stores say the same in their UPDATE.
+        """
+        if self.kind == FAILED:
+            return replace(
+                webhook,
+                attempts=self.attempts,
+                first_failed_at=self.first_failed_at,
+                next_attempt_at=self.next_attempt_at,
+                last_error=self.last_error,
+            )
+        through = webhook.delivered_through
+        if self.dead_letter_id is None:
+            through = max(through, self.event_id)
+        return replace(
+            webhook,
+            delivered_through=through,
+            attempts=0,
+            first_failed_at=None,
+            next_attempt_at=0,
+            last_error=None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ process; ``RedisHub`` carries the same events between processes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, succeed
@@ -160,15 +160,7 @@ def publish_quietly(hub: IHub, event: RoomEvent, log: Logger | None = None) -> N
     The change is already stored: a hub that fails (Redis down) must not
     turn it into an error for the client, who could then retry it.
     """
-    logger = log or _log
-    try:
-        publishing = hub.publish(event)
-    except Exception:
-        logger.failure("publishing a room event failed")
-        return
-    publishing.addErrback(
-        lambda failure: logger.failure("publishing a room event failed", failure)
-    )
+    _quietly(lambda: hub.publish(event), "publishing a room event failed", log)
 
 
 def publish_all_quietly(hub: IHub, events: Sequence[RoomEvent], log: Logger | None = None) -> None:
@@ -178,10 +170,15 @@ def publish_all_quietly(hub: IHub, events: Sequence[RoomEvent], log: Logger | No
         for event in events:
             publish_quietly(hub, event, log)
         return
+    _quietly(lambda: batch_hub.publish_all(events), "publishing room events failed", log)
+
+
+def _quietly(publish: Callable[[], Deferred[None]], what: str, log: Logger | None) -> None:
+    """Start ``publish``; log ``what`` for a failure, whether it raises or fails later."""
     logger = log or _log
     try:
-        publishing = batch_hub.publish_all(events)
+        publishing = publish()
     except Exception:
-        logger.failure("publishing room events failed")
+        logger.failure(what)
         return
-    publishing.addErrback(lambda failure: logger.failure("publishing room events failed", failure))
+    publishing.addErrback(lambda failure: logger.failure(what, failure))

@@ -46,12 +46,15 @@ from chatservice.openapi_build import (
     STORED,
     WRITES,
     Errors,
-    json_body,
+    before,
+    limit,
     operation,
     path_id,
     query,
+    returns,
 )
-from chatservice.openapi_schemas import SCHEMAS, ref
+from chatservice.openapi_schemas import SCHEMAS
+from chatservice.openapi_shapes import list_of
 from chatservice.wire import (
     DEFAULT_HISTORY_LIMIT,
     MAX_HISTORY_LIMIT,
@@ -103,31 +106,28 @@ operation(
     "POST /api/register",
     "register",
     "Create an account and get a token.",
-    {"201": json_body(ref("Session"), "Registered.")},
+    returns("Session", "Registered.", 201),
+    public=True,
     body="Credentials",
 )
 operation(
     "POST /api/login",
     "login",
     "Exchange a username and password for a token.",
-    {"200": json_body(ref("Session"), "Logged in.")},
+    returns("Session", "Logged in."),
+    public=True,
     body="Credentials",
 )
+# The room a read is of: required, by either name.
+_ROOM = {**query("roomId", 1, "The room (alias: room_id)."), "required": True}
 operation(
     "GET /api/messages",
     "history",
     "A page of a room's history, oldest first.",
-    {"200": json_body({"type": "array", "items": ref("Message")}, "The messages.")},
-    authenticated=True,
+    returns(list_of("Message"), "The messages."),
     parameters=[
-        {**query("roomId", 1, "The room (alias: room_id)."), "required": True},
-        query(
-            "limit",
-            1,
-            "How many messages at most.",
-            maximum=MAX_HISTORY_LIMIT,
-            default=DEFAULT_HISTORY_LIMIT,
-        ),
+        _ROOM,
+        limit(MAX_HISTORY_LIMIT, DEFAULT_HISTORY_LIMIT, "messages"),
         query("before", 1, "Only messages with a smaller id. Not with 'after'."),
         query("after", 0, "The oldest messages with a larger id. Not with 'before'."),
     ],
@@ -136,8 +136,7 @@ operation(
     "POST /api/ws-ticket",
     "wsTicket",
     "A single-use, 30-second ticket for the WebSocket handshake.",
-    {"201": json_body(ref("Ticket"), "The ticket.")},
-    authenticated=True,
+    returns("Ticket", "The ticket.", 201),
 )
 _MESSAGE_ID = path_id("message_id", "message")
 _EMOJI = {
@@ -152,17 +151,12 @@ _EMOJI = {
         "pattern": "^[^\\s\\u0000-\\u001f]+$",
     },
 }
-_ONE = {"200": json_body(ref("Message"), "The message in its current state.")}
+_ONE = returns("Message", "The message in its current state.")
 operation(
     "POST /api/messages",
     "sendMessage",
     "Send a message (for clients without a WebSocket).",
-    {
-        "201": json_body(
-            ref("Message"), "Stored and broadcast (a repeated client_msg_id: the original)."
-        )
-    },
-    authenticated=True,
+    returns("Message", "Stored and broadcast (a repeated client_msg_id: the original).", 201),
     body="NewMessage",
 )
 operation(
@@ -170,7 +164,6 @@ operation(
     "editMessage",
     "Edit one's own message.",
     _ONE,
-    authenticated=True,
     body="Edit",
     parameters=[_MESSAGE_ID],
 )
@@ -179,7 +172,6 @@ operation(
     "deleteMessage",
     "Delete one's own message (a tombstone stays).",
     _ONE,
-    authenticated=True,
     parameters=[_MESSAGE_ID],
 )
 for _method, _operation_id, _summary in (
@@ -191,29 +183,24 @@ for _method, _operation_id, _summary in (
         _operation_id,
         _summary,
         _ONE,
-        authenticated=True,
         parameters=[_MESSAGE_ID, _EMOJI],
     )
 operation(
     "GET /api/events",
     "events",
     "A room's timeline events after a cursor, in id order, as the WebSocket sends them.",
-    {"200": json_body({"type": "array", "items": ref("Event")}, "The events.")},
-    authenticated=True,
+    returns(list_of("Event"), "The events."),
     parameters=[
-        {**query("roomId", 1, "The room (alias: room_id)."), "required": True},
+        _ROOM,
         query("after", 0, "Only events with a larger id.", default=0),
-        query(
-            "limit", 1, "How many at most.", maximum=MAX_EVENTS_LIMIT, default=DEFAULT_EVENTS_LIMIT
-        ),
+        limit(MAX_EVENTS_LIMIT, DEFAULT_EVENTS_LIMIT),
     ],
 )
 operation(
     "GET /api/search",
     "search",
     "Messages containing every word of q, newest first.",
-    {"200": json_body({"type": "array", "items": ref("Message")}, "The messages.")},
-    authenticated=True,
+    returns(list_of("Message"), "The messages."),
     parameters=[
         {
             "name": "q",
@@ -223,10 +210,8 @@ operation(
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH_QUERY},
         },
         query("roomId", 1, "Only this room (alias: room_id); all rooms by default."),
-        query("before", 1, "Only messages with a smaller id (the next page)."),
-        query(
-            "limit", 1, "How many at most.", maximum=MAX_SEARCH_LIMIT, default=DEFAULT_SEARCH_LIMIT
-        ),
+        before("messages"),
+        limit(MAX_SEARCH_LIMIT, DEFAULT_SEARCH_LIMIT),
     ],
 )
 # The rooms' and the accounts' operations register themselves too.
@@ -237,16 +222,22 @@ import chatservice.openapi_rooms  # noqa: E402, F401
 import chatservice.openapi_webhooks  # noqa: E402, F401
 
 _THIS = {"type": "object", "required": ["openapi", "info", "paths"]}
-_THIS_ANSWER = json_body(_THIS, "The OpenAPI 3.1 description of the REST API.")
-operation("GET /api/openapi.json", "openapi", "This document.", {"200": _THIS_ANSWER})
+operation(
+    "GET /api/openapi.json",
+    "openapi",
+    "This document.",
+    returns(_THIS, "The OpenAPI 3.1 description of the REST API."),
+    public=True,
+)
 operation(
     "GET /health",
     "health",
     "Whether the service can serve.",
     {
-        "200": json_body(ref("Health"), "Serving."),
-        "503": json_body(ref("Health"), "The store cannot be reached, or cannot write."),
+        **returns("Health", "Serving."),
+        **returns("Health", "The store cannot be reached, or cannot write.", 503),
     },
+    public=True,
 )
 
 DOCUMENT: dict[str, Any] = {

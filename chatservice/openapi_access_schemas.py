@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from chatservice.access_models import MEMBER_EVENT_KINDS, ROLES, STATES
+from chatservice.openapi_shapes import ID, closed_object, deleted
 from chatservice.room_forms import MAX_REASON
 from chatservice.wire import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME
 
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _MAYBE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID}
 _REASON = {"type": "string", "maxLength": MAX_REASON, "pattern": "^[^\\u0000]*$"}
 # Room names: no control characters (a direct room's key starts with one).
@@ -24,25 +24,22 @@ ROOM_NAME = {
 }
 
 ACCESS_SCHEMAS: dict[str, Any] = {
-    "Member": {
-        "type": "object",
-        "required": ["user_id", "username", "role", "state", "muted"],
-        "additionalProperties": False,
-        "properties": {
-            "user_id": _ID,
+    "Member": closed_object(
+        {
+            "user_id": ID,
             "username": {"type": "string"},
             "role": {"enum": list(ROLES)},
             "state": {"enum": list(STATES)},
             "muted": {"type": "boolean"},
-        },
-    },
+        }
+    ),
     "MemberEvent": {
         "type": "object",
         "required": ["type", "id", "room_id", "kind", "user_id", "actor_id", "ts"],
         "properties": {
             "type": {"const": "member_event"},
-            "id": _ID,
-            "room_id": _ID,
+            "id": ID,
+            "room_id": ID,
             "kind": {"enum": list(MEMBER_EVENT_KINDS)},
             "user_id": _MAYBE_ID,
             "actor_id": _MAYBE_ID,
@@ -54,24 +51,21 @@ ACCESS_SCHEMAS: dict[str, Any] = {
             "archived": {"type": "boolean"},
         },
     },
-    "AuditEntry": {
-        "type": "object",
-        "required": ["id", "actor_id", "action", "target_user_id", "room_id", "reason", "at"],
-        "additionalProperties": False,
-        "properties": {
-            "id": _ID,
+    "AuditEntry": closed_object(
+        {
+            "id": ID,
             "actor_id": _MAYBE_ID,
             "action": {"type": "string"},
             "target_user_id": _MAYBE_ID,
             "room_id": _MAYBE_ID,
             "reason": {"type": "string"},
             "at": {"type": "integer"},
-        },
-    },
+        }
+    ),
     "Target": {
         "type": "object",
         "required": ["user_id"],
-        "properties": {"user_id": _ID, "reason": _REASON},
+        "properties": {"user_id": ID, "reason": _REASON},
     },
     "Role": {
         "type": "object",
@@ -88,21 +82,11 @@ ACCESS_SCHEMAS: dict[str, Any] = {
             "reason": _REASON,
         },
     },
-    "DeletedRoom": {
-        "type": "object",
-        "required": ["room_id", "deleted"],
-        "additionalProperties": False,
-        "properties": {"room_id": _ID, "deleted": {"const": True}},
-    },
+    "DeletedRoom": deleted("room_id"),
     "AdminArchive": {
         "type": "object",
         "required": ["archived"],
         "properties": {"archived": {"type": "boolean"}, "reason": _REASON},
     },
-    "Left": {
-        "type": "object",
-        "required": ["room_id", "state"],
-        "additionalProperties": False,
-        "properties": {"room_id": _ID, "state": {"const": "left"}},
-    },
+    "Left": closed_object({"room_id": ID, "state": {"const": "left"}}),
 }

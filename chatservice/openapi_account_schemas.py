@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatservice.openapi_shapes import ID, closed_object
 from chatservice.room_forms import MAX_REASON
-from chatservice.wire import MAX_ID, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES
+from chatservice.wire import MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES
 
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 # A password the user chooses: the registration rule (``Credentials``).
 _NEW_PASSWORD = {
     "type": "string",
@@ -18,30 +18,20 @@ _NEW_PASSWORD = {
     "maxLength": MAX_PASSWORD_BYTES,
     "pattern": "^[^\\u0000]*$",
 }
+_ERASED = {"type": "integer", "minimum": 0}
 
 ACCOUNT_SCHEMAS: dict[str, Any] = {
-    "AdminUser": {
-        "type": "object",
-        "required": [
-            "id",
-            "username",
-            "created_at",
-            "admin",
-            "disabled",
-            "disabled_at",
-            "deleted",
-        ],
-        "additionalProperties": False,
-        "properties": {
-            "id": _ID,
+    "AdminUser": closed_object(
+        {
+            "id": ID,
             "username": {"type": "string"},
             "created_at": {"type": "integer"},
             "admin": {"type": "boolean"},
             "disabled": {"type": "boolean"},
             "disabled_at": {"type": ["integer", "null"]},
             "deleted": {"type": "boolean"},
-        },
-    },
+        }
+    ),
     "PasswordChange": {
         "type": "object",
         "required": ["current_password", "new_password"],
@@ -61,25 +51,7 @@ ACCOUNT_SCHEMAS: dict[str, Any] = {
             "reason": {"type": ["string", "null"], "maxLength": MAX_REASON},
         },
     },
-    "Revoked": {
-        "type": "object",
-        "required": ["revoked"],
-        "additionalProperties": False,
-        "properties": {"revoked": {"type": "string", "enum": ["session", "all"]}},
-    },
-    "AccountDeleted": {
-        "type": "object",
-        "required": ["deleted", "erased_messages"],
-        "additionalProperties": False,
-        "properties": {
-            "deleted": {"const": True},
-            "erased_messages": {"type": "integer", "minimum": 0},
-        },
-    },
-    "Erased": {
-        "type": "object",
-        "required": ["erased_messages"],
-        "additionalProperties": False,
-        "properties": {"erased_messages": {"type": "integer", "minimum": 0}},
-    },
+    "Revoked": closed_object({"revoked": {"type": "string", "enum": ["session", "all"]}}),
+    "AccountDeleted": closed_object({"deleted": {"const": True}, "erased_messages": _ERASED}),
+    "Erased": closed_object({"erased_messages": _ERASED}),
 }

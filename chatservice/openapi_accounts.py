@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatservice.account_forms import (
-    DEFAULT_AUDIT_LIMIT,
-    DEFAULT_USERS_LIMIT,
-    MAX_AUDIT_LIMIT,
-    MAX_USER_QUERY,
-    MAX_USERS_LIMIT,
-)
+from chatservice.account_forms import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
 from chatservice.errors import (
     Forbidden,
     InvalidRequest,
@@ -31,12 +25,15 @@ from chatservice.openapi_build import (
     STORED,
     WRITES,
     Errors,
-    json_body,
+    admin_list,
+    before,
+    limit,
     operation,
     path_id,
     query,
+    returns,
 )
-from chatservice.openapi_schemas import ref
+from chatservice.openapi_shapes import list_of
 from chatservice.wire import MAX_ID
 
 # A password is asked again: a wrong one is 403 and counts as a failed login.
@@ -64,102 +61,74 @@ operation(
     "POST /api/logout",
     "logout",
     "Revoke the token of this request, on every process (any body is ignored).",
-    {"200": json_body(ref("Revoked"), "Revoked: this token no longer works.")},
-    authenticated=True,
+    returns("Revoked", "Revoked: this token no longer works."),
 )
 operation(
     "POST /api/logout-all",
     "logoutAll",
     "Revoke every token of the user, this one included (any body is ignored).",
-    {"200": json_body(ref("Revoked"), "Revoked: no token of the user works.")},
-    authenticated=True,
+    returns("Revoked", "Revoked: no token of the user works."),
 )
 operation(
     "POST /api/account/password",
     "changePassword",
     "Change one's password; every other token is revoked.",
-    {"200": json_body(ref("Session"), "Changed: a new token for this session.")},
-    authenticated=True,
+    returns("Session", "Changed: a new token for this session."),
     body="PasswordChange",
 )
 operation(
     "DELETE /api/account",
     "deleteAccount",
     "Delete one's account; its messages become tombstones by a deleted user.",
-    {"200": json_body(ref("AccountDeleted"), "Deleted, and the messages erased.")},
-    authenticated=True,
+    returns("AccountDeleted", "Deleted, and the messages erased."),
     body="PasswordConfirmation",
 )
 operation(
     "GET /api/admin/users",
     "adminListUsers",
     "Server admins: accounts in id order, or those whose name contains q.",
-    {"200": json_body({"type": "array", "items": ref("AdminUser")}, "The accounts.")},
-    authenticated=True,
-    parameters=[
-        {
-            "name": "q",
-            "in": "query",
-            "description": "A part of the username (case-insensitive).",
-            "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
-        },
-        query(
-            "after",
-            0,
-            "Only accounts with a larger id (the next page).",
-            maximum=MAX_ID,
-            default=0,
-        ),
-        query(
-            "limit", 1, "How many at most.", maximum=MAX_USERS_LIMIT, default=DEFAULT_USERS_LIMIT
-        ),
-    ],
+    returns(list_of("AdminUser"), "The accounts."),
+    parameters=admin_list("username", "accounts"),
 )
 operation(
     "GET /api/admin/audit",
     "adminAuditLog",
     "Server admins: the audit log, newest first (every action, or one room's).",
-    {"200": json_body({"type": "array", "items": ref("AuditEntry")}, "The entries.")},
-    authenticated=True,
+    returns(list_of("AuditEntry"), "The entries."),
     parameters=[
         query("roomId", 1, "Only this room's entries (alias: room_id).", maximum=MAX_ID),
-        query("before", 1, "Only entries with a smaller id (the next page).", maximum=MAX_ID),
-        query(
-            "limit",
-            1,
-            "How many at most.",
-            maximum=MAX_AUDIT_LIMIT,
-            default=DEFAULT_AUDIT_LIMIT,
-        ),
+        before("entries", maximum=MAX_ID),
+        limit(MAX_AUDIT_LIMIT, DEFAULT_AUDIT_LIMIT),
     ],
 )
+# Server admins' actions on an account: (path below the user's, operationId,
+# summary, answer).
 _ACTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     (
         "disable",
         "adminDisableUser",
         "Server admins: disable an account (its requests, logins and sockets).",
-        json_body(ref("AdminUser"), "The account, disabled."),
+        returns("AdminUser", "The account, disabled."),
     ),
     (
         "enable",
         "adminEnableUser",
         "Server admins: enable a disabled account again.",
-        json_body(ref("AdminUser"), "The account, enabled."),
+        returns("AdminUser", "The account, enabled."),
     ),
     (
         "erase-messages",
         "adminEraseMessages",
         "Server admins: turn every message of a user into a tombstone.",
-        json_body(ref("Erased"), "How many messages were erased."),
+        returns("Erased", "How many messages were erased."),
     ),
 )
-for _action, _operation_id, _summary, _answer in _ACTIONS:
+for _action, _operation_id, _summary, _answers in _ACTIONS:
     operation(
         f"POST /api/admin/users/{{user_id}}/{_action}",
         _operation_id,
         _summary,
-        {"200": _answer},
-        authenticated=True,
+        _answers,
         parameters=[_USER_ID],
         request_body=REASON_BODY,
     )

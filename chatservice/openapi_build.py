@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chatservice.account_forms import DEFAULT_USERS_LIMIT, MAX_USER_QUERY, MAX_USERS_LIMIT
 from chatservice.errors import (
     AccountDisabled,
     ChatError,
@@ -29,7 +30,7 @@ from chatservice.errors import (
     UpgradeRequired,
     all_error_classes,
 )
-from chatservice.openapi_schemas import ref
+from chatservice.openapi_shapes import ref
 from chatservice.wire import MAX_ID
 
 Errors = tuple[type[ChatError], ...]
@@ -144,25 +145,34 @@ def error_responses(classes: Sequence[type[ChatError]]) -> dict[str, Any]:
 PATHS: dict[str, Any] = {}
 
 
+def returns(schema: str | dict[str, Any], description: str, status: int = 200) -> dict[str, Any]:
+    """A success answer: ``status`` with a JSON body (a name of ``SCHEMAS``, or a schema)."""
+    body = ref(schema) if isinstance(schema, str) else schema
+    return {str(status): json_body(body, description)}
+
+
 def operation(
     route: str,
     operation_id: str,
     summary: str,
     answers: dict[str, Any],
     *,
-    authenticated: bool = False,
+    public: bool = False,
     body: str | None = None,
     parameters: list[dict[str, Any]] | None = None,
     request_body: dict[str, Any] | None = None,
 ) -> None:
     """Add the operation of ``route`` ("METHOD /path"): its success ``answers``, its errors.
 
-    ``body`` names the schema of a required JSON body; ``request_body`` is a
-    whole Request Body Object instead (an optional body).
+    Every operation takes a bearer token unless it is ``public`` (registering,
+    logging in, this document, health): few are, and forgetting to say so
+    errs on the side that the tests catch. ``body`` names the schema of a
+    required JSON body; ``request_body`` is a whole Request Body Object
+    instead (an optional body).
     """
     method, path = route.split(" ")
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
-    if authenticated:
+    if not public:
         operation["security"] = [{"bearer": []}]
     if parameters:
         operation["parameters"] = parameters
@@ -194,6 +204,36 @@ def query(name: str, minimum: int, description: str, **schema: Any) -> dict[str,
         "description": description,
         "schema": {"type": "integer", "minimum": minimum, **schema},
     }
+
+
+def limit(maximum: int, default: int, what: str = "") -> dict[str, Any]:
+    """The ``limit`` query parameter of a page: how many ``what`` (rows) at most."""
+    rows = f"{what} " if what else ""
+    return query("limit", 1, f"How many {rows}at most.", maximum=maximum, default=default)
+
+
+def before(what: str, **schema: Any) -> dict[str, Any]:
+    """The ``before`` query parameter of a page that goes back: ids smaller than the last shown."""
+    return query("before", 1, f"Only {what} with a smaller id (the next page).", **schema)
+
+
+def admin_list(name: str, rows: str) -> list[dict[str, Any]]:
+    """The parameters of a server admin's list: ``q`` (part of a ``name``), ``after``, ``limit``.
+
+    Shared by the accounts' and the rooms' lists, which page the same way.
+    """
+    return [
+        {
+            "name": "q",
+            "in": "query",
+            "description": f"A part of the {name} (case-insensitive).",
+            "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
+        },
+        query(
+            "after", 0, f"Only {rows} with a larger id (the next page).", maximum=MAX_ID, default=0
+        ),
+        limit(MAX_USERS_LIMIT, DEFAULT_USERS_LIMIT),
+    ]
 
 
 # An optional ``{"reason"}`` body: what admin actions take.

@@ -20,15 +20,23 @@ from chatservice.errors import (
     RateLimited,
 )
 from chatservice.file_models import MAX_ATTACHMENTS
-from chatservice.openapi_build import AUTH, ROUTE_ERRORS, STORED, WRITES, operation, path_id
-from chatservice.openapi_schemas import SCHEMAS, ref
+from chatservice.openapi_build import (
+    AUTH,
+    ROUTE_ERRORS,
+    STORED,
+    WRITES,
+    operation,
+    path_id,
+    returns,
+)
+from chatservice.openapi_schemas import SCHEMAS
+from chatservice.openapi_shapes import ID, closed_object, ref
 from chatservice.upload_body import MAX_NAME
 from chatservice.wire import MAX_ID
 
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _LINK = {"type": "string", "description": "A link signed for 30-60 minutes (no token needed)."}
 _ATTACHMENT_PROPERTIES: dict[str, Any] = {
-    "id": _ID,
+    "id": ID,
     "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
     "size": {"type": "integer", "minimum": 0},
     "content_type": {"type": "string", "description": "Found in the bytes, not claimed."},
@@ -37,20 +45,14 @@ _ATTACHMENT_PROPERTIES: dict[str, Any] = {
     "height": {"type": "integer", "minimum": 1},
     "thumbnail_url": _LINK,
 }
+# An image's size and thumbnail are there only when it has them.
+_IMAGE_ONLY = ("width", "height", "thumbnail_url")
 SCHEMAS.update(
     {
-        "Attachment": {
-            "type": "object",
-            "required": ["id", "name", "size", "content_type", "url"],
-            "additionalProperties": False,
-            "properties": _ATTACHMENT_PROPERTIES,
-        },
-        "Upload": {
-            "type": "object",
-            "required": ["id", "name", "size", "content_type", "url", "created_at"],
-            "additionalProperties": False,
-            "properties": {**_ATTACHMENT_PROPERTIES, "created_at": {"type": "integer"}},
-        },
+        "Attachment": closed_object(_ATTACHMENT_PROPERTIES, _IMAGE_ONLY),
+        "Upload": closed_object(
+            {**_ATTACHMENT_PROPERTIES, "created_at": {"type": "integer"}}, _IMAGE_ONLY
+        ),
     }
 )
 # A message carries its files; a post names them by upload id.
@@ -62,7 +64,7 @@ SCHEMAS["Message"]["properties"]["attachments"] = {
 }
 SCHEMAS["NewMessage"]["properties"]["attachments"] = {
     "type": "array",
-    "items": _ID,
+    "items": ID,
     "maxItems": MAX_ATTACHMENTS,
     "uniqueItems": True,
     "description": "Ids of the sender's own uploads ('content' may then be empty: "
@@ -97,13 +99,7 @@ operation(
     "POST /api/uploads",
     "upload",
     "Store one file (at most MAX_UPLOAD_BYTES); attach it to a message by its id.",
-    {
-        "201": {
-            "description": "Stored.",
-            "content": {"application/json": {"schema": ref("Upload")}},
-        }
-    },
-    authenticated=True,
+    returns("Upload", "Stored.", 201),
     parameters=[
         {
             "name": "name",
@@ -155,7 +151,6 @@ operation(
     "download",
     "A file's bytes, for its uploader, readers of a room it was posted in, or a signed link.",
     _FILE_ANSWERS,
-    authenticated=True,
     parameters=_FILE_PARAMETERS,
 )
 operation(
@@ -163,6 +158,5 @@ operation(
     "thumbnail",
     "An image's thumbnail (PNG or JPEG, at most 320x320, without metadata).",
     _FILE_ANSWERS,
-    authenticated=True,
     parameters=_FILE_PARAMETERS,
 )

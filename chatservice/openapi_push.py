@@ -6,8 +6,6 @@ and ``PATHS``) when ``openapi.py`` imports this module, as ``openapi_rooms`` is.
 
 from __future__ import annotations
 
-from typing import Any
-
 from chatservice.errors import InvalidRequest, NotFound
 from chatservice.openapi_build import (
     ANY,
@@ -16,15 +14,14 @@ from chatservice.openapi_build import (
     ROUTE_ERRORS,
     STORED,
     WRITES,
-    json_body,
     operation,
     path_id,
+    returns,
 )
-from chatservice.openapi_schemas import SCHEMAS, ref
+from chatservice.openapi_schemas import SCHEMAS
+from chatservice.openapi_shapes import ID, closed_object, deleted, list_of
 from chatservice.push_models import MAX_ENDPOINT
-from chatservice.wire import MAX_ID
 
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _B64URL = "^[A-Za-z0-9_-]+={0,2}$"
 
 SCHEMAS.update(
@@ -58,34 +55,19 @@ SCHEMAS.update(
                 },
             },
         },
-        "PushSubscription": {
-            "type": "object",
-            "required": ["id", "endpoint", "created_at"],
-            "additionalProperties": False,
-            "properties": {
-                "id": _ID,
-                "endpoint": {"type": "string"},
-                "created_at": {"type": "integer"},
-            },
-        },
-        "VapidPublicKey": {
-            "type": "object",
-            "required": ["public_key"],
-            "additionalProperties": False,
-            "properties": {
+        "PushSubscription": closed_object(
+            {"id": ID, "endpoint": {"type": "string"}, "created_at": {"type": "integer"}}
+        ),
+        "VapidPublicKey": closed_object(
+            {
                 "public_key": {
                     "type": "string",
                     "description": "The applicationServerKey: an uncompressed P-256 point.",
                     "pattern": _B64URL,
                 }
-            },
-        },
-        "PushSubscriptionDeleted": {
-            "type": "object",
-            "required": ["id", "deleted"],
-            "additionalProperties": False,
-            "properties": {"id": _ID, "deleted": {"const": True}},
-        },
+            }
+        ),
+        "PushSubscriptionDeleted": deleted("id"),
     }
 )
 
@@ -103,34 +85,30 @@ ROUTE_ERRORS.update(
     }
 )
 
-_LIST: dict[str, Any] = {"type": "array", "items": ref("PushSubscription")}
-
 operation(
     "GET /api/push/vapid-public-key",
     "vapidPublicKey",
     "The key browsers subscribe with (applicationServerKey); 404 when push is off.",
-    {"200": json_body(ref("VapidPublicKey"), "The VAPID public key.")},
+    returns("VapidPublicKey", "The VAPID public key."),
+    public=True,
 )
 operation(
     "POST /api/push/subscriptions",
     "addPushSubscription",
     "Register the browser's PushSubscription (the same endpoint again replaces it).",
-    {"201": json_body(ref("PushSubscription"), "Registered (the keys are not echoed).")},
-    authenticated=True,
+    returns("PushSubscription", "Registered (the keys are not echoed).", 201),
     body="PushSubscriptionForm",
 )
 operation(
     "GET /api/push/subscriptions",
     "listPushSubscriptions",
     "The caller's push subscriptions, by id.",
-    {"200": json_body(_LIST, "The subscriptions.")},
-    authenticated=True,
+    returns(list_of("PushSubscription"), "The subscriptions."),
 )
 operation(
     "DELETE /api/push/subscriptions/{subscription_id}",
     "deletePushSubscription",
     "Delete one of the caller's push subscriptions.",
-    {"200": json_body(ref("PushSubscriptionDeleted"), "Deleted.")},
-    authenticated=True,
+    returns("PushSubscriptionDeleted", "Deleted."),
     parameters=[path_id("subscription_id", "push subscription")],
 )

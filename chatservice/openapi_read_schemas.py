@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatservice.openapi_shapes import ID, closed_object
 from chatservice.store.read_interface import COUNT_LIMIT
 from chatservice.wire import MAX_ID
 
@@ -45,13 +46,5 @@ READ_SCHEMAS: dict[str, Any] = {
             }
         },
     },
-    "RoomCounts": {
-        "type": "object",
-        "required": ["room_id", *READ_COUNT_FIELDS],
-        "additionalProperties": False,
-        "properties": {
-            "room_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-            **READ_COUNT_FIELDS,
-        },
-    },
+    "RoomCounts": closed_object({"room_id": ID, **READ_COUNT_FIELDS}),
 }

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatservice.account_forms import DEFAULT_USERS_LIMIT, MAX_USER_QUERY, MAX_USERS_LIMIT
 from chatservice.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from chatservice.openapi_build import (
     AUTH,
@@ -19,13 +18,14 @@ from chatservice.openapi_build import (
     STORED,
     WRITES,
     Errors,
-    json_body,
+    admin_list,
+    before,
+    limit,
     operation,
     path_id,
-    query,
+    returns,
 )
-from chatservice.openapi_schemas import ref
-from chatservice.wire import MAX_ID
+from chatservice.openapi_shapes import list_of
 
 # A room named in the path: a private one the caller is not in is 404, as an
 # unknown id is; a right the caller lacks is 403 with a sentence naming it.
@@ -61,26 +61,25 @@ ROUTE_ERRORS.update(
 
 _ROOM_ID = path_id("room_id", "room")
 _USER_ID = path_id("user_id", "user")
-_MEMBER = {"200": json_body(ref("Member"), "The membership after the change.")}
+_MEMBER = returns("Member", "The membership after the change.")
+_ROOM_AFTER = returns("Room", "The room after the change.")
+_MEMBERS = returns(list_of("Member"), "The members.")
+_ROOMS = returns(list_of("Room"), "The rooms.")
 
 operation(
     "GET /api/rooms",
     "listRooms",
     "The rooms the caller sees: public ones, and private ones they are in or invited to, "
     "each with the caller's read marker, unread and mention counts.",
-    {"200": json_body({"type": "array", "items": ref("Room")}, "The rooms.")},
-    authenticated=True,
+    _ROOMS,
 )
 for _route, _operation_id, _summary in (
     ("POST /api/rooms", "createRoomAlias", "Create a room (alias of /api/rooms/create)."),
     ("POST /api/rooms/create", "createRoom", "Create a room, owned by the caller."),
 ):
-    _created = {"201": json_body(ref("Room"), "Created.")}
-    operation(_route, _operation_id, _summary, _created, authenticated=True, body="NewRoom")
-_ROOM_AFTER = {"200": json_body(ref("Room"), "The room after the change.")}
-_MEMBERS = {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")}
-_JOINED = {"200": json_body(ref("Member"), "The caller's membership.")}
-_LEFT = {"200": json_body(ref("Left"), "Left.")}
+    operation(_route, _operation_id, _summary, returns("Room", "Created.", 201), body="NewRoom")
+_JOINED = returns("Member", "The caller's membership.")
+_LEFT = returns("Left", "Left.")
 _UPDATE_ROOM = "Rename, describe, archive or unarchive a room (its owner and moderators)."
 _JOIN = "Join a public room, or accept an invitation to a private one."
 _LEAVE = "Leave a room or decline an invitation; the caller's sockets in it close (4003)."
@@ -89,7 +88,7 @@ _MARK_READ = (
     "Move the caller's read marker forward (never back); every socket of theirs gets a "
     "read_marker frame."
 )
-_COUNTS = {"200": json_body(ref("RoomCounts"), "The marker and the room's counts after it.")}
+_COUNTS = returns("RoomCounts", "The marker and the room's counts after it.")
 _LIST_MEMBERS = "The room's members and invitees with their roles (and bans, for moderators)."
 
 # The caller's operations on the room of the path, in the document's order:
@@ -108,7 +107,6 @@ for _method, _below, _operation_id, _summary, _answers, _body in _ON_ROOM:
         _operation_id,
         _summary,
         _answers,
-        authenticated=True,
         body=_body,
         parameters=[_ROOM_ID],
     )
@@ -117,7 +115,6 @@ operation(
     "setRole",
     "Name a moderator, or make one a plain member again (the owner only).",
     _MEMBER,
-    authenticated=True,
     body="Role",
     parameters=[_ROOM_ID, _USER_ID],
 )
@@ -133,7 +130,6 @@ for _action, _summary in (
         _action,
         _summary,
         _MEMBER,
-        authenticated=True,
         body="Target",
         parameters=[_ROOM_ID],
     )
@@ -141,28 +137,21 @@ operation(
     "GET /api/rooms/{room_id}/audit",
     "roomAudit",
     "The room's entries of the audit log, newest first (its owner and moderators).",
-    {"200": json_body({"type": "array", "items": ref("AuditEntry")}, "The entries.")},
-    authenticated=True,
-    parameters=[
-        _ROOM_ID,
-        query("before", 1, "Only entries with a smaller id (the next page)."),
-        query("limit", 1, "How many at most.", maximum=100, default=50),
-    ],
+    returns(list_of("AuditEntry"), "The entries."),
+    parameters=[_ROOM_ID, before("entries"), limit(100, 50)],
 )
 operation(
     "POST /api/dms",
     "openDirect",
     "The private room of the caller and another user: the same room every time.",
-    {"200": json_body(ref("Room"), "The direct room.")},
-    authenticated=True,
+    returns("Room", "The direct room."),
     body="Target",
 )
 operation(
     "DELETE /api/admin/rooms/{room_id}",
     "adminDeleteRoom",
     "Server admins: delete any room but General; its sockets close (4003).",
-    {"200": json_body(ref("DeletedRoom"), "Deleted.")},
-    authenticated=True,
+    returns("DeletedRoom", "Deleted."),
     parameters=[_ROOM_ID],
     request_body=REASON_BODY,
 )
@@ -171,7 +160,6 @@ operation(
     "adminArchiveRoom",
     "Server admins: archive (read-only) or unarchive any room.",
     _ROOM_AFTER,
-    authenticated=True,
     body="AdminArchive",
     parameters=[_ROOM_ID],
 )
@@ -179,28 +167,13 @@ operation(
     "GET /api/admin/rooms",
     "adminListRooms",
     "Server admins: every room by id (private and direct too), or those whose name contains q.",
-    {"200": json_body({"type": "array", "items": ref("Room")}, "The rooms.")},
-    authenticated=True,
-    parameters=[
-        {
-            "name": "q",
-            "in": "query",
-            "description": "A part of the room's name (case-insensitive).",
-            "schema": {"type": "string", "maxLength": MAX_USER_QUERY},
-        },
-        query(
-            "after", 0, "Only rooms with a larger id (the next page).", maximum=MAX_ID, default=0
-        ),
-        query(
-            "limit", 1, "How many at most.", maximum=MAX_USERS_LIMIT, default=DEFAULT_USERS_LIMIT
-        ),
-    ],
+    _ROOMS,
+    parameters=admin_list("room's name", "rooms"),
 )
 operation(
     "GET /api/admin/rooms/{room_id}/members",
     "adminRoomMembers",
     "Server admins: any room's members, invitees and bans, with their roles.",
-    {"200": json_body({"type": "array", "items": ref("Member")}, "The members.")},
-    authenticated=True,
+    _MEMBERS,
     parameters=[_ROOM_ID],
 )

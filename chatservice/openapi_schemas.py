@@ -23,6 +23,7 @@ from chatservice.models import REPLY_EXCERPT_LENGTH
 from chatservice.openapi_access_schemas import ACCESS_SCHEMAS, ROOM_NAME
 from chatservice.openapi_account_schemas import ACCOUNT_SCHEMAS
 from chatservice.openapi_read_schemas import READ_COUNT_FIELDS, READ_SCHEMAS
+from chatservice.openapi_shapes import ID, closed_object, ref
 from chatservice.wire import (
     MAX_CLIENT_MSG_ID,
     MAX_DESCRIPTION,
@@ -31,14 +32,6 @@ from chatservice.wire import (
     MIN_PASSWORD_BYTES,
     USERNAME_PATTERN,
 )
-
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-
-
-def ref(name: str) -> dict[str, str]:
-    """A reference to one of ``SCHEMAS``."""
-    return {"$ref": f"#/components/schemas/{name}"}
-
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -52,30 +45,15 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "User": {
-        "type": "object",
-        "required": ["id", "username", "created_at"],
-        "additionalProperties": False,
-        "properties": {
+    "User": closed_object(
+        {
             "id": {"type": "integer", "minimum": 1},
             "username": {"type": "string"},
             "created_at": {"type": "integer"},
-        },
-    },
-    "Room": {
-        "type": "object",
-        "required": [
-            "id",
-            "name",
-            "description",
-            "created_by",
-            "created_at",
-            "visibility",
-            "archived",
-            "direct",
-        ],
-        "additionalProperties": False,
-        "properties": {
+        }
+    ),
+    "Room": closed_object(
+        {
             "id": {"type": "integer", "minimum": 1},
             "name": {"type": "string"},
             "description": {"type": "string"},
@@ -99,30 +77,14 @@ SCHEMAS: dict[str, Any] = {
             # (``read_markers.py``; each count stops at COUNT_LIMIT).
             **READ_COUNT_FIELDS,
         },
-    },
-    "Message": {
-        "type": "object",
-        "required": [
-            "type",
-            "id",
-            "room_id",
-            "sender_id",
-            "username",
-            "content",
-            "ts",
-            "reply_to",
-            "reply_preview",
-            "edited_at",
-            "deleted",
-            "reactions",
-            "mentions",
-        ],
-        "additionalProperties": False,
-        "properties": {
+        optional=("membership", *READ_COUNT_FIELDS),
+    ),
+    "Message": closed_object(
+        {
             "type": {"const": "message"},
-            "id": _ID,
-            "room_id": _ID,
-            "sender_id": _ID,
+            "id": ID,
+            "room_id": ID,
+            "sender_id": ID,
             "username": {"type": "string"},
             "content": {"type": "string", "description": "Empty once deleted."},
             "ts": {"type": "integer"},
@@ -134,49 +96,37 @@ SCHEMAS: dict[str, Any] = {
             "reactions": {"type": "array", "items": ref("Reaction")},
             "mentions": {
                 "type": "array",
-                "items": _ID,
+                "items": ID,
                 "description": "The users its @username words mention; empty once deleted.",
             },
         },
-    },
-    "ReplyPreview": {
-        "type": "object",
-        "required": ["id", "sender_id", "username", "excerpt", "deleted"],
-        "additionalProperties": False,
-        "properties": {
-            "id": _ID,
-            "sender_id": _ID,
+        optional=("client_msg_id",),  # only when the sender gave one
+    ),
+    "ReplyPreview": closed_object(
+        {
+            "id": ID,
+            "sender_id": ID,
             "username": {"type": "string"},
             "excerpt": {"type": "string", "maxLength": REPLY_EXCERPT_LENGTH},
             "deleted": {"type": "boolean"},
-        },
-    },
-    "Reaction": {
-        "type": "object",
-        "required": ["emoji", "count", "user_ids"],
-        "additionalProperties": False,
-        "properties": {
+        }
+    ),
+    "Reaction": closed_object(
+        {
             "emoji": {"type": "string", "minLength": 1, "maxLength": MAX_EMOJI_CODE_POINTS},
             "count": {"type": "integer", "minimum": 1},
-            "user_ids": {"type": "array", "items": _ID},
-        },
-    },
-    "MessageUpdated": {
-        "type": "object",
-        "required": ["type", "event_id", "message"],
-        "additionalProperties": False,
-        "properties": {
-            "type": {"const": "message_updated"},
-            "event_id": _ID,
-            "message": ref("Message"),
-        },
-    },
+            "user_ids": {"type": "array", "items": ID},
+        }
+    ),
+    "MessageUpdated": closed_object(
+        {"type": {"const": "message_updated"}, "event_id": ID, "message": ref("Message")}
+    ),
     "Event": {"oneOf": [ref("Message"), ref("MessageUpdated"), ref("MemberEvent")]},
     "NewMessage": {
         "type": "object",
         "required": ["room_id", "content"],
         "properties": {
-            "room_id": _ID,
+            "room_id": ID,
             "content": {"type": "string", "minLength": 1},
             "reply_to": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
             "client_msg_id": {
@@ -191,12 +141,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["content"],
         "properties": {"content": {"type": "string", "minLength": 1}},
     },
-    "Session": {
-        "type": "object",
-        "required": ["token", "user"],
-        "additionalProperties": False,
-        "properties": {"token": {"type": "string"}, "user": ref("User")},
-    },
+    "Session": closed_object({"token": {"type": "string"}, "user": ref("User")}),
     "Credentials": {
         "type": "object",
         "required": ["username", "password"],
@@ -226,12 +171,7 @@ SCHEMAS: dict[str, Any] = {
     **ACCESS_SCHEMAS,
     **ACCOUNT_SCHEMAS,
     **READ_SCHEMAS,
-    "Ticket": {
-        "type": "object",
-        "required": ["ticket", "expires_in"],
-        "additionalProperties": False,
-        "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}},
-    },
+    "Ticket": closed_object({"ticket": {"type": "string"}, "expires_in": {"type": "integer"}}),
     "Health": {
         "type": "object",
         "required": ["status", "store", "version"],

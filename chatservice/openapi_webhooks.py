@@ -18,21 +18,21 @@ from chatservice.openapi_build import (
     STORED,
     WRITES,
     Errors,
-    json_body,
+    before,
+    limit,
     operation,
     path_id,
-    query,
+    returns,
 )
-from chatservice.openapi_schemas import SCHEMAS, ref
-from chatservice.wire import MAX_ID
+from chatservice.openapi_schemas import SCHEMAS
+from chatservice.openapi_shapes import ID, closed_object, deleted, list_of
 
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _WEBHOOK_PROPERTIES: dict[str, Any] = {
-    "id": _ID,
-    "room_id": _ID,
+    "id": ID,
+    "room_id": ID,
     "url": {"type": "string"},
-    "created_by": _ID,
+    "created_by": ID,
     "created_at": {"type": "integer"},
     "delivered_through": {
         "type": "integer",
@@ -50,9 +50,9 @@ _WEBHOOK_PROPERTIES: dict[str, Any] = {
     "last_error": {"type": ["string", "null"]},
 }
 _BOT_PROPERTIES: dict[str, Any] = {
-    "user_id": _ID,
+    "user_id": ID,
     "username": {"type": "string"},
-    "created_by": _ID,
+    "created_by": ID,
     "room_id": {"type": ["integer", "null"]},
     "created_at": {"type": "integer"},
     "has_key": {"type": "boolean"},
@@ -74,83 +74,51 @@ SCHEMAS.update(
                 }
             },
         },
-        "Webhook": {
-            "type": "object",
-            "required": list(_WEBHOOK_PROPERTIES),
-            "additionalProperties": False,
-            "properties": _WEBHOOK_PROPERTIES,
-        },
-        "CreatedWebhook": {
-            "type": "object",
-            "required": [*_WEBHOOK_PROPERTIES, "secret"],
-            "additionalProperties": False,
-            "properties": {
+        "Webhook": closed_object(_WEBHOOK_PROPERTIES),
+        "CreatedWebhook": closed_object(
+            {
                 **_WEBHOOK_PROPERTIES,
                 "secret": {
                     "type": "string",
                     "description": "The signing secret: shown here once, never again.",
                 },
-            },
-        },
-        "DeadLetter": {
-            "type": "object",
-            "required": [
-                "id",
-                "webhook_id",
-                "event_id",
-                "attempts",
-                "last_error",
-                "failed_at",
-                "retry_pending",
-            ],
-            "additionalProperties": False,
-            "properties": {
-                "id": _ID,
-                "webhook_id": _ID,
+            }
+        ),
+        "DeadLetter": closed_object(
+            {
+                "id": ID,
+                "webhook_id": ID,
                 "event_id": {"type": "integer"},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_error": {"type": "string"},
                 "failed_at": {"type": "integer"},
                 "retry_pending": {"type": "boolean"},
-            },
-        },
-        "Deleted": {
-            "type": "object",
-            "required": ["id", "deleted"],
-            "additionalProperties": False,
-            "properties": {"id": _ID, "deleted": {"const": True}},
-        },
+            }
+        ),
+        "Deleted": deleted("id"),
         "NewBot": {
             "type": "object",
             "required": ["username"],
             "properties": {
                 "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
                 "room_id": {
-                    **_ID,
+                    **ID,
                     "description": "The room the bot joins (its owner only); "
                     "omitted: a server admin's bot of no room.",
                 },
             },
         },
-        "Bot": {
-            "type": "object",
-            "required": list(_BOT_PROPERTIES),
-            "additionalProperties": False,
-            "properties": _BOT_PROPERTIES,
-        },
-        "BotWithKey": {
-            "type": "object",
-            "required": [*_BOT_PROPERTIES, "api_key"],
-            "additionalProperties": False,
-            "properties": {
+        "Bot": closed_object(_BOT_PROPERTIES),
+        "BotWithKey": closed_object(
+            {
                 **_BOT_PROPERTIES,
                 "api_key": {
                     "type": "string",
                     "pattern": "^cb_",
                     "description": "The API key (Authorization: Bearer cb_...): shown once.",
                 },
-            },
-        },
+            }
+        ),
     }
 )
 
@@ -158,25 +126,19 @@ SCHEMAS.update(
 # caller is not in is 404 like an unknown one.
 _ON_ROOM: Errors = (*AUTH, InvalidRequest, Forbidden, NotFound)
 _CHANGE: Errors = (*_ON_ROOM, *WRITES)
+_HOOKS = "/api/rooms/{room_id}/webhooks"
+_HOOK = _HOOKS + "/{webhook_id}"
+_DEAD = _HOOK + "/dead-letters/{dead_letter_id}"
 
 ROUTE_ERRORS.update(
     {
-        ("POST", "/api/rooms/{room_id}/webhooks"): (*_CHANGE, *BODY, Conflict),
-        ("GET", "/api/rooms/{room_id}/webhooks"): (*_ON_ROOM, *STORED),
-        ("GET", "/api/rooms/{room_id}/webhooks/{webhook_id}"): (*_ON_ROOM, *STORED),
-        ("DELETE", "/api/rooms/{room_id}/webhooks/{webhook_id}"): _CHANGE,
-        ("GET", "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters"): (
-            *_ON_ROOM,
-            *STORED,
-        ),
-        (
-            "POST",
-            "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters/{dead_letter_id}/retry",
-        ): _CHANGE,
-        (
-            "DELETE",
-            "/api/rooms/{room_id}/webhooks/{webhook_id}/dead-letters/{dead_letter_id}",
-        ): _CHANGE,
+        ("POST", _HOOKS): (*_CHANGE, *BODY, Conflict),
+        ("GET", _HOOKS): (*_ON_ROOM, *STORED),
+        ("GET", _HOOK): (*_ON_ROOM, *STORED),
+        ("DELETE", _HOOK): _CHANGE,
+        ("GET", _HOOK + "/dead-letters"): (*_ON_ROOM, *STORED),
+        ("POST", _DEAD + "/retry"): _CHANGE,
+        ("DELETE", _DEAD): _CHANGE,
         ("POST", "/api/bots"): (*AUTH, *BODY, Forbidden, NotFound, Conflict, *WRITES),
         ("GET", "/api/bots"): (*AUTH, *STORED),
         ("POST", "/api/bots/{bot_id}/key"): (*AUTH, InvalidRequest, NotFound, *WRITES),
@@ -187,103 +149,96 @@ ROUTE_ERRORS.update(
 _ROOM_ID = path_id("room_id", "room")
 _WEBHOOK_ID = path_id("webhook_id", "webhook")
 _DEAD_ID = path_id("dead_letter_id", "dead letter")
-_BOT_ID = path_id("bot_id", "bot (its user)")
-_HOOKS = "/api/rooms/{room_id}/webhooks"
-_DELETED = {"200": json_body(ref("Deleted"), "Deleted.")}
+_DELETED = returns("Deleted", "Deleted.")
+
+# The operations on a room's webhooks, in the document's order: (route,
+# operationId, summary, answers, the path's ids and any query parameters).
+_WEBHOOK_OPERATIONS: tuple[tuple[str, str, str, dict[str, Any], list[dict[str, Any]]], ...] = (
+    (
+        f"GET {_HOOKS}",
+        "listWebhooks",
+        "The room's webhooks and their delivery state (never their secrets).",
+        returns(list_of("Webhook"), "The webhooks."),
+        [_ROOM_ID],
+    ),
+    (
+        f"GET {_HOOK}",
+        "getWebhook",
+        "One webhook and its delivery state.",
+        returns("Webhook", "The webhook."),
+        [_ROOM_ID, _WEBHOOK_ID],
+    ),
+    (
+        f"DELETE {_HOOK}",
+        "deleteWebhook",
+        "Stop delivering; forget the webhook and its dead letters.",
+        _DELETED,
+        [_ROOM_ID, _WEBHOOK_ID],
+    ),
+    (
+        f"GET {_HOOK}/dead-letters",
+        "webhookDeadLetters",
+        "The events the webhook gave up on after its retry period, newest first, "
+        "with the last error.",
+        returns(list_of("DeadLetter"), "The dead letters."),
+        [_ROOM_ID, _WEBHOOK_ID, before("dead letters"), limit(100, 50)],
+    ),
+    (
+        f"POST {_DEAD}/retry",
+        "retryDeadLetter",
+        "Deliver a dead letter again (before the webhook's next event), with a new retry period.",
+        returns("DeadLetter", "Marked for retry."),
+        [_ROOM_ID, _WEBHOOK_ID, _DEAD_ID],
+    ),
+    (
+        f"DELETE {_DEAD}",
+        "discardDeadLetter",
+        "Forget a dead letter.",
+        _DELETED,
+        [_ROOM_ID, _WEBHOOK_ID, _DEAD_ID],
+    ),
+)
 
 operation(
     f"POST {_HOOKS}",
     "addWebhook",
     "Deliver the room's events to an https URL (its owner, or a server admin); "
     "the signing secret is in this answer only.",
-    {"201": json_body(ref("CreatedWebhook"), "Registered.")},
-    authenticated=True,
+    returns("CreatedWebhook", "Registered.", 201),
     body="NewWebhook",
     parameters=[_ROOM_ID],
 )
-operation(
-    f"GET {_HOOKS}",
-    "listWebhooks",
-    "The room's webhooks and their delivery state (never their secrets).",
-    {"200": json_body({"type": "array", "items": ref("Webhook")}, "The webhooks.")},
-    authenticated=True,
-    parameters=[_ROOM_ID],
-)
-operation(
-    f"GET {_HOOKS}/{{webhook_id}}",
-    "getWebhook",
-    "One webhook and its delivery state.",
-    {"200": json_body(ref("Webhook"), "The webhook.")},
-    authenticated=True,
-    parameters=[_ROOM_ID, _WEBHOOK_ID],
-)
-operation(
-    f"DELETE {_HOOKS}/{{webhook_id}}",
-    "deleteWebhook",
-    "Stop delivering; forget the webhook and its dead letters.",
-    _DELETED,
-    authenticated=True,
-    parameters=[_ROOM_ID, _WEBHOOK_ID],
-)
-operation(
-    f"GET {_HOOKS}/{{webhook_id}}/dead-letters",
-    "webhookDeadLetters",
-    "The events the webhook gave up on after its retry period, newest first, with the last error.",
-    {"200": json_body({"type": "array", "items": ref("DeadLetter")}, "The dead letters.")},
-    authenticated=True,
-    parameters=[
-        _ROOM_ID,
-        _WEBHOOK_ID,
-        query("before", 1, "Only dead letters with a smaller id (the next page)."),
-        query("limit", 1, "How many at most.", maximum=100, default=50),
-    ],
-)
-operation(
-    f"POST {_HOOKS}/{{webhook_id}}/dead-letters/{{dead_letter_id}}/retry",
-    "retryDeadLetter",
-    "Deliver a dead letter again (before the webhook's next event), with a new retry period.",
-    {"200": json_body(ref("DeadLetter"), "Marked for retry.")},
-    authenticated=True,
-    parameters=[_ROOM_ID, _WEBHOOK_ID, _DEAD_ID],
-)
-operation(
-    f"DELETE {_HOOKS}/{{webhook_id}}/dead-letters/{{dead_letter_id}}",
-    "discardDeadLetter",
-    "Forget a dead letter.",
-    _DELETED,
-    authenticated=True,
-    parameters=[_ROOM_ID, _WEBHOOK_ID, _DEAD_ID],
-)
+for _route, _operation_id, _summary, _answers, _parameters in _WEBHOOK_OPERATIONS:
+    operation(_route, _operation_id, _summary, _answers, parameters=_parameters)
+
+# Bots: a created bot's key, or a new one, is in that answer only.
+_BOT_ID = [path_id("bot_id", "bot (its user)")]
 operation(
     "POST /api/bots",
     "createBot",
     "Create a bot account that joins a room the caller owns (any room, or none, for a "
     "server admin); its API key is in this answer only.",
-    {"201": json_body(ref("BotWithKey"), "Created.")},
-    authenticated=True,
+    returns("BotWithKey", "Created.", 201),
     body="NewBot",
 )
 operation(
     "GET /api/bots",
     "listBots",
     "The bots the caller created (every bot, for a server admin).",
-    {"200": json_body({"type": "array", "items": ref("Bot")}, "The bots.")},
-    authenticated=True,
+    returns(list_of("Bot"), "The bots."),
 )
 operation(
     "POST /api/bots/{bot_id}/key",
     "rotateBotKey",
     "Replace the bot's API key: the old one stops working at once; the new one is shown once.",
-    {"201": json_body(ref("BotWithKey"), "The new key.")},
-    authenticated=True,
-    parameters=[_BOT_ID],
+    returns("BotWithKey", "The new key.", 201),
+    parameters=_BOT_ID,
 )
 operation(
     "DELETE /api/bots/{bot_id}/key",
     "revokeBotKey",
     "Revoke the bot's API key: every request with it is 401 from now on, and its "
     "WebSockets close (4001).",
-    {"200": json_body(ref("Bot"), "The bot, without a key.")},
-    authenticated=True,
-    parameters=[_BOT_ID],
+    returns("Bot", "The bot, without a key."),
+    parameters=_BOT_ID,
 )

@@ -16,12 +16,11 @@ import base64
 import binascii
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatservice.errors import InvalidRequest
-from chatservice.ssrf import ForbiddenAddress, check_literal_host
+from chatservice.url_forms import plain_ascii, refuse_literal_host, split_url
 from chatservice.wire import parse_object
 
 # Real endpoints (FCM, Mozilla autopush, Apple) are well under 1 KiB.
@@ -101,13 +100,9 @@ def check_endpoint(
     """
     if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT:
         raise InvalidRequest(f"'endpoint' must be a URL of at most {MAX_ENDPOINT} characters.")
-    if not endpoint.isascii() or any(c.isspace() or ord(c) < 32 for c in endpoint):
+    if not plain_ascii(endpoint):
         raise InvalidRequest("'endpoint' must be an ASCII URL without spaces.")
-    try:
-        parts = urlsplit(endpoint)
-        port = parts.port
-    except ValueError:
-        raise InvalidRequest("'endpoint' is not a valid URL.") from None
+    parts, port = split_url("endpoint", endpoint)
     schemes = ("https",) if require_https else ("https", "http")
     if parts.scheme not in schemes:
         raise InvalidRequest("'endpoint' must be an https URL.")
@@ -116,10 +111,7 @@ def check_endpoint(
     if port == 0:
         raise InvalidRequest("'endpoint' is not a valid URL.")
     if not allow_private:
-        try:
-            check_literal_host(parts.hostname)
-        except ForbiddenAddress as refused:
-            raise InvalidRequest(f"'endpoint' is refused: {refused}.") from None
+        refuse_literal_host("endpoint", parts.hostname)
     return endpoint
 
 

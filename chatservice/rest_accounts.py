@@ -11,21 +11,16 @@ from twisted.web.iweb import IRequest
 from chatservice.account_forms import parse_password, parse_password_change
 from chatservice.accounts import Session
 from chatservice.http import client_address, read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.sessions import Sessions
-from chatservice.tokens import Identity
 from chatservice.wire import dumps
 
 
-class AccountRoutes:
+class AccountRoutes(Routes):
     """Session and account routes; ``ChatAPI`` inherits them and provides the use case."""
 
     _sessions: Sessions
-    _max_body: int
     _trusted_proxies: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @staticmethod
     def _session(request: IRequest, status: int, session: Session) -> bytes:

@@ -19,21 +19,16 @@ from chatservice.admin_rooms import RoomAdmin
 from chatservice.admin_users import UserAdmin
 from chatservice.errors import InvalidRequest
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.room_forms import parse_room_id, parse_room_update
-from chatservice.tokens import Identity
 from chatservice.wire import dumps
 
 
-class AdminRoutes:
+class AdminRoutes(Routes):
     """Admin routes; ``ChatAPI`` inherits them and provides the use cases."""
 
     _admin: UserAdmin
     _room_admin: RoomAdmin
-    _max_body: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @app.route("/api/admin/users", methods=["GET"])
     async def admin_users(self, request: IRequest) -> bytes:

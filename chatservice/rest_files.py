@@ -22,23 +22,19 @@ from chatservice.errors import InvalidRequest, NotFound
 from chatservice.file_serving import FileResource, Served
 from chatservice.files import Files, SignedLink
 from chatservice.http import bearer_token, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.message_forms import parse_path_id
 from chatservice.sniff import sniff
-from chatservice.tokens import Identity
 from chatservice.upload_body import MAX_NAME
 from chatservice.wire import dumps, query_int
 
 MAX_SIG = 64
 
 
-class FileRoutes:
+class FileRoutes(Routes):
     """File routes; ``ChatAPI`` inherits them and provides the use case."""
 
     _files: Files
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @app.route("/api/uploads", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:

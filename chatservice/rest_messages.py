@@ -13,7 +13,7 @@ from twisted.web.iweb import IRequest
 from chatservice.access import RoomAccess
 from chatservice.changes import MessageChanges
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.message_forms import (
     parse_edit,
     parse_emoji,
@@ -26,11 +26,10 @@ from chatservice.messages import Messages
 from chatservice.models import Change
 from chatservice.search import Search
 from chatservice.timeline import Timeline
-from chatservice.tokens import Identity
 from chatservice.wire import dumps
 
 
-class MessageRoutes:
+class MessageRoutes(Routes):
     """Message routes; ``ChatAPI`` inherits them and provides the use cases."""
 
     _access: RoomAccess
@@ -38,11 +37,7 @@ class MessageRoutes:
     _changes: MessageChanges
     _timeline: Timeline
     _search: Search
-    _max_body: int
     _max_message_length: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @staticmethod
     def _changed(request: IRequest, change: Change) -> bytes:

@@ -5,21 +5,16 @@ from __future__ import annotations
 from twisted.web.iweb import IRequest
 
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.message_forms import parse_path_id
 from chatservice.push import PushSubscriptions
-from chatservice.tokens import Identity
 from chatservice.wire import dumps
 
 
-class PushRoutes:
+class PushRoutes(Routes):
     """Push routes; ``ChatAPI`` inherits them and provides the use case."""
 
     _push: PushSubscriptions
-    _max_body: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @app.route("/api/push/vapid-public-key", methods=["GET"])
     def vapid_public_key(self, request: IRequest) -> bytes:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from twisted.web.iweb import IRequest
 
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.message_forms import id_field
 from chatservice.read_markers import ReadMarkers
 from chatservice.room_forms import parse_room_id
-from chatservice.tokens import Identity
 from chatservice.wire import dumps, parse_object
 
 
@@ -24,14 +23,10 @@ def parse_read_marker(data: bytes) -> int:
     return last_read_id
 
 
-class ReadRoutes:
+class ReadRoutes(Routes):
     """Read-marker routes; ``ChatAPI`` inherits them and provides the use case."""
 
     _read_markers: ReadMarkers
-    _max_body: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @app.route("/api/rooms/<int:room_id>/read", methods=["POST"])
     async def mark_read(self, request: IRequest, room_id: int) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from twisted.web.iweb import IRequest
 
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.membership import Membership
 from chatservice.moderation import Moderation
 from chatservice.read_markers import ReadMarkers
@@ -22,20 +22,15 @@ from chatservice.room_forms import (
     parse_target,
     parse_user_id,
 )
-from chatservice.tokens import Identity
 from chatservice.wire import dumps, query_int
 
 
-class RoomRoutes:
+class RoomRoutes(Routes):
     """Room routes; ``ChatAPI`` inherits them and provides the use cases."""
 
     _membership: Membership
     _moderation: Moderation
     _read_markers: ReadMarkers
-    _max_body: int
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     @app.route("/api/rooms", methods=["GET"])
     async def list_rooms(self, request: IRequest) -> bytes:

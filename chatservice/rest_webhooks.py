@@ -12,24 +12,19 @@ from twisted.web.iweb import IRequest
 from chatservice.bots import Bots
 from chatservice.hook_forms import parse_bot, parse_webhook_url
 from chatservice.http import read_body, respond_json
-from chatservice.klein_app import app
+from chatservice.klein_app import Routes, app
 from chatservice.message_forms import parse_path_id
 from chatservice.room_forms import parse_room_id
-from chatservice.tokens import Identity
 from chatservice.webhooks import Webhooks
 from chatservice.wire import dumps, query_int
 
 
-class WebhookRoutes:
+class WebhookRoutes(Routes):
     """Webhook and bot routes; ``ChatAPI`` inherits them and provides the use cases."""
 
     _webhooks: Webhooks
     _bots: Bots
-    _max_body: int
     _allow_private_webhooks: bool
-
-    async def _identity(self, request: IRequest) -> Identity:
-        raise NotImplementedError  # ChatAPI's
 
     # -- webhooks -------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ opens it, start-up key check included.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
 import sys
@@ -38,13 +37,13 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater, react
+from twisted.internet.task import deferLater
 
 from chatservice.config import Config, ConfigError
-from chatservice.errors import ChatError
 from chatservice.keyring import KeyRing
-from chatservice.store import IChatStore, open_store, redact_url
+from chatservice.store import IChatStore
 from chatservice.store.sealing import ISealingStore
+from chatservice.store_command import command_parser, one_line, run_command, say_error, with_store
 
 DEFAULT_BATCH_SIZE = 500
 FILES_HOOKS = (
@@ -148,63 +147,37 @@ async def reencrypt_files(ring: KeyRing, context: FilesContext) -> str:
     return "files: re-encrypted" + ("" if result is None else f" ({result})")
 
 
-async def _main(reactor: Any, config: Config, batch_size: int, pause: float) -> None:
-    ring = config.encryption
-    if ring is None:
-        raise RotateError("ENCRYPTION_KEY is not set: there is no key to rotate to")
-    store = open_store(config.database_url, reactor, ring)
-    await store.start()
-    try:
-        files = FilesContext(store, config.database_url, config.files_dir)
-        await rotate(store, ring, print, batch_size, reactor, pause, files)
-    finally:
-        await store.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status (0 done, 1 refused or failed)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m chatservice.rotate",
-        description=(
-            "Re-seal every message, file and webhook secret under the first key of ENCRYPTION_KEY."
-        ),
-    )
-    parser.add_argument(
-        "--database-url",
-        help="the store, as for twistd chat (default: the DATABASE_URL environment variable)",
+    parser = command_parser(
+        "python -m chatservice.rotate",
+        "Re-seal every message, file and webhook secret under the first key of ENCRYPTION_KEY.",
     )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
     args = parser.parse_args(argv)
     try:
         config = Config.from_sources({"database-url": args.database_url})
-        if config.encryption is None:
+        ring = config.encryption
+        if ring is None:
             raise RotateError("ENCRYPTION_KEY is not set: there is no key to rotate to")
         if config.database_url.startswith("memory:"):
             raise RotateError("DATABASE_URL is memory:, which keeps nothing at rest to rotate")
         if not 1 <= args.batch_size <= 100_000:
             raise RotateError("--batch-size: between 1 and 100000")
     except (ConfigError, RotateError) as error:
-        print(f"rotate: error: {error}", file=sys.stderr)
+        say_error("rotate", one_line(error))
         return 1
-    status: list[int] = []
+    pause = max(0.0, args.pause)
 
     async def command(reactor: Any) -> None:
-        try:
-            await _main(reactor, config, args.batch_size, max(0.0, args.pause))
-            status.append(0)
-        except (ChatError, RotateError, RuntimeError) as error:
-            text = error.message if isinstance(error, ChatError) else str(error)
-            where = redact_url(config.database_url)
-            print(f"rotate: error: {' '.join(text.split())} ({where})", file=sys.stderr)
-            status.append(1)
+        async def work(store: IChatStore) -> Rotation:
+            files = FilesContext(store, config.database_url, config.files_dir)
+            return await rotate(store, ring, print, args.batch_size, reactor, pause, files)
 
-    try:
-        react(lambda reactor: Deferred.fromCoroutine(command(reactor)))
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            return int(exit_.code) if isinstance(exit_.code, int) else 1
-    return status[0] if status else 1
+        await with_store(reactor, config, ring, work)
+
+    return run_command("rotate", config.database_url, command, (RotateError,))
 
 
 if __name__ == "__main__":

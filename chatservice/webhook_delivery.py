@@ -205,7 +205,7 @@ class WebhookDelivery:
             outcome = await self._attempt(webhook, head)
             if not await self._store.record_outcome(outcome):
                 return  # deleted, or another process holds it now
-            webhook = _applied(webhook, outcome)
+            webhook = outcome.applied_to(webhook)
             if outcome.kind == FAILED:
                 return  # the next poll after next_attempt_at tries again
             if head.dead_letter_id is None:
@@ -267,26 +267,3 @@ class WebhookDelivery:
 
     def _now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
-
-
-def _applied(webhook: Webhook, outcome: Outcome) -> Webhook:
-    """The webhook as the store has it after recording ``outcome``."""
-    if outcome.kind == FAILED:
-        return replace(
-            webhook,
-            attempts=outcome.attempts,
-            first_failed_at=outcome.first_failed_at,
-            next_attempt_at=outcome.next_attempt_at,
-            last_error=outcome.last_error,
-        )
-    through = webhook.delivered_through
-    if outcome.dead_letter_id is None:
-        through = max(through, outcome.event_id)
-    return replace(
-        webhook,
-        delivered_through=through,
-        attempts=0,
-        first_failed_at=None,
-        next_attempt_at=0,
-        last_error=None,
-    )

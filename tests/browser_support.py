@@ -277,6 +277,12 @@ class ChatPage:
         tab.page.goto(url)
         return tab
 
+    def record_requests(self) -> list[str]:
+        """The URL of every request the page makes from now on, appended as it is made."""
+        requests: list[str] = []
+        self.page.on("request", lambda request: requests.append(request.url))
+        return requests
+
     def _console(self, message: ConsoleMessage) -> None:
         self.console.append(f"{message.type}: {message.text}")
 

@@ -207,33 +207,3 @@ class RecordingPushHTTP:
         self.sent.append(Received(url, dict(headers), body))
         answer = self.answers.pop(0) if self.answers else Answer(201)
         return answer if isinstance(answer, Deferred) else succeed(answer)
-
-
-def self_signed(host: str = "localhost") -> tuple[bytes, bytes]:
-    """A key and a self-signed certificate for ``host`` (PEM): a push service's TLS."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)

@@ -47,8 +47,13 @@ class SealingContractMixin(MixinBase):
         raise NotImplementedError
 
     async def restart(self, store: IChatStore, key_ring: KeyRing | None) -> IChatStore:
-        """Close ``store`` and start one on the same data with ``key_ring``."""
-        raise NotImplementedError
+        """Close ``store`` and start one on the same data with ``key_ring``.
+
+        For a backend at rest, whose ``sealed_store`` opens the test's one
+        database (a file, a schema) each time.
+        """
+        await store.close()
+        return await self.sealed_store(key_ring)
 
     def raw_rows(self) -> list[tuple[Any, ...]]:
         """``(id, content, sealed)`` of every message as stored, by id."""

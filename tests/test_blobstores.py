@@ -21,6 +21,7 @@ from chatservice.file_rotation import reseal_all
 from chatservice.keyring import KeyRing, parse_key_ring
 from chatservice.store import db_blobs
 from chatservice.store.db_blobs import DatabaseBlobStore
+from chatservice.store.sql import SQLStore
 from chatservice.store.upload_interface import IUploadStore
 from tests.store_contract import failure_of
 from tests.test_store_postgresql import SKIP, PostgreSQLDatabase
@@ -111,17 +112,27 @@ class BlobStoreMixin:
 
     owner = 0
 
+    def build_store(self) -> SQLStore:
+        """The metadata's store (the database mixin's)."""
+        raise NotImplementedError
+
+    async def started(self) -> SQLStore:
+        """The metadata's store, started with the owner ``alice`` on first use."""
+        if not hasattr(self, "_store"):
+            self._store = self.build_store()
+            await self._store.start()
+            self.owner = (await self._store.create_user("alice", b"h", 1)).id
+        return self._store
+
 
 class LocalDirectoryTests(SQLiteDatabase, BlobStoreMixin, TestCase):
     """``LocalBlobStore`` in a temporary directory (metadata on SQLite)."""
 
     async def build(self, ring: KeyRing | None) -> tuple[IBlobStore, Any]:
-        if not hasattr(self, "_store"):
+        store = await self.started()
+        if not hasattr(self, "root"):
             self.root = os.path.abspath(self.mktemp())
-            self._store = self.build_store()
-            await self._store.start()
-            self.owner = (await self._store.create_user("alice", b"h", 1)).id
-        return LocalBlobStore(self.root, deferToThread, ring), IUploadStore(self._store)
+        return LocalBlobStore(self.root, deferToThread, ring), IUploadStore(store)
 
     def raw_bytes(self) -> bytes:
         found = b""
@@ -139,15 +150,16 @@ class LocalDirectoryTests(SQLiteDatabase, BlobStoreMixin, TestCase):
         self.assertEqual(blobstore.CHUNK, 64 * 1024)
 
 
-class DatabaseChunksOnSQLiteTests(SQLiteDatabase, BlobStoreMixin, TestCase):
-    """``DatabaseBlobStore`` on SQLite."""
+class DatabaseChunksMixin(BlobStoreMixin):
+    """``DatabaseBlobStore`` in the database of the metadata."""
 
     async def build(self, ring: KeyRing | None) -> tuple[IBlobStore, Any]:
-        if not hasattr(self, "_store"):
-            self._store = self.build_store()
-            await self._store.start()
-            self.owner = (await self._store.create_user("alice", b"h", 1)).id
-        return DatabaseBlobStore(self._store.database, ring), IUploadStore(self._store)
+        store = await self.started()
+        return DatabaseBlobStore(store.database, ring), IUploadStore(store)
+
+
+class DatabaseChunksOnSQLiteTests(SQLiteDatabase, DatabaseChunksMixin, TestCase):
+    """``DatabaseBlobStore`` on SQLite."""
 
     def raw_bytes(self) -> bytes:
         import sqlite3
@@ -158,17 +170,10 @@ class DatabaseChunksOnSQLiteTests(SQLiteDatabase, BlobStoreMixin, TestCase):
         return b"".join(bytes(row[0]) for row in rows)
 
 
-class DatabaseChunksOnPostgreSQLTests(PostgreSQLDatabase, BlobStoreMixin, TestCase):
+class DatabaseChunksOnPostgreSQLTests(PostgreSQLDatabase, DatabaseChunksMixin, TestCase):
     """``DatabaseBlobStore`` on PostgreSQL: what several hosts share."""
 
     skip = SKIP
-
-    async def build(self, ring: KeyRing | None) -> tuple[IBlobStore, Any]:
-        if not hasattr(self, "_store"):
-            self._store = self.build_store()
-            await self._store.start()
-            self.owner = (await self._store.create_user("alice", b"h", 1)).id
-        return DatabaseBlobStore(self._store.database, ring), IUploadStore(self._store)
 
     def raw_bytes(self) -> bytes:
         rows = self.admin("SELECT data FROM file_chunks ORDER BY sha256, idx")

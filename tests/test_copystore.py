@@ -13,7 +13,6 @@ import io
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import bcrypt
 from twisted.internet import reactor
@@ -29,8 +28,8 @@ from chatservice.models import Message, NewMessage, NewRoom, Room, TimelineEvent
 from chatservice.store.db_blobs import DatabaseBlobStore
 from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
+from tests.copy_support import CopyCase
 from tests.sealing_contract import OLD_RING
-from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
 ROUNDS = 4
 
@@ -102,21 +101,8 @@ class CommandRefusalTests(SynchronousTestCase):
         self.assertEqual(error.code, 2)
 
 
-class CopyStoreTests(PostgreSQLDatabase, TestCase):
+class CopyStoreTests(CopyCase, TestCase):
     """A SQLite store filled through SQLStore comes out the same on PostgreSQL."""
-
-    skip = SKIP
-    timeout = 60
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.sqlite_path = str(Path(self.mktemp()).absolute())
-
-    @property
-    def target(self) -> str:
-        """This test's schema as a libpq URL (``options`` in the query string)."""
-        separator = "&" if "?" in DSN else "?"
-        return f"{DSN}{separator}options={quote(self.search_path)}"
 
     def copy(self, batch_size: int = 7) -> CopyCounts:
         """Copy this test's SQLite file into its schema, in small batches."""
@@ -397,21 +383,8 @@ class CopyStoreTests(PostgreSQLDatabase, TestCase):
         self.assertNotIn("s3cret", err)
 
 
-class CopyFilesTests(PostgreSQLDatabase, TestCase):
+class CopyFilesTests(CopyCase, TestCase):
     """Uploads, attachments and the files directory move into the database."""
-
-    skip = SKIP
-    timeout = 60
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.sqlite_path = str(Path(self.mktemp()).absolute())
-
-    @property
-    def target(self) -> str:
-        """This test's schema as a libpq URL."""
-        separator = "&" if "?" in DSN else "?"
-        return f"{DSN}{separator}options={quote(self.search_path)}"
 
     def copy(self) -> CopyCounts:
         """Copy this test's SQLite file (and its files) into its schema."""

@@ -20,7 +20,6 @@ import hashlib
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
@@ -36,8 +35,8 @@ from chatservice.models import NewMessage, NewRoom
 from chatservice.push_models import NewPushSubscription
 from chatservice.store.sealing import Sealing
 from chatservice.store.sql import SQLStore
+from tests.copy_support import CopyCase
 from tests.sealing_contract import OLD_RING
-from tests.test_store_postgresql import DSN, SKIP, PostgreSQLDatabase
 
 KEY_HASH = hashlib.sha256(b"bot-api-key").hexdigest()
 LEASE_UNTIL = 9_000_000_000_000  # far in the future: the old owner's lease
@@ -53,22 +52,10 @@ def rows_of(conn: Any, table: Table, placeholder_bools: bool) -> list[tuple[Any,
     return rows
 
 
-class CopyEverythingTests(PostgreSQLDatabase, TestCase):
+class CopyEverythingTests(CopyCase, TestCase):
     """One of every kind of row, copied SQLite → PostgreSQL, compared table by table."""
 
-    skip = SKIP
-    timeout = 60
     sealing = Sealing(OLD_RING)
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.sqlite_path = str(Path(self.mktemp()).absolute())
-
-    @property
-    def target(self) -> str:
-        """This test's schema as a libpq URL."""
-        separator = "&" if "?" in DSN else "?"
-        return f"{DSN}{separator}options={quote(self.search_path)}"
 
     async def fill(self) -> dict[str, Any]:
         """Write one of everything through the SQLite store; the ids to check."""

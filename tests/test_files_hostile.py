@@ -59,19 +59,30 @@ EVIL_NAMES = [
 ]
 
 
+async def start_on_disk(test: TestCase, **config: Any) -> tuple[FileService, str, str]:
+    """A file service on a SQLite file and a files directory under a new folder of the test's.
+
+    Returns the service, the folder and the files directory (the test looks
+    at what was written).
+    """
+    root = os.path.abspath(test.mktemp())
+    os.makedirs(root)
+    files_dir = os.path.join(root, "files")
+    database = os.path.join(root, "chat.sqlite3")
+    chat = await FileService.start(
+        test, database_url=f"sqlite:///{database}", files_dir=files_dir, **config
+    )
+    return chat, root, files_dir
+
+
 class HostileFilesTests(TestCase):
     """Each hostile file is stored as data and served so that a browser cannot run it."""
 
     timeout = 60
 
     async def start(self) -> FileService:
-        self.root = os.path.abspath(self.mktemp())
-        os.makedirs(self.root)
-        self.files_dir = os.path.join(self.root, "files")
-        database = os.path.join(self.root, "chat.sqlite3")
-        return await FileService.start(
-            self, database_url=f"sqlite:///{database}", files_dir=self.files_dir
-        )
+        chat, self.root, self.files_dir = await start_on_disk(self)
+        return chat
 
     def assert_safe(self, headers: dict[str, str], inline: bool) -> None:
         test: Any = self
@@ -192,16 +203,8 @@ class UploadLimitTests(TestCase):
     LIMIT = 1024 * 1024
 
     async def start(self) -> FileService:
-        self.root = os.path.abspath(self.mktemp())
-        os.makedirs(self.root)
-        self.files_dir = os.path.join(self.root, "files")
-        database = os.path.join(self.root, "chat.sqlite3")
-        return await FileService.start(
-            self,
-            database_url=f"sqlite:///{database}",
-            files_dir=self.files_dir,
-            max_upload_bytes=self.LIMIT,
-        )
+        chat, _, self.files_dir = await start_on_disk(self, max_upload_bytes=self.LIMIT)
+        return chat
 
     async def stream(self, chat: FileService, token: str, chunked: bool, size: int) -> _Streamer:
         length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % size

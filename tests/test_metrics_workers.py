@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 from functools import partial
 
 from twisted.internet import reactor
@@ -25,13 +24,11 @@ from twisted.web.client import HTTPConnectionPool
 from chatservice.tally import FLUSH_SECONDS
 from tests.metrics_support import Samples, scrape, value
 from tests.procsockets import owner
-from tests.test_twistd import chat_env, free_port, json_call, next_message, twistd_args
+from tests.test_twistd import free_port, json_call, next_message
 from tests.workers_support import (
-    REDIS_URL,
     SKIP,
-    ScratchSchema,
     WatchedTwistd,
-    kill_if_running,
+    start_supervisor,
 )
 from tests.wsclient import RecordingClient, close_tcp, connect_tcp
 
@@ -47,35 +44,12 @@ class WorkerMetricsTests(TestCase):
 
     async def start(self) -> WatchedTwistd:
         """Start the supervisor with METRICS_LISTEN on a scratch schema; wait until it serves."""
-        schema = ScratchSchema()
-        schema.create()
-        self.addCleanup(schema.drop)
         self.port = free_port()
         metrics_port = free_port()
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        process = WatchedTwistd()
-        env = chat_env(
-            DATABASE_URL=schema.url,
-            REDIS_URL=REDIS_URL,
-            MAX_SOCKETS_PER_USER="1000",
-            SHUTDOWN_TIMEOUT="5",
-            LOG_LEVEL="info",
-            METRICS_LISTEN=f"tcp:{metrics_port}:interface=127.0.0.1",
+        process, self.transport = await start_supervisor(
+            self, self.port, METRICS_LISTEN=f"tcp:{metrics_port}:interface=127.0.0.1"
         )
-        workdir = self.mktemp()
-        os.makedirs(workdir)
-        args = [sys.executable, *twistd_args(self.port), "--workers", "2"]
-        self.transport = reactor.spawnProcess(process, sys.executable, args, env, workdir)
-
-        async def stop_everything() -> None:
-            if not process.ended.called:
-                self.transport.signalProcess("KILL")
-                await process.ended
-            kill_if_running(list(process.worker_pids().values()))
-
-        self.addCleanup(stop_everything)
-        await process.listening
-        schema.spread_ids()
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.call = partial(json_call, self.pool)
         return process

@@ -15,8 +15,7 @@ from typing import Any
 
 from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.internet.endpoints import SSL4ServerEndpoint
-from twisted.internet.ssl import Certificate, PrivateCertificate
+from twisted.internet.ssl import Certificate
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.server import Site
@@ -32,9 +31,9 @@ from tests.push_support import (
     PushServiceResource,
     TrackingFactory,
     check_vapid,
-    self_signed,
 )
 from tests.rest_support import PASSWORD
+from tests.tls_support import self_signed
 
 
 class EndToEndTests(TestCase):
@@ -44,16 +43,14 @@ class EndToEndTests(TestCase):
 
     async def start(self) -> None:
         """The push service, then the service; both stopped at clean-up."""
-        key_pem, cert_pem = self_signed("localhost")
+        tls = self_signed("localhost")
         self.push_service = PushServiceResource()
         factory = TrackingFactory(Site(self.push_service))
-        options = PrivateCertificate.loadPEM(key_pem + cert_pem).options()
-        endpoint = SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1")
-        port = await endpoint.listen(factory)
+        port = await tls.serve(factory)
         self.addCleanup(port.stopListening)
         self.addCleanup(factory.closed)
-        self.origin = f"https://localhost:{port.getHost().port}"
-        trust = BrowserLikePolicyForHTTPS(trustRoot=Certificate.loadPEM(cert_pem))
+        self.origin = f"https://localhost:{port.getHost().port}"  # type: ignore[attr-defined]
+        trust = BrowserLikePolicyForHTTPS(trustRoot=Certificate.loadPEM(tls.cert_pem))
         self.service = ChatService(
             config_for_tests(listen=("tcp:0:interface=127.0.0.1",), **PUSH_SETTINGS),
             reactor,

@@ -221,10 +221,6 @@ class PostgreSQLSealingContractTests(PostgreSQLDatabase, HookSealingContractMixi
         await store.start()
         return store
 
-    async def restart(self, store: IChatStore, key_ring: KeyRing | None) -> IChatStore:
-        await store.close()
-        return await self.sealed_store(key_ring)
-
     def raw_rows(self) -> list[tuple[Any, ...]]:
         return self.admin("SELECT id, content, sealed FROM messages ORDER BY id")
 

@@ -333,10 +333,6 @@ class SQLiteSealingContractTests(SQLiteDatabase, HookSealingContractMixin, TestC
         await store.start()
         return store
 
-    async def restart(self, store: IChatStore, key_ring: KeyRing | None) -> IChatStore:
-        await store.close()
-        return await self.sealed_store(key_ring)
-
     def raw_rows(self) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
             return conn.execute("SELECT id, content, sealed FROM messages ORDER BY id").fetchall()

@@ -93,8 +93,7 @@ class AdminPanelTests(TestCase):
 
         def scenario(browser: Browser) -> None:
             bob = ChatPage.open(browser, server.url, PHONE)
-            requests: list[str] = []  # every request of bob's page
-            bob.page.on("request", lambda request: requests.append(request.url))
+            requests = bob.record_requests()
             bob.register("bob")
             bob.send("hello before")
             expect(bob.messages("hello before")).to_have_count(1)

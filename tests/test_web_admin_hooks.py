@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from twisted.trial.unittest import TestCase
 
-from tests.browser_support import SKIP, LiveChat, in_browser, live_chat
+from tests.browser_support import SKIP, ChatPage, LiveChat, in_browser, live_chat
 from tests.test_web_admin import expect, open_admin, register
 
 if TYPE_CHECKING:
@@ -42,6 +42,20 @@ def deliver(server: LiveChat) -> None:
     server.blocking(run)
 
 
+def manage_new_room(
+    browser: Browser, server: LiveChat, owner_name: str, room_name: str
+) -> tuple[str, int, ChatPage]:
+    """``owner_name`` makes ``room_name`` and opens its view in the admin panel.
+
+    Returns the owner's token, the room's id and the admin panel's tab.
+    """
+    owner, _ = register(server, owner_name)
+    room = server.api("POST", "api/rooms", {"name": room_name}, owner)["id"]
+    tab = open_admin(browser, server, owner_name)
+    tab.page.get_by_role("button", name=f"Manage {room_name}").click()
+    return owner, room, tab
+
+
 class AdminWebhookTests(TestCase):
     """Webhooks, dead letters and bots through the room's view of the panel."""
 
@@ -58,11 +72,8 @@ class AdminWebhookTests(TestCase):
         )
 
         def scenario(browser: Browser) -> None:
-            owner, _ = register(server, "hook_owner")
-            room = server.api("POST", "api/rooms", {"name": "Hook room"}, owner)["id"]
-            tab = open_admin(browser, server, "hook_owner")
+            owner, room, tab = manage_new_room(browser, server, "hook_owner", "Hook room")
             page = tab.page
-            page.get_by_role("button", name="Manage Hook room").click()
             expect(page.locator("#webhooks-status")).to_have_text(
                 "No webhook: the room's events go nowhere."
             )
@@ -128,11 +139,8 @@ class AdminWebhookTests(TestCase):
         server = await live_chat(self, bcrypt_rounds=4)
 
         def scenario(browser: Browser) -> None:
-            owner, _ = register(server, "bot_owner")
-            room = server.api("POST", "api/rooms", {"name": "Bot room"}, owner)["id"]
-            tab = open_admin(browser, server, "bot_owner")
+            owner, room, tab = manage_new_room(browser, server, "bot_owner", "Bot room")
             page = tab.page
-            page.get_by_role("button", name="Manage Bot room").click()
             url = page.get_by_label("Add a webhook: the receiver's URL (https)")
             url.fill("https://127.0.0.1/")
             page.get_by_role("button", name="Add webhook").click()

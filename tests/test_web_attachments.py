@@ -160,8 +160,7 @@ class AttachmentTests(TestCase):
 
         def scenario(browser: Browser) -> None:
             tab = ChatPage.open(browser, server.url, DESKTOP)
-            requests: list[str] = []
-            tab.page.on("request", lambda request: requests.append(request.url))
+            requests = tab.record_requests()
             tab.register("mounted")
             attach(tab, [(PICTURE, "image/png", png(100, 50))])
             expect(tab.page.locator("#attach-list > li.ready")).to_have_count(1)

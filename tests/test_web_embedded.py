@@ -36,8 +36,7 @@ class MountedPageTests(TestCase):
 
         def scenario(browser: Browser) -> None:
             tab = ChatPage.open(browser, server.url.rstrip("/"), DESKTOP)
-            requests: list[str] = []
-            tab.page.on("request", lambda request: requests.append(request.url))
+            requests = tab.record_requests()
             sockets: list[str] = []
             tab.page.on("websocket", lambda socket: sockets.append(socket.url))
             self.assertEqual(tab.page.url, server.url)
@@ -66,8 +65,7 @@ class MountedPageTests(TestCase):
 
         def scenario(browser: Browser) -> None:
             tab = ChatPage.open(browser, server.url, DESKTOP)
-            requests: list[str] = []
-            tab.page.on("request", lambda request: requests.append(request.url))
+            requests = tab.record_requests()
             tab.register("embedded_admin")
             grant_admin(server, "embedded_admin")
             tab.page.get_by_role("link", name="Admin panel").click()

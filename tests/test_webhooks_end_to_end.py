@@ -19,9 +19,8 @@ from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.endpoints import SSL4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.ssl import Certificate, PrivateCertificate, trustRootFromCertificates
+from twisted.internet.ssl import Certificate, trustRootFromCertificates
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -33,7 +32,8 @@ from chatservice.store.sql import SQLStore
 from chatservice.webhook_client import WebhookTransport
 from chatservice.wire import CredentialsForm
 from tests.fakes import ImmediateThreadPool, config_for_tests
-from tests.webhook_support import FakeResolver, Receiver, self_signed
+from tests.tls_support import self_signed
+from tests.webhook_support import FakeResolver, Receiver
 from tests.wsclient import RecordingClient, join_tcp, serve_tcp, stop_service
 
 POLICY = DeliveryPolicy(
@@ -51,12 +51,8 @@ class WebhookEndToEndTests(TestCase):
 
     async def start_receiver(self, port: int = 0) -> IListeningPort:
         """Listen with TLS on 127.0.0.1 (a given port to come back on it)."""
-        pem = self.cert.key_pem + self.cert.cert_pem
-        options = PrivateCertificate.loadPEM(pem).options()
-        endpoint = SSL4ServerEndpoint(reactor, port, options, interface="127.0.0.1")
-        listening: IListeningPort = await endpoint.listen(Site(self.receiver))
-        self.listening = listening
-        return listening
+        self.listening = await self.cert.serve(Site(self.receiver), port)
+        return self.listening
 
     async def stop_receiver(self) -> None:
         """Close the receiver's port (and any request left hanging)."""

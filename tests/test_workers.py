@@ -28,14 +28,11 @@ from tests.test_twistd import (
     free_port,
     json_call,
     next_message,
-    twistd_args,
 )
 from tests.workers_support import (
-    REDIS_URL,
     SKIP,
-    ScratchSchema,
     WatchedTwistd,
-    kill_if_running,
+    start_supervisor,
     wait_until_gone,
 )
 from tests.wsclient import RecordingClient, close_tcp, connect_tcp
@@ -51,32 +48,8 @@ class WorkersEndToEndTests(TestCase):
 
     async def start(self) -> tuple[WatchedTwistd, int]:
         """Start the supervisor on a scratch schema; return it once both workers serve."""
-        schema = ScratchSchema()
-        schema.create()
-        self.addCleanup(schema.drop)
         self.port = free_port()
-        process = WatchedTwistd()
-        env = chat_env(
-            DATABASE_URL=schema.url,
-            REDIS_URL=REDIS_URL,
-            MAX_SOCKETS_PER_USER="1000",
-            SHUTDOWN_TIMEOUT="5",
-            LOG_LEVEL="info",
-        )
-        workdir = self.mktemp()
-        os.makedirs(workdir)
-        args = [sys.executable, *twistd_args(self.port), "--workers", "2"]
-        self.transport = reactor.spawnProcess(process, sys.executable, args, env, workdir)
-
-        async def stop_everything() -> None:
-            if not process.ended.called:
-                self.transport.signalProcess("KILL")
-                await process.ended
-            kill_if_running(list(process.worker_pids().values()))
-
-        self.addCleanup(stop_everything)
-        await process.listening
-        schema.spread_ids()
+        process, self.transport = await start_supervisor(self, self.port)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.call = partial(json_call, self.pool)
         self.base = f"http://127.0.0.1:{self.port}"

@@ -1,4 +1,4 @@
-"""Test helpers of webhooks: a fake resolver, a self-signed certificate, a receiver.
+"""Test helpers of webhooks: a fake resolver and a receiver (its certificate: ``tls_support``).
 
 ``FakeResolver`` answers names from a table (``hooks.test`` -> 127.0.0.1, or a
 private address for the SSRF guard's tests) on any reactor. ``Receiver`` is
@@ -9,16 +9,11 @@ be gone (a closed port).
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolutionReceiver
@@ -72,40 +67,6 @@ class FakeResolver:
 
 def _literal(host: str) -> bool:
     return host.replace(".", "").isdigit() or ":" in host
-
-
-@dataclass
-class Certificate:
-    """A self-signed certificate for ``name`` and its key, in PEM."""
-
-    name: str
-    cert_pem: bytes
-    key_pem: bytes
-
-
-def self_signed(name: str) -> Certificate:
-    """Make a certificate valid for ``name`` for a day (P-256, quick)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return Certificate(name, cert.public_bytes(serialization.Encoding.PEM), key_pem)
 
 
 @dataclass

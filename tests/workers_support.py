@@ -1,5 +1,7 @@
 """What the ``--workers`` subprocess tests share: a scratch schema, the servers' output, pids.
 
+``start_supervisor`` runs the supervisor the way every such test does.
+
 A ``twistd chat --workers N`` under test runs on a PostgreSQL schema of its
 own (``CHAT_TEST_POSTGRES``) and on the Redis of ``CHAT_TEST_REDIS``. That
 Redis is shared by every test running at the same time, and its channels
@@ -14,15 +16,18 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 import uuid
 from urllib.parse import quote
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProcessTransport
 from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
 
 from tests.procsockets import AVAILABLE, is_gone
-from tests.test_twistd import TwistdProcess
+from tests.test_twistd import TwistdProcess, chat_env, twistd_args
 
 DSN = os.environ.get("CHAT_TEST_POSTGRES", "")
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS", "")
@@ -133,3 +138,41 @@ def kill_if_running(pids: list[int]) -> None:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+
+
+async def start_supervisor(
+    test: TestCase, port: int, **env: str
+) -> tuple[WatchedTwistd, IProcessTransport]:
+    """Run ``twistd chat --workers 2`` on ``port`` and a scratch schema; return once it listens.
+
+    ``env`` adds to the environment every such test gives it. At clean-up the
+    supervisor and its workers are killed if they still run, and the schema
+    is dropped.
+    """
+    schema = ScratchSchema()
+    schema.create()
+    test.addCleanup(schema.drop)
+    process = WatchedTwistd()
+    environment = chat_env(
+        DATABASE_URL=schema.url,
+        REDIS_URL=REDIS_URL,
+        MAX_SOCKETS_PER_USER="1000",
+        SHUTDOWN_TIMEOUT="5",
+        LOG_LEVEL="info",
+        **env,
+    )
+    workdir = test.mktemp()
+    os.makedirs(workdir)
+    args = [sys.executable, *twistd_args(port), "--workers", "2"]
+    transport = reactor.spawnProcess(process, sys.executable, args, environment, workdir)
+
+    async def stop_everything() -> None:
+        if not process.ended.called:
+            transport.signalProcess("KILL")
+            await process.ended
+        kill_if_running(list(process.worker_pids().values()))
+
+    test.addCleanup(stop_everything)
+    await process.listening
+    schema.spread_ids()
+    return process, transport

@@ -136,30 +136,11 @@ class MemoryHooks:
         if webhook is None or lease is None or lease.owner != outcome.owner:
             return succeed(False)
         lease.until = outcome.lease_until
-        if outcome.kind in (DELIVERED, DEAD):
-            if outcome.kind == DEAD:
-                self._write_dead_letter(outcome)
-            elif outcome.dead_letter_id is not None:
-                self._dead.pop(outcome.dead_letter_id, None)
-            through = webhook.delivered_through
-            if outcome.dead_letter_id is None:
-                through = max(through, outcome.event_id)
-            webhook = dataclasses.replace(
-                webhook,
-                delivered_through=through,
-                attempts=0,
-                first_failed_at=None,
-                next_attempt_at=0,
-                last_error=None,
-            )
-        else:
-            webhook = dataclasses.replace(
-                webhook,
-                attempts=outcome.attempts,
-                first_failed_at=outcome.first_failed_at,
-                next_attempt_at=outcome.next_attempt_at,
-                last_error=outcome.last_error,
-            )
+        if outcome.kind == DEAD:
+            self._write_dead_letter(outcome)
+        elif outcome.kind == DELIVERED and outcome.dead_letter_id is not None:
+            self._dead.pop(outcome.dead_letter_id, None)
+        webhook = outcome.applied_to(webhook)
         self._webhooks[webhook.id] = webhook
         return succeed(True)
 

@@ -50,19 +50,7 @@ class MemoryUploads:
         self._blobs.setdefault(new.sha256, new.size)
         if new.thumb_sha256 is not None:
             self._blobs.setdefault(new.thumb_sha256, new.thumb_size or 0)
-        upload = Upload(
-            self._next_upload_id,
-            new.owner_id,
-            new.name,
-            new.size,
-            new.sha256,
-            new.content_type,
-            new.created_at,
-            new.width,
-            new.height,
-            new.thumb_sha256,
-            new.thumb_size,
-        )
+        upload = new.stored(self._next_upload_id)
         self._next_upload_id += 1
         self._uploads[upload.id] = upload
         return succeed(upload)

@@ -8,39 +8,22 @@
 
 import { byId, clear, h, shortTime } from "./dom.js";
 import { refusal } from "./errors.js";
-import { hideSecret, showSecret } from "./admin_secret.js";
+import { FormPanel } from "./admin_form_panel.js";
+import { showSecret } from "./admin_secret.js";
 
-export class BotsPanel {
+export class BotsPanel extends FormPanel {
   /** @param {import("./admin_hooks_api.js").HooksApi} hooks */
   constructor(hooks) {
+    super({ form: "bot-form", field: "bot-name", error: "bot-error", secret: "bot-key" });
     this.hooks = hooks;
-    this.room = null;
     this.status = byId("bots-status");
     this.list = byId("bots-list");
-    this.form = byId("bot-form");
-    this.name = byId("bot-name");
     this.ofRoom = byId("bot-of-room");
-    this.error = byId("bot-error");
-    this.key = byId("bot-key");
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.create();
-    });
   }
 
   open(room) {
-    this.room = room;
-    this.name.value = "";
     this.ofRoom.checked = true;
-    this.error.textContent = "";
-    hideSecret(this.key);
-    this.load();
-  }
-
-  /** The room's view closed: its secret leaves the page. */
-  close() {
-    this.room = null;
-    hideSecret(this.key);
+    super.open(room);
   }
 
   async load() {
@@ -62,24 +45,15 @@ export class BotsPanel {
     for (const bot of shown) this.list.append(this.row(bot));
   }
 
-  async create() {
-    const room = this.room;
-    const username = this.name.value.trim();
+  /** Create a bot: its API key is in this answer only. */
+  create() {
+    const username = this.field.value.trim();
+    const ofRoom = this.ofRoom.checked;
     this.error.textContent = "";
-    let made;
-    try {
-      made = await this.hooks.createBot(username, this.ofRoom.checked ? room.id : null);
-    } catch (error) {
-      if (room === this.room && error.status !== 401) {
-        this.error.textContent = refusal(error);
-        this.name.focus();
-      }
-      return;
-    }
-    if (room !== this.room) return;
-    this.name.value = "";
-    showSecret(this.key, `API key of the bot ${made.username}`, made.api_key);
-    this.load();
+    return this.made(
+      (room) => this.hooks.createBot(username, ofRoom ? room.id : null),
+      (made) => [`API key of the bot ${made.username}`, made.api_key],
+    );
   }
 
   row(bot) {
@@ -124,7 +98,7 @@ export class BotsPanel {
       return;
     }
     if (room !== this.room) return;
-    showSecret(this.key, `New API key of the bot ${answer.username}`, answer.api_key);
+    showSecret(this.secret, `New API key of the bot ${answer.username}`, answer.api_key);
     this.load();
   }
 

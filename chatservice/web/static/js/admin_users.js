@@ -4,9 +4,11 @@
 // at once on the server: the person's open pages drop to their log-in
 // screen (their sockets close with 4002). The optional reason typed above
 // the table goes with the next action into the audit log. A row is redrawn
-// from the server's answer, never from what the panel guessed.
+// from the server's answer, never from what the panel guessed. Searching,
+// paging and the rows' bookkeeping are admin_list.js's.
 
-import { byId, clear, h } from "./dom.js";
+import { byId, h } from "./dom.js";
+import { PagedTable } from "./admin_list.js";
 import { refusal } from "./errors.js";
 
 const PAGE = 50;
@@ -19,61 +21,25 @@ export class UsersView {
   constructor(admin, people) {
     this.admin = admin;
     this.people = people;
-    this.list = byId("users-list");
-    this.status = byId("users-status");
-    this.more = byId("users-more");
-    this.query = byId("users-query");
-    this.reason = byId("users-reason");
-    this.search = "";
-    this.after = 0;
-    this.generation = 0;
-    /** @type {Map<number, HTMLElement>} rows by user id */
-    this.rows = new Map();
-    byId("users-search").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.load(this.query.value.trim());
+    this.table = new PagedTable({
+      name: "users",
+      noun: "user",
+      empty: "No user matches.",
+      fetch: ({ q, after }) => admin.users({ q, after, limit: PAGE }),
+      pageSize: PAGE,
+      row: (user) => this.row(user),
     });
-    this.more.addEventListener("click", () => this.page());
+    this.status = this.table.status;
+    this.reason = byId("users-reason");
   }
 
   /** Show the first page of accounts whose name contains `search` (all when empty). */
-  load(search = this.search) {
-    this.search = search;
-    this.after = 0;
-    this.generation += 1;
-    this.rows.clear();
-    clear(this.list);
-    return this.page();
-  }
-
-  async page() {
-    const generation = this.generation;
-    this.more.hidden = true;
-    this.status.textContent = "Loading users…";
-    let users;
-    try {
-      users = await this.admin.users({ q: this.search, after: this.after, limit: PAGE });
-    } catch (error) {
-      if (generation === this.generation && error.status !== 401) this.status.textContent = refusal(error);
-      return;
-    }
-    if (generation !== this.generation) return;
-    for (const user of users) {
-      this.people.learn(user.id, user.username);
-      const row = this.row(user);
-      this.rows.set(user.id, row);
-      this.list.append(row);
-    }
-    this.status.textContent = this.rows.size
-      ? `${this.rows.size} user${this.rows.size === 1 ? "" : "s"} shown.`
-      : "No user matches.";
-    if (users.length === PAGE) {
-      this.after = users[users.length - 1].id;
-      this.more.hidden = false;
-    }
+  load(search) {
+    return this.table.load(search);
   }
 
   row(user) {
+    this.people.learn(user.id, user.username);
     return h(
       "tr",
       { dataset: { userId: String(user.id) } },
@@ -111,11 +77,9 @@ export class UsersView {
       return;
     }
     this.reason.value = "";
-    const row = this.row(changed);
-    this.rows.get(user.id)?.replaceWith(row);
-    this.rows.set(user.id, row);
+    const row = this.table.redraw(changed);
     this.status.textContent = `${changed.username} is ${changed.disabled ? "disabled" : "enabled again"}.`;
-    row.querySelector("button")?.focus();
+    row?.querySelector("button")?.focus();
   }
 }
 

@@ -9,40 +9,18 @@
 
 import { byId, clear, h, shortTime } from "./dom.js";
 import { refusal } from "./errors.js";
-import { hideSecret, showSecret } from "./admin_secret.js";
+import { FormPanel } from "./admin_form_panel.js";
 
 const LETTERS_PAGE = 20;
 
-export class WebhooksPanel {
+export class WebhooksPanel extends FormPanel {
   /** @param {import("./admin_hooks_api.js").HooksApi} hooks */
   constructor(hooks) {
+    super({ form: "webhook-form", field: "webhook-url", error: "webhook-error", secret: "webhook-secret" });
     this.hooks = hooks;
-    this.room = null;
     this.status = byId("webhooks-status");
     this.list = byId("webhooks-list");
-    this.form = byId("webhook-form");
-    this.url = byId("webhook-url");
-    this.error = byId("webhook-error");
-    this.secret = byId("webhook-secret");
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.add();
-    });
     byId("webhooks-refresh").addEventListener("click", () => this.load());
-  }
-
-  open(room) {
-    this.room = room;
-    this.url.value = "";
-    this.error.textContent = "";
-    hideSecret(this.secret);
-    this.load();
-  }
-
-  /** The room's view closed: its secret leaves the page. */
-  close() {
-    this.room = null;
-    hideSecret(this.secret);
   }
 
   async load() {
@@ -66,29 +44,19 @@ export class WebhooksPanel {
     for (const webhook of webhooks) this.list.append(this.item(webhook));
   }
 
-  async add() {
-    const room = this.room;
-    const url = this.url.value.trim();
+  /** Add a webhook: its signing secret is in this answer only. */
+  create() {
+    const url = this.field.value.trim();
     this.error.textContent = "";
     if (!url) {
       this.error.textContent = "Enter the receiver's URL: it starts with https.";
-      this.url.focus();
+      this.field.focus();
       return;
     }
-    let made;
-    try {
-      made = await this.hooks.addWebhook(room.id, url);
-    } catch (error) {
-      if (room === this.room && error.status !== 401) {
-        this.error.textContent = refusal(error);
-        this.url.focus();
-      }
-      return;
-    }
-    if (room !== this.room) return;
-    this.url.value = "";
-    showSecret(this.secret, `Signing secret of ${made.url}`, made.secret);
-    this.load();
+    return this.made(
+      (room) => this.hooks.addWebhook(room.id, url),
+      (made) => [`Signing secret of ${made.url}`, made.secret],
+    );
   }
 
   item(webhook) {

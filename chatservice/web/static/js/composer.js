@@ -14,7 +14,7 @@
 // Files (uploads.js) go with the next message sent, which may then have no
 // text; while one is still uploading, sending waits for it and says so.
 
-import { byId } from "./dom.js";
+import { byId, onSubmit } from "./dom.js";
 
 const TYPING_EVERY_MS = 2500;
 
@@ -40,10 +40,7 @@ export class Composer {
     this.contextText = byId("composer-context-text");
     this.mode = null; // null, {reply: message} or {edit: message}
     this.lastTyping = 0;
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.submit();
-    });
+    onSubmit(this.form, () => this.submit());
     this.input.addEventListener("keydown", (event) => this.keydown(event));
     this.input.addEventListener("input", () => this.typed());
     byId("composer-cancel").addEventListener("click", () => this.cancel());

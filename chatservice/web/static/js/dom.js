@@ -42,6 +42,17 @@ export function byId(id) {
   return element;
 }
 
+/**
+ * Run `handler(event)` when `form` is submitted, instead of the browser sending it
+ * (the page's policy, form-action 'none', would refuse that anyway).
+ */
+export function onSubmit(form, handler) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    handler(event);
+  });
+}
+
 /** Remove every child of an element. */
 export function clear(element) {
   element.replaceChildren();

@@ -7,7 +7,7 @@
 // in a public room, the owner and moderators in a private one); a refusal
 // is written under it in the server's words.
 
-import { byId, clear, h } from "./dom.js";
+import { byId, clear, h, onSubmit } from "./dom.js";
 import { refusal } from "./errors.js";
 
 export class InviteForm {
@@ -25,10 +25,7 @@ export class InviteForm {
     this.userId = byId("invite-user-id");
     this.error = byId("invite-error");
     this.done = byId("invite-done");
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.submit();
-    });
+    onSubmit(this.form, () => this.submit());
     people.onChange(() => this.draw());
   }
 

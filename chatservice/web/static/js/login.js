@@ -4,7 +4,7 @@
 // form-action 'none'): the script posts JSON to api/login or api/register
 // and hands the session on. Refusals are written under the fields.
 
-import { byId } from "./dom.js";
+import { byId, onSubmit } from "./dom.js";
 import { describe } from "./errors.js";
 
 export class LoginView {
@@ -20,10 +20,7 @@ export class LoginView {
     this.username = byId("login-username");
     this.password = byId("login-password");
     this.error = byId("login-error");
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.submit(event.submitter?.value === "register" ? "register" : "login");
-    });
+    onSubmit(this.form, (event) => this.submit(event.submitter?.value === "register" ? "register" : "login"));
   }
 
   show(message = "") {

@@ -15,7 +15,7 @@
 // unread.js): shown as badges, and said in the button's name ("Design,
 // 3 unread, 1 mention"). The server stops counting at 100: "99+".
 
-import { byId, clear, h } from "./dom.js";
+import { byId, clear, h, onSubmit } from "./dom.js";
 import { describe } from "./errors.js";
 import { Invitations } from "./invitations.js";
 
@@ -85,10 +85,7 @@ export class RoomList {
       declined: () => this.refresh(),
     });
     this.toggle.addEventListener("click", () => this.fold(this.panel.classList.contains("open")));
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.create();
-    });
+    onSubmit(this.form, () => this.create());
     window.addEventListener("focus", () => this.currentId !== null && this.refresh());
     setInterval(() => {
       if (this.currentId !== null && document.visibilityState === "visible") this.refresh();

@@ -4,7 +4,7 @@
 // results" pages on with `before`. "Show" opens the message's room, and
 // marks the message when it is among those loaded.
 
-import { byId, clear, h, timeElement } from "./dom.js";
+import { byId, clear, h, onSubmit, timeElement } from "./dom.js";
 import { describe } from "./errors.js";
 
 const PAGE = 20;
@@ -28,10 +28,7 @@ export class SearchView {
     this.more = byId("search-more");
     this.here = byId("search-here");
     this.query = null;
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.run();
-    });
+    onSubmit(this.form, () => this.run());
     this.here.addEventListener("change", () => this.query && this.run());
     this.more.addEventListener("click", () => this.page());
     byId("search-close").addEventListener("click", () => this.close());

@@ -6,7 +6,7 @@
 // written under the form that was refused, in the server's words.
 
 import { AuditLog } from "./audit.js";
-import { byId } from "./dom.js";
+import { byId, onSubmit } from "./dom.js";
 import { refusal } from "./errors.js";
 
 export class SettingsPanel {
@@ -30,14 +30,8 @@ export class SettingsPanel {
     this.archiveButton = byId("archive-button");
     this.archiveError = byId("archive-error");
     this.audit = new AuditLog(api, people);
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.save();
-    });
-    this.archiveForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.archive();
-    });
+    onSubmit(this.form, () => this.save());
+    onSubmit(this.archiveForm, () => this.archive());
   }
 
   /** A room opened (or its settings changed): fill the fields, unless one is being typed in. */
