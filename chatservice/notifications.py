@@ -73,8 +73,15 @@ class Notifications:
     def _notify(self, message: Message, mentioned: Collection[int], *, direct: bool) -> None:
         if mentioned:
             self._frames.send(mentioned, notification_frame(MENTION, message))
-        if not mentioned and not direct:
-            return
+        if not mentioned:
+            if not direct:
+                return
+            known = self._rooms.get(message.room_id)
+            if known is not None and not known.direct:
+                # The common case, a plain message in a room that is not
+                # direct: nobody to tell, and no Deferred chain to build
+                # (~4 % of the CPU of S4, 10 rooms x 100 sockets).
+                return
         working = self._room(message.room_id).addCallback(
             self._with_room, message, mentioned, direct
         )
