@@ -11,6 +11,7 @@ count as generation 0 without a session (``revocation.py`` judges them).
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -56,6 +57,12 @@ class Identity:
 
 # Tokens remembered as verified (a few hundred bytes each).
 VERIFIED_CACHE_SIZE = 4096
+# A token as ``issue`` spells it: three unpadded base64url segments, the last
+# an HS256 signature, and at most this long. Only such are remembered: other
+# spellings of a good token verify too (PyJWT takes a padded signature, and
+# before 2.14 skipped any junk in it), and each would take a place.
+_ISSUED_FORM = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
+MAX_REMEMBERED_LENGTH = 1024
 
 
 class TokenIssuer:
@@ -65,8 +72,8 @@ class TokenIssuer:
     newest ``cache_size`` of them): decoding one was a fifth of a WebSocket
     handshake's CPU, paid again by every reconnect and REST call with it.
     Its times are checked against the clock on every use; revocation is
-    ``revocation.py``'s, after this. Refused tokens are not remembered, so
-    garbage cannot push good tokens out.
+    ``revocation.py``'s, after this. Forged tokens are not remembered, nor
+    other spellings of good ones, so garbage cannot push good tokens out.
     """
 
     def __init__(
@@ -116,9 +123,10 @@ class TokenIssuer:
         verified = self._verified.get(token)
         if verified is None:
             verified = self._decode(token)
-            if len(self._verified) >= self._cache_size:
-                del self._verified[next(iter(self._verified))]
-            self._verified[token] = verified
+            if len(token) <= MAX_REMEMBERED_LENGTH and _ISSUED_FORM.fullmatch(token):
+                if len(self._verified) >= self._cache_size:
+                    del self._verified[next(iter(self._verified))]
+                self._verified[token] = verified
         identity, iat = verified
         if identity.expires_at <= now:
             raise TokenExpired()

@@ -272,3 +272,29 @@ class VerifiedTokenCacheTests(SynchronousTestCase):
         self.assertEqual(self.decodes, 4)
         self.issuer.verify(tokens[0])  # forgotten: the cache holds 3
         self.assertEqual(self.decodes, 5)
+
+    def test_other_spellings_of_a_token_take_no_place(self) -> None:
+        """A spelling of a good token other than ours verifies, but is not remembered.
+
+        PyJWT before 2.14 (``setup.py`` allows 2.13) skipped whatever is
+        not base64 in a signature (GHSA-hxm8-2xgr-2p9m), so the holder of one
+        good token could fill the cache with spellings of it, each as long as
+        a header allows, and push everyone else's tokens out. 2.15 still
+        takes a padded signature (``=``).
+        """
+        real = jwt.decode
+
+        def lenient(token: str, *args: Any, **kwargs: Any) -> Any:
+            self.decodes += 1
+            return real(token.rstrip("!~"), *args, **kwargs)  # as PyJWT 2.13 decoded
+
+        self.patch(jwt, "decode", lenient)
+        kept = self.issuer.issue(User(1, "u1", 0))
+        self.issuer.verify(kept)
+        mine = self.issuer.issue(User(2, "u2", 0))
+        for junk in range(1, 6):
+            self.assertEqual(self.issuer.verify(mine + "!" * junk + "~" * 1000).user_id, 2)
+        self.assertEqual(self.issuer.verify(mine + "=").user_id, 2)
+        decodes = self.decodes
+        self.issuer.verify(kept)  # still remembered
+        self.assertEqual(self.decodes, decodes)
