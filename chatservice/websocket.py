@@ -8,6 +8,7 @@ against its buffer bound. Room membership and fan-out are ``fanout.py``'s.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +33,8 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
 # Typing notices are advisory: past this rate they are dropped, not refused.
 TYPING_RATE = Rate(burst=3, per_second=1.0)
+# A handshake refusal's reason from where it quotes a query string or fragment on.
+_QUOTED_QUERY = re.compile(r"[?#].*", re.DOTALL)
 
 # Autobahn pretty-prints its ~50 protocol options for a debug line on every
 # new connection (``WebSocketProtocol._connectionMade``), logged or not: the
@@ -218,6 +221,19 @@ class ChatServerProtocol(WebSocketServerProtocol):
         if self.direct is not None:
             return self.direct.on_connect(self, request)
         return None
+
+    def failHandshake(  # noqa: N802 - Autobahn hook
+        self,
+        reason: str,
+        code: int = 400,
+        responseHeaders: Any = None,  # noqa: N803
+    ) -> None:
+        """Refuse without the query string: Autobahn's reason goes to the answer and the log.
+
+        Autobahn quotes a request line it cannot split (on a raw no-break
+        space, which twisted.web passes) in its status line and in a warning.
+        """
+        super().failHandshake(_QUOTED_QUERY.sub("...", reason), code, responseHeaders)
 
     def sendHttpErrorResponse(  # noqa: N802 - Autobahn hook
         self,

@@ -8,12 +8,15 @@ answer must be the same.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 from urllib.parse import quote
 
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from tests.wsclient import HttpAnswer, memory_world
+from chatservice.logs import make_observer
+from tests.wsclient import HttpAnswer, handshake_request, memory_world
 
 JSON = "application/json"
 
@@ -211,6 +214,31 @@ class OriginTests(HandshakeTestCase):
         self.assert_json_error(self.refused("/ws?roomId=1", headers), 403, "forbidden")
 
 
+class LoggingTests(HandshakeTestCase):
+    """Nothing of a ``/ws`` query string reaches the log, whatever Autobahn makes of it."""
+
+    def test_a_request_line_autobahn_cannot_split_is_not_quoted(self) -> None:
+        """Autobahn splits a request line on any Unicode white space, twisted.web on spaces.
+
+        A raw no-break space (0xA0) in the target passes twisted.web and the gate;
+        Autobahn then refuses the request line, quoting it, token and all, in
+        its answer and in its warning.
+        """
+        out = io.StringIO()
+        observer = make_observer("debug", "text", out)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        target = f"/ws?roomId=1&token={self.token}&x=\xa0y"
+        answer, client, _ = self.world.chat.raw_bytes(handshake_request(target))
+        self.assertEqual(answer.status, 400)
+        self.assertNotIn(self.token.encode("ascii"), client.received)
+        log = out.getvalue()
+        self.assertIn("dropping connection", log)  # the warning is there, without the query
+        for secret in (self.token, "roomId=", "token="):
+            self.assertNotIn(secret, log)
+        self.assertEqual(self.world.service.sockets.sockets_of(self.user_id), 0)
+
+
 class DirectRefusalTests(RefusalTests):
     """``RefusalTests`` through the ports' door."""
 
@@ -225,5 +253,11 @@ class DirectAuthenticationTests(AuthenticationTests):
 
 class DirectOriginTests(OriginTests):
     """``OriginTests`` through the ports' door."""
+
+    direct = True
+
+
+class DirectLoggingTests(LoggingTests):
+    """``LoggingTests`` through the ports' door."""
 
     direct = True
