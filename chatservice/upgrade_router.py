@@ -13,10 +13,12 @@ and a keep-alive connection that asks for ``/ws`` after other requests.
 
 Only the service's own listening ports are routed so; ``ChatService.site()``
 and ``resource()`` (for a host's ``Site``) keep the Klein route alone.
+
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,6 +46,15 @@ WS_ROUTE = "/ws"
 # twisted.web, whose own limits answer it.
 MAX_HEAD = 16384
 _PREFIX = b"GET /ws"
+# Only a head that Autobahn's strict parser reads as twisted.web does takes
+# the direct door: a target of printable ASCII without a fragment (Autobahn
+# splits a request line on any Unicode blank and refuses a fragment, quoting
+# them), header names that are tokens, values of printable ASCII (the route
+# refuses a Host that is not UTF-8), and no body (the route's 413).
+_TARGET = re.compile(rb"/ws(?:\?[\x21-\x22\x24-\x7e]*)?")
+_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE_INVALID = re.compile(rb"[^\t\x20-\x7e]")
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
 class UpgradeRequest:
@@ -65,23 +76,25 @@ def is_plain_upgrade(head: bytes) -> bool:
     """Whether a request head is ``GET /ws`` over HTTP/1.1 with every upgrade header.
 
     Anything less goes to twisted.web, so that every refusal of a malformed
-    handshake stays the one the Klein route gives.
+    handshake stays the one the Klein route gives; so does a repeated header
+    (twisted.web reads its last value, Autobahn its values joined) and a
+    request with a body.
     """
     request_line, _, rest = head.partition(b"\r\n")
     parts = request_line.split(b" ")
     if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1":
         return False
-    target = parts[1]
-    if target != b"/ws" and not target.startswith(b"/ws?"):
+    if not _TARGET.fullmatch(parts[1]):
         return False
     headers: dict[bytes, bytes] = {}
     for line in rest.split(b"\r\n"):
         name, colon, value = line.partition(b":")
-        if not colon:
-            if line:
-                return False
-            continue
-        headers[name.strip().lower()] = value.strip().lower()
+        if not colon or not _FIELD_NAME.fullmatch(name) or _FIELD_VALUE_INVALID.search(value):
+            return False
+        key = name.lower()
+        if key in headers or key in _BODY_HEADERS:
+            return False
+        headers[key] = value.strip(b" \t").lower()
     return (
         headers.get(b"upgrade") == b"websocket"
         and b"upgrade" in (token.strip() for token in headers.get(b"connection", b"").split(b","))

@@ -45,6 +45,22 @@ class PlainUpgradeTests(SynchronousTestCase):
             (b"Sec-WebSocket-Key: ", b"Sec-WebSocket-Nonce: "),
             (b"Host: chat.test", b"Host:"),
             (b"\r\nHost", b"\r\nno colon here\r\nHost"),
+            # What Autobahn's stricter parser would refuse with a bare status
+            # line, quoting the request line (the query string) in its log.
+            (b"/ws?roomId=1", b"/ws?roomId=1#x"),
+            (b"/ws?roomId=1", b"/ws?roomId=1\xa0x"),
+            (b"/ws?roomId=1", b"/ws?roomId=1\tx"),
+            (b"Upgrade: websocket", b"Upgrade : websocket"),
+            (b"Host: chat.test", b"Host: chat.test\nX-Smuggled: 1"),
+            (b"\r\nHost", b"\r\n Folded: 1\r\nHost"),
+            # A repeated header reads differently: twisted.web's last value,
+            # Autobahn's values joined.
+            (b"\r\nHost", b"\r\nUpgrade: websocket\r\nHost"),
+            (b"\r\nHost", b"\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\nHost"),
+            # The route refuses a Host that is not UTF-8, and a body too long.
+            (b"Host: chat.test", b"Host: ch\xe9.test"),
+            (b"\r\nHost", b"\r\nContent-Length: 1000000000\r\nHost"),
+            (b"\r\nHost", b"\r\nTransfer-Encoding: chunked\r\nHost"),
         ):
             with self.subTest(new=new):
                 self.assertFalse(is_plain_upgrade(UPGRADE.replace(old, new)))
