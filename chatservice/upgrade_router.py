@@ -24,10 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
+from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
 from twisted.web.server import Site
 
@@ -163,12 +164,22 @@ def refusal_response(error: ChatError) -> bytes:
 
 
 class _FirstRequest(Protocol):
-    """Reads a new connection's first request head, then hands the connection on."""
+    """Reads a new connection's first request head, then hands the connection on.
+
+    A head that has not arrived within the Site's idle timeout (``timeOut``)
+    loses its connection, as twisted.web's channel would have dropped it.
+    """
 
     def __init__(self, router: UpgradeRouter, addr: IAddress | None) -> None:
         self._router = router
         self._addr = addr
         self._head = b""
+        self._timeout: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted hook
+        site = self._router.site
+        if site.timeOut:
+            self._timeout = site.reactor.callLater(site.timeOut, self._timed_out)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
         head = self._head + data
@@ -186,8 +197,22 @@ class _FirstRequest(Protocol):
         else:
             self._hand_over(self._router.site.buildProtocol(self._addr))
 
+    def connectionLost(self, reason: Failure | None = None) -> None:  # noqa: N802 - Twisted hook
+        self._stop_timeout()
+
+    def _timed_out(self) -> None:
+        self._timeout = None
+        transport: Any = self.transport
+        transport.abortConnection()
+
+    def _stop_timeout(self) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
     def _hand_over(self, protocol: Any) -> None:
         """Make ``protocol`` the connection's, and give it what was read (as Autobahn does)."""
+        self._stop_timeout()
         transport: Any = self.transport
         if isinstance(transport, ProtocolWrapper):  # TLS
             transport.wrappedProtocol = protocol

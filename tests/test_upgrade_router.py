@@ -8,6 +8,7 @@ direct door keeps the route's bookkeeping (socket counts, metrics).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -155,3 +156,18 @@ class DirectDoorTests(TestCase):
         access.enter = enter  # type: ignore[method-assign]
         # The one socket alice may have is hers to open again.
         self.assertTrue(self.world.chat.connect("/ws?roomId=1", self.bearer()).ws_open)
+
+    def test_a_connection_that_never_finishes_its_first_head_is_dropped(self) -> None:
+        """As twisted.web's channel would have, after the Site's idle timeout."""
+        router = self.world.chat.site
+        assert isinstance(router, UpgradeRouter)
+        timeout = router.site.timeOut
+        assert timeout is not None
+        for sent in (b"", b"GET /ws?roomId=1 HTTP/1.1\r\nHost: chat.test\r\n"):
+            with self.subTest(sent=sent):
+                _, pump = self.world.chat._connect(functools.partial(RawClient, sent))
+                self.world.chat.advance(timeout - 1)
+                self.assertFalse(pump.serverIO.disconnecting)
+                self.world.chat.advance(1)
+                self.assertTrue(pump.serverIO.disconnecting)
+        self.assertEqual(self.channels, 0)
