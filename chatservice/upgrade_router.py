@@ -14,6 +14,10 @@ and a keep-alive connection that asks for ``/ws`` after other requests.
 Only the service's own listening ports are routed so; ``ChatService.site()``
 and ``resource()`` (for a host's ``Site``) keep the Klein route alone.
 
+What twisted.web bounded, this door bounds too: a first head that has not
+arrived within the Site's idle timeout loses its connection, and what a
+client sends while the gate decides on its handshake waits, up to
+``EARLY_DATA_LIMIT``, for the socket to open.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from chatservice.fanout import ChatServerFactory
 from chatservice.handshake import HandshakeGate
 from chatservice.http import error_headers
 from chatservice.metrics import HTTP_REQUEST_SECONDS, TIMER
-from chatservice.websocket import ChatServerProtocol
+from chatservice.websocket import MAX_FRAME_BYTES, ChatServerProtocol
 from chatservice.wire import error_body
 
 # The route label of ``/ws`` in the HTTP metrics, as Klein's rule names it.
@@ -47,6 +51,11 @@ WS_ROUTE = "/ws"
 # twisted.web, whose own limits answer it.
 MAX_HEAD = 16384
 _PREFIX = b"GET /ws"
+# What a client may send while the gate decides on its handshake (RFC 6455
+# has it wait for the answer; one that does not might send a frame or two):
+# past it the connection is dropped. twisted.web likewise holds a little of
+# what follows a request while its resource answers.
+EARLY_DATA_LIMIT = 2 * MAX_FRAME_BYTES
 # Only a head that Autobahn's strict parser reads as twisted.web does takes
 # the direct door: a target of printable ASCII without a fragment (Autobahn
 # splits a request line on any Unicode blank and refuses a fragment, quoting
@@ -118,9 +127,30 @@ class DirectHandshake:
         self, protocol: ChatServerProtocol, request: ConnectionRequest
     ) -> Deferred[None]:
         """Autobahn's ``onConnect``: fires once the socket may open, fails with a refusal."""
-        return Deferred.fromCoroutine(self._admit(protocol, request))
+        protocol.admitting = True
+        return Deferred.fromCoroutine(self._admit(protocol))
 
-    async def _admit(self, protocol: ChatServerProtocol, request: ConnectionRequest) -> None:
+    def hold(self, protocol: ChatServerProtocol, data: bytes) -> None:
+        """Keep bytes that arrive while the gate decides, for Autobahn to read once it has.
+
+        Autobahn, still "connecting", would take them for another handshake
+        (a frame holding a blank line fails the connection) and keep them
+        without bound. Once open, it reads what waits in ``data`` first.
+        """
+        if protocol.state != ChatServerProtocol.STATE_CONNECTING:
+            return  # dropped already
+        protocol.data += data
+        if len(protocol.data) > EARLY_DATA_LIMIT:
+            protocol.wasNotCleanReason = "too much sent before the handshake was answered"
+            protocol.dropConnection(abort=True)
+
+    async def _admit(self, protocol: ChatServerProtocol) -> None:
+        try:
+            await self._decide(protocol)
+        finally:
+            protocol.admitting = False
+
+    async def _decide(self, protocol: ChatServerProtocol) -> None:
         started = TIMER()
         view = UpgradeRequest(protocol.http_request_uri, protocol.http_headers)
         try:

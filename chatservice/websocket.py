@@ -177,6 +177,9 @@ class SelfAdmission(Protocol):
     def on_connect(self, protocol: ChatServerProtocol, request: Any) -> Any:
         """A Deferred that fires once the socket may open, or fails with its refusal."""
 
+    def hold(self, protocol: ChatServerProtocol, data: bytes) -> None:
+        """Keep bytes that arrived while ``on_connect`` decides."""
+
 
 class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
@@ -196,6 +199,8 @@ class ChatServerProtocol(WebSocketServerProtocol):
     # handshake, and a refusal's whole HTTP answer waits in ``refusal``.
     direct: SelfAdmission | None = None
     refusal: bytes | None = None
+    # While ``direct`` decides, what arrives is held for after the handshake.
+    admitting = False
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted hook
         """Set TCP_NODELAY ourselves: Autobahn's adapter tries too early and fails silently."""
@@ -214,6 +219,10 @@ class ChatServerProtocol(WebSocketServerProtocol):
         arguments it formats on every read whether debug is logged or not
         (~5 % of the server's CPU in S2's profile).
         """
+        if self.admitting:
+            assert self.direct is not None
+            self.direct.hold(self, data)
+            return
         self._dataReceived(data)
 
     def onConnect(self, request: Any) -> Any:  # noqa: N802 - Autobahn hook

@@ -12,10 +12,16 @@ import functools
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.test.iosim import IOPump
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.metrics import REGISTRY
-from chatservice.upgrade_router import WS_ROUTE, UpgradeRouter, is_plain_upgrade
+from chatservice.upgrade_router import (
+    EARLY_DATA_LIMIT,
+    WS_ROUTE,
+    UpgradeRouter,
+    is_plain_upgrade,
+)
 from chatservice.websocket import ChatServerProtocol
 from tests.wsclient import WS_KEY, RawClient, handshake_request, memory_world
 
@@ -134,10 +140,10 @@ class DirectDoorTests(TestCase):
         self.world.chat.refusal("/ws?roomId=1", {"Authorization": "Bearer forged"})
         self.assertEqual((_observed("101"), _observed("401")), (opened, refused + 1))
 
-    def test_a_client_gone_during_admission_gives_its_socket_back(self) -> None:
-        """The count taken for a socket that never opened is released."""
+    def paused_admission(self) -> Deferred[None]:
+        """Hold every handshake in the gate (reading the room) until the result fires."""
         access = self.world.service.handshakes.access
-        waiting: Deferred[Any] = Deferred()
+        waiting: Deferred[None] = Deferred()
         enter = access.enter
 
         async def paused(identity: Any, room_id: int) -> Any:
@@ -145,17 +151,61 @@ class DirectDoorTests(TestCase):
             return await enter(identity, room_id)
 
         access.enter = paused  # type: ignore[method-assign]
+        self.addCleanup(setattr, access, "enter", enter)
+        return waiting
+
+    def admitting(self) -> tuple[RawClient, IOPump, Deferred[None]]:
+        """A raw client whose handshake waits in the gate until the Deferred fires."""
+        waiting = self.paused_admission()
         request = handshake_request("/ws?roomId=1", self.bearer())
-        client, _ = self.world.chat._connect(lambda: RawClient(request))
+        client, pump = self.world.chat._connect(lambda: RawClient(request))
+        assert isinstance(client, RawClient)
+        self.assertEqual(client.received, b"")
+        return client, pump, waiting
+
+    def test_a_client_gone_during_admission_gives_its_socket_back(self) -> None:
+        """The count taken for a socket that never opened is released."""
+        client, _, waiting = self.admitting()
         assert client.transport is not None
         client.transport.loseConnection()
         self.world.chat.flush()
         waiting.callback(None)
         self.world.chat.flush()
         self.assertEqual(self.world.service.sockets.sockets_of(self.user_id), 0)
-        access.enter = enter  # type: ignore[method-assign]
-        # The one socket alice may have is hers to open again.
+        # The one socket alice may have is hers to open again (the gate no longer waits).
         self.assertTrue(self.world.chat.connect("/ws?roomId=1", self.bearer()).ws_open)
+
+    def test_a_frame_sent_during_admission_is_read_after_it(self) -> None:
+        """Bytes that arrive while the gate decides wait for the socket to open.
+
+        Autobahn, still "connecting", would read them as another handshake:
+        this frame holds a blank line (JSON white space), which it took for
+        the end of a request head and failed the connection with a 400.
+        """
+        client, _, waiting = self.admitting()
+        assert client.transport is not None
+        client.transport.write(text_frame(b'{"content":\r\n\r\n"early"}'))
+        self.world.chat.flush()
+        waiting.callback(None)
+        self.world.chat.flush()
+        self.assertTrue(client.received.startswith(b"HTTP/1.1 101 "))
+        history = self.world.rest.history(self.token, 1)
+        self.assertEqual([message["content"] for message in history], ["early"])
+
+    def test_too_much_sent_during_admission_drops_the_connection(self) -> None:
+        """What waits for the gate is bounded, and the socket's count is given back."""
+        client, pump, waiting = self.admitting()
+        assert client.transport is not None
+        client.transport.write(b"x" * EARLY_DATA_LIMIT)
+        self.world.chat.flush()
+        self.assertFalse(pump.serverIO.disconnecting)
+        client.transport.write(b"x")
+        self.world.chat.flush()
+        self.assertTrue(pump.serverIO.disconnecting)
+        waiting.callback(None)
+        self.world.chat.flush()
+        self.assertNotIn(b" 101 ", client.received)
+        self.assertEqual(self.world.service.sockets.sockets_of(self.user_id), 0)
 
     def test_a_connection_that_never_finishes_its_first_head_is_dropped(self) -> None:
         """As twisted.web's channel would have, after the Site's idle timeout."""
@@ -171,3 +221,9 @@ class DirectDoorTests(TestCase):
                 self.world.chat.advance(1)
                 self.assertTrue(pump.serverIO.disconnecting)
         self.assertEqual(self.channels, 0)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A client's text frame, masked with a zero key: its payload goes as it is."""
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\x00" * 4 + payload
