@@ -9,13 +9,25 @@ direct door keeps the route's bookkeeping (socket counts, metrics).
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
 from typing import Any
 
+from autobahn.twisted.websocket import WebSocketClientFactory
+from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import SSL4ClientEndpoint, UNIXClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.ssl import Certificate as TLSCertificate
+from twisted.internet.ssl import optionsForClientTLS
 from twisted.test.iosim import IOPump
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.metrics import REGISTRY
+from chatservice.service import ChatService
+from chatservice.store.memory import MemoryStore
 from chatservice.upgrade_router import (
     EARLY_DATA_LIMIT,
     WS_ROUTE,
@@ -23,7 +35,18 @@ from chatservice.upgrade_router import (
     is_plain_upgrade,
 )
 from chatservice.websocket import ChatServerProtocol
-from tests.wsclient import WS_KEY, RawClient, handshake_request, memory_world
+from chatservice.wire import CredentialsForm
+from tests.fakes import ImmediateThreadPool, config_for_tests
+from tests.tls_support import self_signed
+from tests.wsclient import (
+    WS_KEY,
+    RawClient,
+    RecordingClient,
+    close_tcp,
+    handshake_request,
+    memory_world,
+    stop_service,
+)
 
 UPGRADE = (
     b"GET /ws?roomId=1 HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\n"
@@ -227,3 +250,63 @@ def text_frame(payload: bytes) -> bytes:
     """A client's text frame, masked with a zero key: its payload goes as it is."""
     assert len(payload) < 126
     return bytes([0x81, 0x80 | len(payload)]) + b"\x00" * 4 + payload
+
+
+class _Answer(RawClient):
+    """A raw request whose whole answer is kept until the server closes."""
+
+    def __init__(self, request: bytes) -> None:
+        super().__init__(request)
+        self.done: Deferred[bytes] = Deferred()
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted hook
+        self.done.callback(self.received)
+
+
+class WrappedTransportTests(TestCase):
+    """Both doors on real ``ssl:`` and ``unix:`` ports: the swap of a TLS-wrapped protocol."""
+
+    timeout = 20
+
+    async def test_sockets_and_rest_over_tls_and_a_unix_socket(self) -> None:
+        certificate = self_signed("chat.test")
+        directory = tempfile.mkdtemp(prefix="chat-", dir="/tmp")  # a short UNIX socket path
+        self.addCleanup(shutil.rmtree, directory)
+        key, cert, path = (os.path.join(directory, n) for n in ("key.pem", "cert.pem", "sock"))
+        for name, content in ((key, certificate.key_pem), (cert, certificate.cert_pem)):
+            with open(name, "wb") as file:
+                file.write(content)
+        tls = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+        service = ChatService(
+            config_for_tests(listen=(tls, f"unix:{path}")),
+            reactor,
+            store=MemoryStore(),
+            password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
+        )
+        service.startService()
+        self.addCleanup(stop_service, service)
+        await service.ready
+        address = service.listening_ports[0].getHost()
+        assert isinstance(address, IPv4Address)
+        session = await service.accounts.register(CredentialsForm("alice", "password-1"))
+        root = TLSCertificate.loadPEM(certificate.cert_pem)
+        trusted = optionsForClientTLS("chat.test", trustRoot=root)
+        health = b"GET /health HTTP/1.1\r\nHost: chat.test\r\nConnection: close\r\n\r\n"
+        endpoints = {
+            "tls": SSL4ClientEndpoint(reactor, "127.0.0.1", address.port, trusted),
+            "unix": UNIXClientEndpoint(reactor, path),
+        }
+        for name, endpoint in endpoints.items():
+            factory = WebSocketClientFactory(
+                "ws://chat.test/ws?roomId=1", headers={"Authorization": f"Bearer {session.token}"}
+            )
+            factory.protocol = RecordingClient
+            client = await endpoint.connect(factory)
+            assert isinstance(client, RecordingClient)
+            await client.opened
+            client.send_json({"content": f"over {name}"})
+            self.assertEqual((await client.next_of("message"))["content"], f"over {name}")
+            await close_tcp(client)
+            raw = await endpoint.connect(Factory.forProtocol(lambda: _Answer(health)))
+            assert isinstance(raw, _Answer)
+            self.assertTrue((await raw.done).startswith(b"HTTP/1.1 200 "))
