@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pprint import pformat
 from typing import Any, Protocol
 
 from autobahn.twisted import websocket as autobahn_twisted
@@ -36,11 +37,34 @@ TYPING_RATE = Rate(burst=3, per_second=1.0)
 # A handshake refusal's reason from where it quotes a query string or fragment on.
 _QUOTED_QUERY = re.compile(r"[?#].*", re.DOTALL)
 
-# Autobahn pretty-prints its ~50 protocol options for a debug line on every
-# new connection (``WebSocketProtocol._connectionMade``), logged or not: the
-# pprint alone was ~9 % of a handshake's CPU in the S3 profile (~120 us). The
-# same text on one line, for the day debug is on, costs a twentieth of that.
-autobahn_protocol.pformat = repr  # type: ignore[attr-defined,assignment]
+
+class _FormatWhenLogged:
+    """A value that Autobahn would pretty-print, formatted only if a log line is written.
+
+    Autobahn pretty-prints its ~50 protocol options for a debug line on
+    every new connection (``WebSocketProtocol._connectionMade``), logged or
+    not: ~9 % of a handshake's CPU in the S3 profile (~120 us), and still
+    ~23 us (4 % of the direct door's handshake) as a plain ``repr``. The
+    logger formats an event's arguments only when an observer keeps it.
+    (Autobahn's other use, ``Timings.__str__``, needs ``trackTimings``,
+    which the service never turns on.)
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: object, *_: object, **__: object) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return pformat(self._value)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+autobahn_protocol.pformat = _FormatWhenLogged  # type: ignore[attr-defined,assignment]
 
 
 def _plain(value: object, *_: object, **__: object) -> object:

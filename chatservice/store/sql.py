@@ -26,6 +26,7 @@ from chatservice.store import (
 )
 from chatservice.store.database import DEFAULT_RETRY_DELAYS, Database, Txn
 from chatservice.store.dialects import POSTGRESQL, SQLITE, Dialect
+from chatservice.store.member_reads import MemberReads
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.pool import PoolConfig, postgresql_config, sqlite_on_connect
 from chatservice.store.ranges import INT64_MAX, fits, page_bounds
@@ -59,6 +60,7 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
     def __init__(self, database: Database) -> None:
         """Serve the chat schema from ``database`` (built, not yet opened)."""
         self.database = database
+        self.member_reads = MemberReads(database)
 
     @classmethod
     def sqlite(

@@ -15,6 +15,7 @@ from chatservice.errors import NotFound
 from chatservice.models import Room
 from chatservice.store import access_queries
 from chatservice.store.database import Database
+from chatservice.store.member_reads import MemberReads
 from chatservice.store.memory_access import direct_key, direct_name_key
 from chatservice.store.ranges import INT64_MAX, fits
 
@@ -23,6 +24,7 @@ class SQLAccess:
     """Memberships, room settings, member events and the audit log in SQL."""
 
     database: Database
+    member_reads: MemberReads
 
     def open_direct(self, user_a: int, user_b: int, created_at: int) -> Deferred[Room]:
         """The two users' private room, created if missing."""
@@ -55,9 +57,8 @@ class SQLAccess:
             return self.database.run_read(
                 "get_room_and_member", access_queries.room_without_member, room_id
             )
-        return self.database.run_read(
-            "get_room_and_member", access_queries.room_and_member, room_id, user_id
-        )
+        # Handshakes in a burst share trips to the pool (``member_reads``).
+        return self.member_reads.get(room_id, user_id)
 
     def list_members(self, room_id: int) -> Deferred[Sequence[access_models.Member]]:
         """Every row of the room, by user id."""
