@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pprint import pformat
 from typing import Any, Protocol
 
-from autobahn.twisted import websocket as autobahn_twisted
 from autobahn.twisted.websocket import WebSocketServerProtocol
-from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.interfaces import IReactorTime
 
+from chatservice import autobahn_debug
 from chatservice.errors import InternalError
 from chatservice.frames import MESSAGE, READ, TYPING, ClientFrame, parse_client_frame
 from chatservice.outbox import Outbox
@@ -38,48 +36,8 @@ TYPING_RATE = Rate(burst=3, per_second=1.0)
 _QUOTED_QUERY = re.compile(r"[?#].*", re.DOTALL)
 
 
-class _FormatWhenLogged:
-    """A value that Autobahn would pretty-print, formatted only if a log line is written.
-
-    Autobahn pretty-prints its ~50 protocol options for a debug line on
-    every new connection (``WebSocketProtocol._connectionMade``), logged or
-    not: ~9 % of a handshake's CPU in the S3 profile (~120 us), and still
-    ~23 us (4 % of the direct door's handshake) as a plain ``repr``. The
-    logger formats an event's arguments only when an observer keeps it.
-    (Autobahn's other use, ``Timings.__str__``, needs ``trackTimings``,
-    which the service never turns on.)
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: object, *_: object, **__: object) -> None:
-        self._value = value
-
-    def __str__(self) -> str:
-        return pformat(self._value)
-
-    __repr__ = __str__
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-
-autobahn_protocol.pformat = _FormatWhenLogged  # type: ignore[attr-defined,assignment]
-
-
-def _plain(value: object, *_: object, **__: object) -> object:
-    """The value itself, for a log line to format only if it is ever written."""
-    return value
-
-
-# Likewise, Autobahn colours the arguments of its debug lines (``hltype``,
-# ``hlval``: ``click.style`` on a qualified name) before the logger decides
-# to drop them: ~18 calls per handshake, ~8 % of its CPU in
-# bench/handshake_cpu.py. Passed through as they are, they cost a call each.
-for _module in (autobahn_protocol, autobahn_twisted):
-    for _name in ("hltype", "hlval"):
-        if hasattr(_module, _name):
-            setattr(_module, _name, _plain)
+# Autobahn formats its debug lines' arguments whether they are logged or not.
+autobahn_debug.install()
 
 
 def protocol_options(ping_interval: float, ping_timeout: float) -> dict[str, Any]:
