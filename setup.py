@@ -19,7 +19,7 @@ setup(
         "chatservice.store": ["schema/*.sql"],
         "chatservice": ["py.typed"],
         # The web client's page and assets, served at / (chatservice/web/files.py).
-        "chatservice.web": ["index.html", "admin.html", "static/*.*", "static/js/*.js"],
+        "chatservice.web": ["index.html", "admin.html", "sw.js", "static/*.*", "static/js/*.js"],
     },
     install_requires=[
         "twisted[tls]>=25.5",  # Request(parsePOSTFormSubmission=False)

@@ -16,7 +16,9 @@ Every path is relative to where the service is mounted (``request.postpath``),
 and the page uses relative URLs only, so the client works at ``/`` and under
 a prefix of a host ``Site``. The admin panel is ``admin`` (no slash), a
 sibling of ``static/`` and ``api/``, so the two pages share every relative
-URL; ``admin/`` is sent back to ``../admin``. The files are served with ``no-cache`` and an
+URL; ``admin/`` is sent back to ``../admin``. The service worker (Web Push)
+is ``sw.js``, also beside the page: a worker's scope is at most the folder
+of its script, and it must cover the page. The files are served with ``no-cache`` and an
 ``ETag``: they change with each release and carry no fingerprint in their
 names (there is no build step), so a browser asks each time and gets a 304.
 """
@@ -41,6 +43,7 @@ from chatservice.wire import error_body
 PAGE = "index.html"
 ADMIN_PAGE = "admin.html"
 ADMIN = b"admin"
+WORKER = "sw.js"
 ASSETS = b"static"
 CONTENT_TYPES = {
     ".html": b"text/html; charset=utf-8",
@@ -61,11 +64,12 @@ PAGE_POLICY = "; ".join(
         "img-src 'self'",
         "connect-src 'self'",
         "manifest-src 'self'",
+        "worker-src 'self'",
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",
         "require-trusted-types-for 'script'",
-        "trusted-types 'none'",
+        "trusted-types chat-worker",
     )
 ).encode("ascii")
 PAGE_HEADERS = (
@@ -126,20 +130,32 @@ def admin_page() -> WebFile:
     return WebFile.of(ADMIN_PAGE, (root / ADMIN_PAGE).read_bytes())
 
 
+@functools.cache
+def service_worker() -> WebFile:
+    """The chat page's service worker shipped in this package."""
+    root = resources.files(__package__ or "chatservice.web")
+    return WebFile.of(WORKER, (root / WORKER).read_bytes())
+
+
 class WebClient:
     """Answers for the page and its assets; says which paths are its own."""
 
     def __init__(
-        self, page: WebFile, assets: Mapping[str, WebFile], admin: WebFile | None = None
+        self,
+        page: WebFile,
+        assets: Mapping[str, WebFile],
+        admin: WebFile | None = None,
+        worker: WebFile | None = None,
     ) -> None:
         self._page = page
         self._assets = dict(assets)
         self._admin = admin
+        self._worker = worker
 
     @classmethod
     def from_package(cls) -> WebClient:
         """The client shipped in this package."""
-        return cls(*package_files(), admin=admin_page())
+        return cls(*package_files(), admin=admin_page(), worker=service_worker())
 
     def file_for(self, postpath: list[bytes]) -> WebFile | None:
         """The file at ``postpath`` (the path below the mount point), or None."""
@@ -147,6 +163,8 @@ class WebClient:
             return self._page
         if postpath == [ADMIN]:
             return self._admin
+        if postpath == [WORKER.encode()]:
+            return self._worker
         if len(postpath) > 1 and postpath[0] == ASSETS:
             name = b"/".join(postpath[1:]).decode("utf-8", "replace")
             return self._assets.get(name)

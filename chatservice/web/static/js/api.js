@@ -206,6 +206,24 @@ export class Api {
     });
   }
 
+  /** The server's VAPID public key (no token); rejects with status 404 when push is off. */
+  vapidPublicKey() {
+    return this.request("GET", "api/push/vapid-public-key", { auth: false });
+  }
+
+  /** Register the browser's PushSubscription (its toJSON()): {id, endpoint, created_at}. */
+  addPushSubscription(subscription) {
+    return this.request("POST", "api/push/subscriptions", { body: subscription });
+  }
+
+  pushSubscriptions() {
+    return this.request("GET", "api/push/subscriptions");
+  }
+
+  deletePushSubscription(subscriptionId) {
+    return this.request("DELETE", `api/push/subscriptions/${subscriptionId}`);
+  }
+
   /** A single-use, 30-second ticket for one WebSocket handshake. */
   ticket() {
     return this.request("POST", "api/ws-ticket");

@@ -17,6 +17,7 @@ import { MessageList } from "./messages.js";
 import { Notice } from "./notice.js";
 import { People } from "./people.js";
 import { PresenceView } from "./presence.js";
+import { PushToggle, onOpenRoom, roomFromLink } from "./push.js";
 import { ReadTracker } from "./read_tracker.js";
 import { retrying } from "./retry.js";
 import { RoomSession } from "./room.js";
@@ -97,6 +98,12 @@ class App {
         this.settings.opened();
       },
     });
+    this.push = new PushToggle(this.api);
+    this.linkedRoom = roomFromLink(); // a notification's click: #room=<id>
+    onOpenRoom((roomId) => {
+      const room = this.session ? this.rooms.find(roomId) : null;
+      if (room) this.openRoom(room);
+    });
     byId("logout-button").addEventListener("click", () => this.logOut(""));
     byId("load-older").addEventListener("click", () => this.room?.loadOlder());
   }
@@ -118,6 +125,7 @@ class App {
     this.people.reset(me);
     this.chatView.hidden = false;
     byId("me-name").textContent = me.username;
+    this.push.start();
     const session = this.session;
     let rooms;
     try {
@@ -132,7 +140,9 @@ class App {
       return;
     }
     if (this.session !== session || !rooms?.length) return;
-    this.openRoom(this.rooms.find(loadRoomId()) ?? rooms[0]);
+    const linked = this.linkedRoom;
+    this.linkedRoom = null;
+    this.openRoom(this.rooms.find(linked) ?? this.rooms.find(loadRoomId()) ?? rooms[0]);
   }
 
   openRoom(room) {
@@ -300,6 +310,7 @@ class App {
     this.closeRoom();
     this.session = null;
     clearSession();
+    this.push.stop();
     this.chatView.hidden = true;
     this.search.panel.hidden = true;
     this.membersDisclosure.close();
