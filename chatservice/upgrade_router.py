@@ -130,6 +130,21 @@ class DirectHandshake:
         protocol.admitting = True
         return Deferred.fromCoroutine(self._admit(protocol))
 
+    def failed_before_gate(self, protocol: ChatServerProtocol) -> None:
+        """Autobahn refused the upgrade itself (a bad key, say): spend its ticket anyway.
+
+        On the route the gate spends a ticket before Autobahn reads the
+        upgrade; here Autobahn reads it first. A ticket is used up by the
+        first handshake that presents it, whatever the outcome (docs/protocol.md).
+        """
+        uri = getattr(protocol, "http_request_uri", None)
+        if not isinstance(uri, str):
+            return
+        ticket = UpgradeRequest(uri, {}).args.get(b"ticket")
+        if ticket:
+            spending = self._gate.cluster.redeem_ticket(ticket[0].decode("utf-8", "replace"))
+            spending.addErrback(lambda failure: self.log.failure("spending a ticket", failure))
+
     def hold(self, protocol: ChatServerProtocol, data: bytes) -> None:
         """Keep bytes that arrive while the gate decides, for Autobahn to read once it has.
 

@@ -162,6 +162,9 @@ class SelfAdmission(Protocol):
     def hold(self, protocol: ChatServerProtocol, data: bytes) -> None:
         """Keep bytes that arrived while ``on_connect`` decides."""
 
+    def failed_before_gate(self, protocol: ChatServerProtocol) -> None:
+        """Autobahn refused the upgrade before ``on_connect`` was asked."""
+
 
 class ChatServerProtocol(WebSocketServerProtocol):
     """One client connection: decodes frames, calls the use cases, sends replies."""
@@ -224,6 +227,8 @@ class ChatServerProtocol(WebSocketServerProtocol):
         Autobahn quotes a request line it cannot split (on a raw no-break
         space, which twisted.web passes) in its status line and in a warning.
         """
+        if self.direct is not None and self.refusal is None and not self.admitting:
+            self.direct.failed_before_gate(self)
         super().failHandshake(_QUOTED_QUERY.sub("...", reason), code, responseHeaders)
 
     def sendHttpErrorResponse(  # noqa: N802 - Autobahn hook

@@ -16,7 +16,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chatservice.logs import make_observer
-from tests.wsclient import HttpAnswer, handshake_request, memory_world
+from tests.wsclient import WS_KEY, HttpAnswer, handshake_request, memory_world
 
 JSON = "application/json"
 
@@ -114,6 +114,21 @@ class RefusalTests(HandshakeTestCase):
         """A ticket is used up by the first handshake even when that one is refused."""
         ticket = self.world.rest.ticket(self.token)
         self.assert_json_error(self.refused(f"/ws?roomId=999&ticket={ticket}"), 404, "not_found")
+        self.assert_json_error(self.refused(f"/ws?roomId=1&ticket={ticket}"), 401, "unauthorized")
+
+    def test_a_malformed_upgrade_uses_up_the_ticket_too(self) -> None:
+        """Refused by Autobahn itself (a bad ``Sec-WebSocket-Key``), the ticket is still spent.
+
+        On the route the gate spends it before Autobahn reads the upgrade; on
+        the ports' door Autobahn reads the upgrade before the gate is asked.
+        """
+        ticket = self.world.rest.ticket(self.token)
+        request = handshake_request(f"/ws?roomId=1&ticket={ticket}").replace(
+            WS_KEY, b"not-a-websocket-key-at-all"
+        )
+        answer, client, _ = self.world.chat.raw_bytes(request)
+        self.assertEqual(answer.status, 400)
+        self.assertNotIn(ticket.encode("ascii"), client.received)
         self.assert_json_error(self.refused(f"/ws?roomId=1&ticket={ticket}"), 401, "unauthorized")
 
     def test_plain_get_is_426_json(self) -> None:
