@@ -118,7 +118,7 @@ class HandshakeGate:
         args = request.args
         # A ticket is used up by the first handshake that presents it,
         # whatever the outcome.
-        ticket = _first(args, b"ticket")
+        ticket = first_text(args, b"ticket")
         ticket_identity = await self.cluster.redeem_ticket(ticket) if ticket is not None else None
         if self.sockets.draining:
             # A socket opened now would never get its 1001 (keep-alive HTTP
@@ -177,13 +177,14 @@ class HandshakeGate:
                 raise Unauthorized("The ticket is invalid, used or expired.")
             await self.accounts.check_identity(ticket_identity)
             return ticket_identity
-        query_token = _first(request.args, b"token")
+        query_token = first_text(request.args, b"token")
         if query_token is not None:
             return await self.accounts.authenticate(query_token)
         raise Unauthorized("A token or ticket is required.")
 
 
-def _first(args: dict[bytes, list[bytes]], name: bytes) -> str | None:
+def first_text(args: dict[bytes, list[bytes]], name: bytes) -> str | None:
+    """A query parameter's first value as text (the gate's reading of tickets and tokens)."""
     values = args.get(name)
     if not values:
         return None

@@ -36,6 +36,12 @@ from chatservice.wire import error_body
 PREFLIGHT_MAX_AGE = b"600"
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type"
+# On every answer of the API, the ports' /ws door's refusals included (``upgrade_router``).
+API_HEADERS = (
+    (b"server", SERVER_HEADER),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+)
 
 
 class HeaderSource(Protocol):
@@ -195,9 +201,8 @@ class ApiRoot:
 
     def render(self, request: IRequest) -> Any:
         """Answer preflights, set headers, enforce the body limit, then route."""
-        request.setHeader(b"server", SERVER_HEADER)
-        request.setHeader(b"x-content-type-options", b"nosniff")
-        request.setHeader(b"cache-control", b"no-store")
+        for name, value in API_HEADERS:
+            request.setHeader(name, value)
         origin_header = request.getHeader(b"origin")
         origin = origin_header.decode("latin-1") if origin_header is not None else None
         if origin is not None:

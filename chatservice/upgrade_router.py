@@ -36,11 +36,10 @@ from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
 from twisted.web.server import Site
 
-from chatservice.bodylimit import SERVER_HEADER
 from chatservice.errors import ChatError, InternalError
 from chatservice.fanout import ChatServerFactory
-from chatservice.handshake import HandshakeGate
-from chatservice.http import error_headers
+from chatservice.handshake import HandshakeGate, first_text
+from chatservice.http import API_HEADERS, error_headers
 from chatservice.metrics import HTTP_REQUEST_SECONDS, TIMER
 from chatservice.websocket import MAX_FRAME_BYTES, ChatServerProtocol
 from chatservice.wire import error_body
@@ -140,9 +139,9 @@ class DirectHandshake:
         uri = getattr(protocol, "http_request_uri", None)
         if not isinstance(uri, str):
             return
-        ticket = UpgradeRequest(uri, {}).args.get(b"ticket")
-        if ticket:
-            spending = self._gate.cluster.redeem_ticket(ticket[0].decode("utf-8", "replace"))
+        ticket = first_text(UpgradeRequest(uri, {}).args, b"ticket")
+        if ticket is not None:
+            spending = self._gate.cluster.redeem_ticket(ticket)
             spending.addErrback(lambda failure: self.log.failure("spending a ticket", failure))
 
     def hold(self, protocol: ChatServerProtocol, data: bytes) -> None:
@@ -195,16 +194,16 @@ def refusal_response(error: ChatError) -> bytes:
     """The whole HTTP answer of a refused handshake: the route's status, headers and body."""
     body = error_body(error)
     phrase = RESPONSES.get(error.status, b"Error")
-    lines = [
-        b"HTTP/1.1 %d %s" % (error.status, phrase),
-        b"Server: " + SERVER_HEADER,
-        b"Content-Type: application/json",
-        b"Content-Length: %d" % len(body),
-        b"Cache-Control: no-store",
-        b"X-Content-Type-Options: nosniff",
-        b"Connection: close",
+    headers = [
+        *API_HEADERS,
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+        *error_headers(error),
     ]
-    lines += [name + b": " + value for name, value in error_headers(error)]
+    lines = [b"HTTP/1.1 %d %s" % (error.status, phrase)]
+    # Spelled as twisted.web writes names (``Retry-After``, ``X-Ratelimit-Limit``).
+    lines += [name.title() + b": " + value for name, value in headers]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
