@@ -193,7 +193,7 @@ class DirectHandshake:
 def refusal_response(error: ChatError) -> bytes:
     """The whole HTTP answer of a refused handshake: the route's status, headers and body."""
     body = error_body(error)
-    phrase = RESPONSES.get(error.status, b"Error")
+    phrase = RESPONSES.get(error.status, b"Unknown Status")  # as twisted.web's Request
     headers = [
         *API_HEADERS,
         (b"content-type", b"application/json"),

@@ -155,6 +155,10 @@ class DirectDoorTests(TestCase):
         self.assertEqual(answer.headers.get("x-ratelimit-limit"), "1")
         self.assertEqual(answer.headers.get("connection"), "close")
         self.assertEqual(self.channels, 0)
+        # The status line as twisted.web writes a code it has no phrase for.
+        request = handshake_request("/ws?roomId=1", self.bearer())
+        _, client, _ = self.world.chat.raw_bytes(request)
+        self.assertTrue(client.received.startswith(b"HTTP/1.1 429 Unknown Status\r\n"))
 
     def test_handshakes_are_measured_as_the_route_is(self) -> None:
         """A refusal is an HTTP request of ``/ws``; an upgrade is not (``chat_open_sockets``)."""
