@@ -20,6 +20,7 @@ from chatservice.errors import ChatError
 from chatservice.logs import make_observer, twistd_log_stream
 from chatservice.service import ChatService
 from chatservice.settings import SETTINGS
+from chatservice.startup_heap import freeze_startup_heap
 from chatservice.workers import WorkerPool, check_supported
 
 
@@ -106,6 +107,7 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
         except ValueError as error:
             # A bad REDIS_URL; the message names the setting.
             raise SystemExit(f"twistd chat: {error}") from None
+        service.ready.addCallback(freeze_startup_heap)
     service.setServiceParent(root)
     # twistd exits 0 whatever happened; a supervisor (systemd, a container
     # runtime) must see a failed start. Runs after twistd's own clean-up.

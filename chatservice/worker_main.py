@@ -35,6 +35,7 @@ from chatservice import tally
 from chatservice.logs import make_observer
 from chatservice.metrics_endpoint import MULTIPROC_ENV
 from chatservice.service import ChatService
+from chatservice.startup_heap import freeze_startup_heap
 from chatservice.workerspec import EXIT_START_FAILED, READY, WorkerSpec, read_spec
 
 # Not a class attribute: a Logger there names itself after the class's
@@ -121,6 +122,7 @@ class Worker:
             self._flushing.start(tally.FLUSH_SECONDS, now=False)
 
     def _serving(self, _: object) -> None:
+        freeze_startup_heap()
         _log.info(
             "worker {worker} (pid {pid}) serves",
             worker=self._spec.worker,

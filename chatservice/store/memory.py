@@ -186,8 +186,10 @@ class MemoryStore(
         self, room_id: int, limit: int, before: int | None = None, after: int | None = None
     ) -> Deferred[Sequence[Message]]:
         """Fire with a page of the room's history, oldest first."""
-        history = self._messages.get(room_id, [])
-        ids = self._message_ids.get(room_id, [])
+        history = self._messages.get(room_id)
+        if history is None:
+            return succeed([])
+        ids = self._message_ids[room_id]
         if after is not None:
             start = bisect.bisect_right(ids, after)
             return succeed(history[start : start + limit])

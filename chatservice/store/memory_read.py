@@ -15,7 +15,8 @@ from twisted.internet.defer import Deferred, fail, succeed
 
 from chatservice.access_models import JOINED, Member, MemberEvent
 from chatservice.errors import NotFound
-from chatservice.models import Message, Room, User
+from chatservice.models import Room, User
+from chatservice.store.memory_rows import MessageRows
 from chatservice.store.memory_timeline import MemoryTimeline
 from chatservice.store.read_interface import COUNT_LIMIT, ReadMarker, RoomCounts
 
@@ -29,7 +30,7 @@ class MemoryRead:
     _members: dict[tuple[int, int], Member]
     _member_events: dict[int, list[MemberEvent]]
     _timeline: MemoryTimeline
-    _messages: dict[int, list[Message]]
+    _messages: dict[int, MessageRows]
     _message_ids: dict[int, list[int]]
 
     def _init_read(self) -> None:

@@ -32,14 +32,15 @@ from chatservice.models import (
     TimelineEvent,
     check_reaction_limits,
 )
+from chatservice.store.memory_rows import MessageRows
 
 
 class MemoryTimeline:
     """Messages in their current state, and the one sequence of events that changed them."""
 
     def __init__(self) -> None:
-        self.messages: dict[int, list[Message]] = {}
-        """Per room, oldest first, each in its current state."""
+        self.messages: dict[int, MessageRows] = {}
+        """Per room, oldest first, each in its current state (compact: see ``memory_rows``)."""
         self.message_ids: dict[int, list[int]] = {}  # parallel to messages, for bisect
         self._where: dict[int, tuple[int, int]] = {}  # message id: (room id, index)
         self._by_client_id: dict[tuple[int, int, str], int] = {}
@@ -55,7 +56,7 @@ class MemoryTimeline:
 
     def add_room(self, room_id: int) -> None:
         """Make room for a new room's messages and events."""
-        self.messages[room_id] = []
+        self.messages[room_id] = MessageRows()
         self.message_ids[room_id] = []
         self._events[room_id] = []
         self._event_ids[room_id] = []

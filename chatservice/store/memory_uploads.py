@@ -14,13 +14,14 @@ from twisted.internet.defer import Deferred, fail, succeed
 from chatservice.errors import NotFound, QuotaExceeded
 from chatservice.file_models import NewUpload, Upload
 from chatservice.models import Message, Posted, User
+from chatservice.store.memory_rows import MessageRows
 
 
 class MemoryUploads:
     """Uploads in dicts; ``MemoryStore`` provides the users and the timeline."""
 
     _users: dict[int, User]
-    _messages: dict[int, list[Message]]
+    _messages: dict[int, MessageRows]
 
     def _init_uploads(self) -> None:
         self._uploads: dict[int, Upload] = {}
