@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
+from chatservice.eager_send import eager_writer
+
 DEFAULT_LIMIT = 1024 * 1024
 # How long a socket over the soft bound may go without draining anything.
 # Long enough for a reader that is seconds behind on a loaded machine (the
@@ -84,6 +86,9 @@ class Outbox:
         if stall_seconds <= 0:
             raise ValueError(f"stall_seconds must be positive, got {stall_seconds}")
         self._transport = transport
+        # While nothing waits, a frame goes to the kernel in this reactor
+        # turn when the transport allows it (``eager_send``).
+        self._send_now = eager_writer(transport)
         self._on_overflow = on_overflow
         self._limit = limit
         self._clock = clock
@@ -112,7 +117,7 @@ class Outbox:
         if self.overflowed:
             return
         if not self.paused and not self._queue:
-            self._transport.write(frame)
+            self._send_now(frame)
             return
         queue = self._queue
         if queue is None:

@@ -1,0 +1,117 @@
+"""eager_send: bytes go to the kernel in the same reactor turn, in order, over real sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import TestCase
+
+from chatservice.eager_send import eager_writer
+from chatservice.outbox import Outbox
+
+
+class _Server(Protocol):
+    def __init__(self, connected: Deferred[_Server]) -> None:
+        self._connected = connected
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted hook
+        self._connected.callback(self)
+
+
+class _Reader(Protocol):
+    """Collects what arrives; ``until(n)`` fires once ``n`` bytes have."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self._waiting: tuple[int, Deferred[bytes]] | None = None
+
+    def until(self, size: int) -> Deferred[bytes]:
+        waiter: Deferred[bytes] = Deferred()
+        self._waiting = (size, waiter)
+        self._check()
+        return waiter
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted hook
+        self.received += data
+        self._check()
+
+    def _check(self) -> None:
+        if self._waiting is not None and len(self.received) >= self._waiting[0]:
+            waiter = self._waiting[1]
+            self._waiting = None
+            waiter.callback(bytes(self.received))
+
+
+async def connect(case: TestCase) -> tuple[Any, _Reader]:
+    """A real TCP connection on 127.0.0.1: the server side's transport, and the client's reader."""
+    accepted: Deferred[_Server] = Deferred()
+    port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+        Factory.forProtocol(lambda: _Server(accepted))
+    )
+    case.addCleanup(port.stopListening)
+    reader = _Reader()
+    await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+        Factory.forProtocol(lambda: reader)
+    )
+    server = await accepted
+    client_transport: Any = reader.transport
+    transport: Any = server.transport
+    case.addCleanup(client_transport.loseConnection)
+    case.addCleanup(transport.loseConnection)
+    return transport, reader
+
+
+class EagerWriterTests(TestCase):
+    """Over a real TCP connection on 127.0.0.1."""
+
+    async def test_a_write_reaches_the_kernel_at_once(self) -> None:
+        """Nothing is buffered and the socket is not registered for writing."""
+        transport, reader = await connect(self)
+        write = eager_writer(transport)
+        write(b"hello")
+        self.assertEqual(transport.dataBuffer, b"")
+        self.assertEqual(transport._tempDataBuffer, [])
+        self.assertNotIn(transport, reactor.getWriters())
+        self.assertEqual(await reader.until(5), b"hello")
+
+    async def test_what_the_kernel_does_not_take_follows_in_order(self) -> None:
+        """A write larger than the socket buffers is sent in part; later writes queue behind it."""
+        transport, reader = await connect(self)
+        write = eager_writer(transport)
+        big = bytes(range(256)) * (32 * 1024)  # 8 MiB
+        write(big)
+        self.assertIn(transport, reactor.getWriters())
+        write(b"tail")
+        self.assertEqual(await reader.until(len(big) + 4), big + b"tail")
+
+    async def test_a_closing_connection_gets_the_transport_write(self) -> None:
+        """After loseConnection the bytes take Twisted's own path (its buffer), as before."""
+        transport, reader = await connect(self)
+        write = eager_writer(transport)
+        transport.loseConnection()
+        write(b"late")
+        self.assertEqual(transport._tempDataBuffer, [b"late"])
+
+    def test_other_transports_keep_their_write(self) -> None:
+        """TLS, wrappers and test transports are written to as before."""
+        transport = StringTransport()
+        self.assertEqual(eager_writer(transport), transport.write)
+
+
+class OutboxSendsEagerlyTests(TestCase):
+    """A socket's ``Outbox`` (every frame the service sends) takes the eager path."""
+
+    async def test_an_outbox_frame_reaches_the_kernel_at_once(self) -> None:
+        """Written through the outbox of an idle connection, a frame is not buffered."""
+        transport, reader = await connect(self)
+        outbox = Outbox(transport, lambda: None, clock=reactor)
+        transport.registerProducer(outbox, True)
+        self.addCleanup(transport.unregisterProducer)
+        outbox.write(b"frame")
+        self.assertNotIn(transport, reactor.getWriters())
+        self.assertEqual(await reader.until(5), b"frame")
