@@ -107,7 +107,8 @@ def makeService(options: Options) -> IService:  # noqa: N802 - twistd's name
         except ValueError as error:
             # A bad REDIS_URL; the message names the setting.
             raise SystemExit(f"twistd chat: {error}") from None
-        service.ready.addCallback(freeze_startup_heap)
+        # A failed start is reported by the service itself (and exits 1).
+        service.ready.addCallbacks(freeze_startup_heap, lambda _: None)
     service.setServiceParent(root)
     # twistd exits 0 whatever happened; a supervisor (systemd, a container
     # runtime) must see a failed start. Runs after twistd's own clean-up.
