@@ -3,6 +3,7 @@
 #
 #   bench/ab.sh BASE                 # S1,S2 x 3 reps: ceiling, then BASE and this checkout
 #   bench/ab.sh BASE S2,S4 2 sqlite  # scenarios, reps, stores (sqlite,memory by default)
+#   bench/ab.sh BASE S1,S2 2 memory --set S2.rate=1000   # anything after: run.py's own options
 #
 # The box's speed drifts by 10-20 % within an hour, so a change is only told
 # from the drift by measuring both sides in one run. BASE is checked out in
@@ -16,6 +17,7 @@ BASE="${1:?base commit}"
 SC="${2:-S1,S2}"
 REPS="${3:-3}"
 STORES="${4:-sqlite,memory}"
+shift $(( $# < 4 ? $# : 4 ))
 SHARED="${CHAT_BENCH_HARNESS:-$ROOT/../shared/bench}"
 [ -f "$SHARED/run.py" ] || { echo "no harness at $SHARED (set CHAT_BENCH_HARNESS)" >&2; exit 1; }
 [ -x "$ROOT/.venv/bin/twistd" ] || (cd "$ROOT" && python3 dev.py venv)
@@ -45,5 +47,5 @@ for store in ${STORES//,/ }; do
     port=$((port + 1))
   done
 done
-python3 run.py --servers "$servers" --scenarios "$SC" --reps "$REPS" --tag ab "${args[@]}"
+python3 run.py --servers "$servers" --scenarios "$SC" --reps "$REPS" --tag ab "${args[@]}" "$@"
 echo "raw results: $WORK/bench/results"

@@ -253,6 +253,34 @@ class Message:
             body["attachments"] = [attachment.to_json() for attachment in self.attachments]
         return body
 
+    def fields_with(
+        self,
+        reply_preview: ReplyPreview | None,
+        reactions: tuple[Reaction, ...],
+        attachments: tuple[Attachment, ...],
+    ) -> tuple[Any, ...]:
+        """Its fields in declaration order, these three replaced: ``Message(*fields)`` builds it.
+
+        What the stores put together from separate reads (``message_queries``)
+        and what the memory store keeps as a plain tuple (``memory_rows``).
+        """
+        return (
+            self.id,
+            self.room_id,
+            self.sender_id,
+            self.username,
+            self.content,
+            self.ts,
+            self.client_msg_id,
+            self.reply_to,
+            reply_preview,
+            self.edited_at,
+            self.deleted,
+            reactions,
+            self.mentions,
+            attachments,
+        )
+
 
 # What changed a message: the ``kind`` of a timeline event.
 CREATED = "message"

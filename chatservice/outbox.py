@@ -88,7 +88,7 @@ class Outbox:
         self._transport = transport
         # While nothing waits, a frame goes to the kernel in this reactor
         # turn when the transport allows it (``eager_send``).
-        self._send_now = eager_writer(transport)
+        self._send_now = eager_writer(transport, clock)
         self._on_overflow = on_overflow
         self._limit = limit
         self._clock = clock

@@ -72,7 +72,7 @@ class EagerWriterTests(TestCase):
     async def test_a_write_reaches_the_kernel_at_once(self) -> None:
         """Nothing is buffered and the socket is not registered for writing."""
         transport, reader = await connect(self)
-        write = eager_writer(transport)
+        write = eager_writer(transport, reactor)
         write(b"hello")
         self.assertEqual(transport.dataBuffer, b"")
         self.assertEqual(transport._tempDataBuffer, [])
@@ -82,7 +82,7 @@ class EagerWriterTests(TestCase):
     async def test_what_the_kernel_does_not_take_follows_in_order(self) -> None:
         """A write larger than the socket buffers is sent in part; later writes queue behind it."""
         transport, reader = await connect(self)
-        write = eager_writer(transport)
+        write = eager_writer(transport, reactor)
         big = bytes(range(256)) * (32 * 1024)  # 8 MiB
         write(big)
         self.assertIn(transport, reactor.getWriters())
@@ -92,7 +92,7 @@ class EagerWriterTests(TestCase):
     async def test_a_closing_connection_gets_the_transport_write(self) -> None:
         """After loseConnection the bytes take Twisted's own path (its buffer), as before."""
         transport, reader = await connect(self)
-        write = eager_writer(transport)
+        write = eager_writer(transport, reactor)
         transport.loseConnection()
         write(b"late")
         self.assertEqual(transport._tempDataBuffer, [b"late"])
@@ -100,7 +100,7 @@ class EagerWriterTests(TestCase):
     def test_other_transports_keep_their_write(self) -> None:
         """TLS, wrappers and test transports are written to as before."""
         transport = StringTransport()
-        self.assertEqual(eager_writer(transport), transport.write)
+        self.assertEqual(eager_writer(transport, reactor), transport.write)
 
 
 class OutboxSendsEagerlyTests(TestCase):

@@ -18,38 +18,23 @@ returned, which the store's pages and counts bound.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import overload
+from typing import Any, overload
 
 from chatservice.models import Message
 
-_Row = tuple[object, ...]
+_Row = tuple[Any, ...]
 
 
 def _row(message: Message) -> _Row | Message:
     """The message as the tuple of its fields (``Message``'s order) if none is tracked."""
     if message.reply_preview is not None or message.reactions or message.attachments:
         return message
-    return (
-        message.id,
-        message.room_id,
-        message.sender_id,
-        message.username,
-        message.content,
-        message.ts,
-        message.client_msg_id,
-        message.reply_to,
-        None,
-        message.edited_at,
-        message.deleted,
-        (),
-        message.mentions,
-        (),
-    )
+    return message.fields_with(None, (), ())
 
 
 def _message(stored: _Row | Message) -> Message:
     if type(stored) is tuple:
-        return Message(*stored)  # type: ignore[arg-type]
+        return Message(*stored)
     assert isinstance(stored, Message)
     return stored
 

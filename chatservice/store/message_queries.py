@@ -114,22 +114,7 @@ def _with(
 ) -> Message:
     if not reactions and preview is None and not attachments:
         return message
-    return Message(
-        message.id,
-        message.room_id,
-        message.sender_id,
-        message.username,
-        message.content,
-        message.ts,
-        message.client_msg_id,
-        message.reply_to,
-        preview,
-        message.edited_at,
-        message.deleted,
-        reactions,
-        message.mentions,
-        attachments,
-    )
+    return Message(*message.fields_with(preview, reactions, attachments))
 
 
 def reply_targets(txn: Txn, ids: Sequence[int]) -> dict[int, tuple[int, ReplyPreview]]:
