@@ -69,6 +69,7 @@ class ChatServerFactory(FrameActions, WebSocketServerFactory):
         ping_interval: float,
         ping_timeout: float,
         outbox_limit: int = DEFAULT_LIMIT,
+        eager_send: bool = False,
         cluster: ICluster | None = None,
         control: Control | None = None,
     ) -> None:
@@ -81,6 +82,7 @@ class ChatServerFactory(FrameActions, WebSocketServerFactory):
         self.clock = clock
         self.max_message_length = max_message_length
         self.outbox_limit = outbox_limit
+        self.eager_send = eager_send
         # Socket counts and presence are the service's (``cluster.py``); control
         # events close and restrict sockets on every process (kicks, mutes).
         self._cluster = cluster if cluster is not None else LocalCluster(clock)

@@ -60,6 +60,7 @@ class Outbox:
         clock: IReactorTime | None = None,
         hard_limit: int | None = None,
         stall_seconds: float = STALL_SECONDS,
+        eager_send: bool = False,
     ) -> None:
         """Wrap ``transport``.
 
@@ -74,6 +75,9 @@ class Outbox:
                 times ``limit`` when omitted. Ignored without a clock.
             stall_seconds: how long the queue may stay over ``limit`` without
                 draining anything.
+            eager_send: send a socket's first frame of a reactor turn at
+                once (``eager_send``); for a caller that writes each socket
+                about once a turn (fan-out of group-committed batches).
 
         Raises:
             ValueError: ``hard_limit`` is below ``limit``, or ``stall_seconds``
@@ -87,8 +91,8 @@ class Outbox:
             raise ValueError(f"stall_seconds must be positive, got {stall_seconds}")
         self._transport = transport
         # While nothing waits, a frame goes to the kernel in this reactor
-        # turn when the transport allows it (``eager_send``).
-        self._send_now = eager_writer(transport, clock)
+        # turn when asked and the transport allows it (``eager_send``).
+        self._send_now = eager_writer(transport, clock) if eager_send else transport.write
         self._on_overflow = on_overflow
         self._limit = limit
         self._clock = clock

@@ -257,6 +257,10 @@ class ChatService(ServiceLifecycle):
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
             outbox_limit=config.ws_max_buffer,
+            # Group commit hands each socket one write per commit: worth
+            # sending at once (``eager_send``); the memory store's per-message
+            # commits are better left to Twisted's buffering.
+            eager_send=IWriteState.providedBy(self.store),
             cluster=cluster,
             control=control,
         )

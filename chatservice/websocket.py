@@ -117,6 +117,7 @@ class SocketHost(Protocol):
     clock: IReactorTime
     max_message_length: int
     outbox_limit: int
+    eager_send: bool
 
     @property
     def draining(self) -> bool:
@@ -256,7 +257,11 @@ class ChatServerProtocol(WebSocketServerProtocol):
         # upgrade; a transport takes one producer only.
         transport.unregisterProducer()  # type: ignore[attr-defined]
         self.outbox = Outbox(
-            transport, self._slow_consumer, self.factory.outbox_limit, clock=self.factory.clock
+            transport,
+            self._slow_consumer,
+            self.factory.outbox_limit,
+            clock=self.factory.clock,
+            eager_send=self.factory.eager_send,
         )
         transport.registerProducer(self.outbox, True)  # type: ignore[attr-defined]
         if self.factory.draining:

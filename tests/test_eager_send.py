@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.internet import reactor
@@ -11,8 +12,10 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
+from chatservice.config import Config
 from chatservice.eager_send import eager_writer
 from chatservice.outbox import Outbox
+from chatservice.service import ChatService
 
 
 class _Server(Protocol):
@@ -109,9 +112,37 @@ class OutboxSendsEagerlyTests(TestCase):
     async def test_an_outbox_frame_reaches_the_kernel_at_once(self) -> None:
         """Written through the outbox of an idle connection, a frame is not buffered."""
         transport, reader = await connect(self)
-        outbox = Outbox(transport, lambda: None, clock=reactor)
+        outbox = Outbox(transport, lambda: None, clock=reactor, eager_send=True)
         transport.registerProducer(outbox, True)
         self.addCleanup(transport.unregisterProducer)
         outbox.write(b"frame")
         self.assertNotIn(transport, reactor.getWriters())
         self.assertEqual(await reader.until(5), b"frame")
+
+    async def test_unasked_an_outbox_leaves_writes_to_twisted(self) -> None:
+        """Without ``eager_send`` (the memory store's sockets) a frame is buffered as before."""
+        transport, reader = await connect(self)
+        outbox = Outbox(transport, lambda: None, clock=reactor)
+        transport.registerProducer(outbox, True)
+        self.addCleanup(transport.unregisterProducer)
+        outbox.write(b"frame")
+        self.assertEqual(transport._tempDataBuffer, [b"frame"])
+        self.assertEqual(await reader.until(5), b"frame")
+
+
+class ServiceChoosesTests(TestCase):
+    """Sockets send eagerly on the durable stores (group commit), not on ``memory:``."""
+
+    def _sockets_eager(self, database_url: str) -> bool:
+        config = Config.from_sources({"database-url": database_url}, listen=())
+        return ChatService(config).sockets.eager_send
+
+    def test_sqlite_sends_eagerly(self) -> None:
+        """One write per socket and commit: the first of a turn goes at once."""
+        path = os.path.join(self.mktemp(), "chat.sqlite3")
+        os.makedirs(os.path.dirname(path))
+        self.assertTrue(self._sockets_eager(f"sqlite:///{path}"))
+
+    def test_memory_leaves_it_to_twisted(self) -> None:
+        """A write per message: Twisted's buffer joins a turn's writes."""
+        self.assertFalse(self._sockets_eager("memory:"))
