@@ -1,0 +1,106 @@
+"""CPU per commit of ``add_messages`` on SQLite, by batch size: what group commit saves.
+
+S2 (a steady 2,000 msg/s over 50 rooms) commits up to 500 times a second
+with ``COMMIT_INTERVAL`` at 2 ms, about four messages each; the harness can
+only show the server's total CPU. This times the store alone, through the
+same ``SQLStore`` the service uses (WAL, ``synchronous=FULL``, the FTS
+statement, a thread-pool hand-off per commit), on a temporary file: process
+CPU (every thread, kernel time included) per commit and per message, for
+each batch size in turn, with the wall time's tail.
+
+    PYTHONPATH=. python bench/commit_cpu.py                 # batches of 1, 4 and 20
+    PYTHONPATH=. python bench/commit_cpu.py --batches 1,20 --commits 500
+    PYTHONPATH=. python bench/commit_cpu.py --no-fsync       # to split the cost
+
+``--no-fsync`` (``synchronous=OFF``) and ``--no-fts`` (no search index) are
+never settings of the service: they only show how much of a commit's CPU
+the fsync and the index are. The database grows as the run goes (every
+batch size adds to it), so compare runs of the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import react
+
+from chatservice.models import NewMessage, NewRoom
+from chatservice.store import message_queries, pool
+from chatservice.store import sql as sql_store
+from chatservice.store.sql import SQLStore
+
+
+def _without_fsync() -> None:
+    """Make every new SQLite connection ``synchronous=OFF`` (measurement only)."""
+    normal = pool.sqlite_on_connect
+
+    def unsynced(busy_timeout_ms: int) -> Any:
+        setup = normal(busy_timeout_ms)
+
+        def on_connect(conn: Any) -> None:
+            setup(conn)
+            conn.execute("PRAGMA synchronous = OFF")
+
+        return on_connect
+
+    sql_store.sqlite_on_connect = unsynced  # type: ignore[attr-defined]
+
+
+async def _run(reactor: Any, args: argparse.Namespace) -> None:
+    folder = tempfile.mkdtemp(prefix="commit-cpu-")
+    store = SQLStore.sqlite(os.path.join(folder, "chat.sqlite3"), reactor)
+    try:
+        await store.start()
+        user = await store.create_user("ann", b"not a hash", 0)
+        rooms = [await store.create_room(NewRoom(f"r{i}", "", user.id, 0)) for i in range(50)]
+        sent = 0
+        for size in args.batches:
+            walls: list[float] = []
+            cpu_start = time.process_time()
+            for _ in range(args.commits):
+                batch = []
+                for _ in range(size):
+                    sent += 1
+                    content = f"~B1.{sent}.1796648121436~" + "x" * 40  # S2's shape
+                    room = rooms[sent % len(rooms)]
+                    batch.append(NewMessage(room.id, user.id, "ann", content, 0, f"c{sent}"))
+                began = time.perf_counter()
+                await store.add_messages(batch)
+                walls.append((time.perf_counter() - began) * 1000)
+            cpu = (time.process_time() - cpu_start) / args.commits * 1e6
+            walls.sort()
+            p99 = walls[int(0.99 * len(walls))]
+            print(
+                f"batch {size:3d}: {cpu:6.0f} us CPU per commit, {cpu / size:5.0f} per message;"
+                f" wall p50 {walls[len(walls) // 2]:.2f} p99 {p99:.2f} max {walls[-1]:.2f} ms"
+            )
+    finally:
+        await store.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    """Parse the options and time the batches."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--batches", default="1,4,20", type=lambda text: [int(n) for n in text.split(",")]
+    )
+    parser.add_argument("--commits", type=int, default=1500, help="commits per batch size")
+    parser.add_argument("--no-fsync", action="store_true", help="synchronous=OFF, to split")
+    parser.add_argument("--no-fts", action="store_true", help="skip the search index, to split")
+    args = parser.parse_args()
+    if args.no_fsync:
+        _without_fsync()
+    if args.no_fts:
+        message_queries.index_messages = lambda txn, ids: None
+    react(lambda reactor: ensureDeferred(_run(reactor, args)))
+
+
+if __name__ == "__main__":
+    main()
