@@ -33,50 +33,67 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IReactorTime, ITransport
 
 
-class _Turn:
-    """The connections sent to at once in this turn of one reactor; forgotten at the next."""
+class Turn:
+    """The connections sent to at once in this turn of one reactor; forgotten at the next.
+
+    One per reactor, shared by every socket (``turn_for``), so a socket pays
+    for eager sending with one reference, not a closure of its own (S3
+    counts bytes per idle socket).
+    """
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
         self.sent: set[tcp.Connection] = set()
 
     def mark(self, connection: tcp.Connection) -> None:
+        """Remember ``connection`` until the reactor's next turn."""
         if not self.sent:
             self._clock.callLater(0, self.sent.clear)
         self.sent.add(connection)
 
 
-_turns: WeakKeyDictionary[IReactorTime, _Turn] = WeakKeyDictionary()
+_turns: WeakKeyDictionary[IReactorTime, Turn] = WeakKeyDictionary()
+
+
+def turn_for(transport: ITransport, clock: IReactorTime | None) -> Turn | None:
+    """The turn to send ``transport``'s writes eagerly in, or None to leave them to Twisted."""
+    if clock is None or not isinstance(transport, tcp.Connection):
+        return None
+    turn = _turns.get(clock)
+    if turn is None:
+        turn = _turns[clock] = Turn(clock)
+    return turn
+
+
+def send_eagerly(connection: ITransport, turn: Turn, data: bytes) -> None:
+    """Write ``data``: at once if it is the connection's first write this turn and nothing waits.
+
+    ``connection`` is one that ``turn_for`` gave ``turn`` for.
+    """
+    assert isinstance(connection, tcp.Connection)
+    if (
+        connection in turn.sent
+        or connection.dataBuffer
+        or connection._tempDataBuffer
+        or not connection.connected
+        or connection.disconnecting
+    ):
+        connection.write(data)
+        return
+    turn.mark(connection)
+    sent = connection.writeSomeData(data)
+    if type(sent) is int:
+        if sent == len(data):
+            return
+        data = data[sent:]
+    # The rest (or all of it, if the socket failed: the reactor's ``doWrite``
+    # then meets the same error and closes the connection).
+    connection.write(data)
 
 
 def eager_writer(transport: ITransport, clock: IReactorTime | None) -> Callable[[bytes], None]:
-    """Return the function that writes ``data`` to ``transport``, sending at once when it can."""
-    if clock is None or not isinstance(transport, tcp.Connection):
-        return transport.write
-    turn = _turns.get(clock)
+    """A function writing to ``transport`` as ``send_eagerly`` does, or its own ``write``."""
+    turn = turn_for(transport, clock)
     if turn is None:
-        turn = _turns[clock] = _Turn(clock)
-    sent_this_turn = turn.sent
-    connection = transport
-
-    def write(data: bytes) -> None:
-        if (
-            connection in sent_this_turn
-            or connection.dataBuffer
-            or connection._tempDataBuffer
-            or not connection.connected
-            or connection.disconnecting
-        ):
-            connection.write(data)
-            return
-        turn.mark(connection)
-        sent = connection.writeSomeData(data)
-        if type(sent) is int:
-            if sent == len(data):
-                return
-            data = data[sent:]
-        # The rest (or all of it, if the socket failed: the reactor's
-        # ``doWrite`` then meets the same error and closes the connection).
-        connection.write(data)
-
-    return write
+        return transport.write
+    return lambda data: send_eagerly(transport, turn, data)

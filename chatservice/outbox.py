@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
-from chatservice.eager_send import eager_writer
+from chatservice.eager_send import send_eagerly, turn_for
 
 DEFAULT_LIMIT = 1024 * 1024
 # How long a socket over the soft bound may go without draining anything.
@@ -92,7 +92,7 @@ class Outbox:
         self._transport = transport
         # While nothing waits, a frame goes to the kernel in this reactor
         # turn when asked and the transport allows it (``eager_send``).
-        self._send_now = eager_writer(transport, clock) if eager_send else transport.write
+        self._turn = turn_for(transport, clock) if eager_send else None
         self._on_overflow = on_overflow
         self._limit = limit
         self._clock = clock
@@ -121,7 +121,10 @@ class Outbox:
         if self.overflowed:
             return
         if not self.paused and not self._queue:
-            self._send_now(frame)
+            if self._turn is not None:
+                send_eagerly(self._transport, self._turn, frame)
+            else:
+                self._transport.write(frame)
             return
         queue = self._queue
         if queue is None:
