@@ -74,7 +74,8 @@ ACCESS_SCHEMAS: dict[str, Any] = {
     },
     "RoomUpdate": {
         "type": "object",
-        "minProperties": 1,
+        # At least one setting: a reason alone changes nothing (400).
+        "anyOf": [{"required": [field]} for field in ("name", "description", "archived")],
         "properties": {
             "name": ROOM_NAME,
             "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
