@@ -77,6 +77,10 @@ def send_eagerly(connection: ITransport, turn: Turn, data: bytes) -> None:
         or connection._tempDataBuffer
         or not connection.connected
         or connection.disconnecting
+        # Aborted: closed on the next turn, so Twisted drops what is written.
+        or connection._aborting
+        # startTLS: bytes must go through the TLS layer, never straight out.
+        or connection.TLS
     ):
         connection.write(data)
         return

@@ -9,6 +9,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
@@ -100,10 +101,39 @@ class EagerWriterTests(TestCase):
         write(b"late")
         self.assertEqual(transport._tempDataBuffer, [b"late"])
 
+    async def test_an_aborted_connection_gets_the_transport_write(self) -> None:
+        """After abortConnection (closed on the next turn) nothing more reaches the kernel."""
+        transport, reader = await connect(self)
+        write = eager_writer(transport, reactor)
+        transport.abortConnection()
+        write(b"late")
+        self.assertEqual(transport._tempDataBuffer, [b"late"])
+
+    async def test_later_writes_of_the_same_turn_leave_together(self) -> None:
+        """The second write of a turn takes Twisted's buffer; the next turn sends at once again."""
+        transport, reader = await connect(self)
+        write = eager_writer(transport, reactor)
+        write(b"first")
+        write(b"second")
+        write(b"third")
+        self.assertEqual(transport._tempDataBuffer, [b"second", b"third"])
+        self.assertIn(transport, reactor.getWriters())
+        self.assertEqual(await reader.until(16), b"firstsecondthird")
+        await deferLater(reactor, 0, lambda: None)
+        write(b"fourth")
+        self.assertEqual(transport._tempDataBuffer, [])
+        self.assertNotIn(transport, reactor.getWriters())
+        self.assertEqual(await reader.until(22), b"firstsecondthirdfourth")
+
+    async def test_without_a_clock_every_write_is_twisteds(self) -> None:
+        """No clock, no turns to tell apart: the transport's own write."""
+        transport, _ = await connect(self)
+        self.assertEqual(eager_writer(transport, None), transport.write)
+
     def test_other_transports_keep_their_write(self) -> None:
         """TLS, wrappers and test transports are written to as before."""
         transport = StringTransport()
-        self.assertEqual(eager_writer(transport, reactor), transport.write)
+        self.assertEqual(eager_writer(transport, Clock()), transport.write)
 
 
 class OutboxSendsEagerlyTests(TestCase):

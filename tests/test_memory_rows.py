@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatservice.file_models import Attachment
 from chatservice.models import Message, NewMessage, NewRoom, Reaction, ReplyPreview
+from chatservice.store import memory_rows
 from chatservice.store.memory import MemoryStore
 from chatservice.store.memory_rows import MessageRows
 
@@ -65,3 +67,42 @@ class MessageRowsTests(SynchronousTestCase):
         self.assertLess(gained, 100)
         history = self.successResultOf(store.get_messages(room.id, 3))
         self.assertEqual([m.content for m in history], ["hello 1997", "hello 1998", "hello 1999"])
+
+
+class CountsRebuildOnlyWhatTheyCountTests(SynchronousTestCase):
+    """Reading from a position rebuilds the messages read, not the ones before them."""
+
+    def test_unread_counts_skip_what_was_read_without_rebuilding_it(self) -> None:
+        """10 unread after 4,990 read: about 10 messages rebuilt, not 5,000."""
+        store = MemoryStore()
+        user = self.successResultOf(store.create_user("ann", b"x", 0))
+        room = self.successResultOf(store.create_room(NewRoom("r", "", None, 0)))
+        batch = [NewMessage(room.id, 99, "bob", f"m{i}", 0) for i in range(5000)]
+        posted = self.successResultOf(store.add_messages(batch))
+        self.successResultOf(store.set_read_marker(user.id, room.id, posted[-11].message.id))
+        built: list[int] = []
+        real = Message
+
+        def counting(*fields: Any) -> Message:
+            built.append(1)
+            return real(*fields)
+
+        self.patch(memory_rows, "Message", counting)
+        counts = self.successResultOf(store.room_counts(user.id, [room.id]))
+        self.assertEqual(counts[room.id].unread, 10)
+        self.assertLessEqual(len(built), 10)
+
+    def test_iterating_from_a_position(self) -> None:
+        """``iter_from`` gives the messages from ``start`` on, rebuilt as they are read."""
+        rows = MessageRows()
+        for message in EVERY_FIELD:
+            rows.append(message)
+        self.assertEqual(list(rows.iter_from(3)), EVERY_FIELD[3:])
+        self.assertEqual(list(rows.iter_from(len(EVERY_FIELD))), [])
+
+    def test_carried_files_come_from_the_messages_that_have_some(self) -> None:
+        """``with_objects`` yields only the messages kept whole (reply, reactions, files)."""
+        rows = MessageRows()
+        for message in EVERY_FIELD:
+            rows.append(message)
+        self.assertEqual(list(rows.with_objects()), EVERY_FIELD[4:])

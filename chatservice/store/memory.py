@@ -228,7 +228,7 @@ class MemoryStore(
         carried = {
             attachment.id
             for messages in self._messages.values()
-            for message in messages
+            for message in messages.with_objects()
             if message.sender_id == page.user_id
             for attachment in message.attachments
         }

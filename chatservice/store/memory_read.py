@@ -76,7 +76,7 @@ class MemoryRead:
             start = bisect.bisect_right(self._message_ids.get(room_id, []), marker)
             countable = (
                 m
-                for m in itertools.islice(self._messages.get(room_id, []), start, None)
+                for m in self._messages[room_id].iter_from(start)
                 if m.sender_id != user_id and not m.deleted
             )
             unread = sum(1 for _ in itertools.islice(countable, COUNT_LIMIT))

@@ -12,11 +12,14 @@ the collector the first time it looks at it, and never walked again. So a
 plain message (no reply preview, reactions or attachments: nearly all of
 them) is kept as the tuple of its fields and rebuilt on read; the others
 stay ``Message`` objects. Reads pay one constructor call per message
-returned, which the store's pages and counts bound.
+returned, which the store's pages and counts bound: a count starts where
+it starts (``iter_from``), a scan for files reads only the whole objects
+(``with_objects``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any, overload
 
@@ -69,6 +72,17 @@ class MessageRows:
 
     def __reversed__(self) -> Iterator[Message]:
         return map(_message, reversed(self._rows))
+
+    def iter_from(self, start: int) -> Iterator[Message]:
+        """The messages from index ``start`` on; those before it are not rebuilt."""
+        return map(_message, itertools.islice(self._rows, start, None))
+
+    def with_objects(self) -> Iterator[Message]:
+        """Only the messages kept whole: those with a reply preview, reactions or files.
+
+        For scans that look for files (``memory_uploads``): a tuple row has none.
+        """
+        return (stored for stored in self._rows if type(stored) is not tuple)  # type: ignore[misc]
 
     def append(self, message: Message) -> None:
         """Add the room's newest message."""

@@ -37,7 +37,7 @@ class MemoryUploads:
 
     def _carried(self) -> Iterator[tuple[int, Message]]:
         for messages in self._messages.values():
-            for message in messages:
+            for message in messages.with_objects():
                 for attachment in message.attachments:
                     yield attachment.id, message
 
