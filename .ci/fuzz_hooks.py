@@ -210,8 +210,12 @@ def _fit_room_update(case: Any, params: dict[str, Any]) -> None:
     name = f"patched-{secrets.token_hex(6)}"
     params["room_id"] = _call("POST", "/api/rooms", {"name": name}, TOKEN)["id"]
     if isinstance(case.body, dict) and isinstance(case.body.get("name"), str):
-        fitted = case.body["name"].strip()[:54] or "room"
-        case.body = {**case.body, "name": f"{fitted}-{next(_room_numbers)}"}
+        case.body = {**case.body, "name": _unique_room_name(case.body["name"])}
+
+
+def _unique_room_name(name: str) -> str:
+    """``name`` trimmed (never blank) with a number no other call gets: short names repeat."""
+    return f"{name.strip()[:54] or 'room'}-{next(_room_numbers)}"
 
 
 def _point_at_real_things(case: Any, real: bool) -> None:
@@ -386,8 +390,7 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
         return {**body, "password": _fit_password(password)}
     if operation.path in ("/api/rooms", "/api/rooms/create") and isinstance(body.get("name"), str):
         # Short generated names repeat, and a taken name is a 409 every time.
-        name = body["name"].replace("\x00", "").strip()[:54] or "room"
-        return {**body, "name": f"{name}-{next(_room_numbers)}"}
+        return {**body, "name": _unique_room_name(body["name"].replace("\x00", ""))}
     return body
 
 

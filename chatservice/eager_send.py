@@ -26,7 +26,6 @@ internals this relies on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from twisted.internet import tcp
@@ -93,11 +92,3 @@ def send_eagerly(connection: ITransport, turn: Turn, data: bytes) -> None:
     # The rest (or all of it, if the socket failed: the reactor's ``doWrite``
     # then meets the same error and closes the connection).
     connection.write(data)
-
-
-def eager_writer(transport: ITransport, clock: IReactorTime | None) -> Callable[[bytes], None]:
-    """A function writing to ``transport`` as ``send_eagerly`` does, or its own ``write``."""
-    turn = turn_for(transport, clock)
-    if turn is None:
-        return transport.write
-    return lambda data: send_eagerly(transport, turn, data)

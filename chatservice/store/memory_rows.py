@@ -82,7 +82,7 @@ class MessageRows:
 
         For scans that look for files (``memory_uploads``): a tuple row has none.
         """
-        return (stored for stored in self._rows if type(stored) is not tuple)  # type: ignore[misc]
+        return (stored for stored in self._rows if isinstance(stored, Message))
 
     def append(self, message: Message) -> None:
         """Add the room's newest message."""
