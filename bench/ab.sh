@@ -12,24 +12,17 @@
 # every store gets a fresh data folder per side. Rows come out as
 # product-<store>-base and product-<store>-head, each a ratio to the ceiling.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BASE="${1:?base commit}"
 SC="${2:-S1,S2}"
 REPS="${3:-3}"
 STORES="${4:-sqlite,memory}"
 shift $(( $# < 4 ? $# : 4 ))
-SHARED="${CHAT_BENCH_HARNESS:-$ROOT/../shared/bench}"
-[ -f "$SHARED/run.py" ] || { echo "no harness at $SHARED (set CHAT_BENCH_HARNESS)" >&2; exit 1; }
-[ -x "$ROOT/.venv/bin/twistd" ] || (cd "$ROOT" && python3 dev.py venv)
-TWISTD="$ROOT/.venv/bin/twistd"
-WORK="$(mktemp -d -t chatab-XXXXXX)"
+# shellcheck source=bench/harness.sh
+. "$(dirname "$0")/harness.sh"
+enter_harness chatab
 git -C "$ROOT" worktree add -q --detach "$WORK/base" "$BASE"
 trap 'git -C "$ROOT" worktree remove --force "$WORK/base"' EXIT
-cp -r "$SHARED" "$WORK/bench"
-cd "$WORK/bench"
-export BENCH_VENV="$WORK/.venv-bench"
 ./setup.sh > /dev/null
-LIMITS="MESSAGE_RATE=100000 MESSAGE_BURST=1000000 REGISTER_LIMIT=1000000 LOGIN_FAILURE_LIMIT=1000000 BCRYPT_ROUNDS=4 LOG_LEVEL=warn JWT_SECRET=bench-secret-bench-secret-bench-secret"
 servers=ceiling
 args=()
 port=18090

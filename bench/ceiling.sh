@@ -10,24 +10,14 @@
 # is read-only; its own venv and node modules go there too. The product is
 # this checkout's .venv (made with `python3 dev.py venv` if missing).
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SHARED="${CHAT_BENCH_HARNESS:-$ROOT/../shared/bench}"
-if [ ! -f "$SHARED/product.sh" ]; then
-  echo "no harness at $SHARED (set CHAT_BENCH_HARNESS to the shared bench folder)" >&2
-  exit 1
-fi
-[ -x "$ROOT/.venv/bin/twistd" ] || (cd "$ROOT" && python3 dev.py venv)
-TWISTD="$ROOT/.venv/bin/twistd"
-WORK="$(mktemp -d -t chatbench-XXXXXX)"
-cp -r "$SHARED" "$WORK/bench"
-cd "$WORK/bench"
-export BENCH_VENV="$WORK/.venv-bench"
+# shellcheck source=bench/harness.sh
+. "$(dirname "$0")/harness.sh"
+enter_harness chatbench
 ./setup.sh
 if [ "${1:-}" = knee ]; then
   # product.sh's limits and store settings, one server, S2 at each rate.
   DATA="$WORK/data"
   mkdir -p "$DATA"
-  LIMITS="MESSAGE_RATE=100000 MESSAGE_BURST=1000000 REGISTER_LIMIT=1000000 LOGIN_FAILURE_LIMIT=1000000 BCRYPT_ROUNDS=4 LOG_LEVEL=warn JWT_SECRET=bench-secret-bench-secret-bench-secret"
   for rate in ${KNEE_RATES:-2000 3000 4000 5000 6000 8000}; do
     python3 run.py --servers product-sqlite --scenarios S2 --reps 1 --tag "knee-$rate" \
       --set "S2.rate=$rate" \
