@@ -6,7 +6,8 @@ only show the server's total CPU. This times the store alone, through the
 same ``SQLStore`` the service uses (WAL, ``synchronous=FULL``, the FTS
 statement, a thread-pool hand-off per commit), on a temporary file: process
 CPU (every thread, kernel time included) per commit and per message, for
-each batch size in turn, with the wall time's tail.
+each batch size in turn, with the wall time's tail, and (on Linux) how that
+CPU splits between the reactor thread and the store's thread.
 
     PYTHONPATH=. python bench/commit_cpu.py                 # batches of 1, 4 and 20
     PYTHONPATH=. python bench/commit_cpu.py --batches 1,20 --commits 500
@@ -52,6 +53,37 @@ def _without_fsync() -> None:
     sql_store.sqlite_on_connect = unsynced  # type: ignore[attr-defined]
 
 
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds so far of each thread of this process, by thread id (Linux; else empty)."""
+    tasks = "/proc/self/task"
+    if not os.path.isdir(tasks):
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent: dict[int, float] = {}
+    for task in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{task}/stat", encoding="ascii") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # utime and stime: fields 14 and 15 of stat, the 12th and 13th after the name.
+        spent[int(task)] = (int(fields[11]) + int(fields[12])) / ticks
+    return spent
+
+
+def _split(before: dict[int, float], after: dict[int, float], commits: int) -> str:
+    """Microseconds of CPU per commit of the reactor thread and of the store's thread(s)."""
+    if not after:
+        return ""
+    used = {task: cpu - before.get(task, 0.0) for task, cpu in after.items()}
+    reactor_thread = used.get(os.getpid(), 0.0)  # the main thread's id is the process id
+    others = sum(used.values()) - reactor_thread
+    return (
+        f"; reactor thread {reactor_thread / commits * 1e6:.0f},"
+        f" store thread {others / commits * 1e6:.0f} us"
+    )
+
+
 async def _run(reactor: Any, args: argparse.Namespace) -> None:
     folder = tempfile.mkdtemp(prefix="commit-cpu-")
     store = SQLStore.sqlite(os.path.join(folder, "chat.sqlite3"), reactor)
@@ -62,6 +94,7 @@ async def _run(reactor: Any, args: argparse.Namespace) -> None:
         sent = 0
         for size in args.batches:
             walls: list[float] = []
+            threads_before = _thread_cpu()
             cpu_start = time.process_time()
             for _ in range(args.commits):
                 batch = []
@@ -74,11 +107,13 @@ async def _run(reactor: Any, args: argparse.Namespace) -> None:
                 await store.add_messages(batch)
                 walls.append((time.perf_counter() - began) * 1000)
             cpu = (time.process_time() - cpu_start) / args.commits * 1e6
+            split = _split(threads_before, _thread_cpu(), args.commits)
             walls.sort()
             p99 = walls[int(0.99 * len(walls))]
             print(
                 f"batch {size:3d}: {cpu:6.0f} us CPU per commit, {cpu / size:5.0f} per message;"
                 f" wall p50 {walls[len(walls) // 2]:.2f} p99 {p99:.2f} max {walls[-1]:.2f} ms"
+                f"{split}"
             )
     finally:
         await store.close()
