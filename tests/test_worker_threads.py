@@ -28,6 +28,20 @@ def started(count: int = 1) -> WorkerThreads:
     return threads
 
 
+def sqlite_pool(on: Any) -> Pool:
+    """The store's ``Pool`` on a new SQLite file, one connection, reactor ``on``."""
+    path = os.path.join(tempfile.mkdtemp(), "t.sqlite3")
+    return Pool(
+        lambda _: False,
+        "sqlite3",
+        path,
+        check_same_thread=False,
+        cp_min=1,
+        cp_max=1,
+        cp_reactor=on,
+    )
+
+
 class WorkerThreadsTests(TestCase):
     """What adbapi relies on: results, failures, order, per-thread identity, stopping."""
 
@@ -115,16 +129,7 @@ class AdbapiPoolTests(TestCase):
 
     async def test_the_pool_runs_transactions_on_its_own_threads(self) -> None:
         """Each transaction goes through ``WorkerThreads`` and commits on a kept connection."""
-        folder = tempfile.mkdtemp()
-        pool = Pool(
-            lambda _: False,
-            "sqlite3",
-            os.path.join(folder, "t.sqlite3"),
-            check_same_thread=False,
-            cp_min=1,
-            cp_max=1,
-            cp_reactor=reactor,
-        )
+        pool = sqlite_pool(reactor)
         self.assertIsInstance(pool.threadpool, WorkerThreads)
         pool.open()
         self.addCleanup(pool.shut)
@@ -175,16 +180,7 @@ class PoolMadeWhileRunningTests(SynchronousTestCase):
 
     def test_the_worker_threads_are_the_started_ones(self) -> None:
         """Built in a running reactor: ``WorkerThreads`` started, no other thread pool."""
-        folder = tempfile.mkdtemp()
-        pool = Pool(
-            lambda _: False,
-            "sqlite3",
-            os.path.join(folder, "t.sqlite3"),
-            check_same_thread=False,
-            cp_min=1,
-            cp_max=1,
-            cp_reactor=_RunningReactor(),
-        )
+        pool = sqlite_pool(_RunningReactor())
         self.addCleanup(pool.shut)
         self.assertTrue(pool.running)
         self.assertIsInstance(pool.threadpool, WorkerThreads)
