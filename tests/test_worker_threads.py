@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatservice.store.pool import Pool
 from chatservice.store.worker_threads import WorkerThreads
+from tests.logcapture import LogCapture
 
 
 def started(count: int = 1) -> WorkerThreads:
@@ -82,12 +83,54 @@ class WorkerThreadsTests(TestCase):
         threads = started(2)
         self.addCleanup(threads.stop)
         release = threading.Event()
+        # Cleanups run last first: the blocked call is released before the
+        # join, so a failure here fails the test instead of hanging it.
+        self.addCleanup(release.set)
         blocked = self.run_in(threads, release.wait)
         # Answered while the first call still holds its thread.
         self.assertEqual(await self.run_in(threads, lambda: "free"), "free")
         self.assertFalse(blocked.called)
         release.set()
         self.assertTrue(await blocked)
+
+    async def test_calls_one_at_a_time_use_one_thread(self) -> None:
+        """Threads are added only when a call finds none idle (one connection each)."""
+        threads = started(4)
+        self.addCleanup(threads.stop)
+        ran_in = {await self.run_in(threads, threading.get_ident) for _ in range(40)}
+        self.assertEqual(len(ran_in), 1)
+        self.assertEqual(len(threads.threads), 1)
+
+    def test_a_failing_answer_leaves_the_thread_serving(self) -> None:
+        """``onResult`` raising is logged; the one thread still takes the next call."""
+        threads = started(1)
+        self.addCleanup(threads.stop)
+        logged = LogCapture(self, "chatservice.store.worker_threads")
+        answered = threading.Event()
+
+        def broken_answer(ok: bool, result: object) -> None:
+            raise RuntimeError("the reactor's waker is gone")
+
+        threads.callInThreadWithCallback(broken_answer, int)
+        threads.callInThreadWithCallback(lambda ok, result: answered.set(), int)
+        self.assertTrue(answered.wait(30), "the only worker thread died")
+        self.assertTrue(threads.threads[0].is_alive())
+        threads.stop()
+        self.assertEqual(logged.texts(), ["answering a call failed"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_a_failure_nobody_receives_is_logged(self) -> None:
+        """A call without ``onResult`` that raises is not silently lost."""
+        threads = started(1)
+        logged = LogCapture(self, "chatservice.store.worker_threads")
+
+        def broken() -> None:
+            raise ValueError("lost")
+
+        threads.callInThreadWithCallback(None, broken)
+        threads.stop()
+        self.assertEqual(logged.texts(), ["a call without a receiver failed"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_stop_finishes_queued_calls_and_ends_every_thread(self) -> None:
         """``stop`` lets what was queued run, then joins the threads."""

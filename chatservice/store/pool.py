@@ -74,7 +74,8 @@ class Pool(adbapi.ConnectionPool):
         # Twisted's general thread pool cost a fifth of a commit's CPU.
         # adbapi only starts and stops it, and hands it to deferToThreadPool.
         if not isinstance(self.threadpool, WorkerThreads):
-            self.threadpool = cast(Any, WorkerThreads(self.max, f"chatservice-{self.dbapiName}"))
+            threads = WorkerThreads(self.max, f"chatservice-{self.dbapiName}", self.min)
+            self.threadpool = cast(Any, threads)
 
     def run(self, fn: Callable[..., _T], *args: object) -> Deferred[_T]:
         """Run ``fn(connection, *args)`` in a pool thread."""

@@ -14,7 +14,9 @@ What adbapi needs of its pool is smaller: ``start``, ``stop`` and
 plain threads taking calls from one ``queue.SimpleQueue`` (C, no Python lock
 around it) gives exactly that. Each thread keeps its own connection, as
 adbapi expects (it keys connections by thread), and calls run in the order
-they were queued, as they did.
+they were queued, as they did. Like Twisted's pool, it starts with
+``minimum`` threads and adds one only when a call finds none idle, so a
+PostgreSQL pool opens more connections only under concurrent load.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 # What a worker takes off the queue: the call and where its result goes.
@@ -35,30 +38,34 @@ _STOP = None
 
 
 class WorkerThreads:
-    """``count`` threads that run calls in order; duck-typed for adbapi's ``ThreadPool`` use."""
+    """Up to ``count`` threads that run calls in order; duck-typed for adbapi's ``ThreadPool``."""
 
-    def __init__(self, count: int, name: str) -> None:
+    log = Logger()
+
+    def __init__(self, count: int, name: str, minimum: int = 1) -> None:
         """Make no thread yet: adbapi builds its pool before the reactor runs, then starts it."""
         if count < 1:
             raise ValueError("at least one thread is needed")
         self._count = count
+        self._minimum = max(1, min(minimum, count))
         self._name = name
         self._calls: SimpleQueue[_Call | None] = SimpleQueue()
+        # Calls queued and not yet taken, and threads waiting for one: a
+        # call that finds more of the first than of the second adds a thread.
+        self._lock = threading.Lock()
+        self._unclaimed = 0
+        self._idle = 0
         self.threads: list[threading.Thread] = []
         self.started = False
         self.joined = False
 
     def start(self) -> None:
-        """Start the threads (idle until a call comes)."""
+        """Start ``minimum`` threads (idle until a call comes)."""
         if self.started:
             return
         self.started = True
-        for number in range(self._count):
-            thread = threading.Thread(
-                target=self._work, name=f"{self._name}-{number}", daemon=True
-            )
-            thread.start()
-            self.threads.append(thread)
+        while len(self.threads) < self._minimum:
+            self._add_thread()
 
     def callInThreadWithCallback(  # noqa: N802 - the name adbapi and deferToThreadPool call
         self,
@@ -78,7 +85,14 @@ class WorkerThreads:
             if onResult is not None:
                 onResult(False, Failure(RuntimeError(f"{self._name} is stopped")))
             return
+        with self._lock:
+            self._unclaimed += 1
+            grow = (
+                self.started and self._unclaimed > self._idle and len(self.threads) < self._count
+            )
         self._calls.put((onResult, func, args, kwargs))
+        if grow:
+            self._add_thread()
 
     def stop(self) -> None:
         """Let the queued calls finish, then end every thread and wait for it."""
@@ -92,10 +106,23 @@ class WorkerThreads:
             thread.join()
         self.threads = []
 
+    def _add_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{len(self.threads)}", daemon=True
+        )
+        self.threads.append(thread)
+        thread.start()
+
     def _work(self) -> None:
-        calls = self._calls
+        calls, lock = self._calls, self._lock
         while True:
+            with lock:
+                self._idle += 1
             call = calls.get()
+            with lock:
+                self._idle -= 1
+                if call is not None:
+                    self._unclaimed -= 1
             if call is None:
                 return
             on_result, func, args, kwargs = call
@@ -107,6 +134,13 @@ class WorkerThreads:
                 result = Failure()
                 ok = False
             del func, args, kwargs
-            if on_result is not None:
-                on_result(ok, result)
+            # Whatever happens to the answer, the thread lives on to take the
+            # next call (a dead one would leave every later caller waiting).
+            try:
+                if on_result is not None:
+                    on_result(ok, result)
+                elif not ok:
+                    self.log.failure("a call without a receiver failed", result)
+            except BaseException:
+                self.log.failure("answering a call failed")
             del on_result, result
