@@ -10,9 +10,9 @@ hand-off, paid once per transaction: with group commit at a steady load,
 hundreds of times a second.
 
 What adbapi needs of its pool is smaller: ``start``, ``stop`` and
-``callInThreadWithCallback`` (through ``deferToThreadPool``). A fixed set of
-plain threads taking calls from one ``queue.SimpleQueue`` (C, no Python lock
-around it) gives exactly that. Each thread keeps its own connection, as
+``callInThreadWithCallback`` (through ``deferToThreadPool``). Plain threads
+taking calls from one ``queue.SimpleQueue`` (C, no Python lock around it)
+give exactly that. Each thread keeps its own connection, as
 adbapi expects (it keys connections by thread), and calls run in the order
 they were queued, as they did. Like Twisted's pool, it starts with
 ``minimum`` threads and adds one only when a call finds none idle, so a
