@@ -31,6 +31,7 @@ from typing import Any
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
+from bench.proccpu import TICKS, cpu_ticks
 from chatservice.models import NewMessage, NewRoom
 from chatservice.store import message_queries, pool
 from chatservice.store import sql as sql_store
@@ -55,20 +56,11 @@ def _without_fsync() -> None:
 
 def _thread_cpu() -> dict[int, float]:
     """CPU seconds so far of each thread of this process, by thread id (Linux; else empty)."""
-    tasks = "/proc/self/task"
+    pid = os.getpid()
+    tasks = f"/proc/{pid}/task"
     if not os.path.isdir(tasks):
         return {}
-    ticks = os.sysconf("SC_CLK_TCK")
-    spent: dict[int, float] = {}
-    for task in os.listdir(tasks):
-        try:
-            with open(f"{tasks}/{task}/stat", encoding="ascii") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        # utime and stime: fields 14 and 15 of stat, the 12th and 13th after the name.
-        spent[int(task)] = (int(fields[11]) + int(fields[12])) / ticks
-    return spent
+    return {int(task): cpu_ticks(pid, int(task)) / TICKS for task in os.listdir(tasks)}
 
 
 def _split(before: dict[int, float], after: dict[int, float], commits: int) -> str:

@@ -13,10 +13,14 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid: int) -> int:
-    """User plus system time of a process, in clock ticks (0 once it is gone)."""
+def cpu_ticks(pid: int, thread: int | None = None) -> int:
+    """User plus system time of a process, or of one of its threads, in clock ticks.
+
+    0 once it is gone.
+    """
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])
