@@ -121,9 +121,9 @@ class WorkerThreads:
             call = calls.get()
             with lock:
                 self._idle -= 1
-                if call is not None:
+                if call is not _STOP:
                     self._unclaimed -= 1
-            if call is None:
+            if call is _STOP:
                 return
             on_result, func, args, kwargs = call
             del call
