@@ -101,6 +101,32 @@ class WorkerThreadsTests(TestCase):
         self.assertEqual(len(ran_in), 1)
         self.assertEqual(len(threads.threads), 1)
 
+    def test_a_call_made_as_the_last_one_answers_needs_no_new_thread(self) -> None:
+        """A thread is idle again before its caller hears back.
+
+        Each answer below queues the next call at once, as a caller in the
+        reactor thread may before the worker has gone back to the queue;
+        counted busy until then, the worker made every such call add a
+        thread (the one-at-a-time test above failed that way under load).
+        """
+        threads = started(4)
+        self.addCleanup(threads.stop)
+        done = threading.Event()
+        ran_in: set[int] = set()
+        more = iter(range(20))
+
+        def answer(ok: bool, result: int) -> None:
+            ran_in.add(result)
+            if len(ran_in) > 1 or next(more, None) is None:
+                done.set()
+                return
+            threads.callInThreadWithCallback(answer, threading.get_ident)
+
+        threads.callInThreadWithCallback(answer, threading.get_ident)
+        self.assertTrue(done.wait(30))
+        self.assertEqual(len(ran_in), 1)
+        self.assertEqual(len(threads.threads), 1)
+
     def test_a_failing_answer_leaves_the_thread_serving(self) -> None:
         """``onResult`` raising is logged; the one thread still takes the next call."""
         threads = started(1)

@@ -115,9 +115,9 @@ class WorkerThreads:
 
     def _work(self) -> None:
         calls, lock = self._calls, self._lock
+        with lock:
+            self._idle += 1
         while True:
-            with lock:
-                self._idle += 1
             call = calls.get()
             with lock:
                 self._idle -= 1
@@ -134,6 +134,10 @@ class WorkerThreads:
                 result = Failure()
                 ok = False
             del func, args, kwargs
+            # Idle again before the caller hears back: a call it makes on
+            # hearing must find this thread free, not add another.
+            with lock:
+                self._idle += 1
             # Whatever happens to the answer, the thread lives on to take the
             # next call (a dead one would leave every later caller waiting).
             try:
