@@ -168,6 +168,7 @@ NOT_COPIED: dict[str, str] = {
     "messages_fts_idx": "a shadow table of messages_fts",
     "messages_fts_docsize": "a shadow table of messages_fts",
     "messages_fts_config": "a shadow table of messages_fts",
+    "search_backlog": "how far SQLite's search index got; PostgreSQL has no backlog",
 }
 
 # Each id sequence of the target and the tables whose ids it handed out:

@@ -172,11 +172,13 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
     async def test_batches_and_changes_keep_the_search_index_whole(self) -> None:
         """FTS5's integrity check, against the messages table, passes after batches and changes.
 
-        add_messages indexes a batch in one statement instead of a trigger
-        per row; an edit or a delete of a row the index missed would corrupt
-        it, which the check (rank 1: compare with the content table) finds.
+        New messages wait in the search backlog and are indexed in bulk; an
+        edit or a delete that told the index to remove words it never held
+        would corrupt it, which the check (rank 1: compare with the content
+        table) finds once the backlog is indexed.
         """
         from chatservice.models import NewMessage
+        from chatservice.store.search_backlog import index_backlog
 
         store = await self.started()
         user = await store.create_user("alice", b"h", 1)
@@ -194,6 +196,7 @@ class SQLiteStoreTests(SQLiteDatabase, SQLStoreMixin, SQLTimelineMixin, TestCase
             await store.delete_message(posted[2].message.id, user.id, 3)
 
         def check(txn: Txn, match: str) -> int:
+            index_backlog(txn)
             txn.execute(
                 "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
             )

@@ -71,9 +71,10 @@ class Dialect:
             without inserting a message; the last one returns it. A change
             (edit, delete, reaction) is an event numbered in that one
             sequence, so that a new message stays a plain insert.
-        index_messages: a statement that adds the messages of ``{ids}`` (an
-            ``in_lists`` list of ``:id`` parameters) to the search index, or
-            None when the database indexes a new row by itself.
+        index_backlog: the two statements that index the messages after
+            ``:upto`` up to ``:newest`` and move the index's mark to
+            ``:newest`` (``search_backlog``), or None when the database
+            indexes a new row by itself.
     """
 
     name: str
@@ -86,7 +87,7 @@ class Dialect:
     classify: Callable[[BaseException], ErrorKind | None] = field(repr=False)
     is_broken: Callable[[Any], bool] = field(repr=False)
     take_id: tuple[str, ...] = field(repr=False)
-    index_messages: str | None = field(repr=False)
+    index_backlog: tuple[str, str] | None = field(repr=False)
 
     def sql(self, text: str) -> str:
         """Return ``text`` with its ``:name`` placeholders in the driver's style."""
@@ -222,12 +223,14 @@ SQLITE = Dialect(
     classify=_classify_sqlite,
     is_broken=_sqlite_is_broken,
     take_id=_SQLITE_TAKE_ID,
-    # FTS5 (schema/0003_search.sqlite.sql) has no insert trigger: add_messages
-    # indexes a whole batch with this one statement instead of a trigger per row.
-    # Both indexed columns, as the triggers' 'delete' will name them.
-    index_messages=(
+    # FTS5 (schema/0003_search.sqlite.sql) has no insert trigger: new
+    # messages wait in a backlog (schema/0012, store/search_backlog.py) and
+    # are indexed in bulk. Both indexed columns, as the triggers' 'delete'
+    # will name them.
+    index_backlog=(
         "INSERT INTO messages_fts (rowid, content, room_id)"
-        " SELECT id, content, room_id FROM messages WHERE id IN ({ids})"
+        " SELECT id, content, room_id FROM messages WHERE id > :upto AND id <= :newest",
+        "UPDATE search_backlog SET indexed_upto = :newest",
     ),
 )
 
@@ -296,5 +299,5 @@ POSTGRESQL = Dialect(
     # The identity column's own sequence: the next message continues after it.
     take_id=("SELECT nextval(pg_get_serial_sequence('messages', 'id'))",),
     # search_vector is a generated column: computed with the row itself.
-    index_messages=None,
+    index_backlog=None,
 )

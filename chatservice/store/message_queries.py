@@ -25,7 +25,7 @@ from chatservice.models import (
     Reaction,
     ReplyPreview,
 )
-from chatservice.store import mention_queries, reaction_queries, upload_queries
+from chatservice.store import mention_queries, reaction_queries, search_backlog, upload_queries
 from chatservice.store.database import Txn
 from chatservice.store.in_lists import chunks, in_list
 from chatservice.store.ranges import fits
@@ -167,9 +167,9 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
     """Store ``batch`` in order; a repeated ``client_msg_id`` gives back the original.
 
     Each new message costs one statement (a resend one or two), as before
-    the timeline: its creation event is its row. The new rows are indexed
-    for search at the end in one statement for the whole batch, where the
-    dialect needs it (``Dialect.index_messages``); with ``ENCRYPTION_KEY``
+    the timeline: its creation event is its row. Where the dialect keeps
+    a search backlog (SQLite), the batch that takes it past its bound
+    indexes all of it (``search_backlog``); with ``ENCRYPTION_KEY``
     one more statement for the batch stores the sealed texts (``_seal``).
     Fails with ``NotFound``
     (rolling back the whole batch) when a room or a sender does not exist,
@@ -244,7 +244,7 @@ def add_messages(txn: Txn, batch: list[NewMessage]) -> list[Posted]:
             targets[message_id] = (new.room_id, preview_of(message))
     _seal(txn, sealed)
     if created:
-        index_messages(txn, created)
+        search_backlog.index_if_due(txn, created[-1])
     return posted
 
 
@@ -269,23 +269,6 @@ def _resent(txn: Txn, row: tuple[Any, ...], pending: list[dict[str, object]]) ->
         _seal(txn, pending)
         return messages_by_ids(txn, [int(row[0])])[0]
     return current_messages(txn, [message_row(txn, row)])[0]
-
-
-def index_messages(txn: Txn, ids: Sequence[int]) -> None:
-    """Add new messages to the search index, in one statement per 512 ids.
-
-    For a dialect whose index is not kept by the database itself (SQLite's
-    FTS5 table has no insert trigger: one statement per batch costs less
-    than a trigger per row). It must run in the transaction that inserts
-    them, so that an edit or a delete, whose trigger removes the old words,
-    only ever meets indexed rows.
-    """
-    statement = txn.dialect.index_messages
-    if statement is None:
-        return
-    for chunk in chunks(ids):
-        placeholders, params = in_list("id", chunk)
-        txn.execute(statement.format(ids=placeholders), params)
 
 
 # -- history pages ----------------------------------------------------------------

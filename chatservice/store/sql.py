@@ -21,6 +21,7 @@ from chatservice.store import (
     IChatStore,
     IWriteState,
     message_queries,
+    search_backlog,
     search_queries,
     user_room_queries,
 )
@@ -299,7 +300,16 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
         )
         if request is None:
             return succeed([])
-        return self.run_read("search_messages", search_queries.search_messages, request)
+        if self.database.dialect.index_backlog is None:
+            return self.run_read("search_messages", search_queries.search_messages, request)
+        return Deferred.fromCoroutine(self._search_after_backlog(request))
+
+    async def _search_after_backlog(
+        self, request: search_queries.SearchRequest
+    ) -> Sequence[Message]:
+        """Index the messages that wait (``search_backlog``), then search, so none is missed."""
+        await self.run_interaction("index_search_backlog", search_backlog.index_backlog)
+        return await self.run_read("search_messages", search_queries.search_messages, request)
 
 
 def _select_one(txn: Txn) -> None:

@@ -1,0 +1,3 @@
+-- Nothing on PostgreSQL: its search vector is a generated column, computed
+-- as each row is written (0003), so no message ever waits to be indexed.
+-- SQLite's file of this version gives its index a backlog.
