@@ -50,7 +50,6 @@ from twisted.internet.task import react
 
 from bench.scratch import scratch_schema
 from bench.twistd_server import percentiles
-from chatservice.models import NewRoom
 from chatservice.store.database import Txn
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.search_queries import postgresql_search_sql
@@ -153,12 +152,28 @@ async def prepare(store: SQLStore) -> tuple[int, int, int]:
     await migrate_below(store, 2)
     store.database.open()
     try:
-        user = await store.create_user("bench", b"not a password hash", 1)
-        room = await store.create_room(NewRoom("Big", "a million messages", user.id, 1))
-        other = await store.create_room(NewRoom("Other", "--other-room-rows messages", user.id, 1))
+        # In version 1's own columns: the store's create_room writes the
+        # columns later versions add, which this database does not have yet.
+        return await store.run_interaction("prepare", _version_1_rows)
     finally:
         await store.close()
-    return room.id, other.id, user.id
+
+
+def _version_1_rows(txn: Txn) -> tuple[int, int, int]:
+    user_id = txn.insert(
+        "INSERT INTO users (username, username_key, password_hash, created_at)"
+        " VALUES ('bench', 'bench', :hash, 1)",
+        {"hash": b"not a password hash"},
+    )
+    rooms = [
+        txn.insert(
+            "INSERT INTO rooms (name, name_key, description, created_by, created_at)"
+            " VALUES (:name, :key, :description, :user_id, 1)",
+            {"name": name, "key": name.casefold(), "description": text, "user_id": user_id},
+        )
+        for name, text in (("Big", "a million messages"), ("Other", "--other-room-rows messages"))
+    ]
+    return rooms[0], rooms[1], user_id
 
 
 Query = tuple[str, int | None]  # the words, and the cursor or None
