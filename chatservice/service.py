@@ -208,7 +208,10 @@ class ChatService(ServiceLifecycle):
             # Posts that arrive during a commit share the next one; closed
             # last on shutdown, through ``messages.close()``.
             committer=GroupCommitStore(
-                self.store, clock=clock, min_interval=commit_interval(config, self.store)
+                self.store,
+                clock=clock,
+                min_interval=commit_interval(config, self.store),
+                gather_turn=True,
             ),
             limiter=limiter,
             mentions=mentions,
@@ -257,10 +260,10 @@ class ChatService(ServiceLifecycle):
             ping_interval=config.ws_ping_interval,
             ping_timeout=config.ws_ping_timeout,
             outbox_limit=config.ws_max_buffer,
-            # Group commit hands each socket one write per commit: worth
-            # sending at once (``eager_send``); the memory store's per-message
-            # commits are better left to Twisted's buffering.
-            eager_send=IWriteState.providedBy(self.store),
+            # Group commit gathers a reactor turn's posts (``gather_turn``)
+            # and hands each socket one write per commit: worth sending at
+            # once (``eager_send``), on every store.
+            eager_send=True,
             cluster=cluster,
             control=control,
         )

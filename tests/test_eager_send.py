@@ -158,7 +158,7 @@ class OutboxSendsEagerlyTests(TestCase):
         self.assertEqual(await reader.until(5), b"frame")
 
     async def test_unasked_an_outbox_leaves_writes_to_twisted(self) -> None:
-        """Without ``eager_send`` (the memory store's sockets) a frame is buffered as before."""
+        """Without ``eager_send`` (an embedder's own outbox) a frame is buffered as before."""
         transport, reader = await connect(self)
         outbox = Outbox(transport, lambda: None, clock=reactor)
         transport.registerProducer(outbox, True)
@@ -169,7 +169,7 @@ class OutboxSendsEagerlyTests(TestCase):
 
 
 class ServiceChoosesTests(TestCase):
-    """Sockets send eagerly on the durable stores (group commit), not on ``memory:``."""
+    """Sockets send eagerly on every store: group commit gathers a turn's posts on each."""
 
     def _sockets_eager(self, database_url: str) -> bool:
         config = Config.from_sources({"database-url": database_url}, listen=())
@@ -181,6 +181,6 @@ class ServiceChoosesTests(TestCase):
         os.makedirs(os.path.dirname(path))
         self.assertTrue(self._sockets_eager(f"sqlite:///{path}"))
 
-    def test_memory_leaves_it_to_twisted(self) -> None:
-        """A write per message: Twisted's buffer joins a turn's writes."""
-        self.assertFalse(self._sockets_eager("memory:"))
+    def test_memory_sends_eagerly_too(self) -> None:
+        """The memory store's commits gather a turn's posts as well (``gather_turn``)."""
+        self.assertTrue(self._sockets_eager("memory:"))

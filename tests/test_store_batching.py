@@ -13,7 +13,7 @@ from zope.interface.verify import verifyObject
 from chatservice.config import Config
 from chatservice.errors import NotFound, StoreUnavailable
 from chatservice.models import Message, NewMessage, Posted
-from chatservice.service import commit_interval
+from chatservice.service import ChatService, commit_interval
 from chatservice.store import IChatStore
 from chatservice.store.batching import GroupCommitStore
 from chatservice.store.memory import MemoryStore
@@ -291,3 +291,78 @@ class PacedCommitTests(SynchronousTestCase):
         sqlite = SQLStore.sqlite(self.mktemp(), self.clock)
         self.assertEqual(commit_interval(config, sqlite), 0.002)
         self.assertEqual(commit_interval(config.replace(commit_interval=0), sqlite), 0.0)
+
+
+class TurnGatheringTests(SynchronousTestCase):
+    """With ``gather_turn``, an idle store's commit waits for the end of the reactor turn."""
+
+    def setUp(self) -> None:
+        self.inner = HandFiredStore()
+        self.clock = Clock()
+        self.clock.advance(100)
+
+    def _store(self, min_interval: float = 0.0) -> GroupCommitStore:
+        return GroupCommitStore(
+            self.inner, clock=self.clock, min_interval=min_interval, gather_turn=True
+        )
+
+    def test_posts_of_one_turn_share_a_commit(self) -> None:
+        """Nothing commits while the turn goes on; then every post of it, in order, at once."""
+        store = self._store()
+        posted = [store.add_message(message(n)) for n in (1, 2, 3)]
+        self.assertEqual(self.inner.calls, [])
+        self.clock.advance(0)
+        self.assertEqual(
+            [batch for batch, _ in self.inner.calls], [[message(n) for n in (1, 2, 3)]]
+        )
+        self.inner.commit(0)
+        self.assertEqual([self.successResultOf(d).message.id for d in posted], [100, 101, 102])
+
+    def test_posts_during_a_commit_wait_for_it_then_the_turn(self) -> None:
+        """A commit in flight still gathers what arrives; the next starts at a turn's end."""
+        store = self._store()
+        store.add_message(message(1))
+        self.clock.advance(0)
+        later = [store.add_message(message(n)) for n in (2, 3)]
+        self.inner.commit(0)
+        self.assertEqual(len(self.inner.calls), 1)
+        self.clock.advance(0)
+        self.assertEqual(self.inner.calls[1][0], [message(2), message(3)])
+        self.inner.commit(1)
+        self.assertEqual([self.successResultOf(d).message.id for d in later], [200, 201])
+
+    def test_pacing_still_holds(self) -> None:
+        """With ``min_interval`` too, the next commit waits for the interval, not only the turn."""
+        store = self._store(min_interval=0.002)
+        store.add_message(message(1))
+        self.clock.advance(0)
+        self.inner.commit(0)
+        store.add_message(message(2))
+        self.clock.advance(0)
+        self.assertEqual(len(self.inner.calls), 1)
+        self.clock.advance(0.002)
+        self.assertEqual(self.inner.calls[1][0], [message(2)])
+
+    def test_close_commits_what_waits_for_the_turn(self) -> None:
+        """Closing does not wait for the turn's end: what waits commits now."""
+        store = self._store()
+        waiting = store.add_message(message(1))
+        closed = store.close()
+        self.assertEqual(len(self.inner.calls), 1)
+        self.inner.commit(0)
+        self.successResultOf(waiting)
+        self.successResultOf(closed)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_without_a_clock_there_is_no_turn_to_wait_for(self) -> None:
+        """``gather_turn`` needs a clock; without one a post commits at once, as before."""
+        store = GroupCommitStore(self.inner, gather_turn=True)
+        store.add_message(message(1))
+        self.assertEqual(len(self.inner.calls), 1)
+
+    def test_the_service_gathers_turns(self) -> None:
+        """The service's committer gathers a turn's posts, on the memory store too."""
+        service = ChatService(Config.from_sources({"database-url": "memory:"}, listen=()))
+        committer = service.messages._committer
+        assert isinstance(committer, GroupCommitStore)
+        self.assertTrue(committer._gather_turn)

@@ -51,6 +51,7 @@ class GroupCommitStore(
         *,
         clock: IReactorTime | None = None,
         min_interval: float = 0.0,
+        gather_turn: bool = False,
     ) -> None:
         """Wrap ``store``.
 
@@ -63,6 +64,11 @@ class GroupCommitStore(
                 Each commit costs a thread hand-off and an fsync whatever
                 it holds; under load, pacing them lets more messages share
                 one, at the price of at most this much more latency.
+            gather_turn: start a commit at the end of the reactor turn
+                (``callLater(0)``) even when the store is idle, so that the
+                posts read in one turn (several sockets' frames) share it
+                and fan-out writes each socket once for all of them; without
+                it the first post of a turn commits alone. Needs ``clock``.
         """
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -72,6 +78,7 @@ class GroupCommitStore(
         self._max_batch = max_batch
         self._clock = clock
         self._min_interval = min_interval if clock is not None else 0.0
+        self._gather_turn = gather_turn and clock is not None
         self._last_start = float("-inf")
         self._timer: IDelayedCall | None = None
         self._queue: deque[tuple[models.NewMessage, Deferred[models.Posted]]] = deque()
@@ -110,13 +117,19 @@ class GroupCommitStore(
         return len(self._queue)
 
     def _commit_soon(self) -> None:
-        """Commit what waits now, or once ``min_interval`` has passed since the last start."""
+        """Commit what waits now, at the turn's end, or once ``min_interval`` has passed."""
         if self._min_interval:
             assert self._clock is not None
             wait = self._last_start + self._min_interval - self._clock.seconds()
             if wait > 0:
                 self._timer = self._clock.callLater(wait, self._paced)
                 return
+        if self._gather_turn:
+            assert self._clock is not None
+            self._timer = self._clock.callLater(0, self._paced)
+            return
+        if self._min_interval:
+            assert self._clock is not None
             self._last_start = self._clock.seconds()
         self._commit_next()
 
