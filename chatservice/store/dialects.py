@@ -228,8 +228,12 @@ SQLITE = Dialect(
     # are indexed in bulk. Both indexed columns, as the triggers' 'delete'
     # will name them.
     index_backlog=(
+        # A row some other writer already indexed (a 'rebuild', a process of
+        # the previous version on the same file) is skipped: indexed twice,
+        # an external-content index is corrupt.
         "INSERT INTO messages_fts (rowid, content, room_id)"
-        " SELECT id, content, room_id FROM messages WHERE id > :upto AND id <= :newest",
+        " SELECT id, content, room_id FROM messages WHERE id > :upto AND id <= :newest"
+        " AND id NOT IN (SELECT id FROM messages_fts_docsize WHERE id > :upto)",
         "UPDATE search_backlog SET indexed_upto = :newest",
     ),
 )

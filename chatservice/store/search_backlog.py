@@ -6,13 +6,20 @@ the twelve pages each commit wrote to the write-ahead log, and about a
 third of the store thread's CPU. So new messages are not indexed in the
 commit that stores them; the commit that takes the backlog past
 ``BACKLOG_IDS`` ids indexes all of it in one statement, and a search
-indexes whatever waits before it reads, so it never misses a message.
+indexes whatever waits before it reads, so it never misses a message
+(unless the store cannot write: then it answers from the index as it is,
+without the few newest messages, rather than not at all).
 
 What is indexed is kept in the database, not in memory, so several
 processes on one file agree (schema ``0012_search_backlog.sqlite.sql``):
 every message with an id up to ``search_backlog.indexed_upto`` is in the
 index, every later one is not. The edit and delete triggers leave a row
-past the mark alone, and it is indexed with the text it has by then.
+past the mark alone, and it is indexed with the text it has by then. A
+row past the mark that something else indexed (a full 'rebuild', a
+process of the previous version still running on the same file) is not
+indexed again, which would corrupt the index; such a process's edits of
+its rows would still leave their old words behind, so every process on a
+file is upgraded together (README, upgrading).
 PostgreSQL computes its search vector per row (its dialect has no
 backlog statements), so there every function here does nothing.
 """
@@ -45,11 +52,19 @@ def index_if_due(txn: Txn, newest_id: int) -> None:
         _index(txn, upto, newest_id)
 
 
+def waiting(txn: Txn) -> bool:
+    """Whether any message waits to be indexed (a read: no writers' lock)."""
+    if txn.dialect.index_backlog is None:
+        return False
+    row = txn.query_one(_NEWEST)
+    return row is not None and row[0] is not None and int(row[0]) > _indexed_upto(txn)
+
+
 def index_backlog(txn: Txn) -> int:
     """Index every message that waits; returns how many ids the index moved on.
 
-    A write transaction of its own (``SQLStore.search_messages`` runs it
-    before every search), which writes nothing when nothing waits.
+    A write transaction of its own: ``SQLStore.search_messages`` runs it
+    before a search when ``waiting`` says so.
     """
     if txn.dialect.index_backlog is None:
         return 0

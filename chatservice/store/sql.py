@@ -307,8 +307,18 @@ class SQLStore(SQLTimeline, SQLAccess, SQLAccounts, SQLUploads, SQLPush, SQLRead
     async def _search_after_backlog(
         self, request: search_queries.SearchRequest
     ) -> Sequence[Message]:
-        """Index the messages that wait (``search_backlog``), then search, so none is missed."""
-        await self.run_interaction("index_search_backlog", search_backlog.index_backlog)
+        """Index the messages that wait (``search_backlog``), then search, so none is missed.
+
+        Only a backlog takes the writers' lock: a search otherwise stays a
+        read. A store that cannot write (full, read-only, busy past its
+        retries) still answers, from the index as it is; the refusal is
+        told once per episode, as every refused write is (``WriteEpisode``).
+        """
+        if await self.run_read("search_backlog", search_backlog.waiting):
+            try:
+                await self.run_interaction("index_search_backlog", search_backlog.index_backlog)
+            except StoreUnavailable:
+                pass
         return await self.run_read("search_messages", search_queries.search_messages, request)
 
 

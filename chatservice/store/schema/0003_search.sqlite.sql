@@ -12,13 +12,16 @@
 -- of letters and digits, lower-cased, diacritics kept (remove_diacritics 0),
 -- the rule of chatservice.store.search_queries that every backend shares.
 --
--- New messages are indexed by add_messages, in one statement per batch
--- in the transaction that inserts them (dialects.Dialect.index_messages):
--- an insert trigger would run once per row inside the writers' lock, on
--- the hot path. Anything else that inserts messages must index them in the
--- same way, or rebuild ('rebuild' below); a row left out of the index must
--- never be edited or deleted, since 'delete' of words that were never
--- indexed corrupts an external-content index.
+-- New messages are indexed by add_messages, not by an insert trigger
+-- (one per row inside the writers' lock, on the hot path): since 0012 in
+-- bulk, through the search backlog (store/search_backlog.py), which also
+-- makes the triggers below leave rows not indexed yet alone. Anything else
+-- that inserts messages must leave them to the backlog (which skips a row
+-- already indexed, by a 'rebuild' for instance, rather than index it
+-- twice). A row
+-- left out of the index must never reach the 'delete' below, since
+-- removing words that were never indexed corrupts an external-content
+-- index.
 --
 -- The triggers keep the index in step with changes, which are rare: an
 -- edit updates content in place and a delete sets it to '', so an UPDATE
