@@ -24,6 +24,21 @@ class FakeReactor(MemoryReactorClock):
         f(*args, **kwargs)
 
 
+def settle(clock: Any) -> None:
+    """End the reactor turn on a test clock: run what is due now, until nothing is.
+
+    The real reactor runs a ``callLater(0)`` once the turn's I/O is done;
+    group commit starts its commits there (``gather_turn``). A test that
+    drives a service on a fake clock turns it here, where it would wait.
+    """
+    for _ in range(1000):
+        now = clock.seconds()
+        if not any(call.getTime() <= now for call in clock.getDelayedCalls()):
+            return
+        clock.advance(0)
+    raise AssertionError("calls due now kept scheduling more")
+
+
 class ImmediateThreadPool:
     """A thread pool that runs work inline, so bcrypt results arrive synchronously."""
 

@@ -231,7 +231,9 @@ class RealtimeCase(TestCase):
         service.startService()
         use_txaio_clock(self, self.store.clock)
         chat = MemoryChat(service.site(), self.store.clock)
-        world = MemoryWorld(service, self.store.clock, chat, Rest(service.resource()))
+        world = MemoryWorld(
+            service, self.store.clock, chat, Rest(service.resource(), clock=self.store.clock)
+        )
         self.addCleanup(world.stop)
         return world
 

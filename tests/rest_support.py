@@ -17,7 +17,13 @@ from twisted.web.http_headers import Headers
 from chatservice.service import ChatService
 from chatservice.store import IChatStore
 from chatservice.store.memory import MemoryStore
-from tests.fakes import TEST_SECRET, FakeReactor, ImmediateThreadPool, config_for_tests
+from tests.fakes import (
+    TEST_SECRET,
+    FakeReactor,
+    ImmediateThreadPool,
+    config_for_tests,
+    settle,
+)
 
 BASE = "http://chat.test"
 PASSWORD = "correct horse battery"
@@ -110,7 +116,12 @@ class RestTestCase(SynchronousTestCase):
             kwargs["json"] = json
         if data is not None:
             kwargs["data"] = data
-        response = self.successResultOf(self.client.request(method, BASE + path, **kwargs))
+        answered = self.client.request(method, BASE + path, **kwargs)
+        # A post is committed at the end of the reactor's turn; what the
+        # handler writes then is carried to the client by a flush.
+        settle(self.reactor)
+        self.client.flush()
+        response = self.successResultOf(answered)
         body = self.successResultOf(response.content())
         return Reply(response.code, response.headers, body)
 
@@ -133,5 +144,7 @@ class RestTestCase(SynchronousTestCase):
         return dict(body)
 
     def run_coroutine(self, coroutine: Any) -> Any:
-        """Run a use-case coroutine that completes synchronously; return its result."""
-        return self.successResultOf(ensureDeferred(coroutine))
+        """Run a use-case coroutine that completes within the reactor's turn; return its result."""
+        done = ensureDeferred(coroutine)
+        settle(self.reactor)
+        return self.successResultOf(done)

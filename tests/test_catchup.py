@@ -100,9 +100,9 @@ class CatchUpTests(RealtimeCase):
 
     def post(self, count: int, prefix: str) -> list[int]:
         """Store ``count`` messages from bob (published through the hub); return their ids."""
-        messages = self.world.service.messages
+        messages, clock = self.world.service.messages, self.world.reactor
         posted = [
-            result_now(messages.post(self.bob_identity, 1, f"{prefix}-{n}")).message.id
+            result_now(messages.post(self.bob_identity, 1, f"{prefix}-{n}"), clock).message.id
             for n in range(count)
         ]
         self.world.chat.flush()
@@ -243,9 +243,9 @@ class CatchUpTests(RealtimeCase):
         self.restore_with_held_read()
         last_seen = self.stored_ids()[0]
         limit = self.world.service.config.ws_max_buffer
-        messages = self.world.service.messages
+        messages, clock = self.world.service.messages, self.world.reactor
         for n in range(limit // 1000 + 1):
-            result_now(messages.post(self.bob_identity, 1, f"{n}-" + "x" * 1000))
+            result_now(messages.post(self.bob_identity, 1, f"{n}-" + "x" * 1000), clock)
         self.release_read()
         self.assert_told_to_page(last_seen)
 

@@ -289,12 +289,12 @@ class SlowSubscriptionResumeTests(RealtimeCase):
         """
         bob = Identity(self.bob_id, "bob", expires_at=1e12)
         messages = self.world.service.messages
-        result_now(messages.post(bob, 1, "one"))
-        result_now(messages.post(bob, 1, "two"))
+        result_now(messages.post(bob, 1, "one"), self.world.reactor)
+        result_now(messages.post(bob, 1, "two"), self.world.reactor)
         self.store.holding = True
         alice = self.connect(self.alice, since=0)
         self.assertIn(1, self.hub.pending)
-        result_now(messages.post(bob, 1, "while subscribing"))
+        result_now(messages.post(bob, 1, "while subscribing"), self.world.reactor)
         self.assertIn(b"while subscribing", b"".join(e.payload for e in self.hub.lost))
         self.assertEqual(self.store.waiting, 0)  # not read yet
 
@@ -304,7 +304,7 @@ class SlowSubscriptionResumeTests(RealtimeCase):
         self.store.deliver()
         self.store.holding = False
         self.world.chat.flush()
-        result_now(messages.post(bob, 1, "live"))
+        result_now(messages.post(bob, 1, "live"), self.world.reactor)
         self.world.chat.flush()
         self.assertEqual(
             [f["content"] for f in alice.of_type("message")],
@@ -398,7 +398,7 @@ class StalledSubscriptionResumeTests(RealtimeCase):
         """
         bob = Identity(self.bob_id, "bob", expires_at=1e12)
         messages = self.world.service.messages
-        missed = result_now(messages.post(bob, 1, "missed")).message
+        missed = result_now(messages.post(bob, 1, "missed"), self.world.reactor).message
         alice = self.connect(self.alice, since=0)
         self.world.chat.flush()
         self.assertNotIn("recovery", kinds(alice))
@@ -413,7 +413,9 @@ class StalledSubscriptionResumeTests(RealtimeCase):
     def test_a_failed_subscription_is_not_a_full_recovery(self) -> None:
         """A subscription the hub reports as failed: replayed, but ``recovered: false``."""
         bob = Identity(self.bob_id, "bob", expires_at=1e12)
-        missed = result_now(self.world.service.messages.post(bob, 1, "missed")).message
+        missed = result_now(
+            self.world.service.messages.post(bob, 1, "missed"), self.world.reactor
+        ).message
         alice = self.connect(self.alice, since=0)
         self.hub.pending[1].errback(ConnectionError("redis went away"))
         self.world.chat.flush()

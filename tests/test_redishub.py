@@ -31,7 +31,7 @@ from chatservice.service import ChatService
 from chatservice.store.memory import MemoryStore
 from chatservice.tokens import Identity
 from chatservice.websocket import ChatServerProtocol, SocketSession
-from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests
+from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests, settle
 from tests.logcapture import LogCapture
 from tests.metrics_support import current
 
@@ -439,9 +439,10 @@ class ServiceWiringTests(TestCase):
             hub = RedisHub.from_url(REDIS_URL, global_reactor, channel_prefix=prefix)
             self.assertIs(await hub.start(), True)
             self.addCleanup(hub.stop)
+            clock = FakeReactor()
             service = ChatService(
                 config_for_tests(),
-                FakeReactor(),
+                clock,
                 store=store,
                 hub=hub,
                 password_pool=ImmediateThreadPool(),  # type: ignore[arg-type]
@@ -449,8 +450,8 @@ class ServiceWiringTests(TestCase):
             service.startService()
             await service.ready
             self.addCleanup(service.stopService)
-            services.append((service, hub))
-        (service_a, _), (service_b, hub_b) = services
+            services.append((service, hub, clock))
+        (service_a, _, clock_a), (service_b, hub_b, _) = services
 
         general = (await service_a.rooms.list())[0]
         arrived: Deferred[None] = Deferred()
@@ -464,7 +465,9 @@ class ServiceWiringTests(TestCase):
         self.addCleanup(service_b.sockets.leave, socket_b)
         await hub_b.subscribe(general.id)
 
-        await service_a.messages.post(Identity(1, "alice", 2e9), general.id, "hello from A")
+        posting = service_a.messages.post(Identity(1, "alice", 2e9), general.id, "hello from A")
+        settle(clock_a)  # the post commits at the end of A's reactor turn
+        await posting
         await arrived
 
 

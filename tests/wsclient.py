@@ -30,15 +30,21 @@ from txaio.testutil import replace_loop
 
 from chatservice.service import ChatService
 from chatservice.store import IChatStore
-from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests, make_service
+from tests.fakes import FakeReactor, ImmediateThreadPool, config_for_tests, make_service, settle
 
 T = TypeVar("T")
 
 WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 
 
-def result_now(d: Deferred[T]) -> T:
-    """Return the result of a Deferred that has already fired; fail loudly otherwise."""
+def result_now(d: Deferred[T], clock: Any = None) -> T:
+    """Return the result of a Deferred that has fired; fail loudly otherwise.
+
+    With ``clock``, its reactor turn is ended first (``settle``): a post
+    commits there.
+    """
+    if clock is not None:
+        settle(clock)
     results: list[Any] = []
     d.addBoth(results.append)
     if not results:
@@ -290,12 +296,16 @@ class MemoryChat:
         return answer
 
     def flush(self) -> None:
-        """Move bytes on every connection until nothing moves."""
+        """Move bytes on every connection, and end the reactor's turn, until nothing moves."""
         for _ in range(1000):
             moved = False
             for pump in self.pumps:
                 if pump.flush():
                     moved = True
+            now = self.clock.seconds()
+            if any(call.getTime() <= now for call in self.clock.getDelayedCalls()):
+                settle(self.clock)
+                moved = True
             if not moved:
                 return
         raise AssertionError("the connections never went quiet")
@@ -368,11 +378,14 @@ async def join_tcp(test: TestCase, reactor: Any, port: int, token: str) -> Recor
 
 
 class Rest:
-    """A REST client over ``StubTreq`` whose answers are ready at once (memory store)."""
+    """A REST client over ``StubTreq`` whose answers are ready within a turn (memory store)."""
 
-    def __init__(self, resource: IResource, prefix: str = "") -> None:
+    def __init__(self, resource: IResource, prefix: str = "", clock: Any = None) -> None:
         self.treq = StubTreq(resource)
         self.prefix = prefix
+        # The service's fake clock, whose turn ends (``settle``) before an
+        # answer is read: a post commits at the end of the turn.
+        self.clock = clock
 
     def call(
         self, method: str, path: str, token: str | None = None, body: Any = None
@@ -392,6 +405,8 @@ class Rest:
         url = f"http://chat.test{self.prefix}{path}"
         treq: Any = self.treq  # StubTreq builds its methods at run time
         answer = treq.request(method, url, **kwargs)
+        if self.clock is not None:
+            settle(self.clock)
         self.treq.flush()
         response = result_now(answer)
         content = response.content()
@@ -470,7 +485,7 @@ def memory_world(
         service.startService()
     use_txaio_clock(test, reactor)
     chat = MemoryChat(service.server_factory() if direct else service.site(), reactor)
-    world = MemoryWorld(service, reactor, chat, Rest(service.resource()))
+    world = MemoryWorld(service, reactor, chat, Rest(service.resource(), clock=reactor))
     test.addCleanup(world.stop)
     return world
 
