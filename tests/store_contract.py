@@ -73,6 +73,30 @@ def new_message(
     return NewMessage(room_id, user.id, user.username, content, ts, client_msg_id)
 
 
+def insert_early_rows(txn: Txn, content: str) -> tuple[int, int, int]:
+    """A user, a room and one message in the first schema's columns; their ids.
+
+    For a migration test: rows as early code wrote them, before the
+    columns (and the search index) that later versions add.
+    """
+    user_id = txn.insert(
+        "INSERT INTO users (username, username_key, password_hash, created_at)"
+        " VALUES ('alice', 'alice', :hash, 1)",
+        {"hash": b"h"},
+    )
+    room_id = txn.insert(
+        "INSERT INTO rooms (name, name_key, description, created_at)"
+        " VALUES ('General', 'general', '', 1)",
+        {},
+    )
+    message_id = txn.insert(
+        "INSERT INTO messages (room_id, sender_id, username, content, ts)"
+        " VALUES (:room_id, :sender_id, 'alice', :content, 1)",
+        {"room_id": room_id, "sender_id": user_id, "content": content},
+    )
+    return user_id, room_id, message_id
+
+
 class StoreContractMixin(MixinBase):
     """Every rule of ``IChatStore``; mix into a ``TestCase`` with the hooks below."""
 
@@ -836,21 +860,7 @@ class SQLStoreMixin(MixinBase):
         # As the code of version 2 stored them: plain inserts (no search
         # index yet, and none of the columns later versions add).
         def insert_v2(txn: Txn) -> int:
-            user_id = txn.insert(
-                "INSERT INTO users (username, username_key, password_hash, created_at)"
-                " VALUES ('alice', 'alice', :hash, 1)",
-                {"hash": b"h"},
-            )
-            room_id = txn.insert(
-                "INSERT INTO rooms (name, name_key, description, created_at)"
-                " VALUES ('General', 'general', '', 1)",
-                {},
-            )
-            return txn.insert(
-                "INSERT INTO messages (room_id, sender_id, username, content, ts)"
-                " VALUES (:room_id, :sender_id, 'alice', 'written before search existed', 1)",
-                {"room_id": room_id, "sender_id": user_id},
-            )
+            return insert_early_rows(txn, "written before search existed")[2]
 
         message_id = await store.run_interaction("insert", insert_v2)
         await store.close()

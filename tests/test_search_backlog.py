@@ -17,6 +17,7 @@ from chatservice.store.database import Txn
 from chatservice.store.migrations import load_migrations, migrate
 from chatservice.store.search_backlog import BACKLOG_IDS, index_backlog
 from chatservice.store.sql import SQLStore
+from tests.store_contract import insert_early_rows
 from tests.test_store_sqlite import SQLiteDatabase
 
 
@@ -149,21 +150,7 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         await store.run_interaction("migrate", migrate, before, 0)
 
         def as_version_11(txn: Txn) -> tuple[int, int, int]:
-            user_id = txn.insert(
-                "INSERT INTO users (username, username_key, password_hash, created_at)"
-                " VALUES ('alice', 'alice', :hash, 1)",
-                {"hash": b"h"},
-            )
-            room_id = txn.insert(
-                "INSERT INTO rooms (name, name_key, description, created_at)"
-                " VALUES ('General', 'general', '', 1)",
-                {},
-            )
-            message_id = txn.insert(
-                "INSERT INTO messages (room_id, sender_id, username, content, ts)"
-                " VALUES (:room_id, :sender_id, 'alice', 'stored by version eleven', 1)",
-                {"room_id": room_id, "sender_id": user_id},
-            )
+            user_id, room_id, message_id = insert_early_rows(txn, "stored by version eleven")
             # Version 11 indexed each batch in its own transaction.
             txn.execute(
                 "INSERT INTO messages_fts (rowid, content, room_id)"
