@@ -32,6 +32,7 @@ from chatservice.models import (
     TimelineEvent,
     check_reaction_limits,
 )
+from chatservice.store.id_table import IdTable
 from chatservice.store.memory_rows import MessageRows
 
 
@@ -42,11 +43,12 @@ class MemoryTimeline:
         self.messages: dict[int, MessageRows] = {}
         """Per room, oldest first, each in its current state (compact: see ``memory_rows``)."""
         self.message_ids: dict[int, list[int]] = {}  # parallel to messages, for bisect
-        self._where: dict[int, tuple[int, int]] = {}  # message id: (room id, index)
+        # Both by message id, in lists: a big dict's resize stalls (``id_table``).
+        self._where: IdTable[tuple[int, int]] = IdTable()  # (room id, index)
         self._by_client_id: dict[tuple[int, int, str], int] = {}
         self._events: dict[int, list[tuple[int, str, int]]] = {}  # (id, kind, message id)
         self._event_ids: dict[int, list[int]] = {}  # parallel to _events, for bisect
-        self._latest: dict[int, tuple[int, str]] = {}  # message id: its latest event
+        self._latest: IdTable[tuple[int, str]] = IdTable()  # its latest event
         # Per message, emoji in order of first reaction, users oldest first.
         self._reactions: dict[int, dict[str, list[int]]] = {}
         self._replies: dict[int, list[int]] = {}  # original id: ids of its replies
