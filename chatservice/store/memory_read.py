@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from array import array
 from collections.abc import Mapping, Sequence
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -31,7 +32,7 @@ class MemoryRead:
     _member_events: dict[int, list[MemberEvent]]
     _timeline: MemoryTimeline
     _messages: dict[int, MessageRows]
-    _message_ids: dict[int, list[int]]
+    _message_ids: dict[int, array[int]]
 
     def _init_read(self) -> None:
         self._read_markers: dict[tuple[int, int], int] = {}  # (user, room): last read id
@@ -44,7 +45,7 @@ class MemoryRead:
             return fail(NotFound("No such room."))
         if user_id not in self._users:
             return fail(NotFound("No such user."))
-        ids = self._message_ids.get(room_id, [])
+        ids = self._message_ids.get(room_id)
         wanted = max(0, min(last_read_id, ids[-1] if ids else 0))
         key = (user_id, room_id)
         before = self._read_markers.get(key)

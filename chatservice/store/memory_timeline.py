@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from array import array
 from collections.abc import Sequence
 
 from chatservice.errors import Forbidden, NotFound
@@ -20,6 +21,7 @@ from chatservice.models import (
     CREATED,
     DELETED,
     EDITED,
+    EVENT_KINDS,
     REACTED,
     REPLY_EXCERPT_LENGTH,
     UNREACTED,
@@ -35,6 +37,8 @@ from chatservice.models import (
 from chatservice.store.id_table import IdTable
 from chatservice.store.memory_rows import MessageRows
 
+_KIND_CODES = {kind: code for code, kind in enumerate(EVENT_KINDS)}
+
 
 class MemoryTimeline:
     """Messages in their current state, and the one sequence of events that changed them."""
@@ -42,12 +46,18 @@ class MemoryTimeline:
     def __init__(self) -> None:
         self.messages: dict[int, MessageRows] = {}
         """Per room, oldest first, each in its current state (compact: see ``memory_rows``)."""
-        self.message_ids: dict[int, list[int]] = {}  # parallel to messages, for bisect
+        # The id columns are arrays, not lists: a full collection visits every
+        # element of a list it walks, and these grow with every message
+        # (bench/memory_gc.py); an array holds plain numbers it never walks.
+        self.message_ids: dict[int, array[int]] = {}  # parallel to messages, for bisect
         # Both by message id, in lists: a big dict's resize stalls (``id_table``).
         self._where: IdTable[tuple[int, int]] = IdTable()  # (room id, index)
         self._by_client_id: dict[tuple[int, int, str], int] = {}
-        self._events: dict[int, list[tuple[int, str, int]]] = {}  # (id, kind, message id)
-        self._event_ids: dict[int, list[int]] = {}  # parallel to _events, for bisect
+        # Each room's events in three parallel columns: id (for bisect), kind
+        # (its index in EVENT_KINDS) and message id.
+        self._event_ids: dict[int, array[int]] = {}
+        self._event_kinds: dict[int, array[int]] = {}
+        self._event_messages: dict[int, array[int]] = {}
         self._latest: IdTable[tuple[int, str]] = IdTable()  # its latest event
         # Per message, emoji in order of first reaction, users oldest first.
         self._reactions: dict[int, dict[str, list[int]]] = {}
@@ -59,9 +69,10 @@ class MemoryTimeline:
     def add_room(self, room_id: int) -> None:
         """Make room for a new room's messages and events."""
         self.messages[room_id] = MessageRows()
-        self.message_ids[room_id] = []
-        self._events[room_id] = []
-        self._event_ids[room_id] = []
+        self.message_ids[room_id] = array("q")
+        self._event_ids[room_id] = array("q")
+        self._event_kinds[room_id] = array("b")
+        self._event_messages[room_id] = array("q")
 
     # -- reading -----------------------------------------------------------------
 
@@ -75,10 +86,21 @@ class MemoryTimeline:
 
     def events(self, room_id: int, after: int, limit: int) -> list[TimelineEvent]:
         """The oldest ``limit`` events of the room after ``after``, with current messages."""
-        events = self._events.get(room_id, [])
-        start = bisect.bisect_right(self._event_ids.get(room_id, []), after)
-        page = events[start : start + limit]
-        return [self._event(event_id, kind, message_id) for event_id, kind, message_id in page]
+        ids = self._event_ids.get(room_id)
+        if ids is None:
+            return []
+        start = bisect.bisect_right(ids, after)
+        end = start + limit
+        page = zip(
+            ids[start:end],
+            self._event_kinds[room_id][start:end],
+            self._event_messages[room_id][start:end],
+            strict=True,
+        )
+        return [
+            self._event(event_id, EVENT_KINDS[kind], message_id)
+            for event_id, kind, message_id in page
+        ]
 
     def _event(self, event_id: int, kind: str, message_id: int) -> TimelineEvent:
         message = self.get(message_id)
@@ -135,8 +157,9 @@ class MemoryTimeline:
         """Undo ``_add_one`` of the newest message (a later one of its batch failed)."""
         self.messages[message.room_id].pop()
         self.message_ids[message.room_id].pop()
-        self._events[message.room_id].pop()
         self._event_ids[message.room_id].pop()
+        self._event_kinds[message.room_id].pop()
+        self._event_messages[message.room_id].pop()
         del self._where[message.id]
         del self._latest[message.id]
         if message.client_msg_id is not None:
@@ -151,8 +174,9 @@ class MemoryTimeline:
         return taken
 
     def _record(self, event_id: int, room_id: int, message_id: int, kind: str) -> None:
-        self._events[room_id].append((event_id, kind, message_id))
         self._event_ids[room_id].append(event_id)
+        self._event_kinds[room_id].append(_KIND_CODES[kind])
+        self._event_messages[room_id].append(message_id)
         self._latest[message_id] = (event_id, kind)
 
     # -- changing ----------------------------------------------------------------
