@@ -24,17 +24,18 @@ class FakeReactor(MemoryReactorClock):
         f(*args, **kwargs)
 
 
-def settle(clock: Any) -> None:
+def settle(clock: Any) -> bool:
     """End the reactor turn on a test clock: run what is due now, until nothing is.
 
     The real reactor runs a ``callLater(0)`` once the turn's I/O is done;
     group commit starts its commits there (``gather_turn``). A test that
     drives a service on a fake clock turns it here, where it would wait.
+    Returns whether anything ran.
     """
-    for _ in range(1000):
+    for turns in range(1000):
         now = clock.seconds()
         if not any(call.getTime() <= now for call in clock.getDelayedCalls()):
-            return
+            return turns > 0
         clock.advance(0)
     raise AssertionError("calls due now kept scheduling more")
 

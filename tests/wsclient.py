@@ -302,9 +302,7 @@ class MemoryChat:
             for pump in self.pumps:
                 if pump.flush():
                     moved = True
-            now = self.clock.seconds()
-            if any(call.getTime() <= now for call in self.clock.getDelayedCalls()):
-                settle(self.clock)
+            if settle(self.clock):
                 moved = True
             if not moved:
                 return
