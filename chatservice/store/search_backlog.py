@@ -56,8 +56,7 @@ def waiting(txn: Txn) -> bool:
     """Whether any message waits to be indexed (a read: no writers' lock)."""
     if txn.dialect.index_backlog is None:
         return False
-    row = txn.query_one(_NEWEST)
-    return row is not None and row[0] is not None and int(row[0]) > _indexed_upto(txn)
+    return _newest(txn) > _indexed_upto(txn)
 
 
 def index_backlog(txn: Txn) -> int:
@@ -69,8 +68,7 @@ def index_backlog(txn: Txn) -> int:
     if txn.dialect.index_backlog is None:
         return 0
     upto = _indexed_upto(txn)
-    row = txn.query_one(_NEWEST)
-    newest = int(row[0]) if row is not None and row[0] is not None else upto
+    newest = _newest(txn)
     if newest <= upto:
         return 0
     _index(txn, upto, newest)
@@ -81,6 +79,12 @@ def _indexed_upto(txn: Txn) -> int:
     row = txn.query_one(_INDEXED_UPTO)
     assert row is not None, "migration 0012 inserts the one row"
     return int(row[0])
+
+
+def _newest(txn: Txn) -> int:
+    """The newest message's id, or 0 when there is none."""
+    row = txn.query_one(_NEWEST)
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
 def _index(txn: Txn, upto: int, newest: int) -> None:
