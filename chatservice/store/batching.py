@@ -128,18 +128,15 @@ class GroupCommitStore(
             assert self._clock is not None
             self._timer = self._clock.callLater(0, self._paced)
             return
-        if self._min_interval:
-            assert self._clock is not None
-            self._last_start = self._clock.seconds()
         self._commit_next()
 
     def _paced(self) -> None:
         self._timer = None
-        assert self._clock is not None
-        self._last_start = self._clock.seconds()
         self._commit_next()
 
     def _commit_next(self) -> None:
+        if self._clock is not None:
+            self._last_start = self._clock.seconds()  # what ``min_interval`` counts from
         count = min(len(self._queue), self._max_batch)
         batch = [self._queue.popleft() for _ in range(count)]
         self._in_flight = True
