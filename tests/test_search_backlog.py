@@ -21,7 +21,8 @@ from tests.store_contract import insert_early_rows
 from tests.test_store_sqlite import SQLiteDatabase
 
 
-def _indexed_upto(txn: Txn) -> int:
+def indexed_upto(txn: Txn) -> int:
+    """The backlog's mark: every message up to it is indexed."""
     row = txn.query_one("SELECT indexed_upto FROM search_backlog")
     assert row is not None
     return int(row[0])
@@ -36,7 +37,7 @@ def _in_index(txn: Txn, word: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def _index_and_check(txn: Txn) -> None:
+def index_and_check(txn: Txn) -> None:
     """Index what waits, then let FTS5 compare its index with the messages table."""
     index_backlog(txn)
     txn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
@@ -64,16 +65,16 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
     async def test_new_messages_wait_until_the_backlog_is_full(self) -> None:
         """Below ``BACKLOG_IDS`` nothing is indexed; the batch that reaches it indexes them all."""
         store, user_id, room_id = await self._store()
-        start = await store.run_read("mark", _indexed_upto)
+        start = await store.run_read("mark", indexed_upto)
         first = await self._post(store, user_id, room_id, "early bird")
         waiting = [first.message.id]
         while waiting[-1] - start < BACKLOG_IDS - 1:
             waiting.append((await self._post(store, user_id, room_id, "filler")).message.id)
-        self.assertEqual(await store.run_read("mark", _indexed_upto), start)
+        self.assertEqual(await store.run_read("mark", indexed_upto), start)
         self.assertEqual(await store.run_read("fts", _in_index, "early"), [])
 
         last = await self._post(store, user_id, room_id, "last one")
-        self.assertEqual(await store.run_read("mark", _indexed_upto), last.message.id)
+        self.assertEqual(await store.run_read("mark", indexed_upto), last.message.id)
         self.assertEqual(await store.run_read("fts", _in_index, "early"), [first.message.id])
         self.assertEqual(await store.run_read("fts", _in_index, "filler"), waiting[1:])
         self.assertEqual(await store.run_read("fts", _in_index, "last"), [last.message.id])
@@ -85,7 +86,7 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         self.assertEqual(await store.run_read("fts", _in_index, "fresh"), [])
         found = await store.search_messages("fresh", None, None, 10)
         self.assertEqual([m.id for m in found], [posted.message.id])
-        self.assertEqual(await store.run_read("mark", _indexed_upto), posted.message.id)
+        self.assertEqual(await store.run_read("mark", indexed_upto), posted.message.id)
 
     async def test_nothing_waiting_means_nothing_to_index(self) -> None:
         """``index_backlog`` with an empty backlog moves nothing, even on an empty database."""
@@ -94,7 +95,7 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         posted = await self._post(store, user_id, room_id, "one")
         self.assertEqual(await store.run_interaction("index", index_backlog), 1)
         self.assertEqual(await store.run_interaction("index", index_backlog), 0)
-        self.assertEqual(await store.run_read("mark", _indexed_upto), posted.message.id)
+        self.assertEqual(await store.run_read("mark", indexed_upto), posted.message.id)
 
     async def test_changes_to_waiting_messages_keep_the_index_whole(self) -> None:
         """Edits, deletes and an erasure of rows still waiting: indexed as they are by then.
@@ -112,9 +113,9 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         await store.edit_message(edited, user_id, "new wording", 2)
         await store.delete_message(deleted, user_id, 3)
         await store.erase_messages(ErasePage(other.id, other.id, 10, 4))
-        self.assertLess(await store.run_read("mark", _indexed_upto), edited)
+        self.assertLess(await store.run_read("mark", indexed_upto), edited)
 
-        await store.run_interaction("check", _index_and_check)
+        await store.run_interaction("check", index_and_check)
         for word, ids in (
             ("wording", [edited]),
             ("old", []),
@@ -136,7 +137,7 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         self.assertEqual(await store.run_read("fts", _in_index, "first"), [])
         self.assertEqual(await store.run_read("fts", _in_index, "second"), [edited])
         self.assertEqual(await store.run_read("fts", _in_index, "short"), [])
-        await store.run_interaction("check", _index_and_check)
+        await store.run_interaction("check", index_and_check)
 
     async def test_the_migration_counts_every_earlier_message_as_indexed(self) -> None:
         """On a version-11 database (indexed as stored), the mark starts at the newest message.
@@ -162,11 +163,11 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
         user_id, _, message_id = await store.run_interaction("insert", as_version_11)
         await store.close()
         store = await self.started()
-        self.assertEqual(await store.run_read("mark", _indexed_upto), message_id)
+        self.assertEqual(await store.run_read("mark", indexed_upto), message_id)
         await store.edit_message(message_id, user_id, "edited by twelve", 2)
         self.assertEqual(await store.run_read("fts", _in_index, "eleven"), [])
         self.assertEqual(await store.run_read("fts", _in_index, "twelve"), [message_id])
-        await store.run_interaction("check", _index_and_check)
+        await store.run_interaction("check", index_and_check)
 
     async def test_rows_indexed_by_another_writer_are_not_indexed_twice(self) -> None:
         """A full 'rebuild' (or a process of the previous version) indexed rows past the mark.
@@ -183,7 +184,7 @@ class SearchBacklogTests(SQLiteDatabase, TestCase):
             txn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
 
         await store.run_interaction("rebuild", rebuild)
-        self.assertLess(await store.run_read("mark", _indexed_upto), waiting[0])
-        await store.run_interaction("check", _index_and_check)
-        self.assertEqual(await store.run_read("mark", _indexed_upto), waiting[-1])
+        self.assertLess(await store.run_read("mark", indexed_upto), waiting[0])
+        await store.run_interaction("check", index_and_check)
+        self.assertEqual(await store.run_read("mark", indexed_upto), waiting[-1])
         self.assertEqual(await store.run_read("fts", _in_index, "word2"), [waiting[1]])

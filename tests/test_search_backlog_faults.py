@@ -32,6 +32,7 @@ from chatservice.store.search_backlog import BACKLOG_IDS, index_backlog
 from chatservice.store.sql import SQLStore
 from tests.sealing_contract import NEW_RING, OLD_RING
 from tests.store_contract import MixinBase, failure_of
+from tests.test_search_backlog import index_and_check, indexed_upto
 
 
 def _pragma(statement: str) -> Callable[[Txn], None]:
@@ -41,22 +42,10 @@ def _pragma(statement: str) -> Callable[[Txn], None]:
     return run
 
 
-def _integrity(txn: Txn) -> None:
-    """Index what waits, then let FTS5 compare its index with the messages table."""
-    index_backlog(txn)
-    txn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
-
-
 # Too big for the pages left on a full disk: the row needs overflow pages,
 # and indexing the waiting one writes a segment of 800 distinct words.
 _REFUSED = "refused " + "y" * 5000
 _WAITING = "findable " + " ".join(f"w{i}" for i in range(800))
-
-
-def _indexed_upto(txn: Txn) -> int:
-    row = txn.query_one("SELECT indexed_upto FROM search_backlog")
-    assert row is not None
-    return int(row[0])
 
 
 class _EpisodeSearchMixin(MixinBase):
@@ -200,7 +189,7 @@ class TwoProcessesOneFileTests(_Files, TestCase):
                 await first.delete_message(ids[n // 2], user.id, 3)
             if n % 13 == 0:
                 await second.search_messages("common", None, None, 5)
-        await first.run_interaction("check", _integrity)
+        await first.run_interaction("check", index_and_check)
         found = await second.search_messages("edited7", None, None, 5)
         self.assertEqual([m.id for m in found], [ids[7]])
 
@@ -218,7 +207,7 @@ class EncryptedBacklogTests(_Files, TestCase):
             [posted] = await store.add_messages([NewMessage(room.id, user.id, "alice", text, 1)])
             ids.append(posted.message.id)
         await store.run_interaction("index", index_backlog)
-        indexed = await store.run_read("mark", _indexed_upto)
+        indexed = await store.run_read("mark", indexed_upto)
         [waiting] = await store.add_messages(
             [NewMessage(room.id, user.id, "alice", "xylophone five", 1)]
         )
@@ -232,7 +221,7 @@ class EncryptedBacklogTests(_Files, TestCase):
         await rotated.start()
         while not (await rotated.reseal_batch(2)).done:
             pass
-        await rotated.run_interaction("check", _integrity)
+        await rotated.run_interaction("check", index_and_check)
         for word, expected in (
             ("zebrafish", [ids[0]]),
             ("one", []),
