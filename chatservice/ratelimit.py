@@ -17,6 +17,7 @@ import math
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -50,28 +51,46 @@ class Rate:
         return cls(burst if burst is not None else count, count / seconds)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer of one ``take``: allowed or not, and the numbers for headers."""
+class Decision(NamedTuple):
+    """The answer of one ``take``: allowed or not, and the numbers for headers.
+
+    A message spends a token on every post, and the hot path only reads
+    ``allowed``: so a decision is a tuple of what the bucket said (the
+    cheapest object Python makes) and the header numbers are worked out
+    only when a caller reads them.
+    """
 
     allowed: bool
-    limit: int
-    remaining: int
-    retry_after: float  # seconds until one token is available (0 when allowed)
-    reset_after: float  # seconds until the bucket is full again
+    tokens: float  # left in the bucket after this take
+    rate: Rate
+    cost: float = 1.0
+
+    @property
+    def limit(self) -> int:
+        """The bucket's size (``X-RateLimit-Limit``)."""
+        return self.rate.burst
+
+    @property
+    def remaining(self) -> int:
+        """Whole tokens left (``X-RateLimit-Remaining``)."""
+        return max(0, math.floor(self.tokens))
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until ``cost`` tokens are there again (0 when allowed)."""
+        if self.allowed:
+            return 0.0
+        return max(0.0, self.cost - self.tokens) / self.rate.per_second
+
+    @property
+    def reset_after(self) -> float:
+        """Seconds until the bucket is full again."""
+        return (self.rate.burst - self.tokens) / self.rate.per_second
 
 
 def decision_for(rate: Rate, tokens: float, allowed: bool, cost: float = 1.0) -> Decision:
     """The ``Decision`` for a bucket left with ``tokens`` (also for buckets kept elsewhere)."""
-    missing = max(0.0, cost - tokens)
-    per_second = rate.per_second
-    return Decision(
-        allowed=allowed,
-        limit=rate.burst,
-        remaining=max(0, math.floor(tokens)),
-        retry_after=0.0 if allowed else missing / per_second,
-        reset_after=(rate.burst - tokens) / per_second,
-    )
+    return Decision(allowed, tokens, rate, cost)
 
 
 class RateLimiter:
