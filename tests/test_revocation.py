@@ -17,6 +17,7 @@ from chatservice.revocation import (
     ACCOUNT_CHANGED,
     CLOSE_ACCOUNT_DISABLED,
     CLOSE_SESSION_REVOKED,
+    SWEEP_CHUNK,
     Revocation,
     account_event,
     account_from_event,
@@ -360,7 +361,37 @@ class LostEventTests(RevocationCase):
         )
         self.assertEqual(len(self.store.reads), reads)  # the sweep's read refreshed it
 
+    def test_a_sweep_reads_in_bounded_transactions_one_after_another(self) -> None:
+        """Users go in reads of ``SWEEP_CHUNK``, each after the last answered.
+
+        One read of every socket's account would hold the store's only
+        SQLite connection for as long as it takes (15 ms for 500 users in
+        S2, where message commits queue behind it); bounded reads let the
+        commits in between.
+        """
+        users = [self.alice, self.bob] + [
+            self.successResultOf(self.store.create_user(f"user{n}", b"h", 1)).id
+            for n in range(SWEEP_CHUNK * 2 + 3)
+        ]
+        sockets = [self.socket(self.identity(user_id)) for user_id in users]
+        last = users[-1]
+        self.successResultOf(self.store.revoke_session(last, "s-1", NOW + 99, NOW))
+        self.store.holding = True
+        self.clock.advance(REFRESH)
+        self.assertEqual(self.store.reads, [sorted(users)[:SWEEP_CHUNK]])
+        self.store.release()
+        self.assertEqual(len(self.store.reads), 2)
+        self.store.release()
+        self.store.release()
+        self.assertEqual(self.store.reads, [list(c) for c in _chunked(sorted(users))])
+        self.assertEqual(sockets[-1].closed, [(CLOSE_SESSION_REVOKED, "session revoked")])
+        self.assertEqual([s.closed for s in sockets[:-1]], [[]] * (len(users) - 1))
+
     def test_no_sockets_no_read(self) -> None:
         """A sweep with no socket reads nothing."""
         self.clock.advance(REFRESH * 3)
         self.assertEqual(self.store.reads, [])
+
+
+def _chunked(user_ids: list[int]) -> list[list[int]]:
+    return [user_ids[at : at + SWEEP_CHUNK] for at in range(0, len(user_ids), SWEEP_CHUNK)]
