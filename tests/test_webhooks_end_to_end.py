@@ -9,12 +9,13 @@ answers (timeouts), then is gone (a closed port) while the service is
 restarted; afterwards every event after the registration was accepted
 exactly once and in order, or is in the dead-letter list. While deliveries
 are failing and one is in flight, a message sent over one WebSocket reaches
-another: its latency is measured and printed, and must stay small.
+another, and the delivery that hangs is still unanswered when it does: the
+broadcast did not wait for it (no wall-clock bound: that would be a timed
+unit test, and a slow machine would fail it).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import treq
@@ -39,9 +40,6 @@ from tests.wsclient import RecordingClient, join_tcp, serve_tcp, stop_service
 POLICY = DeliveryPolicy(
     retry_for=20.0, backoff_base=1.0, backoff_max=4.0, timeout=5.0, poll_interval=1.0
 )
-# A broadcast during failing deliveries must not wait behind them: generous
-# for a loaded 2-core machine, far below any delivery timeout.
-MAX_BROADCAST_SECONDS = 1.0
 
 
 class WebhookEndToEndTests(TestCase):
@@ -102,17 +100,14 @@ class WebhookEndToEndTests(TestCase):
         self.clock.advance(wait + POLICY.poll_interval)
         await self.service.webhook_delivery.settled()
 
-    async def broadcast_latency(self, alice: RecordingClient, bob: RecordingClient) -> float:
-        """Seconds from alice's send to bob's receipt of one message."""
+    async def broadcast(self, alice: RecordingClient, bob: RecordingClient) -> None:
+        """Send one message over alice's socket; return once bob and alice both have it."""
         bob.inbox.pending.clear()  # what bob heard before
-        started = time.perf_counter()
-        alice.send_json({"content": "latency probe"})
-        while (await bob.next_of("message"))["content"] != "latency probe":
+        alice.send_json({"content": "broadcast probe"})
+        while (await bob.next_of("message"))["content"] != "broadcast probe":
             pass  # one alice sent before, still on its way to bob
-        elapsed = time.perf_counter() - started
-        while (await alice.next_of("message"))["content"] != "latency probe":
+        while (await alice.next_of("message"))["content"] != "broadcast probe":
             pass
-        return elapsed
 
     async def say(self, client: RecordingClient, *contents: str) -> None:
         """Send messages over a socket; return once each is committed (echoed back)."""
@@ -157,12 +152,11 @@ class WebhookEndToEndTests(TestCase):
         self.assertEqual(self.receiver.received[0].host, f"hooks.test:{receiver_port}")
 
         # 2. It fails with 503 for a while: retried with backoff, nothing skipped.
-        latencies = []
         self.receiver.mode = "fail"
         await self.say(alice_ws, "four", "five")
         for _ in range(3):
             await self.next_attempt()
-            latencies.append(await self.broadcast_latency(alice_ws, bob_ws))
+            await self.broadcast(alice_ws, bob_ws)
         hook = await self.service.store.get_webhook(self.hook_id)
         self.assertEqual((hook.attempts, hook.last_error), (3, "HTTP 503"))
 
@@ -173,7 +167,13 @@ class WebhookEndToEndTests(TestCase):
         self.clock.advance(max(hook.next_attempt_at / 1000 - self.clock.seconds(), 0) + 1)
         await self.receiver.next_request()
         self.assertTrue(self.service.webhook_delivery.running)
-        latencies.append(await self.broadcast_latency(alice_ws, bob_ws))
+        [hanging] = self.receiver.hanging
+        answered_or_dropped = hanging.notifyFinish()
+        await self.broadcast(alice_ws, bob_ws)
+        # Delivered while the hook's request is still open and unanswered.
+        self.assertIn(self.hook_id, self.service.webhook_delivery.running)
+        self.assertFalse(answered_or_dropped.called)
+        answered_or_dropped.addErrback(lambda _: None)  # dropped by the timeout below
         self.clock.advance(POLICY.timeout)
         await self.service.webhook_delivery.settled()
         hook = await self.service.store.get_webhook(self.hook_id)
@@ -189,7 +189,7 @@ class WebhookEndToEndTests(TestCase):
         [letter] = await self.service.store.list_dead_letters(self.hook_id, None, 10)
         self.assertIn("refused", letter.last_error.lower())
         await self.say(alice_ws, "six")
-        latencies.append(await self.broadcast_latency(alice_ws, bob_ws))
+        await self.broadcast(alice_ws, bob_ws)
         await self.next_attempt()
 
         # 5. The service restarts while the receiver is still gone; then it comes back.
@@ -231,9 +231,3 @@ class WebhookEndToEndTests(TestCase):
         await self.next_attempt()
         self.assertEqual(self.receiver.accepted[-1].event_id, letter.event_id)
         self.assertEqual(await self.service.store.list_dead_letters(self.hook_id, None, 10), [])
-
-        print(
-            "\nbroadcast latency during failing webhook deliveries: "
-            + ", ".join(f"{s * 1000:.1f} ms" for s in latencies)
-        )
-        self.assertLess(max(latencies), MAX_BROADCAST_SECONDS)
