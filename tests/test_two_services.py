@@ -184,7 +184,6 @@ class TwoServicesTests(TwoServices, TestCase):
             reactor, self.port_b, f"/ws?roomId={room_id}", {"Authorization": f"Bearer {self.bob}"}
         )
         self.addCleanup(close_tcp, bob)
-        started = reactor.seconds()
         kicked = await treq.post(
             f"http://127.0.0.1:{self.port_a}/api/rooms/{room_id}/kick",
             json={"user_id": bob_id},
@@ -194,7 +193,6 @@ class TwoServicesTests(TwoServices, TestCase):
         self.assertEqual(kicked.code, 200)
         await kicked.content()
         self.assertEqual(await bob.closed, 4003)
-        self.assertLess(reactor.seconds() - started, 1.0)
 
     async def test_a_mention_and_a_read_marker_on_one_reach_the_user_on_the_other(self) -> None:
         """Alice mentions bob through A, he marks it read through A: his socket on B hears both."""
