@@ -72,15 +72,22 @@ class MessageRows:
     def __len__(self) -> int:
         return len(self._chunks) * self._chunk + len(self._tail)
 
-    def _stored(self, index: int) -> _Row | Message:
-        """The row at ``index`` (negative from the end), as ``list`` would index it."""
+    def _locate(self, index: int) -> tuple[int, int]:
+        """Where ``index`` (negative from the end, as in a list) is: its chunk and offset.
+
+        The chunk is ``len(self._chunks)`` for a row of the open tail.
+        Raises ``IndexError`` as a list would.
+        """
         at = index + len(self) if index < 0 else index
         if not 0 <= at < len(self):
             raise IndexError("message index out of range")
-        chunk, offset = divmod(at, self._chunk)
+        return divmod(at, self._chunk)
+
+    def _stored(self, index: int) -> _Row | Message:
+        chunk, offset = self._locate(index)
         if chunk < len(self._chunks):
             return self._chunks[chunk][offset]
-        return self._tail[at - len(self._chunks) * self._chunk]
+        return self._tail[offset]
 
     @overload
     def __getitem__(self, index: int) -> Message: ...
@@ -94,15 +101,13 @@ class MessageRows:
         return _message(self._stored(index))
 
     def __setitem__(self, index: int, message: Message) -> None:
-        at = index + len(self) if index < 0 else index
-        self._stored(at)  # IndexError as a list would raise it
-        chunk, offset = divmod(at, self._chunk)
+        chunk, offset = self._locate(index)
         if chunk < len(self._chunks):
             rows = list(self._chunks[chunk])
             rows[offset] = _row(message)
             self._chunks[chunk] = tuple(rows)
         else:
-            self._tail[at - len(self._chunks) * self._chunk] = _row(message)
+            self._tail[offset] = _row(message)
 
     def _all(self) -> Iterator[_Row | Message]:
         return itertools.chain(itertools.chain.from_iterable(self._chunks), self._tail)
