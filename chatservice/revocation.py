@@ -18,9 +18,9 @@ An event can be lost (pub/sub is at-most-once: a Redis outage, a process
 that was reconnecting). That costs at most ``refresh_after`` seconds: REST
 requests and handshakes re-read a stale entry, and every ``refresh_after``
 seconds a sweep re-reads, in batched queries of ``SWEEP_CHUNK`` users, the
-accounts of the users with sockets on this process and closes the sockets they refuse. When the
-hub's control channel comes back after an outage the cache is marked stale
-and a sweep runs at once. Sockets are never checked per frame: they are
+accounts of the users with sockets on this process and closes the sockets
+they refuse. When the hub's control channel comes back after an outage the
+cache is marked stale and a sweep runs at once. Sockets are never checked per frame: they are
 closed (``CLOSE_SESSION_REVOKED``, ``CLOSE_ACCOUNT_DISABLED``) when an event
 or a sweep finds them refused.
 """
@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from chatservice.errors import AccountDisabled, ChatError, SessionRevoked, Unauthorized
 from chatservice.models import Account, User
 from chatservice.store.account_store import IAccountStore
+from chatservice.store.in_lists import chunks
 from chatservice.tokens import Identity
 
 # How long a cached account is trusted without a control event, in seconds:
@@ -337,8 +338,7 @@ class Revocation:
         user_ids = sorted({socket.session.identity.user_id for socket in self._sockets()})
         read: set[int] = set()
         gone: set[int] = set()
-        for at in range(0, len(user_ids), SWEEP_CHUNK):
-            chunk = user_ids[at : at + SWEEP_CHUNK]
+        for chunk in chunks(user_ids, SWEEP_CHUNK):
             try:
                 found = await self._store.get_accounts(chunk, int(self._clock.seconds()))
             except Exception:
@@ -348,7 +348,7 @@ class Revocation:
             for account in found.values():
                 self._remember(account)
             read.update(chunk)
-            gone.update(set(chunk) - set(found))
+            gone.update(set(chunk) - found.keys())
         for user_id in gone:
             self._entries.pop(user_id, None)
         return self._close_refused(read, frozenset(gone)) if read else 0

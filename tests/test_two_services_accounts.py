@@ -3,8 +3,8 @@
 A logout on A closes the revoked token's socket on B through the event
 alone (both services' periodic sweeps are stopped, so nothing else could
 close it), and B refuses the token from then on without waiting for a
-refresh; disabling a user on A closes their sockets on both. Each service has its own port,
-store pool, hub and cluster, as two processes would.
+refresh; disabling a user on A closes their sockets on both. Each service
+has its own port, store pool, hub and cluster, as two processes would.
 
 Needs ``CHAT_TEST_POSTGRES`` and ``CHAT_TEST_REDIS``.
 """
